@@ -1,0 +1,102 @@
+/**
+ * The storage contract: what an adapter gives the core. The core builds topics,
+ * groups, leases and routing on these operations, so every rule lives once.
+ *
+ * Contract notes, as every adapter must honour them (the conformance suite in
+ * `tests/conformance/` checks each):
+ * - `append` is safe to call concurrently, also from several processes when
+ *   `capabilities.multiProcess` is set; offsets are dense, never reused, and
+ *   in append order per partition; when it resolves the records are stored as
+ *   durably as the adapter's sync policy says.
+ * - `openReader` returns records in offset order; a reader never returns a
+ *   corrupt record, and skips records that were trimmed.
+ * - `compareAndSet` is atomic against every other caller of the same key.
+ *
+ * @module
+ */
+import type { RecordBatch, StoredRecord } from "./record.ts";
+
+/** What a backend can do; the core fills in the rest, tests skip what is ruled out. */
+export interface Capabilities {
+  /** Data survives closing and reopening the backend. */
+  persistent: boolean;
+  /** Several processes may use the same store at once. */
+  multiProcess: boolean;
+  /** The largest payload the backend can store, when it is below a topic's limit. */
+  maxMessageBytes?: number;
+}
+
+/** A position within a partition: the first offset kept and the next to be written. */
+export interface PartitionBounds {
+  /** The lowest offset still stored (records below were trimmed). */
+  start: number;
+  /** The offset the next appended record will get. */
+  end: number;
+}
+
+/** A sequential reader over one partition. */
+export interface LogReader {
+  /**
+   * Up to `max` records from the reader's position, in offset order; an empty
+   * array when nothing more is stored right now.
+   */
+  read(max: number): Promise<StoredRecord[]>;
+  /** Releases the reader's resources. */
+  close(): void;
+}
+
+/** A state document and its version, for compare-and-set. */
+export interface Versioned {
+  /** The document's bytes. */
+  value: Uint8Array;
+  /** Opaque version; changes on every write. */
+  version: string;
+}
+
+/** A storage backend. Keys of state documents are lists of validated names. */
+export interface StorageAdapter {
+  /** What this backend can do. */
+  readonly capabilities: Capabilities;
+
+  /** Appends `batch` to a partition; resolves to the offset of its first record. */
+  append(topic: string, partition: number, batch: RecordBatch): Promise<number>;
+  /** Opens a reader at offset `from` (clamped to what is stored). */
+  openReader(topic: string, partition: number, from: number): Promise<LogReader>;
+  /** The partition's bounds; `{start: 0, end: 0}` for one never written. */
+  bounds(topic: string, partition: number): Promise<PartitionBounds>;
+  /**
+   * Resolves when the partition's end is beyond `offset`, or when `signal`
+   * aborts, or after `timeoutMs` at the latest (callers then check again).
+   */
+  waitFor(
+    topic: string,
+    partition: number,
+    offset: number,
+    signal: AbortSignal,
+    timeoutMs: number,
+  ): Promise<void>;
+  /** Removes records below `before` (all of them when `before` is the end). */
+  trim(topic: string, partition: number, before: number): Promise<void>;
+  /** Removes every partition of a topic's log. */
+  dropLog(topic: string): Promise<void>;
+  /** Total stored bytes of a partition, where the backend can tell cheaply. */
+  storedBytes?(topic: string, partition: number): Promise<number>;
+
+  /** Reads a state document. */
+  getState(key: string[]): Promise<Versioned | undefined>;
+  /**
+   * Writes `value` under `key` if its version is still `expected` (null: the
+   * key must not exist); returns false, writing nothing, otherwise.
+   */
+  compareAndSet(key: string[], expected: string | null, value: Uint8Array): Promise<boolean>;
+  /** Deletes the document `key` and every document below it. */
+  deleteState(key: string[]): Promise<void>;
+  /** The names directly below `prefix` that hold a document. */
+  listState(prefix: string[]): Promise<string[]>;
+
+  /** Releases everything; later calls fail with `CLOSED`. */
+  close(): Promise<void>;
+}
+
+/** Opens an adapter for a parsed URL. */
+export type AdapterFactory = (url: URL) => Promise<StorageAdapter>;

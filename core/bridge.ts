@@ -1,0 +1,128 @@
+/**
+ * The bridge: forwards topics of one backend to a sink (another backend, or a
+ * broker's subjects) as a group on the source, acking only after the sink has
+ * stored a batch. So it resumes after a crash or an outage where it stopped,
+ * and loses nothing; message ids travel along, so a resend is deduplicated
+ * where the target can (JetStream's `Nats-Msg-Id`, mq's dedup window).
+ *
+ * @module
+ */
+import type { Mq } from "./client.ts";
+import type { ReceivedMessage } from "./message.ts";
+import { Router } from "./routing.ts";
+import { backoffDelay } from "./retry.ts";
+
+/** Where bridged messages go. */
+export interface BridgeSink {
+  /** Stores `messages` of `topic`; resolves once the target has them. */
+  send(topic: string, messages: ReceivedMessage[]): Promise<void>;
+  /** Releases the sink. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link runBridge}. */
+export interface BridgeOptions {
+  /** Topic patterns to forward (`*` one word, `#` any words). @default ["#"] */
+  topics?: string[];
+  /** The source group that keeps the bridge's position. @default "bridge" */
+  group?: string;
+  /** Keep forwarding new messages (and new topics); false drains and returns. @default true */
+  follow?: boolean;
+  /** Stops the bridge. */
+  signal?: AbortSignal;
+  /** Told of each state change, as one line ("forwarding", "target unreachable, retrying", ...). */
+  onState?: (line: string) => void;
+}
+
+/** What a bridge run forwarded, per topic. */
+export type BridgeResult = Record<string, number>;
+
+/** Forwards matching topics of `source` to `sink` until drained or stopped. */
+export async function runBridge(
+  source: Mq,
+  sink: BridgeSink,
+  options: BridgeOptions = {},
+): Promise<BridgeResult> {
+  const patterns = options.topics?.length ? options.topics : ["#"];
+  const matcher = new Router(
+    "topic",
+    patterns.map((key) => ({ destination: "x", destinationKind: "topic", key })),
+  );
+  const group = options.group ?? "bridge";
+  const result: BridgeResult = {};
+  const running = new Map<string, Promise<void>>();
+  let state = "";
+  const say = (line: string) => {
+    if (line !== state) options.onState?.(state = line);
+  };
+
+  const forward = async (topic: string) => {
+    const sub = source.subscribe(topic, {
+      group,
+      follow: options.follow ?? true,
+      signal: options.signal,
+      batchSize: 1024,
+    });
+    try {
+      for (;;) {
+        const batch = await sub.take(8192);
+        if (batch === null) break;
+        for (let attempt = 1;; attempt++) {
+          try {
+            await sink.send(topic, batch);
+            say("forwarding");
+            break;
+          } catch (e) {
+            if (options.signal?.aborted) throw e;
+            say(`target unavailable (${(e as Error).message}); retrying`);
+            await new Promise((r) =>
+              setTimeout(r, backoffDelay(attempt, { baseMs: 100, maxMs: 5000 }))
+            );
+          }
+        }
+        sub.ackAll(batch);
+        result[topic] = (result[topic] ?? 0) + batch.length;
+      }
+    } finally {
+      await sub.close();
+    }
+  };
+
+  for (;;) {
+    for (const t of await source.topics.list()) {
+      if (running.has(t.name) || matcher.route(t.name).length === 0) continue;
+      if (t.name.startsWith("mq-reply.")) continue;
+      running.set(t.name, forward(t.name));
+    }
+    if (options.follow === false || options.signal?.aborted) break;
+    // Look for new topics now and then.
+    await Promise.race([
+      new Promise((r) => setTimeout(r, 1000)),
+      new Promise((r) => options.signal?.addEventListener("abort", r, { once: true })),
+    ]);
+  }
+  await Promise.all(running.values());
+  return result;
+}
+
+/**
+ * A sink that publishes into another mq backend, keeping keys, headers,
+ * times and explicit ids (which the target's dedup window then guards).
+ */
+export function mqSink(target: Mq): BridgeSink {
+  return {
+    async send(topic, messages) {
+      await target.publishBatch(
+        topic,
+        messages.map((m) => ({
+          payload: m.payload,
+          key: m.key,
+          id: m.record.id,
+          headers: m.record.headers,
+          timestamp: m.timestamp,
+        })),
+      );
+    },
+    close: () => target.close(),
+  };
+}

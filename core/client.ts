@@ -1,0 +1,627 @@
+/**
+ * The client: publish and subscribe over any {@link StorageAdapter}. Every
+ * rule a user can observe (names, sizes, partitioning, groups) is applied here,
+ * so each backend behaves the same.
+ *
+ * @module
+ */
+import type { StorageAdapter } from "./adapter.ts";
+import { MqError } from "./errors.ts";
+import { assertName } from "./names.ts";
+import { partitionOf } from "./partitioner.ts";
+import { batchOf, headOf, pickRecords, type RecordBatch, type RecordMeta } from "./record.ts";
+import { makeTopicConfig, type TopicConfig } from "./topic_config.ts";
+import { type SubscribeOptions, Subscription } from "./subscription.ts";
+import { reserveIds } from "./dedup.ts";
+import { checkRoom, enforceRetention, hasRetention } from "./retention.ts";
+import { cancelDelayed, recordDelayed } from "./delayed_index.ts";
+import { readOne, type ReceiptContext, settleReceipt } from "./receipts.ts";
+import { consume, type ConsumeOptions, type ConsumeResult } from "./consume.ts";
+import { ReceivedMessage } from "./message.ts";
+import { loadGroup } from "./group_store.ts";
+import { claim, newCursor } from "./lease_table.ts";
+import { TopicAdmin } from "./topic_admin.ts";
+import { ExchangeAdmin } from "./exchanges.ts";
+import { reply, request, type RequestOptions } from "./request_reply.ts";
+
+/** Options of a single publish. */
+export interface PublishOptions {
+  /** Partitioning key: one key, one partition, kept in order. */
+  key?: string;
+  /** Message id (deduplicated within the topic's window). */
+  id?: string;
+  /** Headers. */
+  headers?: Record<string, string>;
+  /** The partition, instead of the key's. */
+  partition?: number;
+  /** Not delivered to groups before this many ms from now. */
+  delayMs?: number;
+  /** Never delivered after this many ms from now. */
+  ttlMs?: number;
+  /** Creation time to keep (ms since the epoch), e.g. when copying. @default now */
+  timestamp?: number;
+}
+
+/** One message for {@link Mq.publishBatch}. */
+export interface OutgoingMessage extends PublishOptions {
+  /** The payload: bytes, or text sent as UTF-8. */
+  payload: Uint8Array | string;
+}
+
+/** Where a published batch went. */
+export interface PublishResult {
+  /** How many messages were stored. */
+  count: number;
+  /** Messages dropped as duplicates of an id seen within the dedup window. */
+  duplicates: number;
+  /** Per partition written: the partition, its first offset and how many. */
+  written: { partition: number; first: number; count: number }[];
+}
+
+/** Options of {@link Mq.publishRecords}. */
+export interface PublishRecordsOptions {
+  /** Write every record to this partition. */
+  partition?: number;
+}
+
+/** Limits on per-record metadata. */
+const MAX_KEY_CHARS = 1024, MAX_ID_CHARS = 1024, MAX_HEADER_BYTES = 64 * 1024;
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Options of {@link Mq}. */
+export interface MqOptions {
+  /** The clock, ms since the epoch. @default Date.now */
+  now?: () => number;
+}
+
+/**
+ * A connection to one backend.
+ *
+ * @example
+ * ```ts
+ * import { Mq } from "./client.ts";
+ * import { MemoryAdapter } from "../adapters/memory/mod.ts";
+ * const mq = new Mq(new MemoryAdapter());
+ * await mq.publish("orders", "hello", { key: "c1" });
+ * for await (const m of mq.subscribe("orders", { follow: false })) console.log(m.text());
+ * await mq.close();
+ * ```
+ */
+export class Mq {
+  /** The backend. */
+  readonly adapter: StorageAdapter;
+  /** The clock. */
+  readonly now: () => number;
+  /** Topic and group administration. */
+  readonly topics: TopicAdmin;
+  /** Exchanges and bindings. */
+  readonly exchanges: ExchangeAdmin;
+  #configs = new Map<string, TopicConfig>();
+  #sticky = 0;
+
+  constructor(adapter: StorageAdapter, options: MqOptions = {}) {
+    this.adapter = adapter;
+    this.now = options.now ?? Date.now;
+    this.topics = new TopicAdmin(
+      adapter,
+      (t) => this.topicConfig(t),
+      (t) => this.forgetTopic(t),
+      this.now,
+    );
+    this.exchanges = new ExchangeAdmin(adapter, this.now);
+  }
+
+  /**
+   * Publishes one message; resolves to its partition and offset once stored
+   * (or `duplicate: true`, offset -1, when its id was seen within the window).
+   *
+   * @throws {MqError} `INVALID_NAME`, `MESSAGE_TOO_LARGE`, `INVALID_ARGUMENT`
+   */
+  async publish(
+    topic: string,
+    payload: Uint8Array | string,
+    options: PublishOptions = {},
+  ): Promise<{ partition: number; offset: number; duplicate: boolean }> {
+    const r = await this.publishBatch(topic, [{ ...options, payload }]);
+    if (r.written.length === 0) return { partition: -1, offset: -1, duplicate: true };
+    return { partition: r.written[0].partition, offset: r.written[0].first, duplicate: false };
+  }
+
+  /**
+   * Publishes several messages in one write per partition. If one is refused,
+   * the ones before it are stored and the error's `details.published` says
+   * how many.
+   */
+  publishBatch(
+    topic: string,
+    messages: (OutgoingMessage | Uint8Array | string)[],
+  ): Promise<PublishResult> {
+    const { batch, partition } = this.#toBatch(messages);
+    return this.publishRecords(topic, batch, { partition });
+  }
+
+  #toBatch(
+    messages: (OutgoingMessage | Uint8Array | string)[],
+  ): { batch: RecordBatch; partition?: number } {
+    const payloads: Uint8Array[] = [];
+    let meta: (RecordMeta | undefined)[] | undefined;
+    let partition: number | undefined;
+    const t = this.now();
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i];
+      if (typeof m === "string" || m instanceof Uint8Array) {
+        payloads.push(typeof m === "string" ? enc.encode(m) : m);
+        continue;
+      }
+      payloads.push(typeof m.payload === "string" ? enc.encode(m.payload) : m.payload);
+      if (
+        m.key !== undefined || m.id !== undefined || m.headers !== undefined ||
+        m.delayMs !== undefined ||
+        m.ttlMs !== undefined
+      ) {
+        meta ??= new Array(messages.length);
+        meta[i] = {
+          key: m.key,
+          id: m.id,
+          headers: m.headers,
+          deliverAt: m.delayMs !== undefined ? t + m.delayMs : undefined,
+          expiresAt: m.ttlMs !== undefined ? t + m.ttlMs : undefined,
+          timestamp: m.timestamp,
+        };
+      }
+      if (m.partition !== undefined) partition = m.partition;
+    }
+    return { batch: batchOf(payloads, meta, t), partition };
+  }
+
+  /**
+   * Publishes a prepared {@link RecordBatch}: the fast path for many small
+   * messages (one copy into storage, no object per message).
+   */
+  async publishRecords(
+    topic: string,
+    batch: RecordBatch,
+    options: PublishRecordsOptions = {},
+  ): Promise<PublishResult> {
+    const config = (await this.topicConfig(topic, { create: true }))!;
+    const bad = firstInvalid(batch, config, topic, this.adapter.capabilities.maxMessageBytes);
+    let ok = bad ? headOf(batch, bad.index) : batch;
+    let duplicates = 0;
+    let undo: (() => Promise<void>) | undefined;
+    if (ok.count > 0 && ok.meta?.some((m) => m?.id !== undefined)) {
+      const r = await reserveIds(this.adapter, topic, ok, config.dedupWindowMs, this.now());
+      duplicates = ok.count - r.keep.length;
+      if (duplicates > 0) ok = pickRecords(ok, r.keep);
+      undo = r.undo;
+    }
+    let written: PublishResult["written"] = [];
+    try {
+      written = ok.count > 0 ? await this.#append(topic, config, ok, options.partition) : [];
+    } catch (e) {
+      await undo?.().catch(() => {});
+      throw e;
+    }
+    if (ok.count > 0) await this.#afterAppend(topic, config, ok, written);
+    if (bad) {
+      throw new MqError(bad.code, bad.message, {
+        details: { index: bad.index, published: ok.count },
+      });
+    }
+    return { count: ok.count, duplicates, written };
+  }
+
+  /**
+   * Publishes through an exchange: one copy to each topic its bindings route
+   * the message to (in turn; the fs and memory backends cannot write several
+   * topics atomically). A message no binding takes fails with `UNROUTABLE`
+   * unless `allowUnroutable`. Every record is checked against every target
+   * topic's limits before anything is written.
+   *
+   * @example
+   * ```ts ignore
+   * await mq.exchanges.create("events", "topic");
+   * await mq.exchanges.bind("events", { destination: "eu", destinationKind: "topic", key: "*.eu" });
+   * await mq.publishVia("events", "orders.eu", ["hello"]);
+   * ```
+   * @throws {MqError} `UNROUTABLE`, `INVALID_ARGUMENT` (unknown exchange), `MESSAGE_TOO_LARGE`
+   */
+  async publishVia(
+    exchange: string,
+    routingKey: string,
+    messages: (OutgoingMessage | Uint8Array | string)[] | RecordBatch,
+    options: { allowUnroutable?: boolean } = {},
+  ): Promise<{ count: number; topics: string[] }> {
+    const batch = Array.isArray(messages) ? this.#toBatch(messages).batch : messages;
+    const doc = await this.exchanges.get(exchange);
+    if (!doc) {
+      throw new MqError(
+        "INVALID_ARGUMENT",
+        `exchange "${exchange}" does not exist (mq exchange create ${exchange} --type ...)`,
+      );
+    }
+    // Which records go to which topics.
+    const routes = new Map<string, string[]>();
+    const targets: string[][] = [];
+    for (let i = 0; i < batch.count; i++) {
+      const headers = doc.type === "headers" ? batch.meta?.[i]?.headers ?? {} : {};
+      const k = doc.type === "headers" ? JSON.stringify(headers) : "";
+      let topics = routes.get(k);
+      if (!topics) {
+        routes.set(k, topics = await this.exchanges.route(exchange, routingKey, headers));
+      }
+      targets.push(topics);
+    }
+    let stop = batch.count;
+    let failure: MqError | undefined;
+    const unroutable = targets.findIndex((t) => t.length === 0);
+    if (unroutable >= 0 && !options.allowUnroutable) {
+      stop = unroutable;
+      failure = new MqError(
+        "UNROUTABLE",
+        `no binding of exchange "${exchange}" takes routing key ${JSON.stringify(routingKey)}${
+          doc.type === "headers" ? " with these headers" : ""
+        } (--allow-unroutable drops it instead)`,
+      );
+    }
+    const all = [...new Set(targets.flat())];
+    for (const topic of all) {
+      const config = (await this.topicConfig(topic, { create: true }))!;
+      const bad = firstInvalid(
+        headOf(batch, stop),
+        config,
+        topic,
+        this.adapter.capabilities.maxMessageBytes,
+      );
+      if (bad && bad.index < stop) {
+        stop = bad.index;
+        failure = new MqError(bad.code, bad.message);
+      }
+    }
+    for (const topic of all) {
+      const indices: number[] = [];
+      for (let i = 0; i < stop; i++) if (targets[i].includes(topic)) indices.push(i);
+      if (indices.length > 0) await this.publishRecords(topic, pickRecords(batch, indices));
+    }
+    if (failure) {
+      throw new MqError(failure.code, failure.message, {
+        details: { index: stop, published: stop },
+      });
+    }
+    return { count: stop, topics: all };
+  }
+
+  /** Notes delayed messages (for cancel) and trims to the topic's limits. */
+  async #afterAppend(
+    topic: string,
+    config: TopicConfig,
+    batch: RecordBatch,
+    written: PublishResult["written"],
+  ): Promise<void> {
+    if (batch.meta?.some((m) => m?.deliverAt !== undefined)) {
+      // Which record went where: partitions were filled in record order.
+      const entries: [string, number][] = [];
+      const next = new Map(written.map((w) => [w.partition, w.first]));
+      const n = config.partitions;
+      for (let i = 0; i < batch.count; i++) {
+        const m = batch.meta[i];
+        const p = written.length === 1
+          ? written[0].partition
+          : m?.key !== undefined
+          ? partitionOf(m.key, n)
+          : written[0].partition;
+        const offset = next.get(p) ?? 0;
+        next.set(p, offset + 1);
+        if (m?.deliverAt !== undefined) entries.push([m.id ?? `${p}-${offset}`, m.deliverAt]);
+      }
+      await recordDelayed(this.adapter, topic, entries, this.now());
+    }
+    if (hasRetention(config)) {
+      for (const w of written) {
+        await enforceRetention(this.adapter, topic, config, w.partition, this.now());
+      }
+    }
+  }
+
+  /** Appends to one partition, after checking a `reject` topic has room. */
+  async #appendTo(
+    topic: string,
+    config: TopicConfig,
+    partition: number,
+    batch: RecordBatch,
+  ): Promise<PublishResult["written"][number]> {
+    await checkRoom(this.adapter, topic, config, partition, batch);
+    return {
+      partition,
+      first: await this.adapter.append(topic, partition, batch),
+      count: batch.count,
+    };
+  }
+
+  async #append(
+    topic: string,
+    config: TopicConfig,
+    batch: RecordBatch,
+    partition: number | undefined,
+  ): Promise<PublishResult["written"]> {
+    const n = config.partitions;
+    if (partition !== undefined) {
+      if (!Number.isInteger(partition) || partition < 0 || partition >= n) {
+        throw new MqError(
+          "INVALID_ARGUMENT",
+          `partition ${partition} does not exist: topic "${topic}" has ${n} (0 to ${n - 1})`,
+        );
+      }
+      return [await this.#appendTo(topic, config, partition, batch)];
+    }
+    const keyed = n > 1 && batch.meta?.some((m) => m?.key !== undefined);
+    if (!keyed) {
+      const p = n > 1 ? this.#sticky++ % n : 0;
+      return [await this.#appendTo(topic, config, p, batch)];
+    }
+    const groups: number[][] = Array.from({ length: n }, () => []);
+    const unkeyed = this.#sticky++ % n;
+    for (let i = 0; i < batch.count; i++) {
+      const key = batch.meta?.[i]?.key;
+      groups[key === undefined ? unkeyed : partitionOf(key, n)].push(i);
+    }
+    const out: PublishResult["written"] = [];
+    for (let p = 0; p < n; p++) {
+      if (groups[p].length === 0) continue;
+      const sub = pickRecords(batch, groups[p]);
+      out.push(await this.#appendTo(topic, config, p, sub));
+    }
+    return out;
+  }
+
+  /**
+   * Reads a topic: from a position without a group, or as a member of a group.
+   *
+   * @example
+   * ```ts ignore
+   * for await (const m of mq.subscribe("orders", { group: "billing" })) m.ack();
+   * ```
+   */
+  subscribe(topic: string, options: SubscribeOptions = {}): Subscription {
+    assertName("topic", topic);
+    if (options.group !== undefined) assertName("group", options.group);
+    let partitions: Promise<number> | undefined;
+    const ctx = {
+      adapter: this.adapter,
+      topic,
+      partitions: () => partitions ??= this.topicConfig(topic).then((c) => c?.partitions ?? 1),
+      config: () => this.topicConfig(topic),
+      publishDeadLetters: async (
+        dlq: string,
+        records: { payload: Uint8Array; meta: RecordMeta }[],
+      ) => {
+        await this.publishRecords(
+          dlq,
+          batchOf(records.map((r) => r.payload), records.map((r) => r.meta), this.now()),
+        );
+      },
+      group: options.group,
+      now: this.now,
+    };
+    const sub = new Subscription(ctx, options);
+    return sub;
+  }
+
+  /**
+   * Runs `handler` for each message of a group, `concurrency` at a time: a
+   * handler that resolves acks; one that throws is retried with backoff and
+   * dead-lettered after the topic's `maxAttempts`.
+   *
+   * @example
+   * ```ts ignore
+   * await mq.consume("jobs", { group: "workers", concurrency: 4, follow: false }, async (m) => {
+   *   await handle(m.json());
+   * });
+   * ```
+   */
+  consume(
+    topic: string,
+    options: ConsumeOptions,
+    handler: (m: ReceivedMessage) => unknown | Promise<unknown>,
+  ): Promise<ConsumeResult> {
+    const sub = this.subscribe(topic, { ...options, batchSize: options.prefetch ?? 256 });
+    return consume(sub, options, handler);
+  }
+
+  /**
+   * Sends a request and resolves to the first reply (see `mq.reply`).
+   *
+   * @example
+   * ```ts ignore
+   * const answer = await mq.request("rpc.add", "1 2", { timeoutMs: 2000 });
+   * console.log(answer.text());
+   * ```
+   * @throws {MqError} `TIMEOUT`
+   */
+  request(
+    topic: string,
+    payload: Uint8Array | string,
+    options: RequestOptions = {},
+  ): Promise<ReceivedMessage> {
+    return request(this, topic, payload, options);
+  }
+
+  /**
+   * Answers requests of `topic` with what `handler` returns.
+   *
+   * @example
+   * ```ts ignore
+   * await mq.reply("rpc.add", { group: "adders" }, (m) => String(m.text().split(" ").map(Number).reduce((a, b) => a + b)));
+   * ```
+   */
+  reply(
+    topic: string,
+    options: ConsumeOptions,
+    handler: (
+      m: ReceivedMessage,
+    ) => Promise<Uint8Array | string | undefined> | Uint8Array | string | undefined,
+  ): Promise<ConsumeResult> {
+    return reply(this, topic, options, handler);
+  }
+
+  /**
+   * Acks the delivery a receipt names (as `mq take` prints it).
+   *
+   * @throws {MqError} `INVALID_ARGUMENT` for an unknown or expired receipt
+   */
+  ack(topic: string, receipt: string): Promise<void> {
+    return settleReceipt(this.#receiptContext(), topic, receipt, { kind: "ack" });
+  }
+
+  /**
+   * Nacks the delivery a receipt names: delivered again after `delayMs`
+   * (default: backoff), or dead-lettered on its last attempt.
+   *
+   * @throws {MqError} `INVALID_ARGUMENT` for an unknown or expired receipt
+   */
+  nack(
+    topic: string,
+    receipt: string,
+    options: { delayMs?: number; reason?: string } = {},
+  ): Promise<void> {
+    return settleReceipt(this.#receiptContext(), topic, receipt, { kind: "nack", ...options });
+  }
+
+  #receiptContext(): ReceiptContext {
+    return {
+      adapter: this.adapter,
+      now: this.now,
+      config: (t) => this.topicConfig(t),
+      publishDeadLetter: async (dlq, payload, meta) => {
+        await this.publishRecords(dlq, batchOf([payload], [meta], this.now()));
+      },
+    };
+  }
+
+  /**
+   * The next messages a group would get, without taking them.
+   *
+   * @throws {MqError} `TOPIC_NOT_FOUND`
+   */
+  async peek(
+    topic: string,
+    options: { group: string; count?: number },
+  ): Promise<ReceivedMessage[]> {
+    const config = await this.topicConfig(topic);
+    if (!config) throw new MqError("TOPIC_NOT_FOUND", `topic "${topic}" does not exist`);
+    assertName("group", options.group);
+    const state = (await loadGroup(this.adapter, topic, options.group)) ?? { partitions: {} };
+    const now = this.now();
+    const out: ReceivedMessage[] = [];
+    let left = options.count ?? 10;
+    for (let p = 0; p < config.partitions && left > 0; p++) {
+      const bounds = await this.adapter.bounds(topic, p);
+      const cursor = state.partitions[p] ?? newCursor(bounds.start);
+      for (const c of claim(cursor, bounds, left, now, now, "peek")) {
+        for (let o = c.from; o < c.to && left > 0; o++) {
+          const r = await readOne(this.adapter, topic, p, o);
+          if (!r || (r.expiresAt !== undefined && r.expiresAt <= now) || (r.deliverAt ?? 0) > now) {
+            continue;
+          }
+          out.push(new ReceivedMessage(topic, p, r, c.attempt));
+          left--;
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Cancels a delayed message that was not delivered yet; false when none
+   * with that id waits.
+   */
+  async cancel(topic: string, id: string): Promise<boolean> {
+    if (!(await this.topicConfig(topic))) {
+      throw new MqError("TOPIC_NOT_FOUND", `topic "${topic}" does not exist`);
+    }
+    return cancelDelayed(this.adapter, topic, id, this.now());
+  }
+
+  /**
+   * A topic's settings; with `create`, a missing topic is created with defaults.
+   */
+  async topicConfig(
+    topic: string,
+    options: { create?: boolean } = {},
+  ): Promise<TopicConfig | undefined> {
+    const cached = this.#configs.get(topic);
+    if (cached) return cached;
+    assertName("topic", topic);
+    const key = ["topics", topic];
+    let doc = await this.adapter.getState(key);
+    if (!doc && options.create) {
+      const config = makeTopicConfig({}, this.now());
+      await this.adapter.compareAndSet(key, null, enc.encode(JSON.stringify(config)));
+      doc = await this.adapter.getState(key);
+    }
+    if (!doc) return undefined;
+    const config = JSON.parse(dec.decode(doc.value)) as TopicConfig;
+    this.#configs.set(topic, config);
+    return config;
+  }
+
+  /** Forgets cached topic settings (after another client changed them). */
+  forgetTopic(topic: string): void {
+    this.#configs.delete(topic);
+  }
+
+  /** Closes the backend. */
+  async close(): Promise<void> {
+    await this.adapter.close();
+  }
+}
+
+function firstInvalid(
+  batch: RecordBatch,
+  config: TopicConfig,
+  topic: string,
+  backendMax?: number,
+): { index: number; code: "MESSAGE_TOO_LARGE" | "INVALID_ARGUMENT"; message: string } | undefined {
+  const max = Math.min(config.maxMessageBytes, backendMax ?? Infinity);
+  const { starts, ends, meta } = batch;
+  for (let i = 0; i < batch.count; i++) {
+    const size = ends[i] - starts[i];
+    if (size > max) {
+      return {
+        index: i,
+        code: "MESSAGE_TOO_LARGE",
+        message: max < config.maxMessageBytes
+          ? `message is ${size} bytes; this backend stores at most ${max}`
+          : `message is ${size} bytes; topic "${topic}" allows at most ${max} (--max-message-bytes)`,
+      };
+    }
+    const m = meta?.[i];
+    if (!m) continue;
+    let problem: string | undefined;
+    if (m.key !== undefined && (typeof m.key !== "string" || m.key.length > MAX_KEY_CHARS)) {
+      problem = `key must be a string of at most ${MAX_KEY_CHARS} characters`;
+    } else if (
+      m.id !== undefined &&
+      (typeof m.id !== "string" || m.id.length === 0 || m.id.length > MAX_ID_CHARS)
+    ) {
+      problem = `id must be a string of 1 to ${MAX_ID_CHARS} characters`;
+    } else if (m.headers !== undefined) {
+      if (typeof m.headers !== "object" || m.headers === null || Array.isArray(m.headers)) {
+        problem = "headers must be an object of names to string values";
+      } else {
+        for (const [k, v] of Object.entries(m.headers)) {
+          if (typeof v !== "string" || k.length === 0) {
+            problem = `header ${JSON.stringify(k)} must have a name and a string value`;
+            break;
+          }
+        }
+        if (!problem && enc.encode(JSON.stringify(m.headers)).length > MAX_HEADER_BYTES) {
+          problem = `headers must not exceed ${MAX_HEADER_BYTES} bytes`;
+        }
+      }
+    }
+    if (problem) return { index: i, code: "INVALID_ARGUMENT", message: problem };
+  }
+  return undefined;
+}

@@ -1,0 +1,65 @@
+/**
+ * Dead letters: a message that failed too often (or expired, where the topic
+ * says so) moves to the dead-letter topic with headers that say why.
+ *
+ * @module
+ */
+import type { RecordMeta, StoredRecord } from "./record.ts";
+
+/** Header names mq sets on a dead letter. */
+export const DLQ_HEADERS = {
+  reason: "mq-dlq-reason",
+  attempts: "mq-dlq-attempts",
+  topic: "mq-dlq-topic",
+  partition: "mq-dlq-partition",
+  offset: "mq-dlq-offset",
+  firstFailure: "mq-dlq-first-failure",
+  lastFailure: "mq-dlq-last-failure",
+} as const;
+
+/** Why and when a message is dead-lettered. */
+export interface DeadLetterCause {
+  reason: string;
+  attempts: number;
+  firstFailure?: number;
+  lastFailure: number;
+}
+
+/** The dead-letter topic of `topic`. */
+export function deadLetterTopic(topic: string, configured?: string): string {
+  return configured ?? `${topic}.dlq`;
+}
+
+/** The metadata of the dead letter for `record` of `topic`/`partition`. */
+export function deadLetterMeta(
+  topic: string,
+  partition: number,
+  record: StoredRecord,
+  cause: DeadLetterCause,
+): RecordMeta {
+  return {
+    key: record.key,
+    id: record.id ?? `${partition}-${record.offset}`,
+    timestamp: record.timestamp,
+    headers: {
+      ...record.headers,
+      [DLQ_HEADERS.reason]: cause.reason,
+      [DLQ_HEADERS.attempts]: String(cause.attempts),
+      [DLQ_HEADERS.topic]: topic,
+      [DLQ_HEADERS.partition]: String(partition),
+      [DLQ_HEADERS.offset]: String(record.offset),
+      [DLQ_HEADERS.firstFailure]: new Date(cause.firstFailure ?? cause.lastFailure).toISOString(),
+      [DLQ_HEADERS.lastFailure]: new Date(cause.lastFailure).toISOString(),
+    },
+  };
+}
+
+/** The headers of a replayed message: the original ones, without mq's dead-letter headers. */
+export function withoutDeadLetterHeaders(
+  headers: Record<string, string> | undefined,
+): Record<string, string> | undefined {
+  if (!headers) return undefined;
+  const names = new Set<string>(Object.values(DLQ_HEADERS));
+  const out = Object.fromEntries(Object.entries(headers).filter(([k]) => !names.has(k)));
+  return Object.keys(out).length > 0 ? out : undefined;
+}

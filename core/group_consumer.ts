@@ -1,0 +1,591 @@
+/**
+ * A member of a group: claims leased batches, and settles them (ack, retry
+ * with backoff, dead letter, expiry, delay) in the same compare-and-set that
+ * claims the next batch, so a batch costs one state write.
+ *
+ * @module
+ */
+import type { LogReader, PartitionBounds } from "./adapter.ts";
+import { ReceivedMessage, type Settler } from "./message.ts";
+import {
+  type Claim,
+  claim,
+  extend as extendLease,
+  hasPendingWork,
+  newCursor,
+  nextDue,
+  type PartitionCursor,
+  type Range,
+  release,
+  settle,
+  toRanges,
+} from "./lease_table.ts";
+import { type GroupState, loadGroup, updateGroup } from "./group_store.ts";
+import { resolveStart } from "./start_position.ts";
+import type { RecordMeta, StoredRecord } from "./record.ts";
+import { backoffDelay, DEFAULT_BACKOFF } from "./retry.ts";
+import { deadLetterMeta, deadLetterTopic } from "./dead_letter.ts";
+import { loadCancelled } from "./delayed_index.ts";
+import type { BatchSource, SubscribeOptions, SubscriptionContext } from "./subscription.ts";
+import { waitAny } from "./wait.ts";
+
+/** A settlement to apply at the next state update. */
+interface Op {
+  partition: number;
+  offset: number;
+  /** End (exclusive) of a run of offsets settled alike; default `offset + 1`. */
+  to?: number;
+  token: string;
+  kind: "ack" | "retry" | "release" | "dead" | "expired";
+  notBefore?: number;
+  failedAt?: number;
+}
+
+/** A message to move to the dead-letter topic before it is settled. */
+interface DeadLetter {
+  partition: number;
+  record: StoredRecord;
+  token: string;
+  reason: string;
+  attempts: number;
+  firstFailure?: number;
+  kind: "dead" | "expired";
+}
+
+interface Held {
+  partition: number;
+  offset: number;
+  token: string;
+  attempt: number;
+  firstFailure?: number;
+  record: StoredRecord;
+}
+
+let consumerSeq = 0;
+
+/** The group side of a subscription. */
+export class GroupSource implements BatchSource, Settler {
+  #ctx: SubscriptionContext;
+  #group: string;
+  #options: SubscribeOptions;
+  #visibility: number;
+  #consumer = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}${consumerSeq++}`;
+  #claims = 0;
+  #ops: Op[] = [];
+  #dead: DeadLetter[] = [];
+  /** Deliveries not yet settled, per partition by offset. */
+  #held: Map<number, Held>[] = [];
+  #readers: ({ reader: LogReader; pos: number } | undefined)[] = [];
+  #turn = 0;
+  #blocked = 0;
+  #init: (() => GroupState) | undefined;
+
+  constructor(ctx: SubscriptionContext, group: string, options: SubscribeOptions) {
+    this.#ctx = ctx;
+    this.#group = group;
+    this.#options = options;
+    this.#visibility = options.visibilityMs ?? 30_000;
+  }
+
+  #take(m: ReceivedMessage): Held | undefined {
+    const held = this.#held[m.partition];
+    const h = held?.get(m.offset);
+    if (!h || h.token !== m.token) return undefined;
+    held.delete(m.offset);
+    return h;
+  }
+
+  #hold(h: Held): void {
+    (this.#held[h.partition] ??= new Map()).set(h.offset, h);
+  }
+
+  *#allHeld(): Generator<Held> {
+    for (const held of this.#held) if (held) yield* held.values();
+  }
+
+  /** Acks a batch: runs of consecutive offsets become one settlement each. */
+  ackAll(messages: ReceivedMessage[]): void {
+    let run: Op | undefined;
+    for (const m of messages) {
+      const h = this.#take(m);
+      if (!h) continue;
+      if (run && run.partition === h.partition && run.token === h.token && run.to === h.offset) {
+        run.to++;
+        continue;
+      }
+      run = {
+        partition: h.partition,
+        offset: h.offset,
+        to: h.offset + 1,
+        token: h.token,
+        kind: "ack",
+      };
+      this.#ops.push(run);
+    }
+  }
+
+  ack(m: ReceivedMessage): void {
+    const h = this.#take(m);
+    if (h) {
+      this.#ops.push({ partition: h.partition, offset: h.offset, token: h.token, kind: "ack" });
+    }
+  }
+
+  nack(m: ReceivedMessage, delayMs: number | undefined, reason?: string): void {
+    const h = this.#take(m);
+    if (!h) return;
+    const now = this.#ctx.now();
+    const max = this.#maxAttempts;
+    if (max !== undefined && h.attempt >= max) {
+      this.#dead.push({
+        partition: h.partition,
+        record: h.record,
+        token: h.token,
+        reason: reason ?? "nacked",
+        attempts: h.attempt,
+        firstFailure: h.firstFailure ?? now,
+        kind: "dead",
+      });
+      return;
+    }
+    const delay = delayMs ?? backoffDelay(h.attempt, this.#options.backoff ?? DEFAULT_BACKOFF);
+    this.#ops.push({
+      partition: h.partition,
+      offset: h.offset,
+      token: h.token,
+      kind: "retry",
+      notBefore: now + delay,
+      failedAt: now,
+    });
+  }
+
+  #maxAttempts: number | undefined;
+  #deadTopic = "";
+  #deadLetterExpired = false;
+
+  async #prepare(): Promise<() => GroupState> {
+    if (this.#init) return this.#init;
+    const { adapter, topic, now } = this.#ctx;
+    const config = await this.#ctx.config();
+    this.#maxAttempts = this.#options.maxAttempts ?? config?.maxAttempts ?? 5;
+    this.#deadTopic = deadLetterTopic(topic, config?.dlq);
+    this.#deadLetterExpired = config?.deadLetterExpired ?? false;
+    const partitions = await this.#ctx.partitions();
+    const state: GroupState = { partitions: {} };
+    for (let p = 0; p < partitions; p++) {
+      const at = await resolveStart(adapter, topic, p, this.#options.from ?? "beginning", now());
+      state.partitions[p] = newCursor(at);
+    }
+    this.#init = () => structuredClone(state);
+    return this.#init;
+  }
+
+  /** Publishes pending dead letters, then queues their settlement. */
+  async #flushDeadLetters(): Promise<void> {
+    if (this.#dead.length === 0) return;
+    const dead = this.#dead;
+    this.#dead = [];
+    const now = this.#ctx.now();
+    await this.#ctx.publishDeadLetters(
+      this.#deadTopic,
+      dead.map((d) => ({
+        payload: d.record.payload,
+        meta: deadLetterMeta(this.#ctx.topic, d.partition, d.record, {
+          reason: d.reason,
+          attempts: d.attempts,
+          firstFailure: d.firstFailure,
+          lastFailure: now,
+        }),
+      })),
+    );
+    for (const d of dead) {
+      this.#ops.push({
+        partition: d.partition,
+        offset: d.record.offset,
+        token: d.token,
+        kind: d.kind,
+      });
+    }
+  }
+
+  #apply(state: GroupState, ops: Op[]): void {
+    // Group ops of equal partition, token, kind and time (runs are the rule).
+    const groups: Op[][] = [];
+    let cur: Op[] | undefined;
+    for (const op of ops) {
+      const p = cur?.[0];
+      if (
+        !p || p.partition !== op.partition || p.token !== op.token || p.kind !== op.kind ||
+        p.notBefore !== op.notBefore
+      ) {
+        groups.push(cur = []);
+      }
+      cur!.push(op);
+    }
+    for (const xs of groups) {
+      const { partition, token, kind, notBefore, failedAt } = xs[0];
+      const cursor: PartitionCursor = state.partitions[partition] ??= newCursor(0);
+      const ranges = toRangesOf(xs);
+      const n = ranges.reduce((sum, r) => sum + r.to - r.from, 0);
+      if (kind === "retry") release(cursor, token, ranges, notBefore!, failedAt);
+      else if (kind === "release") release(cursor, token, ranges, notBefore ?? 0);
+      else {
+        settle(cursor, token, ranges);
+        if (state.keyLocks) {
+          releaseKeyLocks(
+            state.keyLocks,
+            partition,
+            ranges.flatMap((r) => Array.from({ length: r.to - r.from }, (_, i) => r.from + i)),
+          );
+        }
+        if (kind === "dead") state.deadLettered = (state.deadLettered ?? 0) + n;
+        if (kind === "expired") state.expired = (state.expired ?? 0) + n;
+      }
+    }
+  }
+
+  async next(max: number, signal: AbortSignal): Promise<ReceivedMessage[] | null> {
+    const { adapter, topic, now } = this.#ctx;
+    const init = await this.#prepare();
+    const partitions = await this.#ctx.partitions();
+    while (!signal.aborted) {
+      await this.#flushDeadLetters();
+      const bounds = await Promise.all(
+        Array.from({ length: partitions }, (_, p) => adapter.bounds(topic, p)),
+      );
+      const ops = this.#ops;
+      this.#ops = [];
+      const token = `${this.#consumer}.${this.#claims++}`;
+      const t = now();
+      let due = Infinity;
+      let pendingRetries = false;
+      // Ordered: read what a claim would take first, so that claiming and
+      // locking keys happen in one compare-and-set.
+      const preread = this.#options.ordered ? await this.#preread(init, bounds, max, t) : undefined;
+      const claimed = await updateGroup(adapter, topic, this.#group, init, (state) => {
+        this.#apply(state, ops);
+        if (preread) {
+          return this.#claimOrdered(
+            state,
+            bounds,
+            max,
+            t,
+            token,
+            preread,
+            (d, p) => (due = d, pendingRetries = p),
+          );
+        }
+        const out: { partition: number; claims: Claim[] }[] = [];
+        let left = max;
+        due = Infinity;
+        pendingRetries = false;
+        for (let i = 0; i < partitions; i++) {
+          const p = (this.#turn + i) % partitions;
+          const cursor = state.partitions[p] ??= newCursor(bounds[p].start);
+          if (left > 0) {
+            const claims = claim(cursor, bounds[p], left, t, t + this.#visibility, token);
+            for (const c of claims) left -= c.to - c.from;
+            if (claims.length > 0) out.push({ partition: p, claims });
+          }
+          due = Math.min(due, nextDue(cursor));
+          // A draining consumer (-e) waits for failed attempts still to retry
+          // and for deliveries in flight anywhere (they may come back); not for
+          // delayed messages that were never delivered.
+          if (hasPendingWork(cursor) || cursor.leases.length > 0) pendingRetries = true;
+        }
+        return out;
+      });
+      this.#turn++;
+      if (claimed.length === 0 && this.#blocked > 0 && this.#ops.length > 0) {
+        // Held back behind keys whose settlement is queued here: apply it soon.
+        this.#blocked = 0;
+        await new Promise((r) => setTimeout(r, 5));
+        continue;
+      }
+      if (claimed.length > 0) {
+        const messages = await this.#deliverable(claimed, token, t, preread);
+        if (messages.length > 0) return messages;
+        continue; // everything claimed was settled otherwise: apply that, claim again
+      }
+      if (this.#options.follow === false && !pendingRetries) return null;
+      // Messages held back behind their key: give their holders time to settle.
+      const floor = this.#blocked > 0 ? 25 : 5;
+      this.#blocked = 0;
+      // Draining (-e) while others hold leases: look again soon, their acks append nothing.
+      const cap = this.#options.follow === false ? 200 : 1000;
+      const waitMs = Math.max(floor, Math.min(cap, due - now()));
+      await waitAny(adapter, topic, bounds.map((b) => b.end), signal, waitMs);
+    }
+    return null;
+  }
+
+  /** Reads claimed records and sorts out those not to deliver now. */
+  async #deliverable(
+    claimed: { partition: number; claims: Claim[] }[],
+    token: string,
+    now: number,
+    preread?: Map<string, StoredRecord>,
+  ): Promise<ReceivedMessage[]> {
+    const { topic } = this.#ctx;
+    const messages: ReceivedMessage[] = [];
+    let cancelled: Set<string> | undefined;
+    for (const { partition, claims } of claimed) {
+      for (const c of claims) {
+        const records = preread
+          ? collect(preread, partition, c.from, c.to)
+          : await this.#readRange(partition, c.from, c.to);
+        for (const r of records) {
+          const op = { partition, offset: r.offset, token };
+          if (r.expiresAt !== undefined && r.expiresAt <= now) {
+            if (this.#deadLetterExpired) {
+              this.#dead.push({
+                partition,
+                record: r,
+                token,
+                reason: "expired (ttl)",
+                attempts: c.attempt - 1,
+                firstFailure: c.firstFailure,
+                kind: "expired",
+              });
+            } else this.#ops.push({ ...op, kind: "expired" });
+            continue;
+          }
+          if (r.deliverAt !== undefined) {
+            if (r.deliverAt > now) {
+              this.#ops.push({ ...op, kind: "release", notBefore: r.deliverAt });
+              continue;
+            }
+            cancelled ??= await loadCancelled(this.#ctx.adapter, topic, now);
+            if (cancelled.has(r.id ?? `${partition}-${r.offset}`)) {
+              this.#ops.push({ ...op, kind: "ack" });
+              continue;
+            }
+          }
+          if (this.#maxAttempts !== undefined && c.attempt > this.#maxAttempts) {
+            this.#dead.push({
+              partition,
+              record: r,
+              token,
+              reason: "lease expired (visibility timeout) on the last attempt",
+              attempts: c.attempt - 1,
+              firstFailure: c.firstFailure,
+              kind: "dead",
+            });
+            continue;
+          }
+          this.#hold({
+            partition,
+            offset: r.offset,
+            token,
+            attempt: c.attempt,
+            firstFailure: c.firstFailure,
+            record: r,
+          });
+          messages.push(
+            new ReceivedMessage(topic, partition, r, c.attempt, token, this, this.#group),
+          );
+        }
+      }
+    }
+    return messages;
+  }
+
+  /** The records a claim on the current state would take (for ordered consumption). */
+  async #preread(
+    init: () => GroupState,
+    bounds: PartitionBounds[],
+    max: number,
+    now: number,
+  ): Promise<Map<string, StoredRecord>> {
+    const { adapter, topic } = this.#ctx;
+    const state = (await loadGroup(adapter, topic, this.#group)) ?? init();
+    const out = new Map<string, StoredRecord>();
+    for (let p = 0; p < bounds.length; p++) {
+      const cursor = structuredClone(state.partitions[p] ?? newCursor(bounds[p].start));
+      for (const c of claim(cursor, bounds[p], max, now, now + 1, "preread")) {
+        for (const r of await this.#readRange(p, c.from, c.to)) out.set(`${p}:${r.offset}`, r);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Claims as {@link claim} does, then keeps at most one message per key in
+   * flight: a message whose key is held by an earlier one goes back (without
+   * counting an attempt), and the key is locked for the one delivered.
+   */
+  #claimOrdered(
+    state: GroupState,
+    bounds: PartitionBounds[],
+    max: number,
+    now: number,
+    token: string,
+    preread: Map<string, StoredRecord>,
+    report: (due: number, pendingRetries: boolean) => void,
+  ): { partition: number; claims: Claim[] }[] {
+    const locks = state.keyLocks ??= {};
+    const out: { partition: number; claims: Claim[] }[] = [];
+    let due = Infinity, pendingRetries = false;
+    let left = max;
+    for (let p = 0; p < bounds.length; p++) {
+      const cursor = state.partitions[p] ??= newCursor(bounds[p].start);
+      dropSettledLocks(locks, p, cursor);
+      const claims = left > 0
+        ? claim(cursor, bounds[p], left, now, now + this.#visibility, token)
+        : [];
+      const kept: Claim[] = [];
+      const back: number[] = [];
+      for (const c of claims) {
+        for (let o = c.from; o < c.to; o++) {
+          const r = preread.get(`${p}:${o}`);
+          const lockKey = r?.key === undefined ? undefined : `${p}:${r.key}`;
+          const holder = lockKey === undefined ? undefined : locks[lockKey];
+          if (!r || (holder !== undefined && holder !== o)) {
+            back.push(o); // not read ahead, or its key is busy: later
+            continue;
+          }
+          if (lockKey !== undefined && (r.deliverAt ?? 0) <= now) locks[lockKey] = o;
+          kept.push({ from: o, to: o + 1, attempt: c.attempt, firstFailure: c.firstFailure });
+          left--;
+        }
+      }
+      // Held-back messages are due at once, so that they come before newer
+      // ones of their key (claims take due retries first, in offset order).
+      if (back.length > 0) release(cursor, token, toRanges(back), now, undefined, true);
+      this.#blocked += back.length;
+      if (kept.length > 0) out.push({ partition: p, claims: kept });
+      due = Math.min(due, nextDue(cursor));
+      if (hasPendingWork(cursor) || cursor.leases.length > 0) pendingRetries = true;
+    }
+    report(due, pendingRetries);
+    return out;
+  }
+
+  async #readRange(partition: number, from: number, to: number): Promise<StoredRecord[]> {
+    const { adapter, topic } = this.#ctx;
+    let r = this.#readers[partition];
+    if (!r || r.pos !== from) {
+      r?.reader.close();
+      r = { reader: await adapter.openReader(topic, partition, from), pos: from };
+      this.#readers[partition] = r;
+    }
+    const out: StoredRecord[] = [];
+    while (r.pos < to) {
+      const got = await r.reader.read(to - r.pos);
+      if (got.length === 0) break;
+      for (const rec of got) {
+        if (rec.offset >= from && rec.offset < to) out.push(rec);
+      }
+      const last = got[got.length - 1].offset + 1;
+      if (last > to) {
+        r.reader.close();
+        this.#readers[partition] = undefined;
+        break;
+      }
+      r.pos = last;
+    }
+    return out;
+  }
+
+  async commit(): Promise<void> {
+    await this.#flushDeadLetters();
+    if (this.#ops.length === 0) return;
+    const ops = this.#ops;
+    this.#ops = [];
+    const init = await this.#prepare();
+    await updateGroup(this.#ctx.adapter, this.#ctx.topic, this.#group, init, (state) => {
+      this.#apply(state, ops);
+    });
+  }
+
+  async extend(): Promise<void> {
+    const tokens = new Map<number, Set<string>>();
+    for (const h of this.#allHeld()) {
+      let xs = tokens.get(h.partition);
+      if (!xs) tokens.set(h.partition, xs = new Set());
+      xs.add(h.token);
+    }
+    if (tokens.size === 0) return;
+    const until = this.#ctx.now() + this.#visibility;
+    const init = await this.#prepare();
+    await updateGroup(this.#ctx.adapter, this.#ctx.topic, this.#group, init, (state) => {
+      for (const [p, set] of tokens) {
+        const cursor = state.partitions[p];
+        if (cursor) { for (const t of set) extendLease(cursor, t, until); }
+      }
+    });
+  }
+
+  async close(releaseHeld: boolean): Promise<void> {
+    for (const r of this.#readers) r?.reader.close();
+    this.#readers = [];
+    if (releaseHeld) {
+      // Unsettled deliveries go back at once, without counting an attempt.
+      for (const h of this.#allHeld()) {
+        this.#ops.push({
+          partition: h.partition,
+          offset: h.offset,
+          token: h.token,
+          kind: "release",
+        });
+      }
+    }
+    this.#held = [];
+    await this.commit();
+  }
+}
+
+export type { RecordMeta };
+
+function collect(
+  records: Map<string, StoredRecord>,
+  partition: number,
+  from: number,
+  to: number,
+): StoredRecord[] {
+  const out: StoredRecord[] = [];
+  for (let o = from; o < to; o++) {
+    const r = records.get(`${partition}:${o}`);
+    if (r) out.push(r);
+  }
+  return out;
+}
+
+function releaseKeyLocks(
+  locks: Record<string, number>,
+  partition: number,
+  offsets: number[],
+): void {
+  const settled = new Set(offsets);
+  const prefix = `${partition}:`;
+  for (const [k, o] of Object.entries(locks)) {
+    if (k.startsWith(prefix) && settled.has(o)) delete locks[k];
+  }
+}
+
+/** Drops locks whose offset is settled already (below the floor or in a settled range). */
+function dropSettledLocks(
+  locks: Record<string, number>,
+  partition: number,
+  c: PartitionCursor,
+): void {
+  const prefix = `${partition}:`;
+  for (const [k, o] of Object.entries(locks)) {
+    if (!k.startsWith(prefix)) continue;
+    if (o < c.floor || c.settled.some((s) => s.from <= o && o < s.to)) delete locks[k];
+  }
+}
+
+/** The offsets of ops as sorted, merged ranges. */
+function toRangesOf(ops: Op[]): Range[] {
+  const rs = ops.map((o) => ({ from: o.offset, to: o.to ?? o.offset + 1 })).sort((a, b) =>
+    a.from - b.from
+  );
+  const out: Range[] = [];
+  for (const r of rs) {
+    const last = out[out.length - 1];
+    if (last && r.from <= last.to) last.to = Math.max(last.to, r.to);
+    else out.push(r);
+  }
+  return out;
+}

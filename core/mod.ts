@@ -1,0 +1,53 @@
+/**
+ * The core of mq: queue semantics independent of storage. Web-standard
+ * TypeScript only; adapters plug in through {@link StorageAdapter}.
+ *
+ * @example
+ * ```ts
+ * import { Mq } from "./mod.ts";
+ * import { MemoryAdapter } from "../adapters/memory/mod.ts";
+ * const mq = new Mq(new MemoryAdapter());
+ * await mq.publish("t", "hello");
+ * ```
+ *
+ * @module
+ */
+export { Mq } from "./client.ts";
+export { MqError } from "./errors.ts";
+export { Registry } from "./registry.ts";
+export { Subscription } from "./subscription.ts";
+export { formatReceipt, parseReceipt, ReceivedMessage } from "./message.ts";
+export { backoffDelay, DEFAULT_BACKOFF, parseBackoff } from "./retry.ts";
+export { DLQ_HEADERS } from "./dead_letter.ts";
+export { TopicAdmin } from "./topic_admin.ts";
+export { ExchangeAdmin } from "./exchanges.ts";
+export { assertPattern, Router } from "./routing.ts";
+export { CORRELATION_ID, REPLY_TO } from "./request_reply.ts";
+export { assertName, nameProblem } from "./names.ts";
+export { formatDuration, parseDuration } from "./duration.ts";
+export { parseStartFrom } from "./start_position.ts";
+export { parseBackendUrl, redactUrl } from "./backend_url.ts";
+export { batchOf, headOf, pickRecords } from "./record.ts";
+export { DEFAULT_TOPIC_CONFIG } from "./topic_config.ts";
+export type { MqOptions, OutgoingMessage, PublishOptions, PublishResult } from "./client.ts";
+export type { MqErrorCode, MqErrorDetails } from "./errors.ts";
+export type { SubscribeOptions } from "./subscription.ts";
+export type { Message, Receipt } from "./message.ts";
+export type { Backoff } from "./retry.ts";
+export type { ConsumeOptions, ConsumeResult } from "./consume.ts";
+export type { GroupInfo, TopicInfo, TopicSummary } from "./topic_admin.ts";
+export type { TopicConfig } from "./topic_config.ts";
+export type { Binding, ExchangeType } from "./routing.ts";
+export type { ExchangeInfo, InboundBinding } from "./exchanges.ts";
+export type { RequestOptions } from "./request_reply.ts";
+export type { StartFrom } from "./start_position.ts";
+export type { BackendUrl } from "./backend_url.ts";
+export type { RecordBatch, RecordMeta, StoredRecord } from "./record.ts";
+export type {
+  AdapterFactory,
+  Capabilities,
+  LogReader,
+  PartitionBounds,
+  StorageAdapter,
+  Versioned,
+} from "./adapter.ts";

@@ -1,0 +1,83 @@
+/**
+ * Retention: a topic keeps messages by age, count and bytes. With overflow
+ * `reject`, a publish that would exceed the count or bytes fails with
+ * `TOPIC_FULL`; with `drop-oldest` (the default) the oldest are trimmed.
+ *
+ * @module
+ */
+import type { StorageAdapter } from "./adapter.ts";
+import { MqError } from "./errors.ts";
+import type { RecordBatch } from "./record.ts";
+import type { TopicConfig } from "./topic_config.ts";
+import { resolveStart } from "./start_position.ts";
+
+/** True when the topic limits what it keeps. */
+export function hasRetention(c: TopicConfig): boolean {
+  return c.retentionAgeMs !== undefined || c.maxMessages !== undefined || c.maxBytes !== undefined;
+}
+
+/**
+ * For `reject` topics: throws `TOPIC_FULL` when `batch` would not fit.
+ *
+ * @throws {MqError} `TOPIC_FULL`
+ */
+export async function checkRoom(
+  adapter: StorageAdapter,
+  topic: string,
+  config: TopicConfig,
+  partition: number,
+  batch: RecordBatch,
+): Promise<void> {
+  if (config.overflow !== "reject") return;
+  const b = await adapter.bounds(topic, partition);
+  if (config.maxMessages !== undefined && b.end - b.start + batch.count > config.maxMessages) {
+    throw new MqError(
+      "TOPIC_FULL",
+      `topic "${topic}" is full: ${
+        b.end - b.start
+      } of ${config.maxMessages} messages (--overflow reject)`,
+    );
+  }
+  if (config.maxBytes !== undefined && adapter.storedBytes) {
+    let add = 0;
+    for (let i = 0; i < batch.count; i++) add += batch.ends[i] - batch.starts[i];
+    const have = await adapter.storedBytes(topic, partition);
+    if (have + add > config.maxBytes) {
+      throw new MqError(
+        "TOPIC_FULL",
+        `topic "${topic}" is full: ${have} of ${config.maxBytes} bytes (--overflow reject)`,
+      );
+    }
+  }
+}
+
+/** Trims a partition to the topic's limits (drop-oldest, and age for every topic). */
+export async function enforceRetention(
+  adapter: StorageAdapter,
+  topic: string,
+  config: TopicConfig,
+  partition: number,
+  now: number,
+): Promise<void> {
+  const b = await adapter.bounds(topic, partition);
+  let cut = b.start;
+  if (config.retentionAgeMs !== undefined) {
+    cut = Math.max(
+      cut,
+      await resolveStart(adapter, topic, partition, { agoMs: config.retentionAgeMs }, now),
+    );
+  }
+  if (config.overflow === "drop-oldest") {
+    if (config.maxMessages !== undefined) cut = Math.max(cut, b.end - config.maxMessages);
+    if (config.maxBytes !== undefined && adapter.storedBytes) {
+      const bytes = await adapter.storedBytes(topic, partition);
+      if (bytes > config.maxBytes && b.end > b.start) {
+        // Drop a share of the oldest in proportion to the excess (whole
+        // segments go where a backend stores them so).
+        const perMessage = bytes / (b.end - b.start);
+        cut = Math.max(cut, b.start + Math.ceil((bytes - config.maxBytes) / perMessage));
+      }
+    }
+  }
+  if (cut > b.start) await adapter.trim(topic, partition, Math.min(cut, b.end));
+}

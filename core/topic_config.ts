@@ -1,0 +1,82 @@
+/**
+ * A topic's settings, their defaults and their validation.
+ *
+ * @module
+ */
+import { MqError } from "./errors.ts";
+import { assertName } from "./names.ts";
+
+/** A topic's settings. */
+export interface TopicConfig {
+  /** Number of partitions; a key's hash picks one. @default 1 */
+  partitions: number;
+  /** Largest payload accepted, in bytes. @default 1048576 (1 MiB) */
+  maxMessageBytes: number;
+  /** Records older than this are removed (ms); undefined keeps them. */
+  retentionAgeMs?: number;
+  /** At most this many records are kept. */
+  maxMessages?: number;
+  /** At most this many bytes are kept. */
+  maxBytes?: number;
+  /** What a full topic does with a new message. @default "drop-oldest" */
+  overflow: "drop-oldest" | "reject";
+  /** A message id seen within this window is dropped (ms). @default 120000 */
+  dedupWindowMs: number;
+  /** Deliveries before a message is dead-lettered. @default 5 */
+  maxAttempts: number;
+  /** Dead-letter topic. @default `<topic>.dlq` */
+  dlq?: string;
+  /** Expired messages go to the dead-letter topic too. @default false */
+  deadLetterExpired?: boolean;
+  /** When the topic was created (ms since the epoch). */
+  createdAt: number;
+}
+
+/** The largest `maxMessageBytes` a topic may set (64 MiB). */
+export const MAX_MESSAGE_BYTES_LIMIT = 64 * 1024 * 1024;
+
+/** Defaults for a topic created by a publish. */
+export const DEFAULT_TOPIC_CONFIG: Omit<TopicConfig, "createdAt"> = {
+  partitions: 1,
+  maxMessageBytes: 1024 * 1024,
+  overflow: "drop-oldest",
+  dedupWindowMs: 120_000,
+  maxAttempts: 5,
+};
+
+/**
+ * A complete, validated config from user-given settings.
+ *
+ * @throws {MqError} `INVALID_ARGUMENT` naming the setting
+ */
+export function makeTopicConfig(given: Partial<TopicConfig>, now: number): TopicConfig {
+  const c: TopicConfig = { ...DEFAULT_TOPIC_CONFIG, ...dropUndefined(given), createdAt: now };
+  positiveInt("partitions", c.partitions, 1, 1024);
+  positiveInt("max-message-bytes", c.maxMessageBytes, 1, MAX_MESSAGE_BYTES_LIMIT);
+  positiveInt("max-attempts", c.maxAttempts, 1, 1_000_000);
+  if (c.maxMessages !== undefined) {
+    positiveInt("max-messages", c.maxMessages, 1, Number.MAX_SAFE_INTEGER);
+  }
+  if (c.maxBytes !== undefined) positiveInt("max-bytes", c.maxBytes, 1, Number.MAX_SAFE_INTEGER);
+  if (c.overflow !== "drop-oldest" && c.overflow !== "reject") {
+    throw new MqError(
+      "INVALID_ARGUMENT",
+      `overflow must be drop-oldest or reject, not ${JSON.stringify(c.overflow)}`,
+    );
+  }
+  if (c.dlq !== undefined) assertName("topic", c.dlq);
+  return c;
+}
+
+function positiveInt(name: string, v: number, min: number, max: number): void {
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new MqError(
+      "INVALID_ARGUMENT",
+      `${name} must be a whole number from ${min} to ${max}, not ${v}`,
+    );
+  }
+}
+
+function dropUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
