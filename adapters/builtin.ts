@@ -1,0 +1,118 @@
+/**
+ * The built-in backends, each imported only when its scheme is used.
+ *
+ * @module
+ */
+import { Registry } from "../core/registry.ts";
+import { MqError } from "../core/errors.ts";
+import { type BackendUrl, parseBackendUrl } from "../core/backend_url.ts";
+
+/** Resolves the folder of a `file:` URL (`file:dir`, `file:///abs`, `file://localhost/abs`). */
+export function fileUrlPath(url: BackendUrl): string {
+  let body = url.body;
+  if (body.startsWith("//")) {
+    const rest = body.slice(2);
+    const slash = rest.indexOf("/");
+    const host = slash < 0 ? rest : rest.slice(0, slash);
+    if (host !== "" && host !== "localhost") {
+      throw new MqError(
+        "INVALID_URL",
+        `file URL ${JSON.stringify(url.href)} names a host; use file:///abs/dir or file:dir`,
+      );
+    }
+    body = slash < 0 ? "/" : rest.slice(slash);
+  }
+  try {
+    body = decodeURIComponent(body);
+  } catch { /* keep as given */ }
+  if (body === "") {
+    throw new MqError("INVALID_URL", `file URL ${JSON.stringify(url.href)} names no folder`);
+  }
+  return body;
+}
+
+/** A registry with memory:, file:, kv: and nats: (each loaded on first use). */
+export function builtinRegistry(): Registry {
+  return new Registry()
+    .register("memory", async () => {
+      const { MemoryAdapter } = await import("./memory/mod.ts");
+      return (_url) => Promise.resolve(new MemoryAdapter());
+    })
+    .register("file", async () => {
+      const { FsAdapter } = await import("./fs/mod.ts");
+      return (url) => {
+        const fsync = url.params.get("fsync") ?? "batch";
+        if (fsync !== "always" && fsync !== "batch" && fsync !== "never") {
+          throw new MqError(
+            "INVALID_URL",
+            `fsync must be always, batch or never, not ${JSON.stringify(fsync)}`,
+          );
+        }
+        for (const name of url.params.keys()) {
+          if (name !== "fsync") {
+            throw new MqError("INVALID_URL", `unknown file: URL option ${JSON.stringify(name)}`);
+          }
+        }
+        return FsAdapter.open(fileUrlPath(url), { fsync });
+      };
+    })
+    .register("kv", async () => {
+      const { KvAdapter } = await import("./kv/mod.ts");
+      return (url) => {
+        if (url.body === "") {
+          throw new MqError("INVALID_URL", "kv: needs a path, :memory: or an https:// URL");
+        }
+        const target = url.body.startsWith("https:") || url.body.startsWith("http:")
+          ? url.href.slice(url.href.indexOf(":") + 1)
+          : url.body;
+        return KvAdapter.open(target);
+      };
+    })
+    .register("nats", async () => {
+      const { NatsAdapter, connectNats } = await import("./nats/mod.ts");
+      return async (url) => NatsAdapter.open(await connectNats(url));
+    });
+}
+
+/**
+ * The sink `mq bridge --to URL` writes to: for `nats://`, the NATS subjects
+ * named like the topics (JetStream where a stream covers them); for any other
+ * backend, its topics.
+ */
+export async function bridgeSinkFor(href: string): Promise<import("../core/bridge.ts").BridgeSink> {
+  const url = parseBackendUrl(href);
+  if (url.scheme === "nats") {
+    const { connectNats, natsSubjectSink } = await import("./nats/bridge.ts");
+    return natsSubjectSink(await connectNats(url));
+  }
+  const { mqSink } = await import("../core/bridge.ts");
+  const { Mq } = await import("../core/client.ts");
+  return mqSink(new Mq(await builtinRegistry().open(href)));
+}
+
+/**
+ * Brings subjects of a broker into a local topic (`mq bridge --from URL`);
+ * resolves to how many messages were stored.
+ *
+ * @throws {MqError} `INVALID_URL` for a backend that has no subjects
+ */
+export async function bridgeFrom(
+  href: string,
+  target: import("../core/client.ts").Mq,
+  options: import("./nats/subject_bridge.ts").FromNatsOptions,
+): Promise<number> {
+  const url = parseBackendUrl(href);
+  if (url.scheme !== "nats") {
+    throw new MqError(
+      "INVALID_URL",
+      `--from needs a broker with subjects (nats://...), not ${JSON.stringify(url.scheme + ":")}`,
+    );
+  }
+  const { connectNats, bridgeFromNats } = await import("./nats/bridge.ts");
+  const nc = await connectNats(url);
+  try {
+    return await bridgeFromNats(nc, target, options);
+  } finally {
+    await nc.drain().catch(() => {});
+  }
+}

@@ -1,0 +1,56 @@
+/** Paths inside an fs backend's directory. */
+
+/** Bytes at which a segment is closed and a new one begun. */
+export const SEGMENT_BYTES = 128 * 1024 * 1024;
+/** Bytes between two entries of a segment's sparse index. */
+export const INDEX_INTERVAL = 64 * 1024;
+
+/** The folder of a partition's log. */
+export function partitionDir(root: string, topic: string, partition: number): string {
+  return `${root}/log/${topic}/${partition}`;
+}
+
+/** The file name of the segment whose first offset is `base`. */
+export function segmentName(base: number): string {
+  return String(base).padStart(20, "0") + ".log";
+}
+
+/** The first offsets of a partition's segments, ascending. */
+export async function listSegments(dir: string): Promise<number[]> {
+  const bases: number[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      const m = /^(\d{20})\.log$/.exec(e.name);
+      if (m && e.isFile) bases.push(Number(m[1]));
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return bases.sort((a, b) => a - b);
+}
+
+/** Reads a sparse index: pairs of (offset relative to the base, byte position). */
+export async function readIndex(path: string): Promise<Uint32Array> {
+  try {
+    const bytes = await Deno.readFile(path);
+    const n = Math.floor(bytes.length / 8) * 2;
+    const out = new Uint32Array(n);
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let i = 0; i < n; i++) out[i] = dv.getUint32(i * 4, true);
+    return out;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return new Uint32Array(0);
+    throw e;
+  }
+}
+
+/** The logical start offset kept in `<dir>/start` (records below are trimmed). */
+export async function readStart(dir: string): Promise<number> {
+  try {
+    const n = Number((await Deno.readTextFile(`${dir}/start`)).trim());
+    return Number.isFinite(n) && n >= 0 ? n : 0;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return 0;
+    throw e;
+  }
+}

@@ -1,0 +1,261 @@
+/**
+ * Appends to one partition: under an exclusive file lock, finds the true end
+ * (other processes may have written, a crash may have left a torn tail, which
+ * is cut off), rolls segments, writes one batch with one write, indexes it
+ * sparsely, and syncs as the policy says.
+ */
+import type { RecordBatch } from "../../core/record.ts";
+import { ByteSink, encodeFrames } from "../frame_codec.ts";
+import { MqError } from "../../core/errors.ts";
+import {
+  INDEX_INTERVAL,
+  listSegments,
+  readIndex,
+  readStart,
+  SEGMENT_BYTES,
+  segmentName,
+} from "./_paths.ts";
+import { scanValid } from "./segment_scan.ts";
+
+/** When data is flushed to the disk. */
+export type SyncPolicy = "always" | "batch" | "never";
+
+interface Tail {
+  base: number;
+  path: string;
+  ino: number | null;
+  size: number;
+  nextOffset: number;
+  indexedAt: number;
+}
+
+/** The writer of one partition, in this process. */
+export class PartitionWriter {
+  readonly dir: string;
+  #sync: SyncPolicy;
+  #lockFile: Deno.FsFile | undefined;
+  #tail: Tail | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #sink = new ByteSink(1 << 16);
+
+  constructor(dir: string, sync: SyncPolicy) {
+    this.dir = dir;
+    this.#sync = sync;
+  }
+
+  /** Appends a batch; resolves to its first offset. */
+  append(batch: RecordBatch): Promise<number> {
+    const run = this.#queue.then(() => this.#append(batch));
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  /** The next offset, as of now (takes the lock briefly to see other writers). */
+  end(): Promise<number> {
+    const run = this.#queue.then(() =>
+      this.#locked(async () => (await this.#refresh()).nextOffset)
+    );
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  /** Runs `fn` holding the partition's lock (used by trim). */
+  exclusive<T>(fn: (end: number) => Promise<T>): Promise<T> {
+    const run = this.#queue.then(() =>
+      this.#locked(async () => {
+        const tail = await this.#refresh();
+        const r = await fn(tail.nextOffset);
+        this.#tail = undefined;
+        return r;
+      })
+    );
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #locked<T>(fn: () => Promise<T>): Promise<T> {
+    if (!this.#lockFile) {
+      await Deno.mkdir(this.dir, { recursive: true });
+      this.#lockFile = await Deno.open(`${this.dir}/.lock`, {
+        read: true,
+        write: true,
+        create: true,
+      });
+    }
+    await this.#lockFile.lock(true);
+    try {
+      return await fn();
+    } finally {
+      await this.#lockFile.unlock();
+    }
+  }
+
+  async #append(batch: RecordBatch): Promise<number> {
+    return await this.#locked(async () => {
+      let tail = await this.#refresh();
+      if (tail.size >= SEGMENT_BYTES) tail = await this.#roll(tail.nextOffset);
+      const first = tail.nextOffset;
+      const sink = this.#sink;
+      sink.length = 0;
+      encodeFrames(batch, first, sink);
+      const file = await Deno.open(tail.path, { append: true, create: true });
+      try {
+        let written = 0;
+        while (written < sink.length) {
+          written += await file.write(sink.bytes.subarray(written, sink.length));
+        }
+        if (this.#sync !== "never") await file.syncData();
+      } catch (cause) {
+        // A failed write may have left part of the batch: cut it off.
+        this.#tail = undefined;
+        await Deno.truncate(tail.path, tail.size).catch(() => {});
+        throw new MqError("IO", `cannot write ${tail.path}: ${(cause as Error).message}`, {
+          cause,
+        });
+      } finally {
+        file.close();
+      }
+      if (tail.size === 0 || tail.size - tail.indexedAt >= INDEX_INTERVAL) {
+        const entry = new Uint8Array(8);
+        const dv = new DataView(entry.buffer);
+        dv.setUint32(0, first - tail.base, true);
+        dv.setUint32(4, tail.size, true);
+        await Deno.writeFile(tail.path.replace(/\.log$/, ".idx"), entry, { append: true });
+        tail.indexedAt = tail.size;
+      }
+      tail.size += sink.length;
+      tail.nextOffset += batch.count;
+      if (sink.bytes.length > 8 << 20) this.#sink = new ByteSink(1 << 16);
+      return first;
+    });
+  }
+
+  /** Brings the cached tail up to date with the files (call holding the lock). */
+  async #refresh(): Promise<Tail> {
+    const t = this.#tail;
+    if (t) {
+      const st = await statOrNull(t.path);
+      if (st && st.ino === t.ino && st.size === t.size && st.size < SEGMENT_BYTES) return t;
+      if (st && st.ino === t.ino && st.size > t.size && st.size < SEGMENT_BYTES) {
+        return this.#tail = await this.#scanTail(
+          t.base,
+          t.path,
+          t.size,
+          t.nextOffset,
+          t.indexedAt,
+          st,
+        );
+      }
+    }
+    const bases = await listSegments(this.dir);
+    if (bases.length === 0) {
+      const start = await readStart(this.dir);
+      return this.#tail = await this.#create(start);
+    }
+    const base = bases[bases.length - 1];
+    const path = `${this.dir}/${segmentName(base)}`;
+    const index = await readIndex(path.replace(/\.log$/, ".idx"));
+    const st = (await statOrNull(path))!;
+    // Start the scan at the last index entry that is inside the file.
+    let pos = 0, offset = base, indexedAt = 0;
+    for (let i = index.length - 2; i >= 0; i -= 2) {
+      if (index[i + 1] < st.size) {
+        pos = index[i + 1];
+        offset = base + index[i];
+        indexedAt = pos;
+        break;
+      }
+    }
+    return this.#tail = await this.#scanTail(base, path, pos, offset, indexedAt, st);
+  }
+
+  async #scanTail(
+    base: number,
+    path: string,
+    pos: number,
+    offset: number,
+    indexedAt: number,
+    st: Deno.FileInfo,
+  ): Promise<Tail> {
+    const file = await Deno.open(path, { read: true, write: true });
+    try {
+      const len = st.size - pos;
+      const buf = new Uint8Array(len);
+      await file.seek(pos, Deno.SeekMode.Start);
+      let got = 0;
+      while (got < len) {
+        const n = await file.read(buf.subarray(got));
+        if (n === null) break;
+        got += n;
+      }
+      const scan = scanValid(buf, 0, got, offset);
+      const end = pos + scan.end;
+      if (end < st.size) {
+        // A torn tail from a crashed writer: nothing valid follows it.
+        await file.truncate(end);
+        await this.#trimIndex(path, end);
+      }
+      return { base, path, ino: st.ino, size: end, nextOffset: scan.nextOffset, indexedAt };
+    } finally {
+      file.close();
+    }
+  }
+
+  async #trimIndex(logPath: string, size: number): Promise<void> {
+    const idxPath = logPath.replace(/\.log$/, ".idx");
+    const index = await readIndex(idxPath);
+    let keep = index.length;
+    while (keep >= 2 && index[keep - 1] >= size) keep -= 2;
+    if (keep === index.length) return;
+    await Deno.truncate(idxPath, keep * 4).catch(() => {});
+  }
+
+  async #roll(nextOffset: number): Promise<Tail> {
+    return this.#tail = await this.#create(nextOffset);
+  }
+
+  async #create(base: number): Promise<Tail> {
+    const path = `${this.dir}/${segmentName(base)}`;
+    const f = await Deno.open(path, { write: true, create: true });
+    f.close();
+    if (this.#sync !== "never") await syncDir(this.dir);
+    const st = (await statOrNull(path))!;
+    return { base, path, ino: st.ino, size: st.size, nextOffset: base, indexedAt: 0 };
+  }
+
+  /** Forgets cached positions (after the folder was removed). */
+  reset(): void {
+    this.#tail = undefined;
+    this.#lockFile?.close();
+    this.#lockFile = undefined;
+  }
+
+  /** Releases the lock file. */
+  close(): void {
+    this.#lockFile?.close();
+    this.#lockFile = undefined;
+  }
+}
+
+async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
+  try {
+    return await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+}
+
+/** Flushes a folder's entries to disk (best effort). */
+export async function syncDir(dir: string): Promise<void> {
+  try {
+    const d = await Deno.open(dir, { read: true });
+    try {
+      await d.syncData();
+    } finally {
+      d.close();
+    }
+  } catch {
+    // Some file systems refuse to sync a folder; the data itself was synced.
+  }
+}

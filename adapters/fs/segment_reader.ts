@@ -1,0 +1,237 @@
+/**
+ * Reads one partition sequentially across its segments. Every record is
+ * checked (length, CRC-32C, offset); corrupt bytes are skipped when valid
+ * records follow them, and a torn tail is treated as the end.
+ */
+import type { LogReader } from "../../core/adapter.ts";
+import type { StoredRecord } from "../../core/record.ts";
+import { checkFrame, decodeFrame, frameBase, frameCount } from "../frame_codec.ts";
+import { listSegments, readIndex, readStart, segmentName } from "./_paths.ts";
+import { resync } from "./segment_scan.ts";
+
+const CHUNK = 1 << 20;
+const RESYNC_WINDOW = 8 << 20;
+
+/** A reader over the segments of one partition folder. */
+export class SegmentReader implements LogReader {
+  #dir: string;
+  #next: number;
+  #bases: number[] = [];
+  #seg = -1;
+  #file: Deno.FsFile | undefined;
+  #filePos = 0;
+  #buf = new Uint8Array(0);
+  #dv = new DataView(this.#buf.buffer);
+  #pos = 0;
+  #queue: StoredRecord[] = [];
+  #queued = 0;
+  #listedAt = 0;
+  #closed = false;
+  #onCorrupt: ((what: string) => void) | undefined;
+
+  private constructor(dir: string, from: number, onCorrupt?: (what: string) => void) {
+    this.#dir = dir;
+    this.#next = from;
+    this.#onCorrupt = onCorrupt;
+  }
+
+  /** Opens a reader at offset `from` (records below the partition's start are skipped). */
+  static async open(
+    dir: string,
+    from: number,
+    onCorrupt?: (what: string) => void,
+  ): Promise<SegmentReader> {
+    const r = new SegmentReader(dir, Math.max(from, await readStart(dir)), onCorrupt);
+    await r.#seek();
+    return r;
+  }
+
+  async #seek(): Promise<void> {
+    this.#bases = await listSegments(this.#dir);
+    this.#listedAt = Date.now();
+    let i = this.#bases.length - 1;
+    while (i > 0 && this.#bases[i] > this.#next) i--;
+    if (i < 0) return;
+    let pos = 0;
+    const base = this.#bases[i];
+    if (this.#next > base) {
+      const index = await readIndex(`${this.#dir}/${segmentName(base).replace(/\.log$/, ".idx")}`);
+      let lo = 0, hi = index.length / 2 - 1, best = -1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        if (base + index[mid * 2] <= this.#next) (best = mid), (lo = mid + 1);
+        else hi = mid - 1;
+      }
+      if (best >= 0) pos = index[best * 2 + 1];
+    }
+    await this.#openSegment(i, pos);
+  }
+
+  async #openSegment(i: number, pos: number): Promise<void> {
+    this.#file?.close();
+    this.#file = undefined;
+    this.#seg = i;
+    this.#buf = new Uint8Array(0);
+    this.#dv = new DataView(this.#buf.buffer);
+    this.#pos = 0;
+    this.#filePos = pos;
+    try {
+      this.#file = await Deno.open(`${this.#dir}/${segmentName(this.#bases[i])}`, { read: true });
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      // Removed by a trim: look again from the start of what is there.
+      if (pos !== 0) return this.#openSegment(i, 0);
+    }
+  }
+
+  /** Reads more bytes of the current segment; false at its end. */
+  async #fill(): Promise<boolean> {
+    if (!this.#file) return false;
+    const scratch = new Uint8Array(CHUNK);
+    await this.#file.seek(this.#filePos, Deno.SeekMode.Start);
+    const n = await this.#file.read(scratch);
+    if (n === null || n === 0) return false;
+    const left = this.#buf.length - this.#pos;
+    const buf = new Uint8Array(left + n);
+    buf.set(this.#buf.subarray(this.#pos), 0);
+    buf.set(scratch.subarray(0, n), left);
+    this.#buf = buf;
+    this.#dv = new DataView(buf.buffer);
+    this.#pos = 0;
+    this.#filePos += n;
+    return true;
+  }
+
+  async read(max: number): Promise<StoredRecord[]> {
+    const out: StoredRecord[] = [];
+    if (this.#closed) return out;
+    if (this.#seg < 0) {
+      await this.#seek();
+      if (this.#seg < 0) return out;
+    }
+    while (out.length < max) {
+      // Records decoded earlier but not yet returned.
+      if (this.#queued < this.#queue.length) {
+        const take = Math.min(max - out.length, this.#queue.length - this.#queued);
+        for (let i = 0; i < take; i++) out.push(this.#queue[this.#queued + i]);
+        this.#queued += take;
+        this.#next = out[out.length - 1].offset + 1;
+        continue;
+      }
+      const buf = this.#buf, dv = this.#dv;
+      const len = buf.length;
+      let pos = this.#pos;
+      // The hot loop: whole, valid frames in the buffer.
+      let decoded = false;
+      while (true) {
+        const total = checkFrame(buf, dv, pos, len);
+        if (total <= 0) break;
+        if (frameBase(dv, pos) + frameCount(dv, pos) > this.#next) {
+          this.#queue = [];
+          this.#queued = 0;
+          const ok = decodeFrame(buf, dv, pos, total, this.#next, this.#queue);
+          pos += total;
+          // A frame whose records do not add up despite its checksum is skipped.
+          if (!ok) continue;
+          decoded = true;
+          break;
+        }
+        pos += total;
+      }
+      this.#pos = pos;
+      if (decoded) continue;
+      const status = checkFrame(buf, dv, pos, len);
+      if (status === 0 && (await this.#fill())) continue;
+      // Bytes that do not make a valid frame: a write in progress, a torn
+      // tail, or corruption. Look past them for valid frames.
+      if (this.#pos < this.#buf.length && (await this.#skipCorrupt())) continue;
+      if (this.#seg < this.#bases.length - 1) {
+        await this.#openSegment(this.#seg + 1, 0);
+        continue;
+      }
+      if (!(await this.#maybeNewSegments())) break;
+    }
+    return out;
+  }
+
+  /** Looks for segments created since the listing; true when it moved to one. */
+  async #maybeNewSegments(): Promise<boolean> {
+    if (Date.now() - this.#listedAt < 200 && this.#filePos < (1 << 27)) return false;
+    this.#listedAt = Date.now();
+    const bases = await listSegments(this.#dir);
+    const cur = this.#bases[this.#seg];
+    const later = bases.filter((b) => b > cur);
+    if (later.length === 0) {
+      if (!bases.includes(cur) && bases.length > 0) {
+        // Our segment was removed (purge): go on from the first one there is.
+        this.#bases = bases;
+        await this.#openSegment(0, 0);
+        return true;
+      }
+      return false;
+    }
+    this.#bases = bases;
+    await this.#openSegment(bases.indexOf(later[0]), 0);
+    return true;
+  }
+
+  /**
+   * At an invalid record: wait for any writer to finish (shared lock), read
+   * the bytes afresh, and jump to the next valid record. False when none
+   * follows (the end, for now): the position is then kept, so that records a
+   * later writer puts there (after cutting a torn tail) are read.
+   */
+  async #skipCorrupt(): Promise<boolean> {
+    const origin = this.#filePos - (this.#buf.length - this.#pos);
+    let lock: Deno.FsFile | undefined;
+    try {
+      lock = await Deno.open(`${this.#dir}/.lock`, { read: true, write: true, create: true });
+      await lock.lock(false);
+      this.#rewind(origin);
+      let eof = false;
+      while (!eof) {
+        while (this.#buf.length - this.#pos < RESYNC_WINDOW) {
+          if (!(await this.#fill())) {
+            eof = true;
+            break;
+          }
+        }
+        const buf = this.#buf;
+        if (checkFrame(buf, this.#dv, this.#pos, buf.length) > 0) return true;
+        const found = resync(buf, this.#dv, this.#pos + 1, buf.length, this.#next);
+        if (found >= 0) {
+          const skipped = this.#filePos - (buf.length - found) - origin;
+          this.#onCorrupt?.(
+            `skipped ${skipped} corrupt bytes in ${this.#dir}/${
+              segmentName(this.#bases[this.#seg])
+            }`,
+          );
+          this.#pos = found;
+          return true;
+        }
+        // Keep a little, in case a record starts near the end of the window.
+        this.#pos = Math.max(this.#pos, buf.length - 64);
+      }
+      this.#rewind(origin);
+      return false;
+    } finally {
+      if (lock) {
+        await lock.unlock().catch(() => {});
+        lock.close();
+      }
+    }
+  }
+
+  #rewind(filePos: number): void {
+    this.#buf = new Uint8Array(0);
+    this.#dv = new DataView(this.#buf.buffer);
+    this.#pos = 0;
+    this.#filePos = filePos;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#file?.close();
+    this.#file = undefined;
+  }
+}
