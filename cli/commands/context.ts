@@ -1,0 +1,131 @@
+/** `mq context add|ls|use|rm|show`: named backend URLs, one per environment. */
+import type { Command } from "commander";
+import { MqError } from "../../core/errors.ts";
+import { assertName } from "../../core/names.ts";
+import { parseBackendUrl, redactUrl } from "../../core/backend_url.ts";
+import { builtinRegistry } from "../../adapters/builtin.ts";
+import { loadContexts, saveContexts } from "../contexts.ts";
+import { resolveBackend } from "../backend.ts";
+import { globals, note, print } from "../runtime.ts";
+import { table } from "./topics.ts";
+
+const EXAMPLES = `
+Examples:
+  mq context add dev file:./data --description "my laptop"
+  mq context add prod 'nats://app:secret@nats.internal:4222'
+  mq context use prod                 every command now uses prod
+  MQ_CONTEXT=dev mq topics            one command on dev
+  mq --context dev sub orders -e
+  mq context ls                       passwords and tokens shown as ***
+
+Contexts live in $XDG_CONFIG_HOME/mq/contexts.json (mode 0600).`;
+
+function checkUrl(url: string): void {
+  const parsed = parseBackendUrl(url);
+  if (!builtinRegistry().schemes().includes(parsed.scheme)) {
+    throw new MqError(
+      "UNKNOWN_SCHEME",
+      `unknown backend ${JSON.stringify(parsed.scheme + ":")}: use one of ${
+        builtinRegistry().schemes().map((s) => s + ":").join(", ")
+      }`,
+    );
+  }
+}
+
+/** Adds `context` to the program. */
+export function registerContext(program: Command): void {
+  const ctx = program
+    .command("context")
+    .summary("named backend URLs: add, ls, use, rm, show")
+    .description("Named backend URLs, so that switching environments is one word.")
+    .addHelpText("after", EXAMPLES);
+
+  ctx.command("add")
+    .description("Add (or replace) a context.")
+    .argument("<name>")
+    .argument("<url>")
+    .option("--description <text>", "what it is")
+    .action(async (name: string, url: string, opts: { description?: string }) => {
+      assertName("context", name);
+      checkUrl(url);
+      const store = await loadContexts();
+      store.contexts[name] = {
+        url,
+        ...(opts.description ? { description: opts.description } : {}),
+      };
+      await saveContexts(store);
+      note(`mq: context "${name}" is ${redactUrl(url)}`);
+    });
+
+  ctx.command("ls")
+    .description("List contexts; * marks the current one.")
+    .option("--json", "print JSON (secrets as ***)")
+    .action(async (opts: { json?: boolean }) => {
+      const store = await loadContexts();
+      const rows = Object.entries(store.contexts).sort(([a], [b]) => a.localeCompare(b));
+      if (opts.json) {
+        return await print(
+          JSON.stringify(
+            rows.map(([name, c]) => ({
+              name,
+              url: redactUrl(c.url),
+              description: c.description,
+              current: name === store.current,
+            })),
+          ) +
+            "\n",
+        );
+      }
+      if (rows.length === 0) return note("mq: no contexts yet (mq context add NAME URL)");
+      await print(
+        table(
+          ["", "NAME", "URL", "DESCRIPTION"],
+          rows.map((
+            [n, c],
+          ) => [n === store.current ? "*" : "", n, redactUrl(c.url), c.description ?? ""]),
+        ),
+      );
+    });
+
+  ctx.command("use")
+    .description(
+      "Make a context the current one (used when neither --url, MQ_URL nor --context say otherwise).",
+    )
+    .argument("<name>")
+    .action(async (name: string) => {
+      const store = await loadContexts();
+      if (!store.contexts[name]) {
+        throw new MqError(
+          "INVALID_ARGUMENT",
+          `unknown context ${JSON.stringify(name)} in ${store.path}`,
+        );
+      }
+      store.current = name;
+      await saveContexts(store);
+      note(`mq: now using context "${name}" (${redactUrl(store.contexts[name].url)})`);
+    });
+
+  ctx.command("rm")
+    .description("Remove a context.")
+    .argument("<name>")
+    .action(async (name: string) => {
+      const store = await loadContexts();
+      if (!store.contexts[name]) {
+        throw new MqError(
+          "INVALID_ARGUMENT",
+          `unknown context ${JSON.stringify(name)} in ${store.path}`,
+        );
+      }
+      delete store.contexts[name];
+      if (store.current === name) store.current = undefined;
+      await saveContexts(store);
+      note(`mq: removed context "${name}"`);
+    });
+
+  ctx.command("show")
+    .description("Show the backend this command line would use, and why.")
+    .action(async (_opts: unknown, cmd: Command) => {
+      const b = await resolveBackend(globals(cmd));
+      await print(`${redactUrl(b.url)} (from ${b.source}${b.context ? `: ${b.context}` : ""})\n`);
+    });
+}

@@ -1,0 +1,377 @@
+/** `mq pub`: publish arguments, or stdin lines, as messages. */
+import type { Command } from "commander";
+import { MqError } from "../../core/errors.ts";
+import { assertName } from "../../core/names.ts";
+import { parseDuration } from "../../core/duration.ts";
+import { batchOf, pickRecords, type RecordBatch, type RecordMeta } from "../../core/record.ts";
+import { fromEnvelope } from "../envelope.ts";
+import { LineBatcher } from "../line_batcher.ts";
+import { collect, globals, note, openBackend, print, wholeNumber } from "../runtime.ts";
+
+interface PubOptions {
+  null?: boolean;
+  raw?: boolean;
+  key?: string;
+  keyDelimiter?: string;
+  header: string[];
+  id?: string;
+  partition?: number;
+  jsonLines?: boolean;
+  skipInvalid?: boolean;
+  skipEmpty?: boolean;
+  json?: boolean;
+  delay?: string;
+  ttl?: string;
+  exchange?: string;
+  routingKey: string;
+  allowUnroutable?: boolean;
+}
+
+const EXAMPLES = `
+Examples:
+  mq pub orders '{"id":1}' '{"id":2}'      two messages from arguments
+  seq 1000 | mq pub numbers                one message per stdin line
+  mq pub events < events.log               a file, line by line
+  find . -print0 | mq pub files -0         NUL-delimited input
+  mq pub blobs --raw < photo.jpg           all of stdin as one message
+  printf 'k1 hello\\n' | mq pub t -K ' '    "key SEP payload" lines
+  mq sub a --format json -e | mq pub b --json-lines   copy a topic faithfully
+
+Lines end with LF or CRLF (the line ending is removed, every other byte is
+kept); a last line without a newline is still a message; an empty line is an
+empty message unless --skip-empty. On a bad line mq stops with exit 2, says
+which line and how many messages were published before it, and publishes
+nothing from that line on (--skip-invalid reports and skips it instead).`;
+
+/** Adds `pub` to the program. */
+export function registerPub(program: Command): void {
+  program
+    .command("pub")
+    .summary("publish messages from arguments or stdin")
+    .description("Publish each payload argument as one message; with none, each line of stdin.")
+    .argument(
+      "[topic]",
+      "topic to publish to (created with defaults if missing); none with --exchange",
+    )
+    .argument("[payload...]", "messages; without them stdin is read")
+    .option("-0, --null", "stdin messages are separated by NUL bytes, not newlines")
+    .option("--raw", "all of stdin is one message")
+    .option("-k, --key <key>", "key of every message (picks the partition, keeps order)")
+    .option("-K, --key-delimiter <sep>", 'each line is "key SEP payload"')
+    .option("-H, --header <name=value>", "a header on every message (repeatable)", collect, [])
+    .option("--id <id>", "message id, deduplicated within the topic's window")
+    .option("--delay <dur>", "not delivered to groups before this long from now")
+    .option("--ttl <dur>", "never delivered after this long from now")
+    .option("--partition <n>", "write to this partition", wholeNumber("--partition"))
+    .option("--json-lines", "each line is a JSON envelope (as mq sub --format json prints)")
+    .option("--skip-invalid", "report and skip bad lines instead of stopping")
+    .option("--skip-empty", "drop empty lines")
+    .option("--json", "print the summary as JSON on stdout")
+    .option("--exchange <exchange>", "publish through an exchange instead of to a topic")
+    .option("--routing-key <key>", "with --exchange: the routing key", "")
+    .option(
+      "--allow-unroutable",
+      "with --exchange: drop a message no binding takes instead of failing",
+    )
+    .addHelpText("after", EXAMPLES)
+    .action(
+      async (topic: string | undefined, payloads: string[], opts: PubOptions, cmd: Command) => {
+        if (opts.exchange !== undefined) {
+          if (topic !== undefined) payloads = [topic, ...payloads];
+          return await runPub(cmd, { exchange: opts.exchange }, payloads, opts);
+        }
+        if (topic === undefined) {
+          throw new MqError(
+            "INVALID_ARGUMENT",
+            "missing topic: mq pub <topic> [payload...] (or --exchange)",
+          );
+        }
+        await runPub(cmd, { topic }, payloads, opts);
+      },
+    );
+}
+
+function parseHeaders(list: string[]): Record<string, string> | undefined {
+  if (list.length === 0) return undefined;
+  const out: Record<string, string> = {};
+  for (const h of list) {
+    const eq = h.indexOf("=");
+    if (eq <= 0) {
+      throw new MqError("INVALID_ARGUMENT", `header ${JSON.stringify(h)} must be NAME=VALUE`);
+    }
+    out[h.slice(0, eq)] = h.slice(eq + 1);
+  }
+  return out;
+}
+
+/** Where a publish goes. */
+type Target = { topic: string } | { exchange: string };
+
+async function runPub(
+  cmd: Command,
+  target: Target,
+  payloads: string[],
+  opts: PubOptions,
+): Promise<void> {
+  if ("topic" in target) assertName("topic", target.topic);
+  else assertName("exchange", target.exchange);
+  const topic = "topic" in target ? target.topic : `exchange ${target.exchange}`;
+  const headers = parseHeaders(opts.header);
+  const now = Date.now();
+  const deliverAt = opts.delay === undefined ? undefined : now + parseDuration(opts.delay);
+  const expiresAt = opts.ttl === undefined ? undefined : now + parseDuration(opts.ttl);
+  const common: RecordMeta | undefined =
+    opts.key !== undefined || opts.id !== undefined || headers || deliverAt !== undefined ||
+      expiresAt !== undefined
+      ? { key: opts.key, id: opts.id, headers, deliverAt, expiresAt }
+      : undefined;
+  if (opts.keyDelimiter === "") {
+    throw new MqError("INVALID_ARGUMENT", "--key-delimiter must not be empty");
+  }
+  if (opts.raw && (opts.null || opts.jsonLines || opts.keyDelimiter)) {
+    throw new MqError(
+      "INVALID_ARGUMENT",
+      "--raw reads all of stdin as one message; it goes with none of -0, -K, --json-lines",
+    );
+  }
+  const { mq } = await openBackend(cmd);
+  const send = "topic" in target
+    ? async (b: RecordBatch) =>
+      (await mq.publishRecords(target.topic, b, { partition: opts.partition })).count
+    : async (b: RecordBatch) =>
+      (await mq.publishVia(target.exchange, opts.routingKey, b, {
+        allowUnroutable: opts.allowUnroutable,
+      })).count;
+  const started = performance.now();
+  const counter = { n: 0 };
+  try {
+    if (payloads.length > 0) {
+      const enc = new TextEncoder();
+      const batch = batchOf(
+        payloads.map((p) => enc.encode(p)),
+        common ? payloads.map(() => common) : undefined,
+      );
+      await publishOrExplain(send, batch, opts, (i) => `argument ${i + 1}`, counter);
+    } else if (opts.raw) {
+      const data = await readAll(Deno.stdin);
+      const batch = batchOf([data], common ? [common] : undefined);
+      await publishOrExplain(send, batch, opts, () => "stdin", counter);
+    } else {
+      await pubLines(send, opts, common, counter);
+    }
+  } finally {
+    await mq.close();
+  }
+  const published = counter.n;
+  const seconds = (performance.now() - started) / 1000;
+  const rate = seconds > 0 ? Math.round(published / seconds) : published;
+  if (opts.json) {
+    await print(
+      JSON.stringify({ topic, published, seconds: Number(seconds.toFixed(3)), rate }) + "\n",
+    );
+  } else if (!globals(cmd).quiet) {
+    note(
+      `mq: published ${published} message${published === 1 ? "" : "s"} to "${topic}" in ${
+        seconds.toFixed(2)
+      }s (${rate} msg/s)`,
+    );
+  }
+}
+
+async function readAll(
+  input: { read(p: Uint8Array): Promise<number | null> },
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const buf = new Uint8Array(1 << 20);
+  for (;;) {
+    const n = await input.read(buf);
+    if (n === null) break;
+    chunks.push(buf.slice(0, n));
+    total += n;
+  }
+  const out = new Uint8Array(total);
+  let pos = 0;
+  for (const c of chunks) (out.set(c, pos), (pos += c.length));
+  return out;
+}
+
+/**
+ * Publishes a batch; on a refused record, publishes those before it and throws
+ * an error naming its place (or, with --skip-invalid, reports it and goes on).
+ */
+async function publishOrExplain(
+  send: (b: RecordBatch) => Promise<number>,
+  batch: RecordBatch,
+  opts: PubOptions,
+  place: (index: number) => string,
+  counter: { n: number },
+): Promise<void> {
+  let rest = batch;
+  let offset = 0;
+  for (;;) {
+    try {
+      counter.n += await send(rest);
+      return;
+    } catch (e) {
+      if (!(e instanceof MqError) || e.details.index === undefined) throw e;
+      const index = e.details.index;
+      counter.n += e.details.published ?? 0;
+      if (!opts.skipInvalid) {
+        throw new MqError(
+          e.code,
+          `${place(offset + index)}: ${e.message}; published ${counter.n} before it`,
+        );
+      }
+      note(`mq: warning: ${place(offset + index)}: ${e.message} (skipped)`);
+      const keep = Array.from({ length: rest.count - index - 1 }, (_, j) => index + 1 + j);
+      rest = pickRecords(rest, keep);
+      offset += index + 1;
+      if (rest.count === 0) return;
+    }
+  }
+}
+
+/** Turns raw lines into the records to publish: keys, envelopes, empties. */
+function prepare(
+  raw: RecordBatch,
+  opts: PubOptions,
+  common: RecordMeta | undefined,
+  lineBase: number,
+): { batch: RecordBatch; lines: number[] | undefined; error?: string } {
+  const needsWork = opts.keyDelimiter !== undefined || opts.jsonLines || opts.skipEmpty;
+  if (!needsWork) {
+    if (common) raw.meta = new Array(raw.count).fill(common);
+    return { batch: raw, lines: undefined };
+  }
+  const enc = new TextEncoder(), dec = new TextDecoder();
+  const sep = opts.keyDelimiter !== undefined ? enc.encode(opts.keyDelimiter) : undefined;
+  const payloads: Uint8Array[] = [];
+  const meta: (RecordMeta | undefined)[] = [];
+  const lines: number[] = [];
+  for (let i = 0; i < raw.count; i++) {
+    let bytes = raw.data.subarray(raw.starts[i], raw.ends[i]);
+    const line = lineBase + i + 1;
+    if (opts.skipEmpty && bytes.length === 0) continue;
+    let m: RecordMeta | undefined = common ? { ...common } : undefined;
+    try {
+      if (opts.jsonLines) {
+        const env = fromEnvelope(dec.decode(bytes));
+        bytes = env.payload;
+        if (env.meta) m = { ...m, ...env.meta };
+      } else if (sep) {
+        const at = indexOfBytes(bytes, sep);
+        if (at < 0) {
+          throw new MqError(
+            "MALFORMED_MESSAGE",
+            `no key delimiter ${JSON.stringify(opts.keyDelimiter)} in the line`,
+          );
+        }
+        m = { ...m, key: dec.decode(bytes.subarray(0, at)) };
+        bytes = bytes.subarray(at + sep.length);
+      }
+    } catch (e) {
+      if (!(e instanceof MqError)) throw e;
+      if (opts.skipInvalid) {
+        note(`mq: warning: line ${line}: ${e.message} (skipped)`);
+        continue;
+      }
+      const batch = batchOf(payloads, meta, raw.timestamp);
+      return { batch, lines, error: `line ${line}: ${e.message}` };
+    }
+    payloads.push(bytes);
+    meta.push(m);
+    lines.push(line);
+  }
+  return { batch: batchOf(payloads, meta, raw.timestamp), lines };
+}
+
+function indexOfBytes(hay: Uint8Array, needle: Uint8Array): number {
+  if (needle.length === 1) return hay.indexOf(needle[0]);
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+/**
+ * Publishes stdin line by line. Reading goes on while a batch is being
+ * written, so a batch is whatever arrived meanwhile: large when input is
+ * fast, a single line when it trickles in.
+ */
+async function pubLines(
+  send: (b: RecordBatch) => Promise<number>,
+  opts: PubOptions,
+  common: RecordMeta | undefined,
+  counter: { n: number },
+): Promise<void> {
+  const batcher = new LineBatcher({ delimiter: opts.null ? "nul" : "newline" });
+  const chunk = new Uint8Array(1 << 20);
+  let failure: unknown;
+  let inflight: Promise<void> | undefined;
+
+  const submit = async (raw: RecordBatch, lineBase: number) => {
+    const { batch, lines, error } = prepare(raw, opts, common, lineBase);
+    try {
+      if (batch.count > 0) {
+        const place = (i: number) => `line ${lines ? lines[i] : lineBase + i + 1}`;
+        await publishOrExplain(send, batch, opts, place, counter);
+      }
+      if (error) {
+        throw new MqError("MALFORMED_MESSAGE", `${error}; published ${counter.n} before it`);
+      }
+    } catch (e) {
+      failure = e;
+    }
+  };
+  const pump = () => {
+    if (inflight || failure !== undefined || batcher.pending === 0) return;
+    const base = batcher.linesBefore;
+    const raw = batcher.take(Date.now());
+    inflight = submit(raw, base).finally(() => {
+      inflight = undefined;
+      batcher.recycle(raw);
+      pump();
+    });
+  };
+
+  // Interrupted (Ctrl-C, SIGTERM): the whole lines read so far are published
+  // before exiting; nothing accepted is lost.
+  const onSignal = async () => {
+    pump();
+    while (inflight) await inflight;
+    if (failure === undefined && batcher.pending > 0) {
+      pump();
+      while (inflight) await inflight;
+    }
+    note(`mq: interrupted; published ${counter.n} message${counter.n === 1 ? "" : "s"}`);
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  try {
+    for (;;) {
+      const n = await Deno.stdin.read(chunk);
+      if (failure !== undefined) break;
+      if (n === null) break;
+      batcher.push(chunk.subarray(0, n));
+      pump();
+      // Bound memory: wait when much is pending behind a slow write.
+      while (inflight && batcher.pendingBytes > 4 << 20) await inflight;
+    }
+    if (failure === undefined) {
+      batcher.finish();
+      pump();
+    }
+    while (inflight) await inflight;
+    if (failure === undefined && batcher.pending > 0) {
+      pump();
+      while (inflight) await inflight;
+    }
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+  }
+  if (failure !== undefined) throw failure;
+}
