@@ -1,0 +1,4 @@
+import { conformance } from "./conformance.ts";
+import { MemoryAdapter } from "../../adapters/memory/mod.ts";
+
+conformance("memory", { open: () => Promise.resolve(new MemoryAdapter()), persistent: false });
