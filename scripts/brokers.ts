@@ -1,0 +1,146 @@
+/**
+ * Test brokers: start a private `nats-server` (JetStream, temporary store) or
+ * `mosquitto` on a free loopback port, and stop it. Where the binary is
+ * missing, `available()` says why; under `CI=true` a missing broker is a
+ * failure rather than a skip.
+ *
+ * @module
+ */
+
+/** A running broker. */
+export interface Broker {
+  /** Its URL, e.g. `nats://127.0.0.1:41234`. */
+  url: string;
+  /** Its port. */
+  port: number;
+  /** Stops it (SIGTERM, then SIGKILL) and removes its store unless `keepStore`. */
+  stop(options?: { keepStore?: boolean }): Promise<void>;
+  /** Starts it again on the same port and store (after `stop({ keepStore: true })`). */
+  restart(): Promise<void>;
+}
+
+const BINARIES: Record<string, string[]> = {
+  "nats-server": ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"],
+  mosquitto: ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"],
+};
+
+/** The path of a broker binary, or undefined. */
+export function findBinary(name: string): string | undefined {
+  for (const p of BINARIES[name] ?? []) {
+    try {
+      if (Deno.statSync(p).isFile) return p;
+    } catch { /* next */ }
+  }
+  return undefined;
+}
+
+/**
+ * Whether tests needing `name` can run: `{ ok: true }`, or the reason to skip.
+ * Under `CI=true` a missing binary throws instead.
+ */
+export function available(name: string): { ok: true } | { ok: false; reason: string } {
+  if (findBinary(name)) return { ok: true };
+  const reason = `${name} is not installed (apt-get install ${name}); skipping tests that need it`;
+  if (Deno.env.get("CI") === "true") {
+    throw new Error(`CI=true: ${reason.replace("; skipping", ", needed by")}`);
+  }
+  return { ok: false, reason };
+}
+
+/** A free loopback TCP port. */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+async function waitForPort(port: number, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  for (;;) {
+    try {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port });
+      c.close();
+      return;
+    } catch {
+      if (Date.now() > until) {
+        throw new Error(`broker did not listen on 127.0.0.1:${port} within ${ms}ms`);
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+}
+
+/** Starts a nats-server with JetStream on a free loopback port and a temporary store. */
+export async function startNats(): Promise<Broker> {
+  const bin = findBinary("nats-server");
+  if (!bin) throw new Error("nats-server is not installed");
+  const port = freePort();
+  const store = await Deno.makeTempDir({ prefix: "mq-nats-" });
+  let child: Deno.ChildProcess | undefined;
+  const start = async () => {
+    child = new Deno.Command(bin, {
+      args: ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", store],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    await waitForPort(port, 10_000);
+  };
+  const stop = async () => {
+    if (!child) return;
+    const c = child;
+    child = undefined;
+    try {
+      c.kill("SIGTERM");
+    } catch { /* gone */ }
+    const timer = setTimeout(() => {
+      try {
+        c.kill("SIGKILL");
+      } catch { /* gone */ }
+    }, 3000);
+    await c.status;
+    clearTimeout(timer);
+  };
+  await start();
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    async stop(options) {
+      await stop();
+      if (!options?.keepStore) await Deno.remove(store, { recursive: true }).catch(() => {});
+    },
+    restart: start,
+  };
+}
+
+/** Starts a mosquitto on a free loopback port. */
+export async function startMosquitto(): Promise<Broker> {
+  const bin = findBinary("mosquitto");
+  if (!bin) throw new Error("mosquitto is not installed");
+  const port = freePort();
+  const dir = await Deno.makeTempDir({ prefix: "mq-mosquitto-" });
+  await Deno.writeTextFile(
+    `${dir}/m.conf`,
+    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`,
+  );
+  let child: Deno.ChildProcess | undefined;
+  const start = async () => {
+    child = new Deno.Command(bin, { args: ["-c", `${dir}/m.conf`], stdout: "null", stderr: "null" })
+      .spawn();
+    await waitForPort(port, 10_000);
+  };
+  await start();
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    async stop() {
+      try {
+        child?.kill("SIGTERM");
+      } catch { /* gone */ }
+      await child?.status;
+      child = undefined;
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+    restart: start,
+  };
+}
