@@ -3,10 +3,7 @@ import { FsAdapter } from "../../adapters/fs/mod.ts";
 
 let dir: string | undefined;
 conformance("fs", {
-  open: async (o) =>
-    FsAdapter.open(
-      o?.reopen && dir ? dir : (dir = await Deno.makeTempDir({ prefix: "mq-conf-fs-" })),
-    ),
+  open: async () => FsAdapter.open(dir ??= await Deno.makeTempDir({ prefix: "mq-conf-fs-" })),
   cleanup: async () =>
     void (dir && (await Deno.remove(dir, { recursive: true }).catch(() => {}), (dir = undefined))),
   persistent: true,

@@ -3,12 +3,8 @@ import { KvAdapter } from "../../adapters/kv/mod.ts";
 
 let dir: string | undefined;
 conformance("kv", {
-  open: async (o) =>
-    KvAdapter.open(
-      `${
-        o?.reopen && dir ? dir : (dir = await Deno.makeTempDir({ prefix: "mq-conf-kv-" }))
-      }/kv.sqlite`,
-    ),
+  open: async () =>
+    KvAdapter.open(`${dir ??= await Deno.makeTempDir({ prefix: "mq-conf-kv-" })}/kv.sqlite`),
   cleanup: async () =>
     void (dir && (await Deno.remove(dir, { recursive: true }).catch(() => {}), (dir = undefined))),
   persistent: true,
