@@ -1,4 +1,9 @@
-/** Runs the real `mq` command as a subprocess, with pipes and its own data folder. */
+/**
+ * Runs the real `mq` command as a subprocess, with pipes and its own data
+ * folder; {@link cliTest} runs a case once per backend (`file:`, `kv:`, and
+ * `nats://` on a private nats-server), each with a store of its own.
+ */
+import { available, type Broker, startNats } from "../../scripts/brokers.ts";
 
 const MAIN = new URL("../../cli/main.ts", import.meta.url).pathname;
 const enc = new TextEncoder(), dec = new TextDecoder();
@@ -30,6 +35,8 @@ export function envFor(home: string, extra: Record<string, string> = {}): Record
   delete env.MQ_URL;
   delete env.MQ_CONTEXT;
   delete env.MQ_ENV;
+  const url = backendUrls.get(home);
+  if (url) env.MQ_URL = url;
   return { ...env, MQ_HOME: `${home}/data`, XDG_CONFIG_HOME: `${home}/config`, ...extra };
 }
 
@@ -66,10 +73,11 @@ export function spawnMq(
   home: string,
   args: string[],
   stdin: "piped" | "null" = "null",
+  env: Record<string, string> = {},
 ): Deno.ChildProcess {
   return new Deno.Command(MQ[0], {
     args: [...MQ.slice(1), ...args],
-    env: envFor(home),
+    env: envFor(home, env),
     clearEnv: true,
     stdin,
     stdout: "piped",
@@ -94,4 +102,63 @@ export function errorLine(r: Result): string {
     throw new Error(`expected one stderr line, got ${lines.length}: ${r.err}`);
   }
   return lines[0];
+}
+
+/** A backend the end-to-end cases run on. */
+export type Backend = "file" | "kv" | "nats";
+
+/** Every backend a case runs on unless it says otherwise. */
+export const ALL_BACKENDS: readonly Backend[] = ["file", "kv", "nats"];
+
+let skipNoted = false;
+
+/** The backend URL of each test folder (none: the default `file:$MQ_HOME`). */
+const backendUrls = new Map<string, string>();
+
+const nats = (() => {
+  try {
+    return available("nats-server");
+  } catch (e) {
+    return { ok: false as const, reason: (e as Error).message, fatal: true };
+  }
+})();
+
+/**
+ * Registers an end-to-end case once per backend, named `cli [backend]: title`.
+ * Each run gets a folder of its own (see {@link withHome}) and, through
+ * `MQ_URL`, a store of its own: `file:` under the folder, `kv:` in a SQLite
+ * file there, `nats://` on a private nats-server started for the case.
+ * Commands given an explicit `--url` or `MQ_URL` keep theirs.
+ */
+export function cliTest(
+  title: string,
+  fn: (home: string, backend: Backend) => Promise<void>,
+  options: { backends?: readonly Backend[] } = {},
+): void {
+  for (const backend of options.backends ?? ALL_BACKENDS) {
+    const skip = backend === "nats" && !nats.ok && !("fatal" in nats) ? nats.reason : undefined;
+    Deno.test({
+      name: `cli [${backend}]: ${title}`,
+      ignore: skip !== undefined,
+      sanitizeOps: false,
+      sanitizeResources: false,
+      fn: () =>
+        withHome(async (home) => {
+          if (backend === "nats" && !nats.ok) throw new Error(nats.reason);
+          let broker: Broker | undefined;
+          if (backend === "kv") backendUrls.set(home, `kv:${home}/mq.sqlite`);
+          if (backend === "nats") backendUrls.set(home, (broker = await startNats()).url);
+          try {
+            await fn(home, backend);
+          } finally {
+            backendUrls.delete(home);
+            await broker?.stop();
+          }
+        }),
+    });
+    if (skip && !skipNoted) {
+      skipNoted = true;
+      console.log(`cli [nats]: skipping every nats case: ${skip}`);
+    }
+  }
 }

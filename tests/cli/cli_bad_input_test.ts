@@ -1,5 +1,5 @@
 import { deepStrictEqual as eq, ok } from "node:assert/strict";
-import { errorLine, mq, withHome } from "./_mq.ts";
+import { cliTest, errorLine, mq } from "./_mq.ts";
 
 async function filesOutside(home: string): Promise<string[]> {
   const out: string[] = [];
@@ -9,8 +9,9 @@ async function filesOutside(home: string): Promise<string[]> {
   return out;
 }
 
-Deno.test("cli: bad topic names exit 2 with one line naming the name; nothing is written outside the data folder", () =>
-  withHome(async (h) => {
+cliTest(
+  "bad topic names exit 2 with one line naming the name; nothing is written outside the data folder",
+  async (h) => {
     for (
       const [name, why] of [
         ["../x", "may contain only A-Z a-z 0-9 . _ -"],
@@ -27,26 +28,27 @@ Deno.test("cli: bad topic names exit 2 with one line naming the name; nothing is
     }
     eq(await filesOutside(h), []);
     eq((await mq(h, ["topics", "--json"])).out.trim(), "[]");
-  }));
+  },
+);
 
-Deno.test("cli: unknown flags, commands, schemes and starts exit 2 with one clear line", () =>
-  withHome(async (h) => {
-    const flag = await mq(h, ["pub", "t", "--bogus", "x"]);
-    eq([flag.code, errorLine(flag)], [2, "mq: error: unknown option '--bogus'"]);
-    const cmd = await mq(h, ["pubb"]);
-    eq([cmd.code, errorLine(cmd)], [2, "mq: error: unknown command 'pubb' (Did you mean pub?)"]);
-    const scheme = await mq(h, ["--url", "zz:foo", "topics"]);
-    eq(scheme.code, 2);
-    ok(errorLine(scheme).startsWith('mq: error: unknown backend "zz:" in "zz:foo"'));
-    const from = await mq(h, ["sub", "t", "--from", "yesterday"]);
-    eq(from.code, 2);
-    ok(errorLine(from).startsWith('mq: error: invalid start "yesterday"'));
-    const dur = await mq(h, ["work", "t", "--visibility", "5 minutes", "--", "true"]);
-    eq(dur.code, 2);
-  }));
+cliTest("unknown flags, commands, schemes and starts exit 2 with one clear line", async (h) => {
+  const flag = await mq(h, ["pub", "t", "--bogus", "x"]);
+  eq([flag.code, errorLine(flag)], [2, "mq: error: unknown option '--bogus'"]);
+  const cmd = await mq(h, ["pubb"]);
+  eq([cmd.code, errorLine(cmd)], [2, "mq: error: unknown command 'pubb' (Did you mean pub?)"]);
+  const scheme = await mq(h, ["--url", "zz:foo", "topics"]);
+  eq(scheme.code, 2);
+  ok(errorLine(scheme).startsWith('mq: error: unknown backend "zz:" in "zz:foo"'));
+  const from = await mq(h, ["sub", "t", "--from", "yesterday"]);
+  eq(from.code, 2);
+  ok(errorLine(from).startsWith('mq: error: invalid start "yesterday"'));
+  const dur = await mq(h, ["work", "t", "--visibility", "5 minutes", "--", "true"]);
+  eq(dur.code, 2);
+});
 
-Deno.test("cli: an oversize line stops at that line: exit 2, its number, the count before it, nothing after", () =>
-  withHome(async (h) => {
+cliTest(
+  "an oversize line stops at that line: exit 2, its number, the count before it, nothing after",
+  async (h) => {
     eq((await mq(h, ["topics", "create", "t", "--max-message-bytes", "10"])).code, 0);
     const r = await mq(h, ["pub", "t"], { stdin: `aaaaa\nbbbbb\n${"c".repeat(50)}\nddddd\n` });
     eq(r.code, 2);
@@ -64,10 +66,12 @@ Deno.test("cli: an oversize line stops at that line: exit 2, its number, the cou
       skip.err,
     );
     eq((await mq(h, ["sub", "t", "-e", "--from", "2"])).out, "eeeee\nggggg\n");
-  }));
+  },
+);
 
-Deno.test("cli: a malformed --json-lines line and a -K line without its delimiter stop with exit 2", () =>
-  withHome(async (h) => {
+cliTest(
+  "a malformed --json-lines line and a -K line without its delimiter stop with exit 2",
+  async (h) => {
     const r = await mq(h, ["pub", "j", "--json-lines"], {
       stdin: '{"payload":"a"}\n{"payload": oops}\n{"payload":"c"}\n',
     });
@@ -83,28 +87,28 @@ Deno.test("cli: a malformed --json-lines line and a -K line without its delimite
       errorLine(missing).includes("line 1: expected a payload or payload_base64 string"),
       missing.err,
     );
-  }));
+  },
+);
 
-Deno.test("cli: receipts and commands that are not there", () =>
-  withHome(async (h) => {
-    await mq(h, ["pub", "t", "-q"], { stdin: "1\n2\n" });
-    const garbage = await mq(h, ["ack", "t", "nonsense"]);
-    eq(garbage.code, 2);
-    ok(errorLine(garbage).startsWith('mq: error: receipt "nonsense" is not a receipt'));
-    const taken = await mq(h, ["take", "t"]);
-    eq(taken.out, "1\n");
-    const receipt = taken.err.trim().replace(/^receipt: /, "");
-    eq((await mq(h, ["ack", "t", receipt])).code, 0);
-    const before = (await mq(h, ["groups", "t", "--json"])).out;
-    const twice = await mq(h, ["ack", "t", receipt]);
-    eq(twice.code, 2);
-    ok(errorLine(twice).includes("is unknown, already settled, or its lease expired"));
-    eq((await mq(h, ["groups", "t", "--json"])).out, before);
-    const nowork = await mq(h, ["work", "t", "-e", "--", "no-such-command-xyz"]);
-    eq(nowork.code, 2);
-    eq(errorLine(nowork), 'mq: error: command "no-such-command-xyz" not found (looked in PATH)');
-    eq(JSON.parse((await mq(h, ["groups", "t", "--json"])).out)[0].inFlight, 0);
-    eq((await mq(h, ["take", "t"])).out, "2\n", "nothing was taken by the failed work");
-    const empty = await mq(h, ["take", "t", "--wait", "300ms"]);
-    eq([empty.code, errorLine(empty)], [3, "mq: error: no message arrived within 300ms"]);
-  }));
+cliTest("receipts and commands that are not there", async (h) => {
+  await mq(h, ["pub", "t", "-q"], { stdin: "1\n2\n" });
+  const garbage = await mq(h, ["ack", "t", "nonsense"]);
+  eq(garbage.code, 2);
+  ok(errorLine(garbage).startsWith('mq: error: receipt "nonsense" is not a receipt'));
+  const taken = await mq(h, ["take", "t"]);
+  eq(taken.out, "1\n");
+  const receipt = taken.err.trim().replace(/^receipt: /, "");
+  eq((await mq(h, ["ack", "t", receipt])).code, 0);
+  const before = (await mq(h, ["groups", "t", "--json"])).out;
+  const twice = await mq(h, ["ack", "t", receipt]);
+  eq(twice.code, 2);
+  ok(errorLine(twice).includes("is unknown, already settled, or its lease expired"));
+  eq((await mq(h, ["groups", "t", "--json"])).out, before);
+  const nowork = await mq(h, ["work", "t", "-e", "--", "no-such-command-xyz"]);
+  eq(nowork.code, 2);
+  eq(errorLine(nowork), 'mq: error: command "no-such-command-xyz" not found (looked in PATH)');
+  eq(JSON.parse((await mq(h, ["groups", "t", "--json"])).out)[0].inFlight, 0);
+  eq((await mq(h, ["take", "t"])).out, "2\n", "nothing was taken by the failed work");
+  const empty = await mq(h, ["take", "t", "--wait", "300ms"]);
+  eq([empty.code, errorLine(empty)], [3, "mq: error: no message arrived within 300ms"]);
+});

@@ -1,5 +1,5 @@
 import { deepStrictEqual as eq, ok } from "node:assert/strict";
-import { envFor, MQ, mq, spawnMq, withHome } from "./_mq.ts";
+import { cliTest, envFor, MQ, mq, spawnMq, withHome } from "./_mq.ts";
 
 const enc = new TextEncoder(), dec = new TextDecoder();
 const line = (i: number) => `line-${String(i).padStart(7, "0")}`;
@@ -101,148 +101,137 @@ Deno.test("faults: four publishers at once on one folder lose nothing and keep e
     eq(offsets, Array.from({ length: 80_000 }, (_, i) => i));
   }));
 
-Deno.test({
-  name:
-    "faults: four mq work processes over 20,000 messages, 1 in 10 failing: every one acked once or dead-lettered",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: () =>
-    withHome(async (h) => {
-      const N = 20_000;
-      await mq(h, ["pub", "jobs", "-q"], {
-        stdin: Array.from({ length: N }, (_, i) => `${i + 1}`).join("\n") + "\n",
-      });
-      // Fails (exit 1) for multiples of 10; otherwise appends the payload to this worker's file.
-      const script = `read x; case "$x" in *0) exit 1;; esac; echo "$x" >> "${h}/out.$W"`;
-      const workers = [0, 1, 2, 3].map((k) =>
-        new Deno.Command(MQ[0], {
-          args: [
-            ...MQ.slice(1),
-            ...[
-              "work",
-              "jobs",
-              "-e",
-              "-c",
-              "2",
-              "-q",
-              "--max-attempts",
-              "2",
-              "--backoff",
-              "10ms",
-              "--",
-              "sh",
-              "-c",
-              script,
-            ],
+cliTest(
+  "faults: four mq work processes over 20,000 messages, 1 in 10 failing: every one acked once or dead-lettered",
+  async (h) => {
+    const N = 20_000;
+    await mq(h, ["pub", "jobs", "-q"], {
+      stdin: Array.from({ length: N }, (_, i) => `${i + 1}`).join("\n") + "\n",
+    });
+    // Fails (exit 1) for multiples of 10; otherwise appends the payload to this worker's file.
+    const script = `read x; case "$x" in *0) exit 1;; esac; echo "$x" >> "${h}/out.$W"`;
+    const workers = [0, 1, 2, 3].map((k) =>
+      new Deno.Command(MQ[0], {
+        args: [
+          ...MQ.slice(1),
+          ...[
+            "work",
+            "jobs",
+            "-e",
+            "-c",
+            "2",
+            "-q",
+            "--max-attempts",
+            "2",
+            "--backoff",
+            "10ms",
+            "--",
+            "sh",
+            "-c",
+            script,
           ],
-          env: envFor(h, { W: String(k) }),
-          clearEnv: true,
-          stdout: "null",
-          stderr: "piped",
-        }).output()
-      );
-      for (const r of await Promise.all(workers)) eq(r.code, 0, dec.decode(r.stderr));
-      const acked: string[] = [];
-      for (let k = 0; k < 4; k++) {
-        try {
-          acked.push(
-            ...(await Deno.readTextFile(`${h}/out.${k}`)).trim().split("\n").filter(Boolean),
-          );
-        } catch { /* a worker may have done nothing */ }
-      }
-      const dead = (await mq(h, ["sub", "jobs.dlq", "-e"])).out.trim().split("\n");
-      eq(acked.length, N - N / 10, "none twice");
-      eq(new Set(acked).size, N - N / 10);
-      eq(dead.length, N / 10);
-      eq(new Set(dead).size, N / 10);
-      ok(dead.every((d) => d.endsWith("0")) && acked.every((a) => !a.endsWith("0")));
-      const [g] = JSON.parse((await mq(h, ["groups", "jobs", "--json"])).out);
-      eq([g.lag, g.inFlight, g.deadLettered], [0, 0, N / 10]);
-    }),
-});
+        ],
+        env: envFor(h, { W: String(k) }),
+        clearEnv: true,
+        stdout: "null",
+        stderr: "piped",
+      }).output()
+    );
+    for (const r of await Promise.all(workers)) eq(r.code, 0, dec.decode(r.stderr));
+    const acked: string[] = [];
+    for (let k = 0; k < 4; k++) {
+      try {
+        acked.push(
+          ...(await Deno.readTextFile(`${h}/out.${k}`)).trim().split("\n").filter(Boolean),
+        );
+      } catch { /* a worker may have done nothing */ }
+    }
+    const dead = (await mq(h, ["sub", "jobs.dlq", "-e"])).out.trim().split("\n");
+    eq(acked.length, N - N / 10, "none twice");
+    eq(new Set(acked).size, N - N / 10);
+    eq(dead.length, N / 10);
+    eq(new Set(dead).size, N / 10);
+    ok(dead.every((d) => d.endsWith("0")) && acked.every((a) => !a.endsWith("0")));
+    const [g] = JSON.parse((await mq(h, ["groups", "jobs", "--json"])).out);
+    eq([g.lag, g.inFlight, g.deadLettered], [0, 0, N / 10]);
+  },
+);
 
-Deno.test({
-  name:
-    "faults: a consumer killed with kill -9 while holding leases: its messages go to another after the visibility timeout",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: () =>
-    withHome(async (h) => {
-      await mq(h, ["pub", "t", "-q"], { stdin: "1\n2\n3\n4\n5\n6\n7\n8\n" });
-      const marker = `mq-test-sleep-${Date.now()}`;
-      const first = spawnMq(h, [
-        "work",
-        "t",
-        "--visibility",
-        "2s",
-        "-c",
-        "4",
-        "--",
-        "sh",
-        "-c",
-        `sleep 30; : ${marker}`,
-      ]);
-      await waitUntil(
-        async () => {
-          const r = await mq(h, ["groups", "t", "--json"]);
-          return r.code === 0 && JSON.parse(r.out)[0]?.inFlight > 0;
-        },
-        20_000,
-        "leases",
-      );
-      first.kill("SIGKILL");
-      await first.status;
-      await first.stdout.cancel().catch(() => {});
-      await first.stderr.cancel().catch(() => {});
-      await new Deno.Command("pkill", { args: ["-f", marker] }).output().catch(() => {});
-      const second = await mq(h, [
-        "work",
-        "t",
-        "-e",
-        "-q",
-        "--visibility",
-        "10s",
-        "--",
-        "sh",
-        "-c",
-        `cat >> ${h}/got; echo >> ${h}/got`,
-      ]);
-      eq(second.code, 0, second.err);
-      const got = (await Deno.readTextFile(`${h}/got`)).trim().split("\n").sort();
-      eq(got, ["1", "2", "3", "4", "5", "6", "7", "8"]);
-      const [g] = JSON.parse((await mq(h, ["groups", "t", "--json"])).out);
-      eq([g.lag, g.inFlight], [0, 0]);
-    }),
-});
+cliTest(
+  "faults: a consumer killed with kill -9 while holding leases: its messages go to another after the visibility timeout",
+  async (h) => {
+    await mq(h, ["pub", "t", "-q"], { stdin: "1\n2\n3\n4\n5\n6\n7\n8\n" });
+    const marker = `mq-test-sleep-${Date.now()}`;
+    const first = spawnMq(h, [
+      "work",
+      "t",
+      "--visibility",
+      "2s",
+      "-c",
+      "4",
+      "--",
+      "sh",
+      "-c",
+      `sleep 30; : ${marker}`,
+    ]);
+    await waitUntil(
+      async () => {
+        const r = await mq(h, ["groups", "t", "--json"]);
+        return r.code === 0 && JSON.parse(r.out)[0]?.inFlight > 0;
+      },
+      20_000,
+      "leases",
+    );
+    first.kill("SIGKILL");
+    await first.status;
+    await first.stdout.cancel().catch(() => {});
+    await first.stderr.cancel().catch(() => {});
+    await new Deno.Command("pkill", { args: ["-f", marker] }).output().catch(() => {});
+    const second = await mq(h, [
+      "work",
+      "t",
+      "-e",
+      "-q",
+      "--visibility",
+      "10s",
+      "--",
+      "sh",
+      "-c",
+      `cat >> ${h}/got; echo >> ${h}/got`,
+    ]);
+    eq(second.code, 0, second.err);
+    const got = (await Deno.readTextFile(`${h}/got`)).trim().split("\n").sort();
+    eq(got, ["1", "2", "3", "4", "5", "6", "7", "8"]);
+    const [g] = JSON.parse((await mq(h, ["groups", "t", "--json"])).out);
+    eq([g.lag, g.inFlight], [0, 0]);
+  },
+);
 
-Deno.test({
-  name: "faults: SIGTERM to mq work lets the running command finish, acks it, and exits 0",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: () =>
-    withHome(async (h) => {
-      await mq(h, ["pub", "t", "-q"], { stdin: "a\nb\n" });
-      const w = spawnMq(h, [
-        "work",
-        "t",
-        "-q",
-        "--",
-        "sh",
-        "-c",
-        `cat > /dev/null; sleep 1; echo done >> ${h}/done`,
-      ]);
-      await waitUntil(
-        async () => JSON.parse((await mq(h, ["groups", "t", "--json"])).out)[0]?.inFlight > 0,
-        20_000,
-        "a lease",
-      );
-      await new Promise((r) => setTimeout(r, 200));
-      w.kill("SIGTERM");
-      const st = await w.output();
-      eq(st.code, 0, dec.decode(st.stderr));
-      eq((await Deno.readTextFile(`${h}/done`)).trim(), "done");
-      const [g] = JSON.parse((await mq(h, ["groups", "t", "--json"])).out);
-      eq([g.lag, g.inFlight], [1, 0], "one acked, the other released unharmed");
-      eq((await mq(h, ["take", "t", "--format", "json"])).out.includes('"attempt":1'), true);
-    }),
-});
+cliTest(
+  "faults: SIGTERM to mq work lets the running command finish, acks it, and exits 0",
+  async (h) => {
+    await mq(h, ["pub", "t", "-q"], { stdin: "a\nb\n" });
+    const w = spawnMq(h, [
+      "work",
+      "t",
+      "-q",
+      "--",
+      "sh",
+      "-c",
+      `cat > /dev/null; sleep 1; echo done >> ${h}/done`,
+    ]);
+    await waitUntil(
+      async () => JSON.parse((await mq(h, ["groups", "t", "--json"])).out)[0]?.inFlight > 0,
+      20_000,
+      "a lease",
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    w.kill("SIGTERM");
+    const st = await w.output();
+    eq(st.code, 0, dec.decode(st.stderr));
+    eq((await Deno.readTextFile(`${h}/done`)).trim(), "done");
+    const [g] = JSON.parse((await mq(h, ["groups", "t", "--json"])).out);
+    eq([g.lag, g.inFlight], [1, 0], "one acked, the other released unharmed");
+    eq((await mq(h, ["take", "t", "--format", "json"])).out.includes('"attempt":1'), true);
+  },
+);

@@ -1,9 +1,10 @@
 import { deepStrictEqual as eq, ok } from "node:assert/strict";
-import { envFor, errorLine, MQ, mq, withHome } from "./_mq.ts";
+import { cliTest, envFor, errorLine, MQ, mq, withHome } from "./_mq.ts";
 import { available, startNats } from "../../scripts/brokers.ts";
 
-Deno.test("cli: exchanges, bindings, pub --exchange, unroutable, bad input leaves things as they were", () =>
-  withHome(async (h) => {
+cliTest(
+  "exchanges, bindings, pub --exchange, unroutable, bad input leaves things as they were",
+  async (h) => {
     eq((await mq(h, ["exchange", "create", "ev", "--type", "topic"])).code, 0);
     eq((await mq(h, ["bind", "ev", "eu", "--key", "orders.*.eu"])).code, 0);
     eq((await mq(h, ["bind", "ev", "audit", "--key", "#"])).code, 0);
@@ -49,47 +50,44 @@ Deno.test("cli: exchanges, bindings, pub --exchange, unroutable, bad input leave
     eq((await mq(h, ["exchange", "ls", "--json"])).out, before);
     eq((await mq(h, ["unbind", "ev", "audit"])).code, 0);
     eq((await mq(h, ["unbind", "ev", "audit"])).code, 2);
-  }));
+  },
+);
 
-Deno.test({
-  name: "cli: request and reply; a request nobody answers exits 3",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: () =>
-    withHome(async (h) => {
-      const replier = new Deno.Command(MQ[0], {
-        args: [...MQ.slice(1), "reply", "rpc", "-q", "--", "tr", "a-z", "A-Z"],
-        env: envFor(h),
-        clearEnv: true,
-        stdout: "null",
-        stderr: "null",
-      }).spawn();
-      try {
-        const r = await mq(h, ["request", "rpc", "hello", "--timeout", "10s"]);
-        eq([r.code, r.out], [0, "HELLO\n"], r.err);
-        const none = await mq(h, ["request", "nobody", "hi", "--timeout", "300ms"]);
-        eq([none.code, errorLine(none)], [3, 'mq: error: no reply from "nobody" within 300ms']);
-        ok(!(await mq(h, ["topics"])).out.includes("mq-reply."), "reply topics are removed");
-      } finally {
-        replier.kill("SIGTERM");
-        await replier.status;
-      }
-    }),
+cliTest(
+  "request and reply; a request nobody answers exits 3",
+  async (h) => {
+    const replier = new Deno.Command(MQ[0], {
+      args: [...MQ.slice(1), "reply", "rpc", "-q", "--", "tr", "a-z", "A-Z"],
+      env: envFor(h),
+      clearEnv: true,
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    try {
+      const r = await mq(h, ["request", "rpc", "hello", "--timeout", "10s"]);
+      eq([r.code, r.out], [0, "HELLO\n"], r.err);
+      const none = await mq(h, ["request", "nobody", "hi", "--timeout", "300ms"]);
+      eq([none.code, errorLine(none)], [3, 'mq: error: no reply from "nobody" within 300ms']);
+      ok(!(await mq(h, ["topics"])).out.includes("mq-reply."), "reply topics are removed");
+    } finally {
+      replier.kill("SIGTERM");
+      await replier.status;
+    }
+  },
+);
+
+cliTest("bridge --to another backend copies every topic, resumes where it stopped", async (h) => {
+  await mq(h, ["pub", "a", "-q"], { stdin: "1\n2\n" });
+  await mq(h, ["pub", "b", "-q"], { stdin: "3\n" });
+  const to = `kv:${h}/mirror.sqlite`;
+  const r = await mq(h, ["bridge", "--to", to, "-e"]);
+  eq(r.code, 0, r.err);
+  ok(r.err.includes("forwarded 3 messages from 2 topic(s)"), r.err);
+  await mq(h, ["pub", "a", "-q"], { stdin: "4\n" });
+  ok((await mq(h, ["bridge", "--to", to, "-e"])).err.includes("forwarded 1 message from"));
+  eq((await mq(h, ["--url", to, "sub", "a", "-e"])).out, "1\n2\n4\n");
+  eq((await mq(h, ["--url", to, "sub", "b", "-e"])).out, "3\n");
 });
-
-Deno.test("cli: bridge --to another backend copies every topic, resumes where it stopped", () =>
-  withHome(async (h) => {
-    await mq(h, ["pub", "a", "-q"], { stdin: "1\n2\n" });
-    await mq(h, ["pub", "b", "-q"], { stdin: "3\n" });
-    const to = `kv:${h}/mirror.sqlite`;
-    const r = await mq(h, ["bridge", "--to", to, "-e"]);
-    eq(r.code, 0, r.err);
-    ok(r.err.includes("forwarded 3 messages from 2 topic(s)"), r.err);
-    await mq(h, ["pub", "a", "-q"], { stdin: "4\n" });
-    ok((await mq(h, ["bridge", "--to", to, "-e"])).err.includes("forwarded 1 message from"));
-    eq((await mq(h, ["--url", to, "sub", "a", "-e"])).out, "1\n2\n4\n");
-    eq((await mq(h, ["--url", to, "sub", "b", "-e"])).out, "3\n");
-  }));
 
 const nats = available("nats-server");
 Deno.test({
