@@ -79,8 +79,35 @@ export interface StorageAdapter {
   trim(topic: string, partition: number, before: number): Promise<void>;
   /** Removes every partition of a topic's log. */
   dropLog(topic: string): Promise<void>;
-  /** Total stored bytes of a partition, where the backend can tell cheaply. */
+  /**
+   * Bytes of the records a partition holds now (from its start to its end),
+   * where the backend can tell cheaply; retention by bytes needs it.
+   */
   storedBytes?(topic: string, partition: number): Promise<number>;
+
+  /**
+   * Optional: appends every write, to several topics and partitions, all or
+   * none (one atomic operation; exchange fan-out uses it). Resolves to each
+   * write's first offset, or to `undefined`, having written nothing, when the
+   * writes do not fit in one atomic operation of this backend (the core then
+   * writes them one by one).
+   */
+  appendAtomic?(writes: PartitionWrite[]): Promise<number[] | undefined>;
+
+  /**
+   * Optional, for backends that deduplicate natively: appends `batch`,
+   * dropping every record whose `meta.id` was appended to this partition
+   * within the last `windowMs` (and later repeats of an id within the batch),
+   * atomically with the append, so that concurrent publishers of one id store
+   * it once. Records without an id are always kept. Where this is missing the
+   * core reserves ids in state documents before appending.
+   */
+  appendDeduplicated?(
+    topic: string,
+    partition: number,
+    batch: RecordBatch,
+    windowMs: number,
+  ): Promise<DeduplicatedAppend>;
 
   /** Reads a state document. */
   getState(key: string[]): Promise<Versioned | undefined>;
@@ -96,6 +123,24 @@ export interface StorageAdapter {
 
   /** Releases everything; later calls fail with `CLOSED`. */
   close(): Promise<void>;
+}
+
+/** One batch of an {@link StorageAdapter.appendAtomic} call. */
+export interface PartitionWrite {
+  /** The topic. */
+  topic: string;
+  /** The partition. */
+  partition: number;
+  /** The records. */
+  batch: RecordBatch;
+}
+
+/** What {@link StorageAdapter.appendDeduplicated} stored. */
+export interface DeduplicatedAppend {
+  /** The offset of the first record kept (-1 when none was). */
+  first: number;
+  /** Indices (into the batch) of the records kept, in order; their offsets are `first`, `first + 1`, ... */
+  kept: number[];
 }
 
 /** Opens an adapter for a parsed URL. */

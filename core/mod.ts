@@ -46,8 +46,10 @@ export type { RecordBatch, RecordMeta, StoredRecord } from "./record.ts";
 export type {
   AdapterFactory,
   Capabilities,
+  DeduplicatedAppend,
   LogReader,
   PartitionBounds,
+  PartitionWrite,
   StorageAdapter,
   Versioned,
 } from "./adapter.ts";
