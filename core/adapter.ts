@@ -24,6 +24,11 @@ export interface Capabilities {
   multiProcess: boolean;
   /** The largest payload the backend can store, when it is below a topic's limit. */
   maxMessageBytes?: number;
+  /**
+   * The most payload bytes one `append` can write atomically (as one
+   * contiguous run of offsets); the core splits larger batches. Unset: no limit.
+   */
+  maxAppendBytes?: number;
 }
 
 /** A position within a partition: the first offset kept and the next to be written. */

@@ -302,41 +302,52 @@ export class Mq {
     if (batch.meta?.some((m) => m?.deliverAt !== undefined)) {
       // Which record went where: partitions were filled in record order.
       const entries: [string, number][] = [];
-      const next = new Map(written.map((w) => [w.partition, w.first]));
+      const offsets = new Map<number, Generator<number>>();
+      for (const p of new Set(written.map((w) => w.partition))) {
+        offsets.set(p, offsetsOf(written.filter((w) => w.partition === p)));
+      }
       const n = config.partitions;
+      const unkeyed = written[0].partition;
       for (let i = 0; i < batch.count; i++) {
         const m = batch.meta[i];
-        const p = written.length === 1
-          ? written[0].partition
+        const p = offsets.size === 1
+          ? unkeyed
           : m?.key !== undefined
           ? partitionOf(m.key, n)
-          : written[0].partition;
-        const offset = next.get(p) ?? 0;
-        next.set(p, offset + 1);
+          : unkeyed;
+        const offset = offsets.get(p)!.next().value ?? 0;
         if (m?.deliverAt !== undefined) entries.push([m.id ?? `${p}-${offset}`, m.deliverAt]);
       }
       await recordDelayed(this.adapter, topic, entries, this.now());
     }
     if (hasRetention(config)) {
-      for (const w of written) {
-        await enforceRetention(this.adapter, topic, config, w.partition, this.now());
+      for (const p of new Set(written.map((w) => w.partition))) {
+        await enforceRetention(this.adapter, topic, config, p, this.now());
       }
     }
   }
 
-  /** Appends to one partition, after checking a `reject` topic has room. */
+  /**
+   * Appends to one partition, after checking a `reject` topic has room; a
+   * batch over the backend's `maxAppendBytes` goes in several appends, each
+   * a contiguous run of offsets.
+   */
   async #appendTo(
     topic: string,
     config: TopicConfig,
     partition: number,
     batch: RecordBatch,
-  ): Promise<PublishResult["written"][number]> {
+  ): Promise<PublishResult["written"]> {
     await checkRoom(this.adapter, topic, config, partition, batch);
-    return {
-      partition,
-      first: await this.adapter.append(topic, partition, batch),
-      count: batch.count,
-    };
+    const out: PublishResult["written"] = [];
+    for (const part of splitBySize(batch, this.adapter.capabilities.maxAppendBytes)) {
+      out.push({
+        partition,
+        first: await this.adapter.append(topic, partition, part),
+        count: part.count,
+      });
+    }
+    return out;
   }
 
   async #append(
@@ -353,12 +364,12 @@ export class Mq {
           `partition ${partition} does not exist: topic "${topic}" has ${n} (0 to ${n - 1})`,
         );
       }
-      return [await this.#appendTo(topic, config, partition, batch)];
+      return await this.#appendTo(topic, config, partition, batch);
     }
     const keyed = n > 1 && batch.meta?.some((m) => m?.key !== undefined);
     if (!keyed) {
       const p = n > 1 ? this.#sticky++ % n : 0;
-      return [await this.#appendTo(topic, config, p, batch)];
+      return await this.#appendTo(topic, config, p, batch);
     }
     const groups: number[][] = Array.from({ length: n }, () => []);
     const unkeyed = this.#sticky++ % n;
@@ -370,7 +381,7 @@ export class Mq {
     for (let p = 0; p < n; p++) {
       if (groups[p].length === 0) continue;
       const sub = pickRecords(batch, groups[p]);
-      out.push(await this.#appendTo(topic, config, p, sub));
+      out.push(...await this.#appendTo(topic, config, p, sub));
     }
     return out;
   }
@@ -575,6 +586,45 @@ export class Mq {
   async close(): Promise<void> {
     await this.adapter.close();
   }
+}
+
+/** The offsets of runs written to one partition, in order. */
+function* offsetsOf(runs: PublishResult["written"]): Generator<number> {
+  for (const r of runs) for (let o = r.first; o < r.first + r.count; o++) yield o;
+}
+
+/** `batch` cut into runs of at most `maxBytes` payload bytes (at least one record each). */
+function splitBySize(batch: RecordBatch, maxBytes: number | undefined): RecordBatch[] {
+  if (maxBytes === undefined || batch.count === 0) return [batch];
+  const { starts, ends } = batch;
+  let total = 0;
+  for (let i = 0; i < batch.count; i++) total += ends[i] - starts[i];
+  if (total <= maxBytes) return [batch];
+  const out: RecordBatch[] = [];
+  let from = 0, bytes = 0;
+  for (let i = 0; i < batch.count; i++) {
+    const size = ends[i] - starts[i];
+    if (i > from && bytes + size > maxBytes) {
+      out.push(sliceOf(batch, from, i));
+      from = i;
+      bytes = 0;
+    }
+    bytes += size;
+  }
+  out.push(sliceOf(batch, from, batch.count));
+  return out;
+}
+
+function sliceOf(batch: RecordBatch, from: number, to: number): RecordBatch {
+  if (from === 0 && to === batch.count) return batch;
+  return {
+    count: to - from,
+    data: batch.data,
+    starts: batch.starts.subarray(from, to),
+    ends: batch.ends.subarray(from, to),
+    meta: batch.meta?.slice(from, to),
+    timestamp: batch.timestamp,
+  };
 }
 
 function firstInvalid(
