@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { StorageAdapter } from "./adapter.ts";
+import type { PartitionWrite, StorageAdapter } from "./adapter.ts";
 import { MqError } from "./errors.ts";
 import { assertName } from "./names.ts";
 import { partitionOf } from "./partitioner.ts";
@@ -62,6 +62,22 @@ export interface PublishResult {
 export interface PublishRecordsOptions {
   /** Write every record to this partition. */
   partition?: number;
+}
+
+/** A publish worked out and checked, not yet written. */
+interface PreparedPublish {
+  topic: string;
+  config: TopicConfig;
+  /** The records to write (ids already reserved, duplicates dropped). */
+  batch: RecordBatch;
+  /** The records of `batch` per partition, in record order. */
+  parts: PartitionWrite[];
+  /** Records dropped as duplicates so far. */
+  duplicates: number;
+  /** Gives back the id reservations when the write fails. */
+  undo?: () => Promise<void>;
+  /** Set when the backend deduplicates natively (append with `appendDeduplicated`). */
+  dedupWindowMs?: number;
 }
 
 /** Limits on per-record metadata. */
@@ -185,37 +201,112 @@ export class Mq {
     batch: RecordBatch,
     options: PublishRecordsOptions = {},
   ): Promise<PublishResult> {
-    const config = (await this.topicConfig(topic, { create: true }))!;
-    const bad = firstInvalid(batch, config, topic, this.adapter.capabilities.maxMessageBytes);
-    let ok = bad ? headOf(batch, bad.index) : batch;
+    // Check against the topic's limits (its defaults when it is new) before
+    // anything is written: a refused publish creates nothing.
+    const existing = await this.topicConfig(topic);
+    const limits = existing ?? makeTopicConfig({}, this.now());
+    const bad = firstInvalid(batch, limits, topic, this.adapter.capabilities.maxMessageBytes);
+    const ok = bad ? headOf(batch, bad.index) : batch;
+    let result: PublishResult = { count: 0, duplicates: 0, written: [] };
+    if (ok.count > 0) {
+      const config = existing ?? (await this.topicConfig(topic, { create: true }))!;
+      const prepared = await this.#prepare(topic, config, ok, options.partition, true);
+      result = await this.#write(prepared);
+    }
+    if (bad) {
+      throw new MqError(bad.code, bad.message, {
+        details: { index: bad.index, published: result.count },
+      });
+    }
+    return result;
+  }
+
+  /**
+   * Works out where a checked batch goes: reserves its ids (or leaves that to
+   * a backend that deduplicates natively), splits it over partitions, and
+   * checks that a `reject` topic has room.
+   */
+  async #prepare(
+    topic: string,
+    config: TopicConfig,
+    batch: RecordBatch,
+    partition: number | undefined,
+    nativeDedup: boolean,
+  ): Promise<PreparedPublish> {
     let duplicates = 0;
     let undo: (() => Promise<void>) | undefined;
-    if (ok.count > 0 && ok.meta?.some((m) => m?.id !== undefined)) {
-      const r = await reserveIds(this.adapter, topic, ok, config.dedupWindowMs, this.now());
-      duplicates = ok.count - r.keep.length;
-      if (duplicates > 0) ok = pickRecords(ok, r.keep);
-      undo = r.undo;
+    let dedupWindowMs: number | undefined;
+    if (batch.meta?.some((m) => m?.id !== undefined)) {
+      if (nativeDedup && this.adapter.appendDeduplicated && config.partitions === 1) {
+        dedupWindowMs = config.dedupWindowMs;
+      } else {
+        const r = await reserveIds(this.adapter, topic, batch, config.dedupWindowMs, this.now());
+        duplicates = batch.count - r.keep.length;
+        if (duplicates > 0) batch = pickRecords(batch, r.keep);
+        undo = r.undo;
+      }
     }
-    let written: PublishResult["written"] = [];
     try {
-      written = ok.count > 0 ? await this.#append(topic, config, ok, options.partition) : [];
+      const parts = batch.count > 0 ? this.#split(topic, config, batch, partition) : [];
+      for (const part of parts) {
+        await checkRoom(this.adapter, topic, config, part.partition, part.batch);
+      }
+      return { topic, config, batch, parts, duplicates, undo, dedupWindowMs };
     } catch (e) {
       await undo?.().catch(() => {});
       throw e;
     }
-    if (ok.count > 0) await this.#afterAppend(topic, config, ok, written);
-    if (bad) {
-      throw new MqError(bad.code, bad.message, {
-        details: { index: bad.index, published: ok.count },
-      });
+  }
+
+  /**
+   * Writes a prepared publish, each partition's records as runs of at most
+   * the backend's `maxAppendBytes`, then notes delayed messages and applies
+   * retention. `firsts`, when given, are the first offsets of `parts` already
+   * written together (by `appendAtomic`).
+   */
+  async #write(p: PreparedPublish, firsts?: number[]): Promise<PublishResult> {
+    const written: PublishResult["written"] = [];
+    let batch = p.batch;
+    let duplicates = p.duplicates;
+    try {
+      if (firsts) {
+        p.parts.forEach((w, i) => {
+          written.push({ partition: w.partition, first: firsts[i], count: w.batch.count });
+        });
+      } else if (p.dedupWindowMs !== undefined) {
+        // One partition; the backend drops the duplicates.
+        const kept: number[] = [];
+        let base = 0;
+        for (const run of splitBySize(batch, this.adapter.capabilities.maxAppendBytes)) {
+          const r = await this.adapter.appendDeduplicated!(p.topic, 0, run, p.dedupWindowMs);
+          if (r.kept.length > 0) {
+            written.push({ partition: 0, first: r.first, count: r.kept.length });
+          }
+          for (const k of r.kept) kept.push(base + k);
+          base += run.count;
+        }
+        duplicates += batch.count - kept.length;
+        if (kept.length < batch.count) batch = pickRecords(batch, kept);
+      } else {
+        for (const part of p.parts) {
+          for (const run of splitBySize(part.batch, this.adapter.capabilities.maxAppendBytes)) {
+            const first = await this.adapter.append(p.topic, part.partition, run);
+            written.push({ partition: part.partition, first, count: run.count });
+          }
+        }
+      }
+    } catch (e) {
+      if (written.length === 0) await p.undo?.().catch(() => {});
+      throw e;
     }
-    return { count: ok.count, duplicates, written };
+    if (batch.count > 0) await this.#afterAppend(p.topic, p.config, batch, written);
+    return { count: batch.count, duplicates, written };
   }
 
   /**
    * Publishes through an exchange: one copy to each topic its bindings route
-   * the message to (in turn; the fs and memory backends cannot write several
-   * topics atomically). A message no binding takes fails with `UNROUTABLE`
+   * the message to, written in one atomic operation where the backend has
+   * `appendAtomic` and the writes fit in one (else topic by topic). A message no binding takes fails with `UNROUTABLE`
    * unless `allowUnroutable`. Every record is checked against every target
    * topic's limits before anything is written.
    *
@@ -267,7 +358,7 @@ export class Mq {
     }
     const all = [...new Set(targets.flat())];
     for (const topic of all) {
-      const config = (await this.topicConfig(topic, { create: true }))!;
+      const config = (await this.topicConfig(topic)) ?? makeTopicConfig({}, this.now());
       const bad = firstInvalid(
         headOf(batch, stop),
         config,
@@ -279,10 +370,35 @@ export class Mq {
         failure = new MqError(bad.code, bad.message);
       }
     }
-    for (const topic of all) {
-      const indices: number[] = [];
-      for (let i = 0; i < stop; i++) if (targets[i].includes(topic)) indices.push(i);
-      if (indices.length > 0) await this.publishRecords(topic, pickRecords(batch, indices));
+    const prepared: PreparedPublish[] = [];
+    try {
+      for (const topic of all) {
+        const indices: number[] = [];
+        for (let i = 0; i < stop; i++) if (targets[i].includes(topic)) indices.push(i);
+        if (indices.length === 0) continue;
+        const config = (await this.topicConfig(topic, { create: true }))!;
+        prepared.push(
+          await this.#prepare(topic, config, pickRecords(batch, indices), undefined, false),
+        );
+      }
+    } catch (e) {
+      for (const p of prepared) await p.undo?.().catch(() => {});
+      throw e;
+    }
+    // All bound topics or none, where the backend can; else one after another.
+    const writes = prepared.flatMap((p) => p.parts);
+    let firsts: number[] | undefined;
+    try {
+      firsts = prepared.length > 1 && writes.length > 0
+        ? await this.adapter.appendAtomic?.(writes)
+        : undefined;
+    } catch (e) {
+      for (const p of prepared) await p.undo?.().catch(() => {});
+      throw e;
+    }
+    let at = 0;
+    for (const p of prepared) {
+      await this.#write(p, firsts?.slice(at, at += p.parts.length));
     }
     if (failure) {
       throw new MqError(failure.code, failure.message, {
@@ -327,35 +443,13 @@ export class Mq {
     }
   }
 
-  /**
-   * Appends to one partition, after checking a `reject` topic has room; a
-   * batch over the backend's `maxAppendBytes` goes in several appends, each
-   * a contiguous run of offsets.
-   */
-  async #appendTo(
-    topic: string,
-    config: TopicConfig,
-    partition: number,
-    batch: RecordBatch,
-  ): Promise<PublishResult["written"]> {
-    await checkRoom(this.adapter, topic, config, partition, batch);
-    const out: PublishResult["written"] = [];
-    for (const part of splitBySize(batch, this.adapter.capabilities.maxAppendBytes)) {
-      out.push({
-        partition,
-        first: await this.adapter.append(topic, partition, part),
-        count: part.count,
-      });
-    }
-    return out;
-  }
-
-  async #append(
+  /** `batch` split over the topic's partitions: by key, else all to one partition. */
+  #split(
     topic: string,
     config: TopicConfig,
     batch: RecordBatch,
     partition: number | undefined,
-  ): Promise<PublishResult["written"]> {
+  ): PartitionWrite[] {
     const n = config.partitions;
     if (partition !== undefined) {
       if (!Number.isInteger(partition) || partition < 0 || partition >= n) {
@@ -364,24 +458,21 @@ export class Mq {
           `partition ${partition} does not exist: topic "${topic}" has ${n} (0 to ${n - 1})`,
         );
       }
-      return await this.#appendTo(topic, config, partition, batch);
+      return [{ topic, partition, batch }];
     }
     const keyed = n > 1 && batch.meta?.some((m) => m?.key !== undefined);
-    if (!keyed) {
-      const p = n > 1 ? this.#sticky++ % n : 0;
-      return await this.#appendTo(topic, config, p, batch);
-    }
+    if (!keyed) return [{ topic, partition: n > 1 ? this.#sticky++ % n : 0, batch }];
     const groups: number[][] = Array.from({ length: n }, () => []);
     const unkeyed = this.#sticky++ % n;
     for (let i = 0; i < batch.count; i++) {
       const key = batch.meta?.[i]?.key;
       groups[key === undefined ? unkeyed : partitionOf(key, n)].push(i);
     }
-    const out: PublishResult["written"] = [];
+    const out: PartitionWrite[] = [];
     for (let p = 0; p < n; p++) {
-      if (groups[p].length === 0) continue;
-      const sub = pickRecords(batch, groups[p]);
-      out.push(...await this.#appendTo(topic, config, p, sub));
+      if (groups[p].length > 0) {
+        out.push({ topic, partition: p, batch: pickRecords(batch, groups[p]) });
+      }
     }
     return out;
   }

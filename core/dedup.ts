@@ -1,22 +1,35 @@
 /**
- * Deduplication by message id within a topic's window: `["dedup", topic]`
- * maps recently published ids to when they stop counting. Ids are reserved by
- * compare-and-set before the append, so concurrent publishers of one id
- * store it once.
+ * Deduplication by message id within a topic's window, for backends that do
+ * not deduplicate natively: `["dedup", topic, shard]` documents map recently
+ * published ids to when they stop counting, an id's shard picked by its hash,
+ * so that a document stays small however many ids the window holds. Ids are
+ * reserved by compare-and-set before the append, so concurrent publishers of
+ * one id store it once.
  *
  * @module
  */
 import type { StorageAdapter } from "./adapter.ts";
 import { MqError } from "./errors.ts";
+import { partitionOf } from "./partitioner.ts";
 import type { RecordBatch } from "./record.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
+/** Documents the ids of one topic are spread over. */
+export const DEDUP_SHARDS = 64;
+
+/** The shard document of an id. */
+function shardOf(id: string): string {
+  return String(partitionOf(id, DEDUP_SHARDS));
+}
+
 /**
  * Reserves the ids of `batch` for `windowMs`; returns the indices of records
  * to store (those without an id, and the first of each id not seen within the
  * window), plus a function that gives back the reservations if the append fails.
+ *
+ * @throws {MqError} `CONFLICT` when a shard stays too busy to update
  */
 export async function reserveIds(
   adapter: StorageAdapter,
@@ -25,37 +38,79 @@ export async function reserveIds(
   windowMs: number,
   now: number,
 ): Promise<{ keep: number[]; undo: () => Promise<void> }> {
-  const key = ["dedup", topic];
+  // The ids of the batch by shard, and which records carry the first of each id.
+  const byShard = new Map<string, Map<string, number>>();
+  for (let i = 0; i < batch.count; i++) {
+    const id = batch.meta?.[i]?.id;
+    if (id === undefined) continue;
+    const shard = shardOf(id);
+    let ids = byShard.get(shard);
+    if (!ids) byShard.set(shard, ids = new Map());
+    if (!ids.has(id)) ids.set(id, i);
+  }
+  const accepted = new Set<number>();
+  const done: [string, string[]][] = [];
+  const undo = async () => {
+    for (const [shard, added] of done) await release(adapter, topic, shard, added);
+  };
+  try {
+    for (const [shard, ids] of byShard) {
+      const added = await reserveShard(adapter, topic, shard, [...ids.keys()], windowMs, now);
+      for (const id of added) accepted.add(ids.get(id)!);
+      if (added.length > 0) done.push([shard, added]);
+    }
+  } catch (e) {
+    await undo().catch(() => {});
+    throw e;
+  }
+  const keep: number[] = [];
+  for (let i = 0; i < batch.count; i++) {
+    if (batch.meta?.[i]?.id === undefined || accepted.has(i)) keep.push(i);
+  }
+  return { keep, undo };
+}
+
+/** Adds the ids not seen within the window to a shard; returns those added. */
+async function reserveShard(
+  adapter: StorageAdapter,
+  topic: string,
+  shard: string,
+  ids: string[],
+  windowMs: number,
+  now: number,
+): Promise<string[]> {
+  const key = ["dedup", topic, shard];
   for (let attempt = 0; attempt < 1000; attempt++) {
     const cur = await adapter.getState(key);
     const seen: Record<string, number> = cur ? JSON.parse(dec.decode(cur.value)) : {};
     for (const [id, until] of Object.entries(seen)) if (until <= now) delete seen[id];
-    const keep: number[] = [];
     const added: string[] = [];
-    for (let i = 0; i < batch.count; i++) {
-      const id = batch.meta?.[i]?.id;
-      if (id === undefined) {
-        keep.push(i);
-        continue;
-      }
-      if (seen[id] !== undefined) continue;
+    for (const id of ids) {
+      if (Object.hasOwn(seen, id)) continue;
       seen[id] = now + windowMs;
       added.push(id);
-      keep.push(i);
     }
-    if (added.length === 0) return { keep, undo: () => Promise.resolve() };
+    if (added.length === 0) return added;
     if (await adapter.compareAndSet(key, cur?.version ?? null, enc.encode(JSON.stringify(seen)))) {
-      const undo = async () => {
-        for (let i = 0; i < 100; i++) {
-          const c = await adapter.getState(key);
-          if (!c) return;
-          const doc: Record<string, number> = JSON.parse(dec.decode(c.value));
-          for (const id of added) delete doc[id];
-          if (await adapter.compareAndSet(key, c.version, enc.encode(JSON.stringify(doc)))) return;
-        }
-      };
-      return { keep, undo };
+      return added;
     }
   }
   throw new MqError("CONFLICT", `the dedup window of topic "${topic}" is too busy to update`);
+}
+
+/** Gives back reservations of a failed append. */
+async function release(
+  adapter: StorageAdapter,
+  topic: string,
+  shard: string,
+  ids: string[],
+): Promise<void> {
+  const key = ["dedup", topic, shard];
+  for (let i = 0; i < 100; i++) {
+    const c = await adapter.getState(key);
+    if (!c) return;
+    const doc: Record<string, number> = JSON.parse(dec.decode(c.value));
+    for (const id of ids) delete doc[id];
+    if (await adapter.compareAndSet(key, c.version, enc.encode(JSON.stringify(doc)))) return;
+  }
 }

@@ -2,6 +2,7 @@ import type {
   Capabilities,
   LogReader,
   PartitionBounds,
+  PartitionWrite,
   StorageAdapter,
   Versioned,
 } from "../../core/adapter.ts";
@@ -23,6 +24,7 @@ interface Partition {
  * | --- | --- |
  * | persistent | no |
  * | multiProcess | no |
+ * | atomic writes across topics | yes (`appendAtomic`) |
  *
  * @example
  * ```ts
@@ -47,6 +49,16 @@ export class MemoryAdapter implements StorageAdapter {
   }
 
   append(topic: string, partition: number, batch: RecordBatch): Promise<number> {
+    return Promise.resolve(this.#append(topic, partition, batch));
+  }
+
+  /** Appends every write at once: nothing else runs in between. */
+  appendAtomic(writes: PartitionWrite[]): Promise<number[]> {
+    for (const w of writes) this.#partition(w.topic, w.partition); // fails before any write
+    return Promise.resolve(writes.map((w) => this.#append(w.topic, w.partition, w.batch)));
+  }
+
+  #append(topic: string, partition: number, batch: RecordBatch): number {
     const part = this.#partition(topic, partition);
     const first = part.start + part.records.length;
     for (let i = 0; i < batch.count; i++) {
@@ -68,7 +80,7 @@ export class MemoryAdapter implements StorageAdapter {
     }
     for (const wake of part.waiters) wake();
     part.waiters.clear();
-    return Promise.resolve(first);
+    return first;
   }
 
   openReader(topic: string, partition: number, from: number): Promise<LogReader> {

@@ -142,4 +142,86 @@ export function logCases(test: DefineCase): void {
       await b.close();
     }
   }, { persistent: true });
+
+  test(
+    "two clients on one store: concurrent publishers lose nothing, and they share a group",
+    async (mq, f) => {
+      const t = topicName("shared");
+      const other = new Mq(await f.open({ reopen: true }));
+      try {
+        const N = 500;
+        const lines = (who: string) => Array.from({ length: N }, (_, i) => `${who}-${i}`);
+        const batches = (who: string) =>
+          Array.from({ length: 10 }, (_, k) => lines(who).slice(k * 50, k * 50 + 50));
+        await Promise.all([
+          (async () => {
+            for (const b of batches("a")) await mq.publishBatch(t, b);
+          })(),
+          (async () => {
+            for (const b of batches("b")) await other.publishBatch(t, b);
+          })(),
+        ]);
+        const all = await texts(mq, t);
+        eq(all.length, 2 * N, "none lost");
+        eq(all.filter((x) => x.startsWith("a-")), lines("a"), "each one's order kept");
+        eq(all.filter((x) => x.startsWith("b-")), lines("b"));
+        // Both clients consume one group: every message once.
+        const got: string[] = [];
+        const consume = async (client: Mq) => {
+          const sub = client.subscribe(t, { group: "g", follow: false, batchSize: 64 });
+          for await (const b of sub.batches()) {
+            for (const m of b) got.push(m.text());
+            sub.ackAll(b);
+          }
+        };
+        await Promise.all([consume(mq), consume(other)]);
+        eq(got.length, 2 * N, "none twice");
+        eq(new Set(got).size, 2 * N, "none missing");
+      } finally {
+        await other.close();
+      }
+    },
+    { multiProcess: true },
+  );
+
+  // --- publish rules ------------------------------------------------------------
+  test("a refused publish creates no topic; those before the refused one create it", async (mq) => {
+    const t = topicName("refused");
+    await rejects(mq.publish(t, new Uint8Array(1024 * 1024 + 1)), code("MESSAGE_TOO_LARGE"));
+    eq((await mq.topics.list()).some((x) => x.name === t), false);
+    await rejects(
+      mq.publishBatch(t, ["ok", new Uint8Array(1024 * 1024 + 1)]),
+      (e: unknown) => MqError.is(e, "MESSAGE_TOO_LARGE") && e.details.published === 1,
+    );
+    eq(await texts(mq, t), ["ok"]);
+  });
+
+  test("dedup remembers thousands of ids; a repeat within one batch is stored once", async (mq) => {
+    const t = topicName("ids");
+    const N = 3000;
+    const msgs = (tag: string) =>
+      Array.from({ length: N }, (_, i) => ({ payload: `${tag}${i}`, id: `order-${i}` }));
+    const first = await mq.publishBatch(t, msgs("a"));
+    eq([first.count, first.duplicates], [N, 0]);
+    const again = await mq.publishBatch(t, msgs("b"));
+    eq([again.count, again.duplicates], [0, N], "every id is still in the window");
+    const twice = await mq.publishBatch(t, [
+      { payload: "x1", id: "fresh" },
+      { payload: "x2", id: "fresh" },
+      { payload: "no id" },
+    ]);
+    eq([twice.count, twice.duplicates], [2, 1]);
+    const all = await texts(mq, t);
+    eq(all.length, N + 2);
+    eq(all.slice(N), ["x1", "no id"]);
+  });
+
+  test("a topic removed and created again forgets the old one's ids", async (mq) => {
+    const t = topicName("reborn");
+    await mq.publish(t, "one", { id: "x" });
+    await mq.topics.remove(t);
+    const r = await mq.publish(t, "two", { id: "x" });
+    eq(r.duplicate, false);
+    eq(await texts(mq, t), ["two"]);
+  });
 }
