@@ -221,6 +221,10 @@ export class TopicAdmin {
     await this.#require(name);
     await this.#adapter.deleteState(["groups", name]);
     await this.#adapter.dropLog(name);
+    // What a new topic of the same name must not inherit.
+    await this.#adapter.deleteState(["dedup", name]);
+    await this.#adapter.deleteState(["delayed", name]);
+    await this.#adapter.deleteState(["cancelled", name]);
     await this.#adapter.deleteState(["topics", name]);
     this.#forget(name);
   }
