@@ -6,10 +6,10 @@
  * `u32 baseOffsetLow, u32 baseOffsetHigh, u32 count`, then `count` records:
  * `u32 recordLength, f64 timestampMs, u8 flags`, then as the flags say
  * `u16+key`, `u16+id`, `u32+headers JSON`, `f64 deliverAt`, `f64 expiresAt`,
- * `u16 attempt`, and the payload as the rest. The CRC (IEEE, computed natively
- * by `node:zlib`) covers the whole body, so a frame is valid or not as a whole.
+ * `u16 attempt`, and the payload as the rest. The CRC (IEEE, see `crc32.ts`)
+ * covers the whole body, so a frame is valid or not as a whole.
  */
-import { crc32 } from "node:zlib";
+import { crc32 } from "./crc32.ts";
 import type { RecordBatch, RecordMeta, StoredRecord } from "../core/record.ts";
 
 /** Bytes of the `length` and `crc` fields before a frame body. */
@@ -55,12 +55,14 @@ export class ByteSink {
 
 /** Checksum of `bytes[start, end)`. */
 function checksum(bytes: Uint8Array, start: number, end: number): number {
-  return crc32(bytes.subarray(start, end)) >>> 0;
+  return crc32(bytes, start, end);
 }
 
 /**
  * Appends the records of `batch`, with offsets from `firstOffset`, as frames
- * of about `target` bytes to `sink`; returns where each frame ends.
+ * to `sink`; returns where each frame ends. A frame's body (its records with
+ * their keys, ids and headers) stays within `target` bytes unless its one
+ * record is larger.
  */
 export function encodeFrames(
   batch: RecordBatch,

@@ -1,5 +1,8 @@
-/** Error codes to exit codes (CLI.md), in one place. */
-import type { MqErrorCode } from "../core/errors.ts";
+/** Error codes to exit codes (CLI.md), and error lines, in one place. */
+import { MqError, type MqErrorCode } from "../core/errors.ts";
+import { redactUrl } from "../core/backend_url.ts";
+import { colorOnStderr, noColorFlag, paint } from "./output.ts";
+import { clearProgressLine } from "./progress.ts";
 
 /** Success. */
 export const EXIT_OK = 0;
@@ -24,4 +27,35 @@ export function exitCodeOf(code: MqErrorCode): number {
   if (USAGE.has(code)) return EXIT_USAGE;
   if (code === "TIMEOUT") return EXIT_TIMEOUT;
   return EXIT_FAILURE;
+}
+
+/** One `mq: error: ...` line on stderr ("error" in red on a terminal, see {@link colorOnStderr}). */
+export function errorLine(message: string, args: readonly string[]): void {
+  const color = colorOnStderr(!noColorFlag(args));
+  clearProgressLine();
+  Deno.stderr.writeSync(
+    new TextEncoder().encode(`mq: ${paint(color, "31", "error")}: ${message}\n`),
+  );
+}
+
+/**
+ * Reports what a command threw as one line on stderr and returns its exit
+ * code: an {@link MqError} by its code (CLI.md), anything else 1.
+ */
+export function reportError(e: unknown, args: readonly string[]): number {
+  if (e instanceof MqError) {
+    errorLine(redactSecrets(e.message), args);
+    return exitCodeOf(e.code);
+  }
+  errorLine((e as Error)?.message ?? String(e), args);
+  if (
+    !(e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable) &&
+    Deno.env.get("MQ_DEBUG")
+  ) console.error(e);
+  return EXIT_FAILURE;
+}
+
+/** URLs in `text` with their passwords and tokens as `***`. */
+export function redactSecrets(text: string): string {
+  return text.replace(/[a-z][a-z0-9+.-]*:\/\/[^\s"']+/gi, (u) => redactUrl(u));
 }

@@ -62,3 +62,25 @@ export class Output {
     }
   }
 }
+
+/** True when `args` hold `--no-color` before a `--`. */
+export function noColorFlag(args: readonly string[]): boolean {
+  const end = args.indexOf("--");
+  return (end < 0 ? args : args.slice(0, end)).includes("--no-color");
+}
+
+/**
+ * Whether what mq writes to stderr may be coloured: only on a terminal, never
+ * with `NO_COLOR` set (to anything but "") or `--no-color` (`flag` false).
+ */
+export function colorOnStderr(flag: boolean | undefined = true): boolean {
+  if (flag === false) return false;
+  const no = Deno.env.get("NO_COLOR");
+  if (no !== undefined && no !== "") return false;
+  return Deno.stderr.isTerminal();
+}
+
+/** `text` in an SGR colour (`"31"` red, `"1"` bold, `"2"` dim) when `on`. */
+export function paint(on: boolean, sgr: string, text: string): string {
+  return on ? `\x1b[${sgr}m${text}\x1b[0m` : text;
+}

@@ -1,8 +1,9 @@
 /** What every command gets: the backend, the global options, diagnostics. */
-import { type Command, InvalidArgumentError } from "commander";
+import type { Command } from "commander";
 import type { Mq } from "../core/client.ts";
 import { connect } from "../mod.ts";
 import { resolveBackend, type ResolvedBackend } from "./backend.ts";
+import { clearProgressLine } from "./progress.ts";
 
 /** Options every command accepts. */
 export interface GlobalOptions {
@@ -10,6 +11,26 @@ export interface GlobalOptions {
   context?: string;
   quiet?: boolean;
   color?: boolean;
+}
+
+/** The global options: flags and help, shared by the command tree and the fast path. */
+export const GLOBAL_OPTIONS: readonly (readonly [flags: string, help: string])[] = [
+  ["--url <url>", "backend URL (overrides MQ_URL, contexts and MQ_ENV)"],
+  ["--context <name>", "use a named backend URL (see MQ_CONTEXT and mq context)"],
+  ["-q, --quiet", "no summaries or progress on stderr"],
+  ["--no-color", "no colour (also NO_COLOR=1)"],
+];
+
+/**
+ * A bad option value: commander reports it as
+ * `error: option '--x <n>' argument 'abc' is invalid. ...` (exit 2). The same
+ * shape as commander's `InvalidArgumentError`, without loading commander.
+ */
+export class InvalidOptionValue extends Error {
+  /** What commander looks for. */
+  readonly code = "commander.invalidArgument";
+  /** Commander's exit code for it (mq maps every usage error to 2). */
+  readonly exitCode = 1;
 }
 
 const enc = new TextEncoder();
@@ -25,8 +46,9 @@ export async function openBackend(cmd: Command): Promise<{ mq: Mq; backend: Reso
   return { mq: await connect(backend.url), backend };
 }
 
-/** Writes one diagnostic line to stderr. */
+/** Writes one diagnostic line to stderr (clearing a progress line first). */
 export function note(line: string): void {
+  clearProgressLine();
   Deno.stderr.writeSync(enc.encode(line + "\n"));
 }
 
@@ -46,7 +68,7 @@ export function collect(value: string, previous: string[]): string[] {
 export function wholeNumber(name: string, min = 0): (v: string) => number {
   return (v: string) => {
     if (!/^\d+$/.test(v) || Number(v) < min) {
-      throw new InvalidArgumentError(
+      throw new InvalidOptionValue(
         `${name} must be a whole number${min > 0 ? ` of at least ${min}` : ""}`,
       );
     }

@@ -2,10 +2,9 @@
 import type { Command } from "commander";
 import { MqError } from "../../core/errors.ts";
 import { assertName } from "../../core/names.ts";
-import { parseBackendUrl, redactUrl } from "../../core/backend_url.ts";
-import { builtinRegistry } from "../../adapters/builtin.ts";
-import { loadContexts, saveContexts } from "../contexts.ts";
-import { resolveBackend } from "../backend.ts";
+import { redactUrl } from "../../core/backend_url.ts";
+import { contextNamed, loadContexts, saveContexts } from "../contexts.ts";
+import { absoluteUrl, checkBackendUrl, resolveBackend } from "../backend.ts";
 import { globals, note, print } from "../runtime.ts";
 import { table } from "./topics.ts";
 
@@ -18,18 +17,39 @@ Examples:
   mq --context dev sub orders -e
   mq context ls                       passwords and tokens shown as ***
 
-Contexts live in $XDG_CONFIG_HOME/mq/contexts.json (mode 0600).`;
+Contexts live in $XDG_CONFIG_HOME/mq/contexts.json (else ~/.config/mq/, mode
+0600). A relative file: or kv: path is made absolute when the context is added.
+Resolution order: --url, MQ_URL, --context / MQ_CONTEXT, MQ_ENV (mq.json), the
+current context, file:$MQ_HOME.`;
 
-function checkUrl(url: string): void {
-  const parsed = parseBackendUrl(url);
-  if (!builtinRegistry().schemes().includes(parsed.scheme)) {
-    throw new MqError(
-      "UNKNOWN_SCHEME",
-      `unknown backend ${JSON.stringify(parsed.scheme + ":")}: use one of ${
-        builtinRegistry().schemes().map((s) => s + ":").join(", ")
-      }`,
-    );
-  }
+const ADD_EXAMPLES = `
+Examples:
+  mq context add dev file:./data                 saved as file:$PWD/data
+  mq context add ci kv:/tmp/ci.sqlite --description "throwaway"
+  mq context add prod 'nats://app:secret@nats.internal:4222'`;
+
+const LS_EXAMPLES = `
+Examples:
+  mq context ls                       NAME, URL (secrets as ***), DESCRIPTION
+  mq context ls --json | jq -r '.[] | select(.current) | .name'`;
+
+const USE_EXAMPLES = `
+Examples:
+  mq context use prod                 commands without --url / MQ_URL / --context use prod
+  mq context show                     check which backend that is`;
+
+const RM_EXAMPLES = `
+Examples:
+  mq context rm old                   forget "old" (the current context too, if it was)`;
+
+const SHOW_EXAMPLES = `
+Examples:
+  mq context show                     e.g. file:/home/me/.local/share/mq (from default)
+  MQ_ENV=prod mq context show         what MQ_ENV=prod picks from ./mq.json
+  mq --context dev context show`;
+
+function unknownContext(name: string, path: string): MqError {
+  return new MqError("INVALID_ARGUMENT", `unknown context ${JSON.stringify(name)} in ${path}`);
 }
 
 /** Adds `context` to the program. */
@@ -45,9 +65,11 @@ export function registerContext(program: Command): void {
     .argument("<name>")
     .argument("<url>")
     .option("--description <text>", "what it is")
+    .addHelpText("after", ADD_EXAMPLES)
     .action(async (name: string, url: string, opts: { description?: string }) => {
       assertName("context", name);
-      checkUrl(url);
+      checkBackendUrl(url);
+      url = absoluteUrl(url, Deno.cwd());
       const store = await loadContexts();
       store.contexts[name] = {
         url,
@@ -60,6 +82,7 @@ export function registerContext(program: Command): void {
   ctx.command("ls")
     .description("List contexts; * marks the current one.")
     .option("--json", "print JSON (secrets as ***)")
+    .addHelpText("after", LS_EXAMPLES)
     .action(async (opts: { json?: boolean }) => {
       const store = await loadContexts();
       const rows = Object.entries(store.contexts).sort(([a], [b]) => a.localeCompare(b));
@@ -92,30 +115,23 @@ export function registerContext(program: Command): void {
       "Make a context the current one (used when neither --url, MQ_URL nor --context say otherwise).",
     )
     .argument("<name>")
+    .addHelpText("after", USE_EXAMPLES)
     .action(async (name: string) => {
       const store = await loadContexts();
-      if (!store.contexts[name]) {
-        throw new MqError(
-          "INVALID_ARGUMENT",
-          `unknown context ${JSON.stringify(name)} in ${store.path}`,
-        );
-      }
+      const ctx = contextNamed(store, name);
+      if (!ctx) throw unknownContext(name, store.path);
       store.current = name;
       await saveContexts(store);
-      note(`mq: now using context "${name}" (${redactUrl(store.contexts[name].url)})`);
+      note(`mq: now using context "${name}" (${redactUrl(ctx.url)})`);
     });
 
   ctx.command("rm")
     .description("Remove a context.")
     .argument("<name>")
+    .addHelpText("after", RM_EXAMPLES)
     .action(async (name: string) => {
       const store = await loadContexts();
-      if (!store.contexts[name]) {
-        throw new MqError(
-          "INVALID_ARGUMENT",
-          `unknown context ${JSON.stringify(name)} in ${store.path}`,
-        );
-      }
+      if (!contextNamed(store, name)) throw unknownContext(name, store.path);
       delete store.contexts[name];
       if (store.current === name) store.current = undefined;
       await saveContexts(store);
@@ -124,6 +140,7 @@ export function registerContext(program: Command): void {
 
   ctx.command("show")
     .description("Show the backend this command line would use, and why.")
+    .addHelpText("after", SHOW_EXAMPLES)
     .action(async (_opts: unknown, cmd: Command) => {
       const b = await resolveBackend(globals(cmd));
       await print(`${redactUrl(b.url)} (from ${b.source}${b.context ? `: ${b.context}` : ""})\n`);
