@@ -7,7 +7,8 @@ import type {
 } from "../../core/adapter.ts";
 import { MqError } from "../../core/errors.ts";
 import type { RecordBatch } from "../../core/record.ts";
-import { listSegments, partitionDir, readStart, segmentName } from "./_paths.ts";
+import { listSegments, partitionDir, readIndex, readStart, segmentName } from "./_paths.ts";
+import { FRAME_HEAD, FRAME_PREFIX, frameBase, frameCount, MAX_FRAME_BODY } from "../frame_codec.ts";
 import { PartitionWriter, syncDir, type SyncPolicy } from "./partition_writer.ts";
 import { SegmentReader } from "./segment_reader.ts";
 import { StateFiles } from "./state_files.ts";
@@ -22,9 +23,11 @@ export interface FsOptions {
 
 /**
  * The filesystem backend, the embedded default. URL: `file:<dir>` or
- * `file:///abs/dir`, with `?fsync=always|batch|never` (default `batch`: one
- * fsync per written batch, before a publish resolves; `always` also syncs state
- * documents and folders; `never` leaves it to the OS).
+ * `file:///abs/dir`, with `?fsync=always|batch|never`: `batch` (the default)
+ * syncs each written batch before a publish resolves, and each state document
+ * before it replaces the old one; `always` also syncs the folder after every
+ * state update, so that the update itself survives a power loss; `never`
+ * leaves it to the OS (a crash of mq alone loses nothing written).
  *
  * | capability | |
  * | --- | --- |
@@ -51,19 +54,23 @@ export class FsAdapter implements StorageAdapter {
   private constructor(root: string, options: FsOptions) {
     this.root = root;
     this.#options = options;
-    this.#state = new StateFiles(root, (options.fsync ?? "batch") === "always");
+    this.#state = new StateFiles(root, options.fsync ?? "batch");
   }
 
   /**
-   * Opens (creating) a backend folder.
+   * Opens a backend folder (created by the first write).
    *
    * @throws {MqError} `IO` when the folder cannot be created or written
    */
   static async open(root: string, options: FsOptions = {}): Promise<FsAdapter> {
     try {
-      await Deno.mkdir(root, { recursive: true });
-      const st = await Deno.stat(root);
-      if (!st.isDirectory) throw new Error("not a directory");
+      // The folder is made by the first write, so that reading commands
+      // (`mq info`, `mq topics`) leave no folder behind.
+      const st = await Deno.stat(root).catch((e) => {
+        if (e instanceof Deno.errors.NotFound) return undefined;
+        throw e;
+      });
+      if (st && !st.isDirectory) throw new Error("not a directory");
     } catch (cause) {
       throw new MqError(
         "IO",
@@ -112,20 +119,29 @@ export class FsAdapter implements StorageAdapter {
       const start = await readStart(dir);
       return { start, end: start };
     }
-    const end = await io(() => this.#writer(topic, partition).end());
+    const end = await io(() => this.#writer(topic, partition).peekEnd());
     const start = Math.min(end, Math.max(bases[0], await readStart(dir)));
     return { start, end };
   }
 
+  /**
+   * Bytes the partition's records take on disk, from its start to its end:
+   * the segments' sizes less what lies before the start in the first one
+   * (trimming removes whole segments only).
+   */
   async storedBytes(topic: string, partition: number): Promise<number> {
     const dir = partitionDir(this.root, topic, partition);
+    const bases = await listSegments(dir);
     let total = 0;
-    for (const base of await listSegments(dir)) {
+    for (const base of bases) {
       try {
         total += (await Deno.stat(`${dir}/${segmentName(base)}`)).size;
       } catch { /* removed meanwhile */ }
     }
-    return total;
+    if (bases.length === 0) return 0;
+    const start = await readStart(dir);
+    if (start <= bases[0]) return total;
+    return Math.max(0, total - await io(() => bytesBefore(dir, bases[0], start)));
   }
 
   async waitFor(
@@ -258,5 +274,46 @@ async function io<T>(fn: () => Promise<T>): Promise<T> {
     if (e instanceof MqError) throw e;
     const err = e as Error;
     throw new MqError("IO", err.message, { cause: e });
+  }
+}
+
+/**
+ * How many bytes of the segment starting at `base` hold records below
+ * `offset`: whole frames below it, and the share of the frame that holds it.
+ */
+async function bytesBefore(dir: string, base: number, offset: number): Promise<number> {
+  const path = `${dir}/${segmentName(base)}`;
+  const index = await readIndex(path.replace(/\.log$/, ".idx"));
+  let pos = 0;
+  for (let i = index.length - 2; i >= 0; i -= 2) {
+    if (base + index[i] <= offset) {
+      pos = index[i + 1];
+      break;
+    }
+  }
+  const file = await Deno.open(path, { read: true });
+  try {
+    await file.seek(pos, Deno.SeekMode.Start);
+    const head = new Uint8Array(FRAME_PREFIX + FRAME_HEAD);
+    const dv = new DataView(head.buffer);
+    for (;;) {
+      let got = 0;
+      while (got < head.length) {
+        const n = await file.read(head.subarray(got));
+        if (n === null) return pos;
+        got += n;
+      }
+      const body = dv.getUint32(0, true);
+      if (body < FRAME_HEAD || body > MAX_FRAME_BODY) return pos; // corrupt: good enough
+      const total = FRAME_PREFIX + body;
+      const first = frameBase(dv, 0), count = frameCount(dv, 0);
+      if (first + count > offset) {
+        return pos + (count > 0 ? Math.floor(total * Math.max(0, offset - first) / count) : 0);
+      }
+      pos += total;
+      await file.seek(pos, Deno.SeekMode.Start);
+    }
+  } finally {
+    file.close();
   }
 }

@@ -29,12 +29,55 @@ interface Tail {
   indexedAt: number;
 }
 
+/** What {@link PartitionWriter.peekEnd} saw of the last segment. */
+interface Peeked {
+  path: string;
+  ino: number | null;
+  /** The file's size when it was scanned. */
+  scannedTo: number;
+  /** Position after the last valid frame. */
+  end: number;
+  nextOffset: number;
+}
+
+/** Scans a segment from `pos` (at offset `offset`) to its size, reading only. */
+async function peekScan(
+  path: string,
+  pos: number,
+  offset: number,
+  st: Deno.FileInfo,
+): Promise<Peeked> {
+  const file = await Deno.open(path, { read: true });
+  try {
+    const len = Math.max(0, st.size - pos);
+    const buf = new Uint8Array(len);
+    await file.seek(pos, Deno.SeekMode.Start);
+    let got = 0;
+    while (got < len) {
+      const n = await file.read(buf.subarray(got));
+      if (n === null) break;
+      got += n;
+    }
+    const scan = scanValid(buf, 0, got, offset);
+    return {
+      path,
+      ino: st.ino,
+      scannedTo: pos + got,
+      end: pos + scan.end,
+      nextOffset: scan.nextOffset,
+    };
+  } finally {
+    file.close();
+  }
+}
+
 /** The writer of one partition, in this process. */
 export class PartitionWriter {
   readonly dir: string;
   #sync: SyncPolicy;
   #lockFile: Deno.FsFile | undefined;
   #tail: Tail | undefined;
+  #peek: Peeked | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #sink = new ByteSink(1 << 16);
 
@@ -50,13 +93,42 @@ export class PartitionWriter {
     return run;
   }
 
-  /** The next offset, as of now (takes the lock briefly to see other writers). */
-  end(): Promise<number> {
-    const run = this.#queue.then(() =>
-      this.#locked(async () => (await this.#refresh()).nextOffset)
-    );
-    this.#queue = run.catch(() => {});
-    return run;
+  /**
+   * The next offset as readers see it, without the lock, so that readers
+   * never block writers: the valid frames of the last segment. A frame
+   * another process is still writing is not counted yet, nor is a torn tail
+   * (the next writer cuts it off).
+   */
+  async peekEnd(): Promise<number> {
+    const c = this.#peek;
+    if (c) {
+      const st = await statOrNull(c.path);
+      if (st && st.ino === c.ino && st.size < SEGMENT_BYTES && st.size >= c.scannedTo) {
+        if (st.size === c.scannedTo) return c.nextOffset;
+        return (this.#peek = await peekScan(c.path, c.end, c.nextOffset, st)).nextOffset;
+      }
+    }
+    for (let attempt = 0;; attempt++) {
+      const bases = await listSegments(this.dir);
+      if (bases.length === 0) return await readStart(this.dir);
+      const base = bases[bases.length - 1];
+      const path = `${this.dir}/${segmentName(base)}`;
+      const st = await statOrNull(path);
+      if (!st) {
+        if (attempt < 5) continue; // removed meanwhile (a trim): look again
+        return await readStart(this.dir);
+      }
+      const index = await readIndex(path.replace(/\.log$/, ".idx"));
+      let pos = 0, offset = base;
+      for (let i = index.length - 2; i >= 0; i -= 2) {
+        if (index[i + 1] < st.size) {
+          pos = index[i + 1];
+          offset = base + index[i];
+          break;
+        }
+      }
+      return (this.#peek = await peekScan(path, pos, offset, st)).nextOffset;
+    }
   }
 
   /** Runs `fn` holding the partition's lock (used by trim). */
@@ -226,6 +298,7 @@ export class PartitionWriter {
   /** Forgets cached positions (after the folder was removed). */
   reset(): void {
     this.#tail = undefined;
+    this.#peek = undefined;
     this.#lockFile?.close();
     this.#lockFile = undefined;
   }

@@ -1,6 +1,6 @@
 /**
  * Reads one partition sequentially across its segments. Every record is
- * checked (length, CRC-32C, offset); corrupt bytes are skipped when valid
+ * checked (length, CRC-32, offset); corrupt bytes are skipped when valid
  * records follow them, and a torn tail is treated as the end.
  */
 import type { LogReader } from "../../core/adapter.ts";

@@ -2,19 +2,23 @@
  * State documents as files: `state/<k0>/.../<kn>.doc`, each `version\n` then
  * the value, replaced atomically (write a temporary file, sync, rename) under
  * an exclusive lock on `<doc>.lock`, so compare-and-set holds across processes.
+ * Sync policy: `never` skips the syncs; `batch` syncs the document's bytes
+ * before the rename (a crash leaves the old or the new document, never a torn
+ * one); `always` also syncs the folder after the rename, so the new version
+ * itself survives a power loss.
  */
 import type { Versioned } from "../../core/adapter.ts";
 import { MqError } from "../../core/errors.ts";
-import { syncDir } from "./partition_writer.ts";
+import { syncDir, type SyncPolicy } from "./partition_writer.ts";
 
 const enc = new TextEncoder();
 
 /** The state documents under one folder. */
 export class StateFiles {
   #root: string;
-  #sync: boolean;
+  #sync: SyncPolicy;
 
-  constructor(root: string, sync: boolean) {
+  constructor(root: string, sync: SyncPolicy) {
     this.#root = `${root}/state`;
     this.#sync = sync;
   }
@@ -60,12 +64,12 @@ export class StateFiles {
       try {
         let n = 0;
         while (n < bytes.length) n += await f.write(bytes.subarray(n));
-        if (this.#sync) await f.syncData();
+        if (this.#sync !== "never") await f.syncData();
       } finally {
         f.close();
       }
       await Deno.rename(tmp, path + ".doc");
-      if (this.#sync && !cur) await syncDir(dir);
+      if (this.#sync === "always" || (this.#sync === "batch" && !cur)) await syncDir(dir);
       return true;
     } finally {
       await lock.unlock().catch(() => {});

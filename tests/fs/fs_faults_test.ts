@@ -119,3 +119,112 @@ Deno.test("fs: several processes' state writes and appends interleave safely (in
   }));
 
 export { dec };
+
+const MAIN = new URL("../../cli/main.ts", import.meta.url).pathname;
+const has = (bin: string) =>
+  new Deno.Command("sh", { args: ["-c", `command -v ${bin}`], stdout: "null" }).outputSync()
+    .success;
+
+/** Runs mq under strace; how many fsync/fdatasync calls it made. */
+async function syncCalls(dir: string, fsync: string, args: string[]): Promise<number> {
+  const trace = `${dir}/trace.${fsync}`;
+  const out = await new Deno.Command("strace", {
+    args: [
+      "-f",
+      "-qq",
+      "-e",
+      "trace=fsync,fdatasync",
+      "-o",
+      trace,
+      Deno.execPath(),
+      "run",
+      "-A",
+      "--quiet",
+      MAIN,
+      "--url",
+      `file:${dir}/data-${fsync}?fsync=${fsync}`,
+      ...args,
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  ok(out.success, dec.decode(out.stderr));
+  const text = await Deno.readTextFile(trace);
+  return text.split("\n").filter((l) => /\b(fsync|fdatasync)\(/.test(l)).length;
+}
+
+Deno.test({
+  name: "fs: ?fsync=never syncs nothing, batch syncs data and state, always syncs more",
+  ignore: !has("strace"),
+  fn: () =>
+    withDir(async (dir) => {
+      const counts: Record<string, number> = {};
+      for (const policy of ["never", "batch", "always"]) {
+        // one append (a batch), then one group commit (a state document)
+        await syncCalls(dir, policy, ["pub", "t", "-q", "a", "b", "c"]);
+        counts[policy] = await syncCalls(dir, policy, ["sub", "t", "-e", "-g", "g"]);
+        counts[`${policy}-pub`] = await syncCalls(dir, policy, ["pub", "t", "-q", "d"]);
+      }
+      eq([counts.never, counts["never-pub"]], [0, 0], JSON.stringify(counts));
+      ok(counts.batch >= 1, `a group commit syncs its document: ${JSON.stringify(counts)}`);
+      ok(counts["batch-pub"] >= 1, `a publish syncs its batch: ${JSON.stringify(counts)}`);
+      ok(counts.always > counts.batch, `always syncs folders too: ${JSON.stringify(counts)}`);
+    }),
+});
+
+Deno.test("fs: a state document is replaced whole; a killed writer's temporary file changes nothing", () =>
+  withDir(async (dir) => {
+    const mq = new Mq(await FsAdapter.open(dir));
+    try {
+      await mq.publishBatch("t", ["1", "2", "3"]);
+      const sub = mq.subscribe("t", { group: "g", follow: false, count: 2 });
+      for await (const m of sub) m.ack();
+      const doc = `${dir}/state/groups/t/g.doc`;
+      const before = await Deno.readFile(doc);
+      // what a writer killed between write and rename leaves behind
+      await Deno.writeTextFile(`${dir}/state/groups/t/g.4242.abc.tmp`, "9\n{torn");
+      eq(await Deno.readFile(doc), before);
+      eq((await mq.topics.info("t")).groups.map((g) => [g.name, g.lag]), [["g", 1]]);
+      const rest: string[] = [];
+      for await (const m of mq.subscribe("t", { group: "g", follow: false })) {
+        rest.push(m.text());
+        m.ack();
+      }
+      eq(rest, ["3"]);
+      eq((await mq.topics.info("t")).groups.map((g) => [g.name, g.lag]), [["g", 0]]);
+    } finally {
+      await mq.close();
+    }
+  }));
+
+Deno.test({
+  name: "fs: readers never wait for a writer's lock (sub -e and topics while a lock is held)",
+  ignore: !has("flock"),
+  fn: () =>
+    withDir(async (dir) => {
+      const mq = new Mq(await FsAdapter.open(dir));
+      await mq.publishBatch("t", ["a", "b"]);
+      await mq.close();
+      // Another process holds the partition's write lock for 30 s.
+      const holder = new Deno.Command("flock", {
+        args: ["-x", `${dir}/log/t/0/.lock`, "sleep", "30"],
+      }).spawn();
+      try {
+        await new Promise((r) => setTimeout(r, 300));
+        const run = (args: string[]) =>
+          new Deno.Command(Deno.execPath(), {
+            args: ["run", "-A", "--quiet", MAIN, "--url", `file:${dir}`, ...args],
+            stdout: "piped",
+            stderr: "piped",
+          }).output();
+        const started = Date.now();
+        const [sub, topics] = await Promise.all([run(["sub", "t", "-e"]), run(["topics"])]);
+        eq(dec.decode(sub.stdout), "a\nb\n", dec.decode(sub.stderr));
+        ok(dec.decode(topics.stdout).includes("t"), dec.decode(topics.stderr));
+        ok(Date.now() - started < 15_000, "readers did not wait for the lock");
+      } finally {
+        holder.kill("SIGKILL");
+        await holder.status;
+      }
+    }),
+});
