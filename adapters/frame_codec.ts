@@ -79,11 +79,15 @@ export function encodeFrames(
   const ts = new Uint8Array(8);
   new DataView(ts.buffer).setFloat64(0, timestamp, true);
   let i = 0;
+  // A record with its key, id and headers that overflowed a frame: it was
+  // moved to open the next one and ends here (-1: none).
+  let carried = -1;
   while (i < count) {
     const frameAt = sink.length;
     const bodyAt = frameAt + FRAME_PREFIX;
     let p = bodyAt + FRAME_HEAD;
     const first = i;
+    if (carried >= 0) (p = carried), (carried = -1), i++;
     while (
       i < count && (i === first || p - bodyAt + RECORD_HEAD + (ends_[i] - starts[i]) <= target)
     ) {
@@ -91,8 +95,21 @@ export function encodeFrames(
       const s = starts[i], e = ends_[i];
       if (m) {
         sink.length = p;
-        p = encodeWithMeta(sink, m, data, s, e, timestamp);
+        const q = encodeWithMeta(sink, m, data, s, e, timestamp);
+        if (i > first && q - bodyAt > target) {
+          // Over the target with its key, id and headers: it opens the next frame.
+          sink.length = q;
+          sink.reserve(FRAME_PREFIX + FRAME_HEAD);
+          sink.bytes.copyWithin(p + FRAME_PREFIX + FRAME_HEAD, p, q);
+          carried = q + FRAME_PREFIX + FRAME_HEAD;
+          break;
+        }
+        p = q;
       } else {
+        if (p + RECORD_HEAD + (e - s) + FRAME_PREFIX + FRAME_HEAD > sink.bytes.length) {
+          sink.length = p;
+          sink.reserve(RECORD_HEAD + (e - s) + FRAME_PREFIX + FRAME_HEAD);
+        }
         const out = sink.bytes;
         const recLen = RECORD_HEAD - 4 + (e - s);
         out[p] = recLen,

@@ -12,4 +12,6 @@
  *
  * @module
  */
-export { KvAdapter } from "./kv_adapter.ts";
+export { KvAdapter, MAX_APPEND_BYTES, MAX_PAYLOAD_BYTES, MAX_STATE_BYTES } from "./kv_adapter.ts";
+export type { KvOptions } from "./kv_adapter.ts";
+export type { KvCallLimits } from "./_kv_calls.ts";
