@@ -6,6 +6,18 @@
 import { Registry } from "../core/registry.ts";
 import { MqError } from "../core/errors.ts";
 import { type BackendUrl, parseBackendUrl } from "../core/backend_url.ts";
+import type * as KvModule from "./kv/mod.ts";
+import type * as NatsModule from "./nats/mod.ts";
+import type * as NatsBridgeModule from "./nats/bridge.ts";
+
+/**
+ * Imports an adapter by a computed specifier: Deno reads a module named in a
+ * literal `import()` (and resolves its npm packages) at every start, used or
+ * not; this way the kv and nats adapters cost nothing until their scheme is.
+ */
+function importLazily<T>(path: string): Promise<T> {
+  return import(new URL(path, import.meta.url).href);
+}
 
 /** Resolves the folder of a `file:` URL (`file:dir`, `file:///abs`, `file://localhost/abs`). */
 export function fileUrlPath(url: BackendUrl): string {
@@ -57,7 +69,7 @@ export function builtinRegistry(): Registry {
       };
     })
     .register("kv", async () => {
-      const { KvAdapter } = await import("./kv/mod.ts");
+      const { KvAdapter } = await importLazily<typeof KvModule>("./kv/mod.ts");
       return (url) => {
         if (url.body === "") {
           throw new MqError("INVALID_URL", "kv: needs a path, :memory: or an https:// URL");
@@ -69,7 +81,7 @@ export function builtinRegistry(): Registry {
       };
     })
     .register("nats", async () => {
-      const { NatsAdapter, connectNats } = await import("./nats/mod.ts");
+      const { NatsAdapter, connectNats } = await importLazily<typeof NatsModule>("./nats/mod.ts");
       return async (url) => NatsAdapter.open(await connectNats(url));
     });
 }
@@ -82,7 +94,9 @@ export function builtinRegistry(): Registry {
 export async function bridgeSinkFor(href: string): Promise<import("../core/bridge.ts").BridgeSink> {
   const url = parseBackendUrl(href);
   if (url.scheme === "nats") {
-    const { connectNats, natsSubjectSink } = await import("./nats/bridge.ts");
+    const { connectNats, natsSubjectSink } = await importLazily<typeof NatsBridgeModule>(
+      "./nats/bridge.ts",
+    );
     return natsSubjectSink(await connectNats(url));
   }
   const { mqSink } = await import("../core/bridge.ts");
@@ -108,7 +122,9 @@ export async function bridgeFrom(
       `--from needs a broker with subjects (nats://...), not ${JSON.stringify(url.scheme + ":")}`,
     );
   }
-  const { connectNats, bridgeFromNats } = await import("./nats/bridge.ts");
+  const { connectNats, bridgeFromNats } = await importLazily<typeof NatsBridgeModule>(
+    "./nats/bridge.ts",
+  );
   const nc = await connectNats(url);
   try {
     return await bridgeFromNats(nc, target, options);
