@@ -11,11 +11,31 @@ import type { Mq } from "./client.ts";
 import type { ReceivedMessage } from "./message.ts";
 import { Router } from "./routing.ts";
 import { backoffDelay } from "./retry.ts";
+import { MqError, type MqErrorCode } from "./errors.ts";
+
+/** Errors of a send that no retry mends: the bridge stops with them. */
+const FATAL: ReadonlySet<MqErrorCode> = new Set([
+  "MESSAGE_TOO_LARGE",
+  "INVALID_ARGUMENT",
+  "INVALID_NAME",
+  "MALFORMED_MESSAGE",
+  "CLOSED",
+]);
 
 /** Where bridged messages go. */
 export interface BridgeSink {
-  /** Stores `messages` of `topic`; resolves once the target has them. */
+  /**
+   * Stores `messages` of `topic`; resolves once the target has them. A
+   * failure is retried with backoff, unless it is an {@link MqError} of a
+   * kind no retry mends (`MESSAGE_TOO_LARGE`, `INVALID_ARGUMENT`, ...),
+   * which stops the bridge.
+   */
   send(topic: string, messages: ReceivedMessage[]): Promise<void>;
+  /**
+   * Optional: reports the target's connection state as it changes, one line
+   * per change ("disconnected from ...", "reconnected to ...").
+   */
+  watch?(onState: (line: string) => void): void;
   /** Releases the sink. */
   close(): Promise<void>;
 }
@@ -51,10 +71,11 @@ export async function runBridge(
   const group = options.group ?? "bridge";
   const result: BridgeResult = {};
   const running = new Map<string, Promise<void>>();
-  let state = "";
-  const say = (line: string) => {
-    if (line !== state) options.onState?.(state = line);
-  };
+  // One line per change of state: forwarding, or failing (however often, however it fails).
+  let failing = false;
+  let forwarding = false;
+  const say = (line: string) => options.onState?.(line);
+  sink.watch?.(say);
 
   const forward = async (topic: string) => {
     const sub = source.subscribe(topic, {
@@ -70,11 +91,16 @@ export async function runBridge(
         for (let attempt = 1;; attempt++) {
           try {
             await sink.send(topic, batch);
-            say("forwarding");
+            if (!forwarding || failing) say(failing ? "forwarding again" : "forwarding");
+            forwarding = true;
+            failing = false;
             break;
           } catch (e) {
-            if (options.signal?.aborted) throw e;
-            say(`target unavailable (${(e as Error).message}); retrying`);
+            if (options.signal?.aborted || (MqError.is(e) && FATAL.has(e.code))) throw e;
+            if (!failing) {
+              say(`target unavailable (${(e as Error).message}); retrying with backoff`);
+            }
+            failing = true;
             await new Promise((r) =>
               setTimeout(r, backoffDelay(attempt, { baseMs: 100, maxMs: 5000 }))
             );

@@ -13,8 +13,8 @@ import { batchOf, headOf, pickRecords, type RecordBatch, type RecordMeta } from 
 import { makeTopicConfig, type TopicConfig } from "./topic_config.ts";
 import { type SubscribeOptions, Subscription } from "./subscription.ts";
 import { reserveIds } from "./dedup.ts";
-import { checkRoom, enforceRetention, hasRetention } from "./retention.ts";
-import { cancelDelayed, recordDelayed } from "./delayed_index.ts";
+import { checkRoom, enforceRetention, hasRetention, retainedSince } from "./retention.ts";
+import { cancelDelayed, loadCancelled, recordDelayed } from "./delayed_index.ts";
 import { readOne, type ReceiptContext, settleReceipt } from "./receipts.ts";
 import { consume, type ConsumeOptions, type ConsumeResult } from "./consume.ts";
 import { ReceivedMessage } from "./message.ts";
@@ -62,6 +62,18 @@ export interface PublishResult {
 export interface PublishRecordsOptions {
   /** Write every record to this partition. */
   partition?: number;
+  /**
+   * Drop records whose id was published within the topic's dedup window.
+   * False keeps every record with its id: dead letters and replays of them,
+   * which must not be dropped as duplicates of themselves.
+   * @default true
+   */
+  deduplicate?: boolean;
+  /**
+   * Publish only to a topic that exists; to a missing one nothing is written
+   * (the result's count is 0) and no topic is created. @default false
+   */
+  ifExists?: boolean;
 }
 
 /** A publish worked out and checked, not yet written. */
@@ -175,7 +187,7 @@ export class Mq {
       if (
         m.key !== undefined || m.id !== undefined || m.headers !== undefined ||
         m.delayMs !== undefined ||
-        m.ttlMs !== undefined
+        m.ttlMs !== undefined || m.timestamp !== undefined
       ) {
         meta ??= new Array(messages.length);
         meta[i] = {
@@ -204,13 +216,21 @@ export class Mq {
     // Check against the topic's limits (its defaults when it is new) before
     // anything is written: a refused publish creates nothing.
     const existing = await this.topicConfig(topic);
+    if (!existing && options.ifExists) return { count: 0, duplicates: 0, written: [] };
     const limits = existing ?? makeTopicConfig({}, this.now());
     const bad = firstInvalid(batch, limits, topic, this.adapter.capabilities.maxMessageBytes);
     const ok = bad ? headOf(batch, bad.index) : batch;
     let result: PublishResult = { count: 0, duplicates: 0, written: [] };
     if (ok.count > 0) {
       const config = existing ?? (await this.topicConfig(topic, { create: true }))!;
-      const prepared = await this.#prepare(topic, config, ok, options.partition, true);
+      const prepared = await this.#prepare(
+        topic,
+        config,
+        ok,
+        options.partition,
+        true,
+        options.deduplicate !== false,
+      );
       result = await this.#write(prepared);
     }
     if (bad) {
@@ -232,11 +252,12 @@ export class Mq {
     batch: RecordBatch,
     partition: number | undefined,
     nativeDedup: boolean,
+    deduplicate = true,
   ): Promise<PreparedPublish> {
     let duplicates = 0;
     let undo: (() => Promise<void>) | undefined;
     let dedupWindowMs: number | undefined;
-    if (batch.meta?.some((m) => m?.id !== undefined)) {
+    if (deduplicate && batch.meta?.some((m) => m?.id !== undefined)) {
       if (nativeDedup && this.adapter.appendDeduplicated && config.partitions === 1) {
         dedupWindowMs = config.dedupWindowMs;
       } else {
@@ -323,9 +344,9 @@ export class Mq {
     routingKey: string,
     messages: (OutgoingMessage | Uint8Array | string)[] | RecordBatch,
     options: { allowUnroutable?: boolean } = {},
-  ): Promise<{ count: number; topics: string[] }> {
+  ): Promise<{ count: number; topics: string[]; unroutable: number }> {
     const batch = Array.isArray(messages) ? this.#toBatch(messages).batch : messages;
-    const doc = await this.exchanges.get(exchange);
+    const doc = await this.exchanges.router(exchange);
     if (!doc) {
       throw new MqError(
         "INVALID_ARGUMENT",
@@ -346,9 +367,9 @@ export class Mq {
     }
     let stop = batch.count;
     let failure: MqError | undefined;
-    const unroutable = targets.findIndex((t) => t.length === 0);
-    if (unroutable >= 0 && !options.allowUnroutable) {
-      stop = unroutable;
+    const firstUnroutable = targets.findIndex((t) => t.length === 0);
+    if (firstUnroutable >= 0 && !options.allowUnroutable) {
+      stop = firstUnroutable;
       failure = new MqError(
         "UNROUTABLE",
         `no binding of exchange "${exchange}" takes routing key ${JSON.stringify(routingKey)}${
@@ -400,12 +421,14 @@ export class Mq {
     for (const p of prepared) {
       await this.#write(p, firsts?.slice(at, at += p.parts.length));
     }
+    let unroutable = 0;
+    for (let i = 0; i < stop; i++) if (targets[i].length === 0) unroutable++;
     if (failure) {
       throw new MqError(failure.code, failure.message, {
-        details: { index: stop, published: stop },
+        details: { index: stop, published: stop - unroutable },
       });
     }
-    return { count: stop, topics: all };
+    return { count: stop - unroutable, topics: all, unroutable };
   }
 
   /** Notes delayed messages (for cancel) and trims to the topic's limits. */
@@ -501,6 +524,7 @@ export class Mq {
         await this.publishRecords(
           dlq,
           batchOf(records.map((r) => r.payload), records.map((r) => r.meta), this.now()),
+          { deduplicate: false },
         );
       },
       group: options.group,
@@ -596,7 +620,9 @@ export class Mq {
       now: this.now,
       config: (t) => this.topicConfig(t),
       publishDeadLetter: async (dlq, payload, meta) => {
-        await this.publishRecords(dlq, batchOf([payload], [meta], this.now()));
+        await this.publishRecords(dlq, batchOf([payload], [meta], this.now()), {
+          deduplicate: false,
+        });
       },
     };
   }
@@ -615,20 +641,33 @@ export class Mq {
     assertName("group", options.group);
     const state = (await loadGroup(this.adapter, topic, options.group)) ?? { partitions: {} };
     const now = this.now();
+    const since = retainedSince(config, now);
+    let cancelled: Set<string> | undefined;
     const out: ReceivedMessage[] = [];
     let left = options.count ?? 10;
     for (let p = 0; p < config.partitions && left > 0; p++) {
       const bounds = await this.adapter.bounds(topic, p);
+      // Claims on a copy of the state (never written back), again after
+      // skipping what a consumer would not get: the next `count` it would.
       const cursor = state.partitions[p] ?? newCursor(bounds.start);
-      for (const c of claim(cursor, bounds, left, now, now, "peek")) {
-        for (let o = c.from; o < c.to && left > 0; o++) {
-          const r = await readOne(this.adapter, topic, p, o);
-          if (!r || (r.expiresAt !== undefined && r.expiresAt <= now) || (r.deliverAt ?? 0) > now) {
-            continue;
+      let claims = claim(cursor, bounds, left, now, Infinity, "peek");
+      while (claims.length > 0 && left > 0) {
+        for (const c of claims) {
+          for (let o = c.from; o < c.to && left > 0; o++) {
+            const r = await readOne(this.adapter, topic, p, o);
+            if (
+              !r || (since !== undefined && r.timestamp < since) ||
+              (r.expiresAt !== undefined && r.expiresAt <= now) || (r.deliverAt ?? 0) > now
+            ) continue;
+            if (r.deliverAt !== undefined) {
+              cancelled ??= await loadCancelled(this.adapter, topic);
+              if (cancelled.has(r.id ?? `${p}-${r.offset}`)) continue;
+            }
+            out.push(new ReceivedMessage(topic, p, r, c.attempt));
+            left--;
           }
-          out.push(new ReceivedMessage(topic, p, r, c.attempt));
-          left--;
         }
+        claims = left > 0 ? claim(cursor, bounds, left, now, Infinity, "peek") : [];
       }
     }
     return out;

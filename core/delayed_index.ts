@@ -1,7 +1,9 @@
 /**
  * Delayed messages by id, so that one can be cancelled before its time:
- * `["delayed", topic]` maps ids to their delivery time, `["cancelled", topic]`
- * holds cancelled ids until well after their time.
+ * `["delayed", topic]` maps the ids of messages not yet due to their delivery
+ * time; `["cancelled", topic]` maps cancelled ids to the delivery time they
+ * had, and keeps them for {@link CANCEL_KEEP_MS} after it, however long the
+ * delay was, so that consumers that come later skip them too.
  *
  * @module
  */
@@ -10,8 +12,9 @@ import { MqError } from "./errors.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-/** How long an entry is kept after its delivery time. */
-const KEEP_MS = 24 * 3_600_000;
+
+/** How long a cancelled id is kept after the delivery time it had (7 days). */
+export const CANCEL_KEEP_MS = 7 * 24 * 3_600_000;
 
 type IdTimes = Record<string, number>;
 
@@ -31,8 +34,9 @@ async function update(
   throw new MqError("CONFLICT", `${key.join("/")} is too busy to update`);
 }
 
-function prune(doc: IdTimes, now: number): void {
-  for (const [id, t] of Object.entries(doc)) if (t + KEEP_MS < now) delete doc[id];
+/** Drops the entries whose time (plus `keepMs`) has passed. */
+function prune(doc: IdTimes, now: number, keepMs: number): void {
+  for (const [id, t] of Object.entries(doc)) if (t + keepMs <= now) delete doc[id];
 }
 
 /** Notes delayed messages (id → delivery time). */
@@ -43,7 +47,7 @@ export function recordDelayed(
   now: number,
 ): Promise<void> {
   return update(adapter, ["delayed", topic], (doc) => {
-    prune(doc, now);
+    prune(doc, now, 0); // a message already due can no longer be cancelled
     for (const [id, t] of entries) doc[id] = t;
   });
 }
@@ -58,16 +62,16 @@ export async function cancelDelayed(
   id: string,
   now: number,
 ): Promise<boolean> {
-  let found = false;
+  let deliverAt: number | undefined;
   await update(adapter, ["delayed", topic], (doc) => {
-    found = doc[id] !== undefined && doc[id] > now;
-    if (found) delete doc[id];
-    prune(doc, now);
+    deliverAt = doc[id] !== undefined && doc[id] > now ? doc[id] : undefined;
+    if (deliverAt !== undefined) delete doc[id];
+    prune(doc, now, 0);
   });
-  if (!found) return false;
+  if (deliverAt === undefined) return false;
   await update(adapter, ["cancelled", topic], (doc) => {
-    prune(doc, now);
-    doc[id] = now;
+    prune(doc, now, CANCEL_KEEP_MS);
+    doc[id] = deliverAt!;
   });
   return true;
 }
@@ -76,7 +80,6 @@ export async function cancelDelayed(
 export async function loadCancelled(
   adapter: StorageAdapter,
   topic: string,
-  _now: number,
 ): Promise<Set<string>> {
   const cur = await adapter.getState(["cancelled", topic]);
   return new Set(cur ? Object.keys(JSON.parse(dec.decode(cur.value))) : []);

@@ -36,7 +36,8 @@ interface Op {
   /** End (exclusive) of a run of offsets settled alike; default `offset + 1`. */
   to?: number;
   token: string;
-  kind: "ack" | "retry" | "release" | "dead" | "expired";
+  /** `expiredDead`: expired and moved to the dead-letter topic (counted as both). */
+  kind: "ack" | "retry" | "release" | "dead" | "expired" | "expiredDead";
   notBefore?: number;
   failedAt?: number;
 }
@@ -49,7 +50,9 @@ interface DeadLetter {
   reason: string;
   attempts: number;
   firstFailure?: number;
-  kind: "dead" | "expired";
+  /** When the last attempt failed (or the message was found expired). */
+  lastFailure: number;
+  kind: "dead" | "expiredDead";
 }
 
 interface Held {
@@ -144,6 +147,7 @@ export class GroupSource implements BatchSource, Settler {
         reason: reason ?? "nacked",
         attempts: h.attempt,
         firstFailure: h.firstFailure ?? now,
+        lastFailure: now,
         kind: "dead",
       });
       return;
@@ -162,6 +166,7 @@ export class GroupSource implements BatchSource, Settler {
   #maxAttempts: number | undefined;
   #deadTopic = "";
   #deadLetterExpired = false;
+  #retentionAgeMs: number | undefined;
 
   async #prepare(): Promise<() => GroupState> {
     if (this.#init) return this.#init;
@@ -170,6 +175,7 @@ export class GroupSource implements BatchSource, Settler {
     this.#maxAttempts = this.#options.maxAttempts ?? config?.maxAttempts ?? 5;
     this.#deadTopic = deadLetterTopic(topic, config?.dlq);
     this.#deadLetterExpired = config?.deadLetterExpired ?? false;
+    this.#retentionAgeMs = config?.retentionAgeMs;
     const partitions = await this.#ctx.partitions();
     const state: GroupState = { partitions: {} };
     for (let p = 0; p < partitions; p++) {
@@ -185,7 +191,6 @@ export class GroupSource implements BatchSource, Settler {
     if (this.#dead.length === 0) return;
     const dead = this.#dead;
     this.#dead = [];
-    const now = this.#ctx.now();
     await this.#ctx.publishDeadLetters(
       this.#deadTopic,
       dead.map((d) => ({
@@ -194,7 +199,7 @@ export class GroupSource implements BatchSource, Settler {
           reason: d.reason,
           attempts: d.attempts,
           firstFailure: d.firstFailure,
-          lastFailure: now,
+          lastFailure: d.lastFailure,
         }),
       })),
     );
@@ -238,8 +243,10 @@ export class GroupSource implements BatchSource, Settler {
             ranges.flatMap((r) => Array.from({ length: r.to - r.from }, (_, i) => r.from + i)),
           );
         }
-        if (kind === "dead") state.deadLettered = (state.deadLettered ?? 0) + n;
-        if (kind === "expired") state.expired = (state.expired ?? 0) + n;
+        if (kind === "dead" || kind === "expiredDead") {
+          state.deadLettered = (state.deadLettered ?? 0) + n;
+        }
+        if (kind === "expired" || kind === "expiredDead") state.expired = (state.expired ?? 0) + n;
       }
     }
   }
@@ -307,7 +314,10 @@ export class GroupSource implements BatchSource, Settler {
         if (messages.length > 0) return messages;
         continue; // everything claimed was settled otherwise: apply that, claim again
       }
-      if (this.#options.follow === false && !pendingRetries) return null;
+      if (
+        this.#options.follow === false &&
+        (!pendingRetries || this.#options.awaitInFlight === false)
+      ) return null;
       // Messages held back behind their key: give their holders time to settle.
       const floor = this.#blocked > 0 ? 25 : 5;
       this.#blocked = 0;
@@ -329,6 +339,7 @@ export class GroupSource implements BatchSource, Settler {
     const { topic } = this.#ctx;
     const messages: ReceivedMessage[] = [];
     let cancelled: Set<string> | undefined;
+    const since = this.#retentionAgeMs === undefined ? undefined : now - this.#retentionAgeMs;
     for (const { partition, claims } of claimed) {
       for (const c of claims) {
         const records = preread
@@ -336,6 +347,11 @@ export class GroupSource implements BatchSource, Settler {
           : await this.#readRange(partition, c.from, c.to);
         for (const r of records) {
           const op = { partition, offset: r.offset, token };
+          if (since !== undefined && r.timestamp < since) {
+            // Older than the topic's retention age: gone, as if trimmed.
+            this.#ops.push({ ...op, kind: "ack" });
+            continue;
+          }
           if (r.expiresAt !== undefined && r.expiresAt <= now) {
             if (this.#deadLetterExpired) {
               this.#dead.push({
@@ -345,7 +361,8 @@ export class GroupSource implements BatchSource, Settler {
                 reason: "expired (ttl)",
                 attempts: c.attempt - 1,
                 firstFailure: c.firstFailure,
-                kind: "expired",
+                lastFailure: now,
+                kind: "expiredDead",
               });
             } else this.#ops.push({ ...op, kind: "expired" });
             continue;
@@ -355,7 +372,7 @@ export class GroupSource implements BatchSource, Settler {
               this.#ops.push({ ...op, kind: "release", notBefore: r.deliverAt });
               continue;
             }
-            cancelled ??= await loadCancelled(this.#ctx.adapter, topic, now);
+            cancelled ??= await loadCancelled(this.#ctx.adapter, topic);
             if (cancelled.has(r.id ?? `${partition}-${r.offset}`)) {
               this.#ops.push({ ...op, kind: "ack" });
               continue;
@@ -369,6 +386,7 @@ export class GroupSource implements BatchSource, Settler {
               reason: "lease expired (visibility timeout) on the last attempt",
               attempts: c.attempt - 1,
               firstFailure: c.firstFailure,
+              lastFailure: now,
               kind: "dead",
             });
             continue;

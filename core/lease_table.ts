@@ -188,9 +188,16 @@ export function hasPendingWork(c: PartitionCursor): boolean {
   return c.retries.some((r) => r.attempt > 0 || r.blocked);
 }
 
-/** Offsets never delivered yet that wait for their time (delayed messages). */
-export function waitingDelay(c: PartitionCursor): number {
-  return c.retries.reduce((n, r) => n + (r.attempt === 0 && !r.blocked ? r.to - r.from : 0), 0);
+/**
+ * Offsets never delivered yet whose time has not come at `now` (delayed
+ * messages). Released deliveries and delayed messages already due wait for
+ * no time, so they are not counted.
+ */
+export function waitingDelay(c: PartitionCursor, now: number): number {
+  return c.retries.reduce(
+    (n, r) => n + (r.attempt === 0 && !r.blocked && r.notBefore > now ? r.to - r.from : 0),
+    0,
+  );
 }
 
 /** The earliest time something of this cursor becomes due (a retry or an expiring lease). */

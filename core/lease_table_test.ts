@@ -7,6 +7,7 @@ import {
   release,
   settle,
   toRanges,
+  waitingDelay,
   waitingRetry,
 } from "./lease_table.ts";
 
@@ -77,4 +78,14 @@ Deno.test("toRanges compresses sorted offsets", () => {
     from: 9,
     to: 11,
   }]);
+});
+
+Deno.test("waitingDelay counts only never-delivered offsets not yet due, not releases", () => {
+  const c = newCursor(0);
+  claim(c, bounds(3), 3, 0, 100, "a");
+  release(c, "a", [{ from: 0, to: 1 }], 0); // released at shutdown: due now
+  release(c, "a", [{ from: 1, to: 2 }], 500); // a delayed message, due at 500
+  release(c, "a", [{ from: 2, to: 3 }], 400, 10); // a failed attempt: a retry, not a delay
+  assertEquals([waitingDelay(c, 10), waitingRetry(c)], [1, 1]);
+  assertEquals(waitingDelay(c, 500), 0);
 });

@@ -29,7 +29,13 @@ export { parseStartFrom } from "./start_position.ts";
 export { parseBackendUrl, redactUrl } from "./backend_url.ts";
 export { batchOf, headOf, pickRecords } from "./record.ts";
 export { DEFAULT_TOPIC_CONFIG } from "./topic_config.ts";
-export type { MqOptions, OutgoingMessage, PublishOptions, PublishResult } from "./client.ts";
+export type {
+  MqOptions,
+  OutgoingMessage,
+  PublishOptions,
+  PublishRecordsOptions,
+  PublishResult,
+} from "./client.ts";
 export type { MqErrorCode, MqErrorDetails } from "./errors.ts";
 export type { SubscribeOptions } from "./subscription.ts";
 export type { Message, Receipt } from "./message.ts";

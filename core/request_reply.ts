@@ -10,6 +10,9 @@ import type { Mq, OutgoingMessage } from "./client.ts";
 import type { ConsumeOptions, ConsumeResult } from "./consume.ts";
 import { MqError } from "./errors.ts";
 import type { ReceivedMessage } from "./message.ts";
+import { batchOf } from "./record.ts";
+
+const enc = new TextEncoder();
 
 /** The header naming where a reply goes. */
 export const REPLY_TO = "reply-to";
@@ -99,11 +102,15 @@ export function reply(
     const answer = await handler(m);
     const to = m.headers[REPLY_TO];
     if (answer === undefined || !to) return;
+    // A request that timed out took its reply topic with it: the reply is
+    // dropped, never written into a topic created anew.
     mq.forgetTopic(to);
-    if (!(await mq.topicConfig(to))) return; // the request timed out: drop the reply
-    await mq.publishBatch(to, [{
-      payload: answer,
-      headers: { [CORRELATION_ID]: m.headers[CORRELATION_ID] ?? "" },
-    }]);
+    await mq.publishRecords(
+      to,
+      batchOf([typeof answer === "string" ? enc.encode(answer) : answer], [{
+        headers: { [CORRELATION_ID]: m.headers[CORRELATION_ID] ?? "" },
+      }], mq.now()),
+      { ifExists: true },
+    );
   });
 }

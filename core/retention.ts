@@ -1,7 +1,12 @@
 /**
- * Retention: a topic keeps messages by age, count and bytes. With overflow
- * `reject`, a publish that would exceed the count or bytes fails with
- * `TOPIC_FULL`; with `drop-oldest` (the default) the oldest are trimmed.
+ * Retention: a topic keeps messages by age, count and bytes. Count and bytes
+ * are limits per partition (as Kafka's `retention.bytes`): a topic of N
+ * partitions keeps up to N times as much. With overflow `reject`, a publish
+ * that would exceed the count or bytes fails with `TOPIC_FULL`; with
+ * `drop-oldest` (the default) the oldest are trimmed. Bytes are what the
+ * backend stores (`storedBytes`, framing included). Age applies at once: a
+ * message older than the retention age is trimmed at the next publish, and
+ * until then neither read nor delivered ({@link retainedSince}).
  *
  * @module
  */
@@ -10,6 +15,14 @@ import { MqError } from "./errors.ts";
 import type { RecordBatch } from "./record.ts";
 import type { TopicConfig } from "./topic_config.ts";
 import { resolveStart } from "./start_position.ts";
+
+/**
+ * The oldest timestamp a topic still keeps at `now` (records older are gone
+ * for readers even before they are trimmed), or undefined without an age limit.
+ */
+export function retainedSince(c: TopicConfig | undefined, now: number): number | undefined {
+  return c?.retentionAgeMs === undefined ? undefined : now - c.retentionAgeMs;
+}
 
 /** True when the topic limits what it keeps. */
 export function hasRetention(c: TopicConfig): boolean {
@@ -39,9 +52,13 @@ export async function checkRoom(
     );
   }
   if (config.maxBytes !== undefined && adapter.storedBytes) {
-    let add = 0;
-    for (let i = 0; i < batch.count; i++) add += batch.ends[i] - batch.starts[i];
+    let payload = 0;
+    for (let i = 0; i < batch.count; i++) payload += batch.ends[i] - batch.starts[i];
     const have = await adapter.storedBytes(topic, partition);
+    // What the batch will take stored: its payload, or, when the partition's
+    // records are larger on average (framing, headers), that average each.
+    const average = b.end > b.start ? have / (b.end - b.start) : 0;
+    const add = Math.max(payload, Math.ceil(batch.count * average));
     if (have + add > config.maxBytes) {
       throw new MqError(
         "TOPIC_FULL",

@@ -26,13 +26,6 @@ export interface Binding {
   match?: "all" | "any";
 }
 
-/** An exchange and its bindings, as stored. */
-export interface ExchangeDoc {
-  type: ExchangeType;
-  createdAt: number;
-  bindings: Binding[];
-}
-
 const TYPES: ReadonlySet<string> = new Set(["direct", "fanout", "topic", "headers"]);
 const WORD = /^[A-Za-z0-9_-]+$/;
 
@@ -121,16 +114,22 @@ export function assertBinding(type: ExchangeType, b: Binding): void {
       `-H and --match are for headers exchanges; this one is ${type}`,
     );
   }
+  if ((type === "fanout" || type === "headers") && b.key !== undefined) {
+    throw new MqError(
+      "INVALID_ARGUMENT",
+      `a ${type} exchange ignores keys; --key is for direct and topic exchanges`,
+    );
+  }
 }
 
 interface TrieNode {
+  /** Numbers the node, for the walk's memo. */
+  id: number;
   words: Map<string, TrieNode>;
   star?: TrieNode;
   hash?: TrieNode;
   targets: Binding[];
 }
-
-const node = (): TrieNode => ({ words: new Map(), targets: [] });
 
 /**
  * Routes messages for one exchange.
@@ -143,14 +142,18 @@ const node = (): TrieNode => ({ words: new Map(), targets: [] });
  * ```
  */
 export class Router {
+  /** The exchange type it routes for. */
   readonly type: ExchangeType;
   #all: Binding[];
   #direct = new Map<string, Binding[]>();
-  #root = node();
+  #nodes = 0;
+  #root: TrieNode;
 
+  /** Builds the router of an exchange of `type` with `bindings`. */
   constructor(type: ExchangeType, bindings: Binding[]) {
     this.type = type;
     this.#all = bindings;
+    this.#root = this.#node();
     if (type === "direct") {
       for (const b of bindings) {
         const k = b.key ?? "";
@@ -163,14 +166,20 @@ export class Router {
     }
   }
 
+  #node(): TrieNode {
+    return { id: this.#nodes++, words: new Map(), targets: [] };
+  }
+
   #insert(words: string[], b: Binding): void {
     let n = this.#root;
-    for (const w of words) {
-      if (w === "*") n = n.star ??= node();
-      else if (w === "#") n = n.hash ??= node();
+    for (let i = 0; i < words.length; i++) {
+      const w = words[i];
+      if (w === "#" && words[i - 1] === "#") continue; // `#.#` matches what `#` does
+      if (w === "*") n = n.star ??= this.#node();
+      else if (w === "#") n = n.hash ??= this.#node();
       else {
         let next = n.words.get(w);
-        if (!next) n.words.set(w, next = node());
+        if (!next) n.words.set(w, next = this.#node());
         n = next;
       }
     }
@@ -188,25 +197,39 @@ export class Router {
         return this.#all.filter((b) => headersMatch(b, headers));
       case "topic": {
         const out = new Set<Binding>();
-        walk(this.#root, routingKey === "" ? [] : routingKey.split("."), 0, out);
+        const words = routingKey === "" ? [] : routingKey.split(".");
+        walk(this.#root, words, 0, out, new Set());
         return [...out];
       }
     }
   }
 }
 
-function walk(n: TrieNode, words: string[], i: number, out: Set<Binding>): void {
+/**
+ * Collects the targets `words[i..]` reaches from `n`. Each (node, position)
+ * is visited once, so patterns with many `#` cost at most nodes x words steps.
+ */
+function walk(
+  n: TrieNode,
+  words: string[],
+  i: number,
+  out: Set<Binding>,
+  seen: Set<number>,
+): void {
+  const at = n.id * (words.length + 1) + i;
+  if (seen.has(at)) return;
+  seen.add(at);
   if (n.hash) {
     // `#` takes zero or more words: try every split.
-    for (let j = i; j <= words.length; j++) walk(n.hash, words, j, out);
+    for (let j = i; j <= words.length; j++) walk(n.hash, words, j, out, seen);
   }
   if (i === words.length) {
     for (const b of n.targets) out.add(b);
     return;
   }
   const exact = n.words.get(words[i]);
-  if (exact) walk(exact, words, i + 1, out);
-  if (n.star) walk(n.star, words, i + 1, out);
+  if (exact) walk(exact, words, i + 1, out, seen);
+  if (n.star) walk(n.star, words, i + 1, out, seen);
 }
 
 function headersMatch(b: Binding, headers: Record<string, string>): boolean {

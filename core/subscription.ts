@@ -12,6 +12,7 @@ import type { RecordMeta } from "./record.ts";
 import type { TopicConfig } from "./topic_config.ts";
 import { GroupSource } from "./group_consumer.ts";
 import { waitAny } from "./wait.ts";
+import { retainedSince } from "./retention.ts";
 
 /** How to subscribe. */
 export interface SubscribeOptions {
@@ -21,6 +22,15 @@ export interface SubscribeOptions {
   from?: StartFrom;
   /** Wait for new messages at the end; false stops there. @default true */
   follow?: boolean;
+  /**
+   * With `follow: false` and a group: before stopping, wait for what may
+   * still come back, deliveries in flight (to any member of the group) and
+   * failed attempts whose retry is not due yet, as a draining worker does.
+   * `false` stops as soon as nothing is deliverable now (as `mq take`
+   * without `--wait` does).
+   * @default true
+   */
+  awaitInFlight?: boolean;
   /** Stop after this many messages. */
   count?: number;
   /** Most messages per batch. @default 1024 */
@@ -182,6 +192,7 @@ class LogSource implements BatchSource {
   #next: number[] = [];
   #turn = 0;
   #partitions = 1;
+  #config: TopicConfig | undefined;
 
   constructor(ctx: SubscriptionContext, options: SubscribeOptions) {
     this.#ctx = ctx;
@@ -190,6 +201,7 @@ class LogSource implements BatchSource {
 
   async #open(): Promise<LogReader[]> {
     const { adapter, topic, now } = this.#ctx;
+    this.#config = await this.#ctx.config();
     const partitions = this.#partitions = await this.#ctx.partitions();
     const readers: LogReader[] = [];
     for (let p = 0; p < partitions; p++) {
@@ -207,10 +219,14 @@ class LogSource implements BatchSource {
     while (!signal.aborted) {
       for (let i = 0; i < partitions; i++) {
         const p = (this.#turn + i) % partitions;
-        const records = await readers[p].read(max);
+        let records = await readers[p].read(max);
         if (records.length > 0) {
           this.#turn = p + 1;
           this.#next[p] = records[records.length - 1].offset + 1;
+          // Older than the retention age: gone, even if not trimmed yet.
+          const since = retainedSince(this.#config, this.#ctx.now());
+          if (since !== undefined) records = records.filter((r) => r.timestamp >= since);
+          if (records.length === 0) return [];
           const out = new Array<ReceivedMessage>(records.length);
           for (let j = 0; j < records.length; j++) {
             out[j] = new ReceivedMessage(topic, p, records[j], 1);

@@ -11,6 +11,7 @@ import { makeTopicConfig, type TopicConfig } from "./topic_config.ts";
 import { groupKey, loadGroup, updateGroup } from "./group_store.ts";
 import { inFlight, lag, newCursor, resetTo, waitingDelay, waitingRetry } from "./lease_table.ts";
 import { resolveStart, type StartFrom } from "./start_position.ts";
+import { ExchangeAdmin } from "./exchanges.ts";
 
 /** A topic in a listing. */
 export interface TopicSummary {
@@ -32,7 +33,7 @@ export interface GroupInfo {
   inFlight: number;
   /** Messages waiting to be delivered again after a failed attempt. */
   retrying: number;
-  /** Messages waiting for their delivery time (published with a delay). */
+  /** Messages whose delivery time has not come yet (published with a delay). */
   delayed: number;
   /** Messages moved to the dead-letter topic. */
   deadLettered: number;
@@ -142,6 +143,7 @@ export class TopicAdmin {
   async groups(name: string): Promise<GroupInfo[]> {
     const config = await this.#require(name);
     const out: GroupInfo[] = [];
+    const now = this.#now();
     for (const group of (await this.#adapter.listState(["groups", name])).sort()) {
       const state = await loadGroup(this.#adapter, name, group);
       if (!state) continue;
@@ -161,7 +163,7 @@ export class TopicAdmin {
         info.lag += lag({ ...c, floor: Math.max(c.floor, b.start) }, b.end);
         info.inFlight += inFlight(c);
         info.retrying += waitingRetry(c);
-        info.delayed += waitingDelay(c);
+        info.delayed += waitingDelay(c, now);
         info.partitions.push({ partition: p, floor: c.floor, next: c.next });
       }
       out.push(info);
@@ -227,6 +229,8 @@ export class TopicAdmin {
     await this.#adapter.deleteState(["cancelled", name]);
     await this.#adapter.deleteState(["topics", name]);
     this.#forget(name);
+    // Bindings to a removed topic go with it (as RabbitMQ's do with a queue).
+    await new ExchangeAdmin(this.#adapter, this.#now).removeBindingsTo("topic", name);
   }
 
   async #require(name: string): Promise<TopicConfig> {

@@ -14,9 +14,9 @@ export interface TopicConfig {
   maxMessageBytes: number;
   /** Records older than this are removed (ms); undefined keeps them. */
   retentionAgeMs?: number;
-  /** At most this many records are kept. */
+  /** At most this many records are kept, per partition. */
   maxMessages?: number;
-  /** At most this many bytes are kept. */
+  /** At most this many bytes are kept, per partition (as the backend stores them). */
   maxBytes?: number;
   /** What a full topic does with a new message. @default "drop-oldest" */
   overflow: "drop-oldest" | "reject";
@@ -26,7 +26,7 @@ export interface TopicConfig {
   maxAttempts: number;
   /** Dead-letter topic. @default `<topic>.dlq` */
   dlq?: string;
-  /** Expired messages go to the dead-letter topic too. @default false */
+  /** Expired messages (TTL) go to the dead-letter topic too (`--dlq-expired`). @default false */
   deadLetterExpired?: boolean;
   /** When the topic was created (ms since the epoch). */
   createdAt: number;

@@ -1,5 +1,6 @@
 /** Conformance cases: exchanges, bindings, request/reply. Run against every adapter by `conformance.ts`. */
-import { deepStrictEqual as eq, rejects } from "node:assert/strict";
+import { deepStrictEqual as eq, ok, rejects } from "node:assert/strict";
+import { MqError } from "../../core/errors.ts";
 import { code, type DefineCase, texts, topicName } from "./_helpers.ts";
 
 /** Registers the cases. */
@@ -53,6 +54,166 @@ export function routingCases(test: DefineCase): void {
     stop.abort();
     await replier;
     await rejects(mq.request(topicName("nobody"), "x", { timeoutMs: 200 }), code("TIMEOUT"));
+    eq((await mq.topics.list()).filter((x) => x.name.startsWith("mq-reply.")), []);
+  });
+
+  test("topic patterns: # alone, a.#.b, *, empty words, many #s", async (mq) => {
+    const ex = topicName("tp");
+    await mq.exchanges.create(ex, "topic");
+    const patterns = ["#", "a.#.b", "a.*", "a.*.b", "#.#.#.#.#.#.#.#.zz", "*.#"];
+    const topicOf = new Map(patterns.map((p, i) => [p, `${ex}-t${i}`]));
+    await mq.exchanges.bindMany(
+      ex,
+      patterns.map((key) => ({ destination: topicOf.get(key)!, destinationKind: "topic", key })),
+    );
+    const routed = async (rk: string) =>
+      (await mq.exchanges.route(ex, rk)).map((t) => patterns[Number(t.split("-t").pop())]).sort();
+    eq(await routed(""), ["#"]);
+    eq(await routed("a"), ["#", "*.#"]);
+    eq(await routed("a.b"), ["#", "*.#", "a.#.b", "a.*"].sort());
+    eq(await routed("a.x.y.b"), ["#", "*.#", "a.#.b"].sort());
+    eq(await routed("a.b.c"), ["#", "*.#"].sort());
+    eq(await routed("a..b"), ["#", "*.#", "a.#.b", "a.*.b"].sort(), "* takes an empty word");
+    const long = Array.from({ length: 40 }, (_, i) => `w${i}`).join(".");
+    eq(await routed(long + ".zz"), ["#", "#.#.#.#.#.#.#.#.zz", "*.#"].sort());
+    for (const bad of ["a..b", "a.", ".a", "a.b/c", ""]) {
+      await rejects(
+        mq.exchanges.bind(ex, { destination: "x", destinationKind: "topic", key: bad }),
+        code("INVALID_ARGUMENT"),
+        `pattern ${JSON.stringify(bad)}`,
+      );
+    }
+  });
+
+  test("direct, fanout and headers (all and any) route as AMQP says", async (mq) => {
+    const d = topicName("direct"), f = topicName("fan"), h = topicName("hdr");
+    await mq.exchanges.create(d, "direct");
+    await mq.exchanges.create(f, "fanout");
+    await mq.exchanges.create(h, "headers");
+    await mq.exchanges.bind(d, { destination: `${d}-a`, destinationKind: "topic", key: "k1" });
+    await mq.exchanges.bind(d, { destination: `${d}-b`, destinationKind: "topic", key: "k1" });
+    await mq.exchanges.bind(d, { destination: `${d}-c`, destinationKind: "topic", key: "k2" });
+    eq((await mq.exchanges.route(d, "k1")).sort(), [`${d}-a`, `${d}-b`]);
+    eq(await mq.exchanges.route(d, "k3"), []);
+    for (const t of ["x", "y"]) {
+      await mq.exchanges.bind(f, { destination: `${f}-${t}`, destinationKind: "topic" });
+    }
+    eq((await mq.exchanges.route(f, "anything")).sort(), [`${f}-x`, `${f}-y`]);
+    await rejects(
+      mq.exchanges.bind(f, { destination: "z", destinationKind: "topic", key: "k" }),
+      code("INVALID_ARGUMENT"),
+      "a fanout binding with a key",
+    );
+    await mq.exchanges.bind(h, {
+      destination: `${h}-all`,
+      destinationKind: "topic",
+      headers: { type: "png", size: "big" },
+    });
+    await mq.exchanges.bind(h, {
+      destination: `${h}-any`,
+      destinationKind: "topic",
+      headers: { type: "png", size: "big" },
+      match: "any",
+    });
+    eq((await mq.exchanges.route(h, "", { type: "png", size: "big" })).sort(), [
+      `${h}-all`,
+      `${h}-any`,
+    ]);
+    eq(await mq.exchanges.route(h, "", { type: "png" }), [`${h}-any`]);
+    eq(await mq.exchanges.route(h, "", { type: "gif" }), []);
+  });
+
+  test("exchange-to-exchange bindings route on; cycles are ignored; unbind and rm", async (mq) => {
+    const a = topicName("xa"), b = topicName("xb"), t = topicName("xt");
+    await mq.exchanges.create(a, "fanout");
+    await mq.exchanges.create(b, "topic");
+    await mq.exchanges.bind(a, { destination: b, destinationKind: "exchange" });
+    await mq.exchanges.bind(b, { destination: a, destinationKind: "exchange", key: "#" });
+    await mq.exchanges.bind(b, { destination: t, destinationKind: "topic", key: "eu.#" });
+    eq(await mq.exchanges.route(a, "eu.orders"), [t]);
+    await mq.publishVia(a, "eu.orders", ["via two exchanges"]);
+    eq(await texts(mq, t), ["via two exchanges"]);
+    eq(await mq.exchanges.unbind(b, t), 1);
+    eq(await mq.exchanges.route(a, "eu.orders"), []);
+    await mq.exchanges.remove(b);
+    eq((await mq.exchanges.get(a))!.bindings, [], "bindings to a removed exchange go with it");
+    await rejects(mq.exchanges.route(b, "x"), code("INVALID_ARGUMENT"));
+  });
+
+  test("removing a topic removes the bindings that lead to it", async (mq) => {
+    const ex = topicName("rmx"), t = topicName("rmt");
+    await mq.exchanges.create(ex, "fanout");
+    await mq.exchanges.bind(ex, { destination: t, destinationKind: "topic" });
+    await mq.publishVia(ex, "", ["m1"]);
+    eq((await mq.exchanges.bindingsTo(t)).map((b) => b.exchange), [ex]);
+    await mq.topics.remove(t);
+    eq(await mq.exchanges.bindingsTo(t), []);
+    await rejects(mq.publishVia(ex, "", ["m2"]), code("UNROUTABLE"));
+    eq((await mq.topics.list()).some((x) => x.name === t), false, "not created again");
+  });
+
+  test("fan-out to a full reject topic writes to none of the bound topics", async (mq) => {
+    const ex = topicName("fanfull"), ok1 = topicName("ok"), full = topicName("full");
+    await mq.exchanges.create(ex, "fanout");
+    await mq.topics.create(full, { maxMessages: 1, overflow: "reject" });
+    await mq.exchanges.bindMany(ex, [
+      { destination: ok1, destinationKind: "topic" },
+      { destination: full, destinationKind: "topic" },
+    ]);
+    await mq.publishVia(ex, "", ["m1"]);
+    await rejects(mq.publishVia(ex, "", ["m2"]), code("TOPIC_FULL"));
+    eq(await texts(mq, ok1), ["m1"]);
+    eq(await texts(mq, full), ["m1"]);
+    const r = await mq.publishVia(ex, "", ["m3"], { allowUnroutable: true }).catch((e) => e);
+    ok(MqError.is(r, "TOPIC_FULL"));
+    eq(await texts(mq, ok1), ["m1"]);
+  });
+
+  test("10,000 topic bindings: bound in one call, routed by the trie, listed", async (mq) => {
+    const ex = topicName("many");
+    await mq.exchanges.create(ex, "topic");
+    const N = 10_000;
+    await mq.exchanges.bindMany(
+      ex,
+      Array.from({ length: N }, (_, i) => ({
+        destination: `${ex}-t${i % 100}`,
+        destinationKind: "topic" as const,
+        key: `orders.r${i}.*`,
+      })),
+    );
+    eq((await mq.exchanges.get(ex))!.bindings.length, N);
+    eq(await mq.exchanges.route(ex, "orders.r4242.new"), [`${ex}-t42`]);
+    const r = await mq.publishVia(ex, "orders.r7.paid", ["x"]);
+    eq(r.topics, [`${ex}-t7`]);
+    eq((await mq.exchanges.bindingsTo(`${ex}-t7`)).length, N / 100);
+  });
+
+  test("--allow-unroutable drops and counts what no binding takes", async (mq) => {
+    const ex = topicName("drop"), t = topicName("dropt");
+    await mq.exchanges.create(ex, "headers");
+    await mq.exchanges.bind(ex, { destination: t, destinationKind: "topic", headers: { k: "1" } });
+    const r = await mq.publishVia(ex, "", [
+      { payload: "yes", headers: { k: "1" } },
+      { payload: "no", headers: { k: "2" } },
+    ], { allowUnroutable: true });
+    eq([r.count, r.unroutable], [1, 1]);
+    eq(await texts(mq, t), ["yes"]);
+  });
+
+  test("a reply to a request that timed out is dropped and creates no topic", async (mq) => {
+    const t = topicName("slow");
+    const stop = new AbortController();
+    let answered!: () => void;
+    const done = new Promise<void>((r) => answered = r);
+    const replier = mq.reply(t, { group: "r", signal: stop.signal }, async (m) => {
+      await new Promise((r) => setTimeout(r, 400)); // longer than the request waits
+      setTimeout(answered, 200);
+      return m.text();
+    });
+    await rejects(mq.request(t, "hi", { timeoutMs: 100 }), code("TIMEOUT"));
+    await done;
+    stop.abort();
+    await replier;
     eq((await mq.topics.list()).filter((x) => x.name.startsWith("mq-reply.")), []);
   });
 }
