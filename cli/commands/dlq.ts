@@ -23,6 +23,13 @@ export function registerDlq(program: Command): void {
     .description("List dead letters: offset, attempts, reason, payload.")
     .argument("<topic>")
     .option("-f, --format <format>", "table, json, or a template", "table")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  mq dlq ls jobs                             offset, attempts, reason, payload
+  mq dlq ls jobs --format json | jq .headers`,
+    )
     .action(async (topic: string, opts: { format: string }, cmd: Command) => {
       assertName("topic", topic);
       const format = opts.format === "table" ? undefined : formatterFor(opts.format);
@@ -56,10 +63,17 @@ export function registerDlq(program: Command): void {
   dlq
     .command("replay")
     .description(
-      "Publish dead letters back to the topic (attempts start again) and remove them from the dead-letter topic.",
+      "Publish dead letters back to the topic with their ids, keys and headers (attempts start again) and remove them from the dead-letter topic.",
     )
     .argument("<topic>")
     .option("-n, --count <n>", "replay only the first N", wholeNumber("--count", 1))
+    .addHelpText(
+      "after",
+      `
+Examples:
+  mq dlq replay jobs                         every dead letter back to jobs
+  mq dlq replay jobs -n 1                    try the oldest one again`,
+    )
     .action(async (topic: string, opts: { count?: number }, cmd: Command) => {
       assertName("topic", topic);
       const { mq } = await openBackend(cmd);
@@ -71,10 +85,15 @@ export function registerDlq(program: Command): void {
         const lastOffset = new Map<number, number>();
         for await (const m of mq.subscribe(name, { follow: false, count: opts.count })) {
           payloads.push(m.payload.slice());
-          meta.push({ key: m.key, headers: withoutDeadLetterHeaders(m.record.headers) });
+          // The original id (dead letters keep it), the key and the headers
+          // without mq's dead-letter ones; a new timestamp and attempts from 1.
+          meta.push({ id: m.id, key: m.key, headers: withoutDeadLetterHeaders(m.record.headers) });
           lastOffset.set(m.partition, m.offset);
         }
-        if (payloads.length > 0) await mq.publishRecords(topic, batchOf(payloads, meta));
+        // Not deduplicated: a replay is not a duplicate of the message it replays.
+        if (payloads.length > 0) {
+          await mq.publishRecords(topic, batchOf(payloads, meta), { deduplicate: false });
+        }
         for (const [p, o] of lastOffset) await mq.adapter.trim(name, p, o + 1);
         note(
           `mq: replayed ${payloads.length} dead letter${
@@ -90,6 +109,12 @@ export function registerDlq(program: Command): void {
     .command("purge")
     .description("Remove every dead letter of a topic.")
     .argument("<topic>")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  mq dlq purge jobs                          drop them for good`,
+    )
     .action(async (topic: string, _opts: unknown, cmd: Command) => {
       assertName("topic", topic);
       const { mq } = await openBackend(cmd);

@@ -43,6 +43,15 @@ export function registerGroups(program: Command): void {
     .argument("<topic>")
     .argument("<group>")
     .requiredOption("--to <where>", "beginning, end, an offset, an ISO time or -DUR")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  mq groups reset orders billing --to beginning     process everything again
+  mq groups reset orders billing --to end           skip the backlog
+  mq groups reset orders billing --to -1h           from an hour ago
+  mq groups reset orders billing --to 2024-05-01T00:00:00Z`,
+    )
     .action(async (topic: string, group: string, opts: { to: string }, cmd: Command) => {
       const to = parseStartFrom(opts.to);
       const { mq } = await openBackend(cmd);

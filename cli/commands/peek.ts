@@ -15,7 +15,10 @@ export function registerPeek(program: Command): void {
     .option("-g, --group <group>", "the group", "default")
     .option("-n, --count <n>", "how many", wholeNumber("--count", 1), 10)
     .option("-f, --format <format>", "raw, json, or a template", "raw")
-    .addHelpText("after", "\nExample:\n  mq peek jobs -n 3 --format '{offset} {attempt} {payload}'")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  mq peek jobs                          the next 10 for the group \"default\"\n  mq peek jobs -g billing -n 3 --format '{offset} {attempt} {payload}'",
+    )
     .action(
       async (
         topic: string,
@@ -45,7 +48,7 @@ export function registerPeek(program: Command): void {
     .argument("<id>", "the message id (mq pub --id)")
     .addHelpText(
       "after",
-      "\nExample:\n  mq pub reminders --delay 1h --id r-42 'call back'\n  mq cancel reminders r-42",
+      "\nExamples:\n  mq pub reminders --delay 1h --id r-42 'call back'\n  mq cancel reminders r-42",
     )
     .action(async (topic: string, id: string, _opts: unknown, cmd: Command) => {
       assertName("topic", topic);

@@ -64,7 +64,10 @@ export function registerRequest(program: Command): void {
     .option("-g, --group <group>", "the group of repliers", "default")
     .option("-c, --concurrency <n>", "commands running at once", wholeNumber("--concurrency", 1), 1)
     .option("-e, --exit", "exit when no request is waiting")
-    .addHelpText("after", "\nExample:\n  mq reply rpc.upper -- tr a-z A-Z")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  mq reply rpc.upper -- tr a-z A-Z          answer with the command's stdout\n  mq reply rpc.upper -c 4 -e -- ./answer.sh   four at a time, exit when none waits",
+    )
     .action(
       async (
         topic: string,

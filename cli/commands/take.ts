@@ -51,6 +51,9 @@ export function registerTake(program: Command): void {
           const sub = mq.subscribe(topic, {
             group: opts.group,
             follow: waitMs > 0,
+            // Without --wait: what is deliverable now, or exit 3 at once (not
+            // waiting for others' leases or for retries to come due).
+            awaitInFlight: false,
             count: 1,
             batchSize: 1,
             visibilityMs,
@@ -89,6 +92,13 @@ export function registerTake(program: Command): void {
     .description("Ack the message a receipt (from mq take) names.")
     .argument("<topic>")
     .argument("<receipt>")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  r=$(mq take jobs 2>&1 >job.txt | sed -n 's/^receipt: //p')
+  ./handle < job.txt && mq ack jobs "$r"     done: never delivered again`,
+    )
     .action(async (topic: string, receipt: string, _opts: unknown, cmd: Command) => {
       assertName("topic", topic);
       const { mq } = await openBackend(cmd);
@@ -109,6 +119,13 @@ export function registerTake(program: Command): void {
     .argument("<receipt>")
     .option("--delay <dur>", "deliver it again after this long")
     .option("--reason <text>", "why it failed (kept in the dead letter's headers)")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  mq nack jobs "$r"                          again after the backoff
+  mq nack jobs "$r" --delay 5m --reason "upstream down"`,
+    )
     .action(
       async (
         topic: string,

@@ -23,6 +23,7 @@ interface CreateOptions {
   dedupWindow?: string;
   maxAttempts?: number;
   dlq?: string;
+  dlqExpired?: boolean;
   maxMessageBytes?: number;
 }
 
@@ -63,8 +64,16 @@ export function registerTopics(program: Command): void {
       wholeNumber("--partitions", 1),
     )
     .option("--retention-age <dur>", "remove messages older than this")
-    .option("--max-messages <n>", "keep at most N messages", wholeNumber("--max-messages", 1))
-    .option("--max-bytes <n>", "keep at most N bytes", wholeNumber("--max-bytes", 1))
+    .option(
+      "--max-messages <n>",
+      "keep at most N messages per partition",
+      wholeNumber("--max-messages", 1),
+    )
+    .option(
+      "--max-bytes <n>",
+      "keep at most N bytes per partition (as stored)",
+      wholeNumber("--max-bytes", 1),
+    )
     .option("--overflow <policy>", "when full: drop-oldest or reject", "drop-oldest")
     .option("--dedup-window <dur>", "drop a repeated message id within this window", "2m")
     .option(
@@ -73,10 +82,20 @@ export function registerTopics(program: Command): void {
       wholeNumber("--max-attempts", 1),
     )
     .option("--dlq <topic>", "dead-letter topic (default <topic>.dlq)")
+    .option("--dlq-expired", "move expired messages (pub --ttl) to the dead-letter topic too")
     .option(
       "--max-message-bytes <n>",
       "largest message accepted",
       wholeNumber("--max-message-bytes", 1),
+    )
+    .addHelpText(
+      "after",
+      `
+Examples:
+  mq topics create orders --partitions 4          keys spread over four partitions
+  mq topics create logs --retention-age 7d --max-bytes 1000000000
+  mq topics create jobs --max-attempts 3 --dlq jobs.failed
+  mq topics create feed --max-messages 1000 --overflow reject   full: pub fails (exit 1)`,
     )
     .action(async (name: string, opts: CreateOptions, cmd: Command) => {
       const settings: Partial<TopicConfig> = {
@@ -90,6 +109,7 @@ export function registerTopics(program: Command): void {
         dedupWindowMs: opts.dedupWindow === undefined ? undefined : parseDuration(opts.dedupWindow),
         maxAttempts: opts.maxAttempts,
         dlq: opts.dlq,
+        deadLetterExpired: opts.dlqExpired,
         maxMessageBytes: opts.maxMessageBytes,
       };
       const { mq } = await openBackend(cmd);
@@ -110,12 +130,21 @@ export function registerTopics(program: Command): void {
     .description("Show a topic's settings, offsets, sizes and groups (lag, in flight).")
     .argument("<topic>")
     .option("--json", "print JSON")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  mq topics info orders                      settings, offsets, groups with lag
+  mq topics info orders --json | jq '.groups[] | {name, lag}'`,
+    )
     .action(async (name: string, opts: { json?: boolean }, cmd: Command) => {
       const { mq } = await openBackend(cmd);
       try {
         const info = await mq.topics.info(name);
         const bindings = await mq.exchanges.bindingsTo(name);
-        if (opts.json) return await print(JSON.stringify({ ...info, bindings }) + "\n");
+        // `--json` after the name may land on the parent `topics` command.
+        const json = opts.json || cmd.parent?.opts().json;
+        if (json) return await print(JSON.stringify({ ...info, bindings }) + "\n");
         const c = info.config;
         const lines = [
           `topic:      ${info.name}`,
@@ -127,7 +156,8 @@ export function registerTopics(program: Command): void {
           (c.retentionAgeMs ? ` retention-age=${formatDuration(c.retentionAgeMs)}` : "") +
           (c.maxMessages ? ` max-messages=${c.maxMessages}` : "") +
           (c.maxBytes ? ` max-bytes=${c.maxBytes}` : "") +
-          ` dlq=${c.dlq ?? info.name + ".dlq"}`,
+          ` dlq=${c.dlq ?? info.name + ".dlq"}` +
+          (c.deadLetterExpired ? " dlq-expired" : ""),
           "",
           table(
             ["PARTITION", "START", "END", "BYTES"],
@@ -162,6 +192,12 @@ export function registerTopics(program: Command): void {
     .command("purge")
     .description("Remove every message of a topic; offsets go on from where they were.")
     .argument("<topic>")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  mq topics purge orders                     empty it; settings and groups stay`,
+    )
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const { mq } = await openBackend(cmd);
       try {
@@ -176,6 +212,13 @@ export function registerTopics(program: Command): void {
     .command("rm")
     .description("Delete a topic with its messages and groups.")
     .argument("<topic>")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  mq topics rm orders                        gone, with its messages and groups
+  mq topics --json | jq -r '.[].name' | grep '^tmp-' | xargs -n1 mq topics rm`,
+    )
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const { mq } = await openBackend(cmd);
       try {

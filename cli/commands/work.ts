@@ -7,6 +7,7 @@ import { parseBackoff } from "../../core/retry.ts";
 import type { Message } from "../../core/message.ts";
 import { globals, note, openBackend, wholeNumber } from "../runtime.ts";
 import { Progress } from "../progress.ts";
+import { onTerminal, type RunningCommand, signalTree, spawnCommand } from "../process_tree.ts";
 
 interface WorkOptions {
   group: string;
@@ -18,6 +19,22 @@ interface WorkOptions {
   exit?: boolean;
   count?: number;
   grace: string;
+  prefetch?: number;
+}
+
+/** After the grace period, how long a command has between SIGTERM and SIGKILL. */
+export const KILL_AFTER_MS = 2000;
+
+/**
+ * Without `--prefetch`, messages are claimed ahead of the free slots only as
+ * far as the slots finish them within about this long (at the mean run time
+ * seen so far), so that slow commands are shared among workers, not hoarded.
+ */
+const AHEAD_MS = 100;
+
+/** A signal that the command most likely got with mq (sent to the whole process group). */
+function endedBySignal(status: Deno.CommandStatus): boolean {
+  return status.signal !== null || (status.code > 128 && status.code < 160);
 }
 
 const EXAMPLES = `
@@ -31,8 +48,11 @@ The command gets the payload on stdin and MQ_TOPIC, MQ_GROUP, MQ_ID, MQ_OFFSET,
 MQ_PARTITION, MQ_KEY, MQ_ATTEMPT and MQ_HEADER_<NAME> in its environment. Exit 0
 acks; any other exit retries after the backoff; after --max-attempts the message
 moves to the dead-letter topic (<topic>.dlq, see mq dlq). On SIGINT/SIGTERM mq
-stops taking, lets running commands finish (for --grace), releases the rest
-unharmed, and exits 0.`;
+stops taking and lets running commands finish for --grace; then it stops them
+(SIGTERM to the command and what it started, SIGKILL 2s later), releases their
+messages without counting an attempt, and exits 0. A second signal ends the
+grace at once. On a terminal each command runs in a process group of its own,
+so Ctrl-C reaches mq alone.`;
 
 /** Adds `work` to the program. */
 export function registerWork(program: Command): void {
@@ -59,6 +79,11 @@ export function registerWork(program: Command): void {
     .option("-e, --exit", "exit when the topic is drained and nothing is in flight")
     .option("-n, --count <n>", "stop after N messages", wholeNumber("--count", 1))
     .option("--grace <dur>", "on SIGINT/SIGTERM, how long running commands may finish", "10s")
+    .option(
+      "--prefetch <n>",
+      "messages claimed ahead of the free slots (default: what the slots finish in ~100ms)",
+      wholeNumber("--prefetch", 0),
+    )
     .addHelpText("after", EXAMPLES)
     .action(async (topic: string, command: string[], opts: WorkOptions, cmd: Command) => {
       await runWork(cmd, topic, command, opts);
@@ -121,20 +146,44 @@ async function runWork(
   const { mq } = await openBackend(cmd);
   const config = await mq.topicConfig(topic);
   const maxAttempts = opts.maxAttempts ?? config?.maxAttempts ?? 5;
+  const concurrency = opts.concurrency;
+  const ownGroup = onTerminal();
+
+  // Signals: the first stops taking, a second ends the grace period at once.
   const stop = new AbortController();
+  const hurry = new AbortController();
   let stopping = false;
+  /** Wakes the main loop: a run ended, a claim came back, or a signal came. */
+  let wake: (() => void) | undefined;
+  const nudge = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
   const onSignal = () => {
-    if (stopping) return;
+    if (stopping) return hurry.abort();
     stopping = true;
     stop.abort();
+    nudge();
   };
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
+  const stopped = aborted(stop.signal);
+  const timers = new Set<ReturnType<typeof setTimeout>>();
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(() => (timers.delete(t), resolve()), ms);
+      timers.add(t);
+    });
 
-  const progress = new Progress(!globals(cmd).quiet && Deno.stderr.isTerminal(), "work");
+  const progress = Progress.start("work", { quiet: globals(cmd).quiet });
   const stats = { acked: 0, failed: 0, dead: 0 };
-  const children = new Map<Deno.ChildProcess, Message>();
+  /** Commands running, with their message and whether mq stopped them at shutdown. */
+  const runs = new Map<RunningCommand, { m: Message; stoppedByUs: boolean }>();
   const running = new Set<Promise<void>>();
+  /** Set once the grace period is over: what is still running is stopped. */
+  let killing: Deno.Signal | undefined;
+  let meanRunMs: number | undefined;
   const sub = mq.subscribe(topic, {
     group: opts.group,
     follow: !opts.exit,
@@ -147,27 +196,31 @@ async function runWork(
   });
 
   const runOne = async (m: Message) => {
-    const child = new Deno.Command(path, {
-      args,
-      stdin: "piped",
-      stdout: "inherit",
-      stderr: "inherit",
-      env: envFor(m, opts.group),
-    }).spawn();
-    children.set(child, m);
+    const started = performance.now();
+    const run = await spawnCommand(path, { args, env: envFor(m, opts.group), ownGroup });
+    const entry = { m, stoppedByUs: killing !== undefined };
+    runs.set(run, entry);
+    if (killing) void signalTree(run, killing);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
+      void signalTree(run, "SIGKILL");
     }, visibilityMs);
     try {
-      const w = child.stdin.getWriter();
+      const w = run.child.stdin.getWriter();
       await w.write(m.payload).catch(() => {});
       await w.close().catch(() => {});
-      const status = await child.status;
-      if (stopping && status.signal !== null && !timedOut) return; // released at close
+      const status = await run.child.status;
+      const took = performance.now() - started;
+      meanRunMs = meanRunMs === undefined ? took : meanRunMs * 0.8 + took * 0.2;
+      // Stopped by mq at shutdown: released at close, no attempt counted.
+      if (entry.stoppedByUs && !timedOut) return;
+      if (!status.success && !timedOut && endedBySignal(status)) {
+        // A signal to the whole process group (Ctrl-C, a supervisor) reaches
+        // mq too; give it a moment to arrive before counting a failure.
+        if (!stopping) await Promise.race([stopped, sleep(250)]);
+        if (stopping) return;
+      }
       if (status.success) {
         m.ack();
         stats.acked++;
@@ -183,62 +236,99 @@ async function runWork(
       }
     } finally {
       clearTimeout(timer);
-      children.delete(child);
-      progress.update(stats.acked, stats.failed, running.size);
+      runs.delete(run);
     }
   };
+  const start = (m: Message) => {
+    const p = runOne(m).catch((e) => void (failure ??= { error: e })).finally(() => {
+      running.delete(p);
+      progress.update(stats.acked, stats.failed, running.size);
+      nudge();
+    });
+    running.add(p);
+  };
 
-  // Claim ahead of the free slots (one state write per batch), keep the
-  // leases of what waits fresh, and commit acks often.
-  const prefetch = Math.max(opts.concurrency * 8, 16);
+  // Claim for the free slots, and ahead of them only as far as a fixed
+  // --prefetch or about AHEAD_MS of work at the mean run time: fast commands
+  // get batches (one state write each, acks included), slow ones are shared
+  // with the group's other workers. The next claim is made while the last
+  // slot's worth of the queue still runs. Leases of what waits are kept fresh.
+  const ahead = () =>
+    opts.prefetch ??
+      (meanRunMs === undefined
+        ? 0
+        : Math.min(concurrency * 8, Math.floor(concurrency * AHEAD_MS / Math.max(meanRunMs, 1))));
   const queue: Message[] = [];
+  let claiming: Promise<void> | undefined;
+  let drained = false;
+  let failure: { error: unknown } | undefined;
+  const claimMore = () => {
+    const extra = ahead();
+    const want = concurrency + extra - running.size - queue.length;
+    if (drained || claiming || want <= 0 || queue.length > (extra > 0 ? concurrency : 0)) return;
+    claiming = sub.take(want).then((batch) => {
+      if (batch === null) drained = true;
+      else queue.push(...batch);
+    }, (e) => {
+      failure ??= { error: e };
+    }).finally(() => {
+      claiming = undefined;
+      nudge();
+    });
+  };
   const heartbeat = setInterval(
     () => void sub.extend().catch(() => {}),
     Math.max(100, visibilityMs / 3),
   );
   const committer = setInterval(() => void sub.commit().catch(() => {}), 250);
   try {
-    while (!stopping) {
-      if (running.size >= opts.concurrency) {
-        await Promise.race(running);
-        continue;
-      }
-      if (queue.length === 0) {
-        const batch = await sub.take(
-          opts.count === undefined ? prefetch : Math.min(prefetch, opts.count),
-        );
-        if (batch === null) break;
-        queue.push(...batch);
-        continue;
-      }
-      const m = queue.shift()!;
-      const p = runOne(m).finally(() => running.delete(p));
-      running.add(p);
+    while (!stopping && !failure) {
+      while (queue.length > 0 && running.size < concurrency) start(queue.shift()!);
+      claimMore();
+      if (drained && queue.length === 0) break;
+      await new Promise<void>((resolve) => wake = resolve);
     }
     if (stopping && running.size > 0) {
-      const deadline = new Promise((r) => setTimeout(r, graceMs));
-      await Promise.race([Promise.all(running), deadline]);
-      for (const child of children.keys()) {
-        try {
-          child.kill("SIGTERM");
-        } catch { /* gone */ }
+      const all = Promise.all(running);
+      await Promise.race([all, sleep(graceMs), aborted(hurry.signal)]);
+      if (running.size > 0) {
+        killing = "SIGTERM";
+        for (const [run, entry] of runs) {
+          entry.stoppedByUs = true;
+          void signalTree(run, killing);
+        }
+        await Promise.race([all, sleep(KILL_AFTER_MS)]);
+        killing = "SIGKILL";
+        for (const run of runs.keys()) void signalTree(run, killing);
       }
     }
     await Promise.all(running);
+    await claiming; // aborted by the stop, or done
+    if (failure) throw failure.error;
   } finally {
     clearInterval(heartbeat);
     clearInterval(committer);
+    for (const t of timers) clearTimeout(t);
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
     await sub.close();
     await mq.close();
     progress.done();
   }
-  if (!globals(cmd).quiet) {
+  // A summary where the progress line was (a terminal, without -q); nothing elsewhere.
+  if (progress.on) {
     note(
       `mq: work on "${topic}": ${stats.acked} acked, ${stats.failed} failed attempt${
         stats.failed === 1 ? "" : "s"
       }, ${stats.dead} dead-lettered`,
     );
   }
+}
+
+/** Resolves when `signal` aborts. */
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
 }

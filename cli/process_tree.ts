@@ -1,0 +1,161 @@
+/**
+ * Commands that `mq work` runs: spawned in a process group of their own where
+ * a terminal could signal them behind mq's back, and stopped as a whole tree
+ * (the command and whatever it started), so that a `sh -c 'sleep 60; ...'`
+ * leaves no `sleep` behind.
+ *
+ * A group of its own costs a second exec per run (`setsid`, or a fork of the
+ * whole Deno process with `detached`), about doubling the cost of spawning a
+ * short command. So it is used only when mq runs on a terminal, where Ctrl-C
+ * sends SIGINT to the whole foreground group: there it must reach mq alone,
+ * which then decides. Elsewhere a signal reaches mq alone anyway, and the
+ * tree is found through `/proc` (or `ps`) when it has to be killed.
+ *
+ * @module
+ */
+
+/** A command started by {@link spawnCommand}. */
+export interface RunningCommand {
+  /** The process. */
+  readonly child: Deno.ChildProcess;
+  /** Whether it leads a process group (and session) of its own. */
+  readonly ownGroup: boolean;
+  /** Set once its status is known (its pid may then belong to another process). */
+  ended: boolean;
+}
+
+/** What to spawn. */
+export interface SpawnOptions {
+  /** The command's arguments. */
+  args: string[];
+  /** Its environment, added to mq's. */
+  env: Record<string, string>;
+  /** Run it in a process group and session of its own. */
+  ownGroup: boolean;
+}
+
+let setsid: Promise<string | undefined> | undefined;
+
+/** True when a terminal may send signals to mq's whole process group. */
+export function onTerminal(): boolean {
+  return Deno.stdin.isTerminal() || Deno.stdout.isTerminal() || Deno.stderr.isTerminal();
+}
+
+/** Spawns `path` with the payload to come on a piped stdin; output goes to mq's. */
+export async function spawnCommand(path: string, options: SpawnOptions): Promise<RunningCommand> {
+  const common = {
+    stdin: "piped",
+    stdout: "inherit",
+    stderr: "inherit",
+    env: options.env,
+  } as const;
+  let child: Deno.ChildProcess;
+  if (!options.ownGroup) {
+    child = new Deno.Command(path, { ...common, args: options.args }).spawn();
+  } else {
+    // `setsid PROG` calls setsid(2) and execs PROG: same pid, now leading its
+    // own group. Where it is missing, Deno's `detached` does the same (slower).
+    const via = await (setsid ??= findSetsid());
+    child = via
+      ? new Deno.Command(via, { ...common, args: [path, ...options.args] }).spawn()
+      : new Deno.Command(path, { ...common, args: options.args, detached: true }).spawn();
+  }
+  const run: RunningCommand = { child, ownGroup: options.ownGroup, ended: false };
+  const ended = () => void (run.ended = true);
+  child.status.then(ended, ended);
+  return run;
+}
+
+/**
+ * Sends `signal` to the command, its process group (when it has one) and
+ * every process it started that is still its descendant.
+ */
+export async function signalTree(run: RunningCommand, signal: Deno.Signal): Promise<void> {
+  if (run.ended) return;
+  const pid = run.child.pid;
+  const below = await descendants(pid);
+  if (run.ended) return;
+  if (run.ownGroup) {
+    try {
+      Deno.kill(-pid, signal);
+    } catch { /* no group yet (setsid not run yet) or gone */ }
+  }
+  try {
+    run.child.kill(signal);
+  } catch { /* gone */ }
+  for (const p of below) {
+    try {
+      Deno.kill(p, signal);
+    } catch { /* gone */ }
+  }
+}
+
+/** The pids below `root` in the process tree (none where it cannot be read). */
+async function descendants(root: number): Promise<number[]> {
+  const parents = (await fromProc()) ?? (await fromPs()) ?? new Map<number, number>();
+  const children = new Map<number, number[]>();
+  for (const [pid, ppid] of parents) {
+    let xs = children.get(ppid);
+    if (!xs) children.set(ppid, xs = []);
+    xs.push(pid);
+  }
+  const out: number[] = [];
+  const todo = [root];
+  while (todo.length > 0) {
+    for (const c of children.get(todo.pop()!) ?? []) {
+      out.push(c);
+      todo.push(c);
+    }
+  }
+  return out;
+}
+
+/** pid → parent pid from `/proc` (Linux). */
+async function fromProc(): Promise<Map<number, number> | undefined> {
+  const out = new Map<number, number>();
+  try {
+    for await (const e of Deno.readDir("/proc")) {
+      if (!/^\d+$/.test(e.name)) continue;
+      try {
+        const stat = await Deno.readTextFile(`/proc/${e.name}/stat`);
+        // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+        out.set(Number(e.name), ppid);
+      } catch { /* gone meanwhile */ }
+    }
+  } catch {
+    return undefined;
+  }
+  return out;
+}
+
+/** pid → parent pid from `ps` (where there is no `/proc`). */
+async function fromPs(): Promise<Map<number, number> | undefined> {
+  try {
+    const r = await new Deno.Command("ps", {
+      args: ["-A", "-o", "pid=,ppid="],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    if (!r.success) return undefined;
+    const out = new Map<number, number>();
+    for (const line of new TextDecoder().decode(r.stdout).split("\n")) {
+      const [pid, ppid] = line.trim().split(/\s+/).map(Number);
+      if (pid > 0) out.set(pid, ppid);
+    }
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+async function findSetsid(): Promise<string | undefined> {
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    if (!dir) continue;
+    try {
+      const st = await Deno.stat(`${dir}/setsid`);
+      if (st.isFile && ((st.mode ?? 0o111) & 0o111) !== 0) return `${dir}/setsid`;
+    } catch { /* not here */ }
+  }
+  return undefined;
+}
