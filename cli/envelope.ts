@@ -16,7 +16,7 @@ export function toEnvelope(m: Message, extra?: Record<string, unknown>): string 
     topic: m.topic,
     partition: m.partition,
     offset: m.offset,
-    id: m.id,
+    id: m.record.id ?? null,
     key: m.key ?? null,
     headers: m.headers,
     timestamp: new Date(m.timestamp).toISOString(),

@@ -35,3 +35,31 @@ Deno.test("a line longer than the buffer grows it, and bytes stay valid after ta
   assertEquals(dec.decode(batch.data.subarray(batch.starts[0], batch.ends[0])), "0123456789ab");
   assertEquals(lines(b), ["xyzzzzzzzzzz"]);
 });
+
+Deno.test("an oversize line becomes a placeholder at once; the bytes after it up to the delimiter are dropped", () => {
+  const b = new LineBatcher({ delimiter: "newline", capacity: 4, maxLineBytes: 5 });
+  b.push(enc.encode("ok\n0123"));
+  b.push(enc.encode("456789")); // 10 bytes of a line: over the limit before its end
+  b.push(enc.encode("abc"));
+  const first = b.take(0);
+  assertEquals(first.count, 2);
+  assertEquals(first.oversize, [1]);
+  assertEquals(first.ends[1] - first.starts[1], 0);
+  b.push(enc.encode("def\nfine\n12345\n123456"));
+  b.finish();
+  const rest = b.take(0);
+  assertEquals(
+    Array.from({ length: rest.count }, (_, i) =>
+      dec.decode(rest.data.subarray(rest.starts[i], rest.ends[i]))),
+    ["fine", "12345", ""],
+  );
+  assertEquals(rest.oversize, [2], "a last line over the limit is oversize too");
+  assertEquals(b.linesBefore, 5);
+});
+
+Deno.test("an oversize line that ends within the buffer is reported with its size", () => {
+  const b = new LineBatcher({ delimiter: "newline", maxLineBytes: 3 });
+  b.push(enc.encode("abcdef\nok\n"));
+  const batch = b.take(0);
+  assertEquals([batch.oversize, batch.oversizeBytes], [[0], [6]]);
+});

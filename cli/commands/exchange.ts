@@ -34,7 +34,16 @@ function headersOf(list: string[]): Record<string, string> | undefined {
     if (eq <= 0) {
       throw new MqError("INVALID_ARGUMENT", `header ${JSON.stringify(h)} must be NAME=VALUE`);
     }
-    out[h.slice(0, eq)] = h.slice(eq + 1);
+    const name = h.slice(0, eq);
+    if (Object.hasOwn(out, name)) {
+      throw new MqError(
+        "INVALID_ARGUMENT",
+        `header ${
+          JSON.stringify(name)
+        } is given twice: a binding matches one value per header (bind twice for either value)`,
+      );
+    }
+    out[name] = h.slice(eq + 1);
   }
   return out;
 }
@@ -51,6 +60,13 @@ export function registerExchange(program: Command): void {
     .description("Create an exchange.")
     .argument("<name>")
     .requiredOption("--type <type>", "direct, fanout, topic or headers")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  mq exchange create events --type topic     route by pattern: orders.*, #.error
+  mq exchange create all --type fanout        every bound topic gets every message`,
+    )
     .action(async (name: string, opts: { type: string }, cmd: Command) => {
       const { mq } = await openBackend(cmd);
       try {
@@ -64,6 +80,13 @@ export function registerExchange(program: Command): void {
   ex.command("ls")
     .description("List exchanges with their bindings.")
     .option("--json", "print JSON")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  mq exchange ls                             name, type, bindings
+  mq exchange ls --json`,
+    )
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const { mq } = await openBackend(cmd);
       try {
@@ -88,6 +111,12 @@ export function registerExchange(program: Command): void {
   ex.command("rm")
     .description("Remove an exchange and its bindings.")
     .argument("<name>")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  mq exchange rm events                      the exchange and its bindings (topics stay)`,
+    )
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const { mq } = await openBackend(cmd);
       try {
@@ -154,6 +183,13 @@ export function registerExchange(program: Command): void {
     .argument("<exchange>")
     .argument("<topic>")
     .option("--key <pattern>", "only the binding with this key")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  mq unbind events audit                     every binding of events to audit
+  mq unbind events audit --key 'orders.#'    only that one`,
+    )
     .action(async (exchange: string, destination: string, opts: { key?: string }, cmd: Command) => {
       const { mq } = await openBackend(cmd);
       try {

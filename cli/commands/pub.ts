@@ -1,12 +1,14 @@
 /** `mq pub`: publish arguments, or stdin lines, as messages. */
 import type { Command } from "commander";
-import { MqError } from "../../core/errors.ts";
+import { MqError, type MqErrorCode } from "../../core/errors.ts";
+import { DEFAULT_TOPIC_CONFIG } from "../../core/topic_config.ts";
 import { assertName } from "../../core/names.ts";
 import { parseDuration } from "../../core/duration.ts";
 import { batchOf, pickRecords, type RecordBatch, type RecordMeta } from "../../core/record.ts";
 import { fromEnvelope } from "../envelope.ts";
 import { LineBatcher } from "../line_batcher.ts";
 import { collect, globals, note, openBackend, print, wholeNumber } from "../runtime.ts";
+import { Progress } from "../progress.ts";
 
 interface PubOptions {
   null?: boolean;
@@ -80,6 +82,14 @@ export function registerPub(program: Command): void {
           if (topic !== undefined) payloads = [topic, ...payloads];
           return await runPub(cmd, { exchange: opts.exchange }, payloads, opts);
         }
+        if (opts.routingKey !== "" || opts.allowUnroutable) {
+          throw new MqError(
+            "INVALID_ARGUMENT",
+            `${
+              opts.allowUnroutable ? "--allow-unroutable" : "--routing-key"
+            } goes with --exchange EX`,
+          );
+        }
         if (topic === undefined) {
           throw new MqError(
             "INVALID_ARGUMENT",
@@ -135,31 +145,85 @@ async function runPub(
     );
   }
   const { mq } = await openBackend(cmd);
-  const send = "topic" in target
-    ? async (b: RecordBatch) =>
-      (await mq.publishRecords(target.topic, b, { partition: opts.partition })).count
-    : async (b: RecordBatch) =>
-      (await mq.publishVia(target.exchange, opts.routingKey, b, {
+  const counter: Counter = { n: 0, duplicates: 0, skipped: 0, unroutable: 0 };
+  // Progress (count, rate) on a terminal while stdin lines are published.
+  const progress = Progress.start("pub", {
+    quiet: globals(cmd).quiet || payloads.length > 0 || opts.raw,
+  });
+  progress.track(counter);
+  const send: Send = "topic" in target
+    ? (b) => mq.publishRecords(target.topic, b, { partition: opts.partition })
+    : async (b) => {
+      const r = await mq.publishVia(target.exchange, opts.routingKey, b, {
         allowUnroutable: opts.allowUnroutable,
-      })).count;
+      });
+      counter.unroutable += r.unroutable;
+      return { count: r.count, duplicates: 0 };
+    };
   const started = performance.now();
-  const counter = { n: 0 };
   try {
+    // The longest line worth reading: a message of the topic's largest size
+    // (an envelope or a "key SEP payload" line may be somewhat longer).
+    const config = "topic" in target ? await mq.topicConfig(target.topic) : undefined;
+    const topicMax = config?.maxMessageBytes ?? DEFAULT_TOPIC_CONFIG.maxMessageBytes;
+    const maxMessage = Math.min(topicMax, mq.adapter.capabilities.maxMessageBytes ?? Infinity);
+    const limit: LineLimit = {
+      message: maxMessage,
+      why: "topic" in target
+        ? maxMessage < topicMax
+          ? `this backend stores at most ${maxMessage}`
+          : `topic "${target.topic}" allows at most ${maxMessage} (--max-message-bytes)`
+        : `at most ${EXCHANGE_LINE_BYTES} bytes are read per message through an exchange`,
+      lineBytes: "topic" in target
+        ? opts.jsonLines
+          ? Math.ceil(maxMessage * 4 / 3) + (256 << 10)
+          : opts.keyDelimiter !== undefined
+          ? maxMessage + 4096 + opts.keyDelimiter.length * 3
+          : maxMessage
+        : EXCHANGE_LINE_BYTES,
+      raw: !opts.jsonLines && opts.keyDelimiter === undefined,
+    };
     if (payloads.length > 0) {
+      if (opts.null || opts.raw) {
+        throw new MqError(
+          "INVALID_ARGUMENT",
+          `${opts.null ? "-0" : "--raw"} reads stdin; give no payload arguments with it`,
+        );
+      }
       const enc = new TextEncoder();
-      const batch = batchOf(
-        payloads.map((p) => enc.encode(p)),
-        common ? payloads.map(() => common) : undefined,
+      const raw = batchOf(payloads.map((p) => enc.encode(p)));
+      const { batch, lines, error, code, skipped } = prepare(
+        { ...raw, oversize: [] },
+        opts,
+        common,
+        0,
+        limit,
+        "argument",
       );
-      await publishOrExplain(send, batch, opts, (i) => `argument ${i + 1}`, counter);
+      counter.skipped += skipped;
+      const place = (i: number) => `argument ${lines ? lines[i] : i + 1}`;
+      if (batch.count > 0) await publishOrExplain(send, batch, opts, place, counter);
+      if (error) {
+        throw new MqError(
+          code ?? "MALFORMED_MESSAGE",
+          `${error}; published ${counter.n} before it`,
+        );
+      }
     } else if (opts.raw) {
-      const data = await readAll(Deno.stdin);
+      const data = await readAll(Deno.stdin, maxMessage);
+      if (!data) {
+        throw new MqError(
+          "MESSAGE_TOO_LARGE",
+          `stdin is over ${maxMessage} bytes; ${limit.why}`,
+        );
+      }
       const batch = batchOf([data], common ? [common] : undefined);
       await publishOrExplain(send, batch, opts, () => "stdin", counter);
     } else {
-      await pubLines(send, opts, common, counter);
+      await pubLines(send, opts, common, counter, limit);
     }
   } finally {
+    progress.done();
     await mq.close();
   }
   const published = counter.n;
@@ -167,28 +231,72 @@ async function runPub(
   const rate = seconds > 0 ? Math.round(published / seconds) : published;
   if (opts.json) {
     await print(
-      JSON.stringify({ topic, published, seconds: Number(seconds.toFixed(3)), rate }) + "\n",
+      JSON.stringify({
+        topic,
+        published,
+        duplicates: counter.duplicates,
+        skipped: counter.skipped,
+        unroutable: counter.unroutable,
+        seconds: Number(seconds.toFixed(3)),
+        rate,
+      }) + "\n",
     );
   } else if (!globals(cmd).quiet) {
+    const extra = [
+      counter.duplicates > 0 ? `${counter.duplicates} dropped as duplicates` : "",
+      counter.skipped > 0 ? `${counter.skipped} invalid skipped` : "",
+      counter.unroutable > 0 ? `${counter.unroutable} unroutable dropped` : "",
+    ].filter(Boolean).join(", ");
     note(
       `mq: published ${published} message${published === 1 ? "" : "s"} to "${topic}" in ${
         seconds.toFixed(2)
-      }s (${rate} msg/s)`,
+      }s (${rate} msg/s)${extra ? `; ${extra}` : ""}`,
     );
   }
 }
 
+/** What a run published, dropped as duplicates or unroutable, and skipped as invalid. */
+interface Counter {
+  n: number;
+  duplicates: number;
+  skipped: number;
+  unroutable: number;
+}
+
+/** The size limit lines are checked against, and how to say it. */
+interface LineLimit {
+  /** The largest message. */
+  message: number;
+  /** Why, in the words of the core's own check. */
+  why: string;
+  /** The longest line read (an envelope or "key SEP payload" line is longer than its message). */
+  lineBytes: number;
+  /** A line is the message itself (no -K, no --json-lines). */
+  raw: boolean;
+}
+
+/** Bytes of stdin read at once. */
+const CHUNK_BYTES = 1 << 20;
+/** Bytes of complete lines held while a write is in flight, before reading waits. */
+const PENDING_BYTES = 4 << 20;
+
+/** Through an exchange the target topics are not known up front: lines are capped at this. */
+const EXCHANGE_LINE_BYTES = 16 << 20;
+
+/** All of `input`, or undefined as soon as it is longer than `max` bytes. */
 async function readAll(
   input: { read(p: Uint8Array): Promise<number | null> },
-): Promise<Uint8Array> {
+  max: number,
+): Promise<Uint8Array | undefined> {
   const chunks: Uint8Array[] = [];
   let total = 0;
   const buf = new Uint8Array(1 << 20);
   for (;;) {
     const n = await input.read(buf);
     if (n === null) break;
-    chunks.push(buf.slice(0, n));
     total += n;
+    if (total > max) return undefined;
+    chunks.push(buf.slice(0, n));
   }
   const out = new Uint8Array(total);
   let pos = 0;
@@ -201,17 +309,19 @@ async function readAll(
  * an error naming its place (or, with --skip-invalid, reports it and goes on).
  */
 async function publishOrExplain(
-  send: (b: RecordBatch) => Promise<number>,
+  send: Send,
   batch: RecordBatch,
   opts: PubOptions,
   place: (index: number) => string,
-  counter: { n: number },
+  counter: Counter,
 ): Promise<void> {
   let rest = batch;
   let offset = 0;
   for (;;) {
     try {
-      counter.n += await send(rest);
+      const r = await send(rest);
+      counter.n += r.count;
+      counter.duplicates += r.duplicates;
       return;
     } catch (e) {
       if (!(e instanceof MqError) || e.details.index === undefined) throw e;
@@ -224,6 +334,7 @@ async function publishOrExplain(
         );
       }
       note(`mq: warning: ${place(offset + index)}: ${e.message} (skipped)`);
+      counter.skipped++;
       const keep = Array.from({ length: rest.count - index - 1 }, (_, j) => index + 1 + j);
       rest = pickRecords(rest, keep);
       offset += index + 1;
@@ -232,29 +343,57 @@ async function publishOrExplain(
   }
 }
 
-/** Turns raw lines into the records to publish: keys, envelopes, empties. */
+/** Publishes a batch; resolves to how many were stored and dropped as duplicates. */
+type Send = (b: RecordBatch) => Promise<{ count: number; duplicates: number }>;
+
+/**
+ * Turns raw lines (or arguments) into the records to publish: keys,
+ * envelopes, empties, oversize lines. `lines` maps records back to line
+ * numbers when some were dropped; `error` names the first bad line.
+ */
 function prepare(
-  raw: RecordBatch,
+  raw: RecordBatch & { oversize: number[]; oversizeBytes?: number[] },
   opts: PubOptions,
   common: RecordMeta | undefined,
   lineBase: number,
-): { batch: RecordBatch; lines: number[] | undefined; error?: string } {
-  const needsWork = opts.keyDelimiter !== undefined || opts.jsonLines || opts.skipEmpty;
+  limit: LineLimit,
+  unit: "line" | "argument" = "line",
+): {
+  batch: RecordBatch;
+  lines: number[] | undefined;
+  skipped: number;
+  error?: string;
+  code?: MqErrorCode;
+} {
+  const needsWork = opts.keyDelimiter !== undefined || opts.jsonLines || opts.skipEmpty ||
+    raw.oversize.length > 0 || unit === "argument";
   if (!needsWork) {
     if (common) raw.meta = new Array(raw.count).fill(common);
-    return { batch: raw, lines: undefined };
+    return { batch: raw, lines: undefined, skipped: 0 };
   }
   const enc = new TextEncoder(), dec = new TextDecoder();
   const sep = opts.keyDelimiter !== undefined ? enc.encode(opts.keyDelimiter) : undefined;
   const payloads: Uint8Array[] = [];
   const meta: (RecordMeta | undefined)[] = [];
   const lines: number[] = [];
+  const oversize = new Map(raw.oversize.map((i, k) => [i, raw.oversizeBytes?.[k] ?? -1]));
+  let skipped = 0;
   for (let i = 0; i < raw.count; i++) {
     let bytes = raw.data.subarray(raw.starts[i], raw.ends[i]);
     const line = lineBase + i + 1;
-    if (opts.skipEmpty && bytes.length === 0) continue;
+    if (opts.skipEmpty && bytes.length === 0 && !oversize.has(i)) continue;
     let m: RecordMeta | undefined = common ? { ...common } : undefined;
     try {
+      if (oversize.has(i)) {
+        const bytes = oversize.get(i)!;
+        const size = bytes < 0 ? `over ${limit.lineBytes}` : `${bytes}`;
+        throw new MqError(
+          "MESSAGE_TOO_LARGE",
+          limit.raw
+            ? `message is ${size} bytes; ${limit.why}`
+            : `line is ${size} bytes, too long for a message: ${limit.why}`,
+        );
+      }
       if (opts.jsonLines) {
         const env = fromEnvelope(dec.decode(bytes));
         bytes = env.payload;
@@ -273,17 +412,18 @@ function prepare(
     } catch (e) {
       if (!(e instanceof MqError)) throw e;
       if (opts.skipInvalid) {
-        note(`mq: warning: line ${line}: ${e.message} (skipped)`);
+        note(`mq: warning: ${unit} ${line}: ${e.message} (skipped)`);
+        skipped++;
         continue;
       }
       const batch = batchOf(payloads, meta, raw.timestamp);
-      return { batch, lines, error: `line ${line}: ${e.message}` };
+      return { batch, lines, skipped, error: `${unit} ${line}: ${e.message}`, code: e.code };
     }
     payloads.push(bytes);
     meta.push(m);
     lines.push(line);
   }
-  return { batch: batchOf(payloads, meta, raw.timestamp), lines };
+  return { batch: batchOf(payloads, meta, raw.timestamp), lines, skipped };
 }
 
 function indexOfBytes(hay: Uint8Array, needle: Uint8Array): number {
@@ -301,28 +441,46 @@ function indexOfBytes(hay: Uint8Array, needle: Uint8Array): number {
  * fast, a single line when it trickles in.
  */
 async function pubLines(
-  send: (b: RecordBatch) => Promise<number>,
+  send: Send,
   opts: PubOptions,
   common: RecordMeta | undefined,
-  counter: { n: number },
+  counter: Counter,
+  limit: LineLimit,
 ): Promise<void> {
-  const batcher = new LineBatcher({ delimiter: opts.null ? "nul" : "newline" });
-  const chunk = new Uint8Array(1 << 20);
+  // Pending lines are held to PENDING_BYTES while a write is in flight; the
+  // buffer has room for that, a read chunk and a partial line, so that in a
+  // steady stream it never grows and its buffers are reused.
+  const batcher = new LineBatcher({
+    delimiter: opts.null ? "nul" : "newline",
+    maxLineBytes: limit.lineBytes,
+    capacity: PENDING_BYTES + CHUNK_BYTES + Math.min(limit.lineBytes, 4 << 20) + 1024,
+  });
+  const chunk = new Uint8Array(CHUNK_BYTES);
   let failure: unknown;
   let inflight: Promise<void> | undefined;
+  // Wakes the pending read when a write fails, so that a bad line stops the
+  // run at once, not at the next read of stdin (which may never come:
+  // `tail -f | mq pub`). A new promise per read: one long-lived promise would
+  // keep a reaction for every read ever raced against it.
+  let wake: ((v: null) => void) | undefined;
 
-  const submit = async (raw: RecordBatch, lineBase: number) => {
-    const { batch, lines, error } = prepare(raw, opts, common, lineBase);
+  const submit = async (raw: RecordBatch & { oversize: number[] }, lineBase: number) => {
+    const { batch, lines, error, code, skipped } = prepare(raw, opts, common, lineBase, limit);
     try {
+      counter.skipped += skipped;
       if (batch.count > 0) {
         const place = (i: number) => `line ${lines ? lines[i] : lineBase + i + 1}`;
         await publishOrExplain(send, batch, opts, place, counter);
       }
       if (error) {
-        throw new MqError("MALFORMED_MESSAGE", `${error}; published ${counter.n} before it`);
+        throw new MqError(
+          code ?? "MALFORMED_MESSAGE",
+          `${error}; published ${counter.n} before it`,
+        );
       }
     } catch (e) {
       failure = e;
+      wake?.(null);
     }
   };
   const pump = () => {
@@ -352,13 +510,15 @@ async function pubLines(
   Deno.addSignalListener("SIGTERM", onSignal);
   try {
     for (;;) {
-      const n = await Deno.stdin.read(chunk);
-      if (failure !== undefined) break;
-      if (n === null) break;
+      const n = await Promise.race([
+        Deno.stdin.read(chunk),
+        new Promise<null>((resolve) => wake = resolve),
+      ]);
+      if (failure !== undefined || n === null) break;
       batcher.push(chunk.subarray(0, n));
       pump();
       // Bound memory: wait when much is pending behind a slow write.
-      while (inflight && batcher.pendingBytes > 4 << 20) await inflight;
+      while (inflight && batcher.pendingBytes > PENDING_BYTES) await inflight;
     }
     if (failure === undefined) {
       batcher.finish();

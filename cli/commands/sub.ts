@@ -6,7 +6,8 @@ import { parseDuration } from "../../core/duration.ts";
 import { parseStartFrom } from "../../core/start_position.ts";
 import { formatterFor } from "../message_format.ts";
 import { Output, OutputClosed } from "../output.ts";
-import { openBackend, wholeNumber } from "../runtime.ts";
+import { globals, openBackend, wholeNumber } from "../runtime.ts";
+import { Progress } from "../progress.ts";
 
 interface SubOptions {
   group?: string;
@@ -78,6 +79,8 @@ async function runSub(cmd: Command, topic: string, opts: SubOptions): Promise<vo
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   let printed = 0;
+  // Progress (count, rate) on a terminal, unless stdout is that terminal too.
+  const progress = Progress.start("sub", { quiet: globals(cmd).quiet, stdoutToo: false });
   try {
     if (opts.exit && !(await mq.topicConfig(topic))) {
       throw new MqError("TOPIC_NOT_FOUND", `topic "${topic}" does not exist`);
@@ -106,6 +109,7 @@ async function runSub(cmd: Command, topic: string, opts: SubOptions): Promise<vo
         }
         await out.flush();
         printed += batch.length;
+        progress.count(printed);
         // Written: now the group may move past them.
         sub.ackAll(batch);
       }
@@ -115,6 +119,7 @@ async function runSub(cmd: Command, topic: string, opts: SubOptions): Promise<vo
       await sub.close();
     }
   } finally {
+    progress.done();
     clearTimeout(timer);
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
