@@ -102,7 +102,8 @@ export interface StorageAdapter {
   /**
    * Optional, for backends that deduplicate natively: appends `batch`,
    * dropping every record whose `meta.id` was appended to this partition
-   * within the last `windowMs` (and later repeats of an id within the batch),
+   * within the last `windowMs` as of `now` (a backend with a clock of its own,
+   * such as a broker's, may use that instead), and later repeats of an id within the batch,
    * atomically with the append, so that concurrent publishers of one id store
    * it once. Records without an id are always kept. Where this is missing the
    * core reserves ids in state documents before appending.
@@ -112,7 +113,16 @@ export interface StorageAdapter {
     partition: number,
     batch: RecordBatch,
     windowMs: number,
+    now: number,
   ): Promise<DeduplicatedAppend>;
+
+  /**
+   * Optional: the first record of `batch` this backend cannot store (say,
+   * too large with its key, id and headers for one value), and why. The core
+   * asks before anything of a batch is written, so that a refusal names the
+   * right record and nothing after it is stored.
+   */
+  checkRecords?(batch: RecordBatch): { index: number; message: string } | undefined;
 
   /** Reads a state document. */
   getState(key: string[]): Promise<Versioned | undefined>;

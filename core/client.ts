@@ -218,7 +218,7 @@ export class Mq {
     const existing = await this.topicConfig(topic);
     if (!existing && options.ifExists) return { count: 0, duplicates: 0, written: [] };
     const limits = existing ?? makeTopicConfig({}, this.now());
-    const bad = firstInvalid(batch, limits, topic, this.adapter.capabilities.maxMessageBytes);
+    const bad = firstInvalid(batch, limits, topic, this.adapter);
     const ok = bad ? headOf(batch, bad.index) : batch;
     let result: PublishResult = { count: 0, duplicates: 0, written: [] };
     if (ok.count > 0) {
@@ -299,7 +299,13 @@ export class Mq {
         const kept: number[] = [];
         let base = 0;
         for (const run of splitBySize(batch, this.adapter.capabilities.maxAppendBytes)) {
-          const r = await this.adapter.appendDeduplicated!(p.topic, 0, run, p.dedupWindowMs);
+          const r = await this.adapter.appendDeduplicated!(
+            p.topic,
+            0,
+            run,
+            p.dedupWindowMs,
+            this.now(),
+          );
           if (r.kept.length > 0) {
             written.push({ partition: 0, first: r.first, count: r.kept.length });
           }
@@ -380,12 +386,7 @@ export class Mq {
     const all = [...new Set(targets.flat())];
     for (const topic of all) {
       const config = (await this.topicConfig(topic)) ?? makeTopicConfig({}, this.now());
-      const bad = firstInvalid(
-        headOf(batch, stop),
-        config,
-        topic,
-        this.adapter.capabilities.maxMessageBytes,
-      );
+      const bad = firstInvalid(headOf(batch, stop), config, topic, this.adapter);
       if (bad && bad.index < stop) {
         stop = bad.index;
         failure = new MqError(bad.code, bad.message);
@@ -723,17 +724,30 @@ function* offsetsOf(runs: PublishResult["written"]): Generator<number> {
   for (const r of runs) for (let o = r.first; o < r.first + r.count; o++) yield o;
 }
 
-/** `batch` cut into runs of at most `maxBytes` payload bytes (at least one record each). */
+/**
+ * `batch` cut into runs of at most `maxBytes` (at least one record each),
+ * counting each record as stored: its payload, its key, id and headers, and
+ * some bytes of framing.
+ */
 function splitBySize(batch: RecordBatch, maxBytes: number | undefined): RecordBatch[] {
   if (maxBytes === undefined || batch.count === 0) return [batch];
-  const { starts, ends } = batch;
+  const { starts, ends, meta } = batch;
+  const sizeOf = (i: number) => {
+    const m = meta?.[i];
+    let n = ends[i] - starts[i] + RECORD_FRAMING_BYTES;
+    if (m) {
+      n += (m.key?.length ?? 0) * 3 + (m.id?.length ?? 0) * 3;
+      if (m.headers) n += JSON.stringify(m.headers).length * 3;
+    }
+    return n;
+  };
   let total = 0;
-  for (let i = 0; i < batch.count; i++) total += ends[i] - starts[i];
+  for (let i = 0; i < batch.count && total <= maxBytes; i++) total += sizeOf(i);
   if (total <= maxBytes) return [batch];
   const out: RecordBatch[] = [];
   let from = 0, bytes = 0;
   for (let i = 0; i < batch.count; i++) {
-    const size = ends[i] - starts[i];
+    const size = sizeOf(i);
     if (i > from && bytes + size > maxBytes) {
       out.push(sliceOf(batch, from, i));
       from = i;
@@ -744,6 +758,9 @@ function splitBySize(batch: RecordBatch, maxBytes: number | undefined): RecordBa
   out.push(sliceOf(batch, from, batch.count));
   return out;
 }
+
+/** What a stored record costs besides its payload and metadata, at most (length, time, flags, times). */
+const RECORD_FRAMING_BYTES = 40;
 
 function sliceOf(batch: RecordBatch, from: number, to: number): RecordBatch {
   if (from === 0 && to === batch.count) return batch;
@@ -757,7 +774,23 @@ function sliceOf(batch: RecordBatch, from: number, to: number): RecordBatch {
   };
 }
 
+/**
+ * The first record of `batch` the topic or the backend refuses, and why: the
+ * topic's size limit (or the backend's, when lower), malformed metadata, and
+ * whatever the backend's own `checkRecords` refuses.
+ */
 function firstInvalid(
+  batch: RecordBatch,
+  config: TopicConfig,
+  topic: string,
+  adapter: StorageAdapter,
+): { index: number; code: "MESSAGE_TOO_LARGE" | "INVALID_ARGUMENT"; message: string } | undefined {
+  const own = firstInvalidHere(batch, config, topic, adapter.capabilities.maxMessageBytes);
+  const theirs = adapter.checkRecords?.(own ? headOf(batch, own.index) : batch);
+  return theirs ? { ...theirs, code: "MESSAGE_TOO_LARGE" } : own;
+}
+
+function firstInvalidHere(
   batch: RecordBatch,
   config: TopicConfig,
   topic: string,

@@ -86,15 +86,22 @@ export async function enforceRetention(
   }
   if (config.overflow === "drop-oldest") {
     if (config.maxMessages !== undefined) cut = Math.max(cut, b.end - config.maxMessages);
-    if (config.maxBytes !== undefined && adapter.storedBytes) {
-      const bytes = await adapter.storedBytes(topic, partition);
-      if (bytes > config.maxBytes && b.end > b.start) {
-        // Drop a share of the oldest in proportion to the excess (whole
-        // segments go where a backend stores them so).
-        const perMessage = bytes / (b.end - b.start);
-        cut = Math.max(cut, b.start + Math.ceil((bytes - config.maxBytes) / perMessage));
-      }
-    }
   }
   if (cut > b.start) await adapter.trim(topic, partition, Math.min(cut, b.end));
+  if (config.overflow === "drop-oldest" && config.maxBytes !== undefined && adapter.storedBytes) {
+    // Drop the oldest in proportion to the excess, and again while the
+    // messages dropped were smaller than the average (a few rounds at most).
+    let start = Math.max(cut, b.start);
+    for (let round = 0; round < 8 && start < b.end; round++) {
+      const bytes = await adapter.storedBytes(topic, partition);
+      if (bytes <= config.maxBytes) break;
+      const perMessage = bytes / (b.end - start);
+      const next = Math.min(
+        b.end,
+        start + Math.max(1, Math.ceil((bytes - config.maxBytes) / perMessage)),
+      );
+      await adapter.trim(topic, partition, next);
+      start = next;
+    }
+  }
 }

@@ -255,6 +255,7 @@ export class KvAdapter implements StorageAdapter {
     partition: number,
     batch: RecordBatch,
     windowMs: number,
+    now: number = Date.now(),
   ): Promise<DeduplicatedAppend> {
     return this.#serial(async () => {
       const tooLarge = firstTooLarge(batch);
@@ -263,12 +264,19 @@ export class KvAdapter implements StorageAdapter {
         if (tooLarge.index > 0) {
           published = (await this.#appendOne(topic, partition, slice(batch, 0, tooLarge.index), {
             windowMs,
+            now,
           })).kept.length;
         }
         throw tooLargeError(tooLarge, published);
       }
-      return await this.#appendOne(topic, partition, batch, { windowMs });
+      return await this.#appendOne(topic, partition, batch, { windowMs, now });
     });
+  }
+
+  /** The first record too large for one KV value with its key, id and headers. */
+  checkRecords(batch: RecordBatch): { index: number; message: string } | undefined {
+    const t = firstTooLarge(batch);
+    return t ? { index: t.index, message: tooLargeError(t, t.index).message } : undefined;
   }
 
   appendAtomic(writes: PartitionWrite[]): Promise<number[] | undefined> {
@@ -283,7 +291,7 @@ export class KvAdapter implements StorageAdapter {
     topic: string,
     partition: number,
     batch: RecordBatch,
-    dedup?: { windowMs: number },
+    dedup?: { windowMs: number; now: number },
   ): Promise<DeduplicatedAppend> {
     const headKey = ["head", topic, partition];
     for (let attempt = 0;; attempt++) {
@@ -295,7 +303,7 @@ export class KvAdapter implements StorageAdapter {
       let kept: number[] | undefined;
       let records = batch;
       let entries: DedupEntry[] = [];
-      const now = Date.now();
+      const now = dedup?.now ?? Date.now();
       if (dedup) {
         const plan = await this.#dedupPlan(topic, partition, batch, head, now, dedup.windowMs);
         kept = plan.kept;

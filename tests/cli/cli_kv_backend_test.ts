@@ -268,3 +268,28 @@ Deno.test("cli on kv: kv:https without DENO_KV_ACCESS_TOKEN, and a refused remot
     );
     ok(!refused.err.includes("secret-token"));
   }));
+
+Deno.test("cli on kv: a record refused by the backend deep in a split batch is named by its line", () =>
+  withHome(async (h) => {
+    const env = kv(h);
+    // ~600 KiB of lines: more than one append; line 550 is too large only with its header.
+    const lines: string[] = [];
+    for (let i = 1; i <= 600; i++) {
+      const headers = i === 550 ? { big: "h".repeat(8000) } : undefined;
+      const payload = i === 550 ? "p".repeat(60_000) : `${i}`.padEnd(1000, ".");
+      lines.push(JSON.stringify({ payload, headers }));
+    }
+    const r = await mq(h, ["pub", "split", "--json-lines"], {
+      stdin: lines.join("\n") + "\n",
+      env,
+    });
+    eq(r.code, 2, r.err);
+    ok(
+      /^mq: error: line 550: message is 680\d\d bytes with its key, id and headers \(payload 60000\); .*; published 549 before it$/
+        .test(errorLine(r)),
+      r.err,
+    );
+    const got = (await mq(h, ["sub", "split", "-e"], { env })).out.trim().split("\n");
+    eq(got.length, 549);
+    eq(got.at(-1), "549".padEnd(1000, "."));
+  }));
