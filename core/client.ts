@@ -129,6 +129,7 @@ export class Mq {
   #configs = new Map<string, TopicConfig>();
   #sticky = 0;
 
+  /** A client over `adapter` (see {@link connect} in `mod.ts` to open one by URL). */
   constructor(adapter: StorageAdapter, options: MqOptions = {}) {
     this.adapter = adapter;
     this.now = options.now ?? Date.now;

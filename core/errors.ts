@@ -51,6 +51,7 @@ export class MqError extends Error {
   /** Extra facts, where the code has some. */
   readonly details: MqErrorDetails;
 
+  /** An error of `code`, with a message naming what was wrong. */
   constructor(
     code: MqErrorCode,
     message: string,

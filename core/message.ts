@@ -42,6 +42,7 @@ export class ReceivedMessage {
   readonly group: string | undefined;
   #settler: Settler | undefined;
 
+  /** Made by subscriptions; not meant to be constructed directly. */
   constructor(
     topic: string,
     partition: number,
@@ -117,9 +118,13 @@ export type Message = ReceivedMessage;
 
 /** A receipt: what settles a leased delivery from anywhere. */
 export interface Receipt {
+  /** The group the delivery belongs to. */
   group: string;
+  /** The message's partition. */
   partition: number;
+  /** The message's offset. */
   offset: number;
+  /** The lease token of the delivery. */
   token: string;
 }
 

@@ -99,6 +99,7 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
   #closed = false;
   #batchSize: number;
 
+  /** Made by {@link Mq.subscribe}; not meant to be constructed directly. */
   constructor(ctx: SubscriptionContext, options: SubscribeOptions = {}) {
     this.#batchSize = options.batchSize ?? 1024;
     this.#left = options.count ?? Infinity;

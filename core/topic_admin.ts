@@ -74,6 +74,7 @@ export class TopicAdmin {
   #forget: (topic: string) => void;
   #now: () => number;
 
+  /** Made by {@link Mq}; reached as `mq.topics`. */
   constructor(
     adapter: StorageAdapter,
     config: (topic: string) => Promise<TopicConfig | undefined>,

@@ -44,6 +44,7 @@ export interface FsOptions {
  */
 export class FsAdapter implements StorageAdapter {
   readonly capabilities: Capabilities = { persistent: true, multiProcess: true };
+  /** The data folder. */
   readonly root: string;
   #options: FsOptions;
   #writers = new Map<string, PartitionWriter>();
