@@ -34,15 +34,23 @@ export function findBinary(name: string): string | undefined {
   return undefined;
 }
 
+const skipNoted = new Set<string>();
+
 /**
- * Whether tests needing `name` can run: `{ ok: true }`, or the reason to skip.
- * Under `CI=true` a missing binary throws instead.
+ * Whether tests needing `name` can run: `{ ok: true }`, or the reason to skip,
+ * which is also printed (once per process and broker). Under `CI=true` a
+ * missing binary throws instead.
  */
 export function available(name: string): { ok: true } | { ok: false; reason: string } {
   if (findBinary(name)) return { ok: true };
-  const reason = `${name} is not installed (apt-get install ${name}); skipping tests that need it`;
+  const missing = `${name} is not installed (apt-get install ${name})`;
   if (Deno.env.get("CI") === "true") {
-    throw new Error(`CI=true: ${reason.replace("; skipping", ", needed by")}`);
+    throw new Error(`CI=true: ${missing}, and tests need it`);
+  }
+  const reason = `${missing}; skipping tests that need it`;
+  if (!skipNoted.has(name)) {
+    skipNoted.add(name);
+    console.error(`note: ${reason}`);
   }
   return { ok: false, reason };
 }
@@ -71,20 +79,49 @@ async function waitForPort(port: number, ms: number): Promise<void> {
   }
 }
 
-/** Starts a nats-server with JetStream on a free loopback port and a temporary store. */
-export async function startNats(): Promise<Broker> {
+/** Options of {@link startNats}. */
+export interface NatsOptions {
+  /**
+   * More nats-server configuration (authorization, tls, accounts, ...), added
+   * to a file that sets the port and the JetStream store.
+   */
+  config?: string;
+  /** Start without JetStream. @default false */
+  noJetStream?: boolean;
+}
+
+/**
+ * Starts a nats-server with JetStream on a free loopback port and a temporary
+ * store (removed by `stop()`); `config` adds to its configuration file.
+ */
+export async function startNats(options: NatsOptions = {}): Promise<Broker> {
   const bin = findBinary("nats-server");
   if (!bin) throw new Error("nats-server is not installed");
   const port = freePort();
   const store = await Deno.makeTempDir({ prefix: "mq-nats-" });
+  const conf = `${store}/nats.conf`;
+  await Deno.writeTextFile(
+    conf,
+    [
+      `listen: "127.0.0.1:${port}"`,
+      options.noJetStream ? "" : `jetstream { store_dir: ${JSON.stringify(`${store}/js`)} }`,
+      options.config ?? "",
+    ].join("\n") + "\n",
+  );
   let child: Deno.ChildProcess | undefined;
   const start = async () => {
-    child = new Deno.Command(bin, {
-      args: ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", store],
+    const c = child = new Deno.Command(bin, {
+      args: ["-c", conf, "-l", `${store}/nats.log`],
       stdout: "null",
       stderr: "null",
     }).spawn();
-    await waitForPort(port, 10_000);
+    // A bad configuration ends the server at once: say why rather than wait.
+    const exited = c.status.then(async (s) => {
+      const log = await Deno.readTextFile(`${store}/nats.log`).catch(() => "");
+      throw new Error(`nats-server exited (code ${s.code}): ${log.trim().split("\n").at(-1)}`);
+    });
+    exited.catch(() => {});
+    await Promise.race([waitForPort(port, 10_000), exited]);
   };
   const stop = async () => {
     if (!child) return;

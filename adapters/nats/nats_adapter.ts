@@ -6,11 +6,13 @@ import {
   type JetStreamManager,
   jetstreamManager,
   type JsMsg,
+  type PubAck,
   StorageType,
 } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type {
   Capabilities,
+  DeduplicatedAppend,
   LogReader,
   PartitionBounds,
   StorageAdapter,
@@ -24,6 +26,7 @@ const WINDOW = 2048;
 const H = {
   key: "Mq-Key",
   id: "Nats-Msg-Id",
+  plainId: "Mq-Id",
   headers: "Mq-Headers",
   ts: "Mq-Ts",
   deliver: "Mq-Deliver-At",
@@ -57,14 +60,17 @@ function unescapeKey(k: string): string {
 /**
  * The NATS JetStream backend: `nats://[user:pass@]host:port`. A topic's
  * partition is a stream (subject `mq.<topic>.<partition>`), the stream
- * sequence minus one is the offset, message ids go out as `Nats-Msg-Id` so
- * JetStream deduplicates too, and state documents live in the JetStream KV
- * bucket `mq_state` (revision-checked updates).
+ * sequence minus one is the offset, and state documents live in the
+ * JetStream KV bucket `mq_state` (revision-checked updates). Dedup by
+ * message id is JetStream's own (`appendDeduplicated`): the id goes out as
+ * `Nats-Msg-Id` and the stream's duplicate window is the topic's.
  *
  * | capability | |
  * | --- | --- |
  * | persistent | yes (file storage) |
  * | multiProcess | yes (and many machines) |
+ * | native dedup | yes (`Nats-Msg-Id`, the stream's duplicate window) |
+ * | atomic writes across topics | no |
  *
  * @example
  * ```ts ignore
@@ -83,7 +89,8 @@ export class NatsAdapter implements StorageAdapter {
   #js: JetStreamClient;
   #jsm: JetStreamManager;
   #kv: KV;
-  #streams = new Set<string>();
+  /** Streams known to exist, with their duplicate window (ns). */
+  #streams = new Map<string, number>();
   #closed = false;
 
   private constructor(nc: NatsConnection, jsm: JetStreamManager, kv: KV) {
@@ -119,62 +126,114 @@ export class NatsAdapter implements StorageAdapter {
     if (this.#closed) throw new MqError("CLOSED", "the nats backend is closed");
   }
 
-  async #ensureStream(topic: string, partition: number): Promise<string> {
+  /**
+   * The stream of a partition, created on first use (with `windowMs` as its
+   * duplicate window, else JetStream's default of two minutes).
+   */
+  async #ensureStream(topic: string, partition: number, windowMs?: number): Promise<string> {
     const name = streamName(topic, partition);
     if (this.#streams.has(name)) return name;
+    let window: number;
     try {
-      await this.#jsm.streams.info(name);
-    } catch {
+      window = (await this.#jsm.streams.info(name)).config.duplicate_window;
+    } catch (e) {
+      if (!/not found/i.test((e as Error).message)) throw unreachable(e);
+      window = Math.max(1, windowMs ?? 120_000) * 1_000_000;
       try {
         await this.#jsm.streams.add({
           name,
           subjects: [subjectOf(topic, partition)],
           storage: StorageType.File,
-          // JetStream's dedup window follows the topic's (Nats-Msg-Id carries --id).
-          duplicate_window: Math.max(100, await this.#dedupWindowMs(topic)) * 1_000_000,
+          duplicate_window: window,
         });
       } catch (e) {
         // Created meanwhile by another client: fine.
-        await this.#jsm.streams.info(name).catch(() => {
-          throw e;
-        });
+        window = (await this.#jsm.streams.info(name).catch(() => {
+          throw unreachable(e);
+        })).config.duplicate_window;
       }
     }
-    this.#streams.add(name);
+    this.#streams.set(name, window);
     return name;
   }
 
-  /** The topic's dedup window, from its settings document (2 minutes when unknown). */
-  async #dedupWindowMs(topic: string): Promise<number> {
+  /** Sets a stream's duplicate window to `windowMs` where it differs. */
+  async #ensureWindow(stream: string, windowMs: number): Promise<void> {
+    const want = Math.max(1, windowMs) * 1_000_000;
+    if (this.#streams.get(stream) === want) return;
     try {
-      const doc = await this.getState(["topics", topic]);
-      const ms = doc ? JSON.parse(new TextDecoder().decode(doc.value)).dedupWindowMs : undefined;
-      return typeof ms === "number" && ms > 0 ? ms : 120_000;
-    } catch {
-      return 120_000;
+      const si = await this.#jsm.streams.info(stream);
+      if (si.config.duplicate_window !== want) {
+        await this.#jsm.streams.update(stream, { ...si.config, duplicate_window: want });
+      }
+    } catch (e) {
+      throw unreachable(e);
     }
+    this.#streams.set(stream, want);
   }
 
   async append(topic: string, partition: number, batch: RecordBatch): Promise<number> {
     this.#check();
     await this.#ensureStream(topic, partition);
+    const acks = await this.#publish(topic, partition, batch, false);
+    return acks.length > 0 ? acks[0].seq - 1 : (await this.bounds(topic, partition)).end;
+  }
+
+  /**
+   * Appends with JetStream's own dedup: each id goes out as `Nats-Msg-Id`,
+   * the stream's duplicate window is `windowMs`, and the server drops a
+   * repeat (its ack says `duplicate`), atomically with the append. The kept
+   * records' offsets are consecutive when no other client appends to the
+   * partition at the same time (JetStream interleaves concurrent publishers).
+   */
+  async appendDeduplicated(
+    topic: string,
+    partition: number,
+    batch: RecordBatch,
+    windowMs: number,
+  ): Promise<DeduplicatedAppend> {
+    this.#check();
+    if (windowMs <= 0) {
+      const first = await this.append(topic, partition, batch);
+      return { first, kept: Array.from({ length: batch.count }, (_, i) => i) };
+    }
+    await this.#ensureWindow(await this.#ensureStream(topic, partition, windowMs), windowMs);
+    const acks = await this.#publish(topic, partition, batch, true);
+    const kept: number[] = [];
+    for (let i = 0; i < acks.length; i++) if (!acks[i].duplicate) kept.push(i);
+    return { first: kept.length > 0 ? acks[kept[0]].seq - 1 : -1, kept };
+  }
+
+  /**
+   * Publishes every record of `batch`, with up to {@link WINDOW} acks
+   * outstanding (no await per message); resolves to the acks in record
+   * order. Ids go out as `Nats-Msg-Id` (deduplicated by the server) only with
+   * `dedup`, else as `Mq-Id` (the core has deduplicated already).
+   */
+  async #publish(
+    topic: string,
+    partition: number,
+    batch: RecordBatch,
+    dedup: boolean,
+  ): Promise<PubAck[]> {
     const subject = subjectOf(topic, partition);
-    const pending: Promise<{ seq: number; duplicate: boolean }>[] = [];
-    let first = -1;
-    const settle = async (upTo: number) => {
-      while (pending.length > upTo) {
-        const ack = await pending.shift()!;
-        if (first < 0 && !ack.duplicate) first = ack.seq - 1;
-      }
-    };
+    const acks: PubAck[] = [];
+    const half = WINDOW / 2;
+    let chunk: Promise<PubAck>[] = [];
+    let previous: Promise<PubAck[]> | undefined;
     try {
       for (let i = 0; i < batch.count; i++) {
         const m = batch.meta?.[i];
         const payload = batch.data.subarray(batch.starts[i], batch.ends[i]);
         let h: MsgHdrs | undefined;
+        let msgID: string | undefined;
         if (m) {
           h = natsHeaders();
           if (m.key !== undefined) h.set(H.key, encodeURIComponent(m.key));
+          if (m.id !== undefined) {
+            if (dedup) msgID = encodeURIComponent(m.id);
+            else h.set(H.plainId, encodeURIComponent(m.id));
+          }
           if (m.headers && Object.keys(m.headers).length > 0) {
             h.set(H.headers, encodeURIComponent(JSON.stringify(m.headers)));
           }
@@ -183,22 +242,24 @@ export class NatsAdapter implements StorageAdapter {
           if (m.expiresAt !== undefined) h.set(H.expires, String(m.expiresAt));
           if (m.attempt) h.set(H.attempt, String(m.attempt));
         }
-        pending.push(
-          this.#js.publish(subject, payload, {
-            headers: h,
-            msgID: m?.id === undefined ? undefined : encodeURIComponent(m.id),
-          }),
-        );
-        if (pending.length >= WINDOW) await settle(WINDOW / 2);
+        chunk.push(this.#js.publish(subject, payload, { headers: h, msgID }));
+        if (chunk.length === half) {
+          if (previous) { for (const a of await previous) acks.push(a); }
+          previous = Promise.all(chunk);
+          chunk = [];
+        }
       }
-      await settle(0);
+      if (previous) { for (const a of await previous) acks.push(a); }
+      previous = undefined;
+      for (const a of await Promise.all(chunk)) acks.push(a);
+      return acks;
     } catch (cause) {
-      await Promise.allSettled(pending);
+      // Let every outstanding publish settle before reporting.
+      await Promise.allSettled([...(previous ? [previous] : []), ...chunk]);
       throw new MqError("UNREACHABLE", `publishing to NATS failed: ${(cause as Error).message}`, {
         cause,
       });
     }
-    return first < 0 ? (await this.bounds(topic, partition)).end : first;
   }
 
   async openReader(topic: string, partition: number, from: number): Promise<LogReader> {
@@ -343,6 +404,12 @@ export class NatsAdapter implements StorageAdapter {
   }
 }
 
+function unreachable(e: unknown): MqError {
+  return MqError.is(e) ? e : new MqError("UNREACHABLE", `NATS: ${(e as Error).message}`, {
+    cause: e,
+  });
+}
+
 function toRecord(m: JsMsg): StoredRecord {
   const d = m.data;
   const r: StoredRecord = {
@@ -356,7 +423,7 @@ function toRecord(m: JsMsg): StoredRecord {
   const get = (k: string) => (h.has(k) ? h.get(k) : undefined);
   const key = get(H.key);
   if (key !== undefined) r.key = decodeURIComponent(key);
-  const id = get(H.id);
+  const id = get(H.id) ?? get(H.plainId);
   if (id !== undefined) r.id = decodeURIComponent(id);
   const hdrs = get(H.headers);
   if (hdrs !== undefined) {

@@ -6,6 +6,7 @@ import { redactUrl } from "../../core/backend_url.ts";
 import { runBridge } from "../../core/bridge.ts";
 import { bridgeFrom, bridgeSinkFor } from "../../adapters/builtin.ts";
 import { collect, globals, note, openBackend } from "../runtime.ts";
+import { Progress } from "../progress.ts";
 
 interface BridgeOptions {
   to?: string;
@@ -26,9 +27,17 @@ Examples:
 A bridge keeps its position as a group (--group, default "bridge") on the
 source and moves it only after the target has stored a batch, so it resumes
 after a crash or a broker restart and loses nothing. To NATS, a topic goes to
-the subject of its name (through JetStream, with the message id as
-Nats-Msg-Id, when a stream covers it). Without -e it runs until stopped and
-says on stderr when its state changes.`;
+the subject of its name: through JetStream when a stream covers it, with the
+message id as Nats-Msg-Id (so a resend within the stream's duplicate window is
+a no-op; a message published without --id goes as <topic>:<partition>-<offset>,
+as the offsets of two topics in one stream would collide), else as core NATS.
+From NATS (--from), each subject a stream covers is read by a durable consumer
+of its own (named by the group and the subject), acked only after the messages
+are stored, each with the id nats:<stream>:<seq> (a redelivery is dropped as a
+duplicate); the subject and the NATS headers are kept as headers. Other
+subjects are subscribed to (core NATS: only messages from then on; not with
+-e). Broker outages are retried with backoff. Without -e it runs until stopped
+and says on stderr when its state changes (one line per change).`;
 
 /** Adds `bridge` to the program. */
 export function registerBridge(program: Command): void {
@@ -65,9 +74,11 @@ export function registerBridge(program: Command): void {
       Deno.addSignalListener("SIGINT", onSignal);
       Deno.addSignalListener("SIGTERM", onSignal);
       const { mq } = await openBackend(cmd);
+      // Progress (messages forwarded or stored, rate) on a terminal.
+      const progress = Progress.start("bridge", { quiet });
       try {
         if (opts.to) {
-          const sink = await bridgeSinkFor(opts.to);
+          const sink = progress.countSends(await bridgeSinkFor(opts.to));
           try {
             say(`to ${redactUrl(opts.to)}`);
             const result = await runBridge(mq, sink, {
@@ -92,7 +103,7 @@ export function registerBridge(program: Command): void {
             throw new MqError("INVALID_ARGUMENT", "--from needs at least one --subjects SUBJECT");
           }
           assertName("topic", opts.into);
-          const n = await bridgeFrom(opts.from!, mq, {
+          const n = await bridgeFrom(opts.from!, progress.countPublishes(mq), {
             subjects: opts.subjects,
             into: opts.into,
             group: opts.group,
@@ -103,6 +114,7 @@ export function registerBridge(program: Command): void {
           say(`stored ${n} message${n === 1 ? "" : "s"} in "${opts.into}"`);
         }
       } finally {
+        progress.done();
         Deno.removeSignalListener("SIGINT", onSignal);
         Deno.removeSignalListener("SIGTERM", onSignal);
         await mq.close();

@@ -110,8 +110,6 @@ export type Backend = "file" | "kv" | "nats";
 /** Every backend a case runs on unless it says otherwise. */
 export const ALL_BACKENDS: readonly Backend[] = ["file", "kv", "nats"];
 
-let skipNoted = false;
-
 /** The backend URL of each test folder (none: the default `file:$MQ_HOME`). */
 const backendUrls = new Map<string, string>();
 
@@ -156,9 +154,5 @@ export function cliTest(
           }
         }),
     });
-    if (skip && !skipNoted) {
-      skipNoted = true;
-      console.log(`cli [nats]: skipping every nats case: ${skip}`);
-    }
   }
 }

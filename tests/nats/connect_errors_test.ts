@@ -34,6 +34,41 @@ Deno.test("nats: a malformed URL exits 2", async () => {
   ok(r.stderr.startsWith("mq: error: invalid NATS URL"), r.stderr);
 });
 
+Deno.test("nats: a bad host or port exits 2 with one INVALID_URL line, secrets hidden", async () => {
+  const cases: [string, string][] = [
+    [
+      "nats://127.0.0.1:80x",
+      'mq: error: invalid NATS URL "nats://127.0.0.1:80x": "127.0.0.1:80x" is not host:port (port 1 to 65535)',
+    ],
+    [
+      "nats://u:pw-123@127.0.0.1:99999",
+      'mq: error: invalid NATS URL "nats://u:***@127.0.0.1:99999": "127.0.0.1:99999" is not host:port (port 1 to 65535)',
+    ],
+    [
+      "nats://127.0.0.1:4222,bad host:1",
+      'mq: error: invalid NATS URL "nats://127.0.0.1:4222,bad host:1": "bad host:1" is not host:port (port 1 to 65535)',
+    ],
+    [
+      "nats://127.0.0.1:4222?tls=maybe",
+      'mq: error: nats: tls must be 1, true, 0 or false, not "maybe"',
+    ],
+    [
+      "nats://127.0.0.1:4222?creds=/nonexistent/user.creds",
+      "mq: error: nats: cannot read the creds file \"/nonexistent/user.creds\": No such file or directory (os error 2): readfile '/nonexistent/user.creds'",
+    ],
+  ];
+  for (const [url, line] of cases) {
+    const r = await mq("--url", url, "topics");
+    assertEquals([r.code, r.stderr], [2, line + "\n"], url);
+  }
+  // The same check on the bridge's side.
+  const b = await mq("bridge", "--to", "nats://127.0.0.1:80x", "-e");
+  assertEquals([b.code, b.stderr.trim().split("\n").at(-1)], [
+    2,
+    'mq: error: invalid NATS URL "nats://127.0.0.1:80x": "127.0.0.1:80x" is not host:port (port 1 to 65535)',
+  ]);
+});
+
 Deno.test({
   name: "nats: bad credentials exit 1 naming authorization, and the password is never printed",
   ignore: !nats.ok,
