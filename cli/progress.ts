@@ -97,13 +97,16 @@ export class Progress {
   ): S {
     if (!this.#on) return sink;
     let n = 0;
+    const watch = (sink as { watch?: (onState: (line: string) => void) => void }).watch;
     return {
       send: async (topic: string, messages: M[]) => {
         await sink.send(topic, messages);
         this.count(n += messages.length);
       },
       close: () => sink.close(),
-    } as S;
+      // The sink's connection-state lines go on as they are.
+      ...(watch ? { watch: watch.bind(sink) } : {}),
+    } as unknown as S;
   }
 
   /**
