@@ -49,8 +49,10 @@ Deno.test("an oversize line becomes a placeholder at once; the bytes after it up
   b.finish();
   const rest = b.take(0);
   assertEquals(
-    Array.from({ length: rest.count }, (_, i) =>
-      dec.decode(rest.data.subarray(rest.starts[i], rest.ends[i]))),
+    Array.from(
+      { length: rest.count },
+      (_, i) => dec.decode(rest.data.subarray(rest.starts[i], rest.ends[i])),
+    ),
     ["fine", "12345", ""],
   );
   assertEquals(rest.oversize, [2], "a last line over the limit is oversize too");

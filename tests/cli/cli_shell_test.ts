@@ -264,22 +264,23 @@ terminalTest(
       const plain = (message: string) => `mq: error: ${message}\r\n`;
       const typo = "unknown command 'craete' for 'mq topics' (Did you mean create?)";
       const name = 'topic name "../x" may contain only A-Z a-z 0-9 . _ -';
+      // NO_COLOR="" counts as unset (no-color.org); the case must not inherit the caller's.
+      const unset = { NO_COLOR: "" };
       const cases: [string, Record<string, string>, string][] = [
-        [`${MQ_SH} topics craete`, {}, red(typo)],
+        [`${MQ_SH} topics craete`, unset, red(typo)],
         [`${MQ_SH} topics craete`, { NO_COLOR: "1" }, plain(typo)],
-        [`${MQ_SH} --no-color topics craete`, {}, plain(typo)],
-        [`${MQ_SH} topics craete --no-color`, {}, plain(typo)],
-        [`${MQ_SH} topics craete`, { NO_COLOR: "" }, red(typo)],
-        [`${MQ_SH} pub ../x y`, {}, red(name)],
+        [`${MQ_SH} --no-color topics craete`, unset, plain(typo)],
+        [`${MQ_SH} topics craete --no-color`, unset, plain(typo)],
+        [`${MQ_SH} pub ../x y`, unset, red(name)],
         [`${MQ_SH} pub ../x y`, { NO_COLOR: "1" }, plain(name)],
-        [`${MQ_SH} --no-color pub ../x y`, {}, plain(name)],
+        [`${MQ_SH} --no-color pub ../x y`, unset, plain(name)],
       ];
       for (const [shell, env, screen] of cases) {
         const r = await onTerminal(h, shell, env);
         eq([r.code, r.screen], [2, screen], `${JSON.stringify(env)} ${shell.slice(MQ_SH.length)}`);
       }
       // Not a terminal: no colour.
-      const piped = await mq(h, ["pub", "../x", "y"]);
+      const piped = await mq(h, ["pub", "../x", "y"], { env: unset });
       eq(piped.err, `mq: error: ${name}\n`);
     }),
 );
