@@ -8,12 +8,14 @@ import { MqError } from "../core/errors.ts";
 import { type BackendUrl, parseBackendUrl } from "../core/backend_url.ts";
 import type * as KvModule from "./kv/mod.ts";
 import type * as NatsModule from "./nats/mod.ts";
-import type * as NatsBridgeModule from "./nats/bridge.ts";
+import type * as NatsBridgeModule from "../adapters/nats/bridge.ts";
 
 /**
  * Imports an adapter by a computed specifier: Deno reads a module named in a
  * literal `import()` (and resolves its npm packages) at every start, used or
  * not; this way the kv and nats adapters cost nothing until their scheme is.
+ * Paths start from the project's root (`../adapters/...`), so that they
+ * resolve the same from this file and from the bundle `cli/mq.js`.
  */
 function importLazily<T>(path: string): Promise<T> {
   return import(new URL(path, import.meta.url).href);
@@ -69,7 +71,7 @@ export function builtinRegistry(): Registry {
       };
     })
     .register("kv", async () => {
-      const { KvAdapter } = await importLazily<typeof KvModule>("./kv/mod.ts");
+      const { KvAdapter } = await importLazily<typeof KvModule>("../adapters/kv/mod.ts");
       return (url) => {
         if (url.body === "") {
           throw new MqError("INVALID_URL", "kv: needs a path, :memory: or an https:// URL");
@@ -81,7 +83,9 @@ export function builtinRegistry(): Registry {
       };
     })
     .register("nats", async () => {
-      const { NatsAdapter, connectNats } = await importLazily<typeof NatsModule>("./nats/mod.ts");
+      const { NatsAdapter, connectNats } = await importLazily<typeof NatsModule>(
+        "../adapters/nats/mod.ts",
+      );
       return async (url) => NatsAdapter.open(await connectNats(url));
     });
 }
@@ -95,7 +99,7 @@ export async function bridgeSinkFor(href: string): Promise<import("../core/bridg
   const url = parseBackendUrl(href);
   if (url.scheme === "nats") {
     const { connectNats, natsSubjectSink } = await importLazily<typeof NatsBridgeModule>(
-      "./nats/bridge.ts",
+      "../adapters/nats/bridge.ts",
     );
     return natsSubjectSink(await connectNats(url));
   }
@@ -123,7 +127,7 @@ export async function bridgeFrom(
     );
   }
   const { connectNats, bridgeFromNats } = await importLazily<typeof NatsBridgeModule>(
-    "./nats/bridge.ts",
+    "../adapters/nats/bridge.ts",
   );
   const nc = await connectNats(url);
   try {

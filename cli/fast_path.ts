@@ -20,6 +20,7 @@ import type * as Work from "./commands/work.ts";
 import type * as Take from "./commands/take.ts";
 import type * as Peek from "./commands/peek.ts";
 import type * as Request from "./commands/request.ts";
+import type * as Program from "./program.ts";
 import { GLOBAL_OPTIONS } from "./runtime.ts";
 import { reportError } from "./exit_codes.ts";
 import { MqError } from "../core/errors.ts";
@@ -38,8 +39,11 @@ export function importLazily<T>(path: string): Promise<T> {
   return import(new URL(path, import.meta.url).href);
 }
 
+/** Where the fast path finds each command's registration. */
+export type FastCommands = Record<string, () => Promise<Register>>;
+
 /** The modules of the fast commands, each imported only when used. */
-const FAST_COMMANDS: Record<string, () => Promise<Register>> = {
+export const FAST_COMMANDS: FastCommands = {
   pub: async () => (await importLazily<typeof Pub>("./commands/pub.ts")).registerPub,
   sub: async () => (await importLazily<typeof Sub>("./commands/sub.ts")).registerSub,
   work: async () => (await importLazily<typeof Work>("./commands/work.ts")).registerWork,
@@ -356,10 +360,13 @@ export function commandName(args: readonly string[]): string | undefined {
  * Runs `args` on the fast path; resolves to the exit code, or undefined when
  * the command is not a fast one or commander must parse it.
  */
-export async function runFast(args: readonly string[]): Promise<number | undefined> {
+export async function runFast(
+  args: readonly string[],
+  commands: FastCommands = FAST_COMMANDS,
+): Promise<number | undefined> {
   const name = commandName(args);
-  if (name === undefined || !Object.hasOwn(FAST_COMMANDS, name)) return undefined;
-  const parsed = parseFast(await FAST_COMMANDS[name](), args);
+  if (name === undefined || !Object.hasOwn(commands, name)) return undefined;
+  const parsed = parseFast(await commands[name](), args);
   if (!parsed) return undefined;
   try {
     await parsed.command.handler!(...parsed.actionArgs);
@@ -367,4 +374,18 @@ export async function runFast(args: readonly string[]): Promise<number | undefin
   } catch (e) {
     return reportError(e, args);
   }
+}
+
+/**
+ * Runs mq with `args`: on the fast path when it can, else through the whole
+ * command tree (commander, loaded now); resolves to the exit code.
+ */
+export async function runMq(
+  args: readonly string[],
+  commands: FastCommands = FAST_COMMANDS,
+): Promise<number> {
+  const fast = await runFast(args, commands);
+  if (fast !== undefined) return fast;
+  const { runProgram } = await importLazily<typeof Program>("./program.ts");
+  return await runProgram(args);
 }

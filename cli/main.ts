@@ -6,19 +6,17 @@
  * (`fast_path.ts`), which imports only that command's module; help, errors and
  * every other command load the whole command tree (commander) from
  * `program.ts`. Both are imported with a computed specifier, so that Deno
- * does not read them before it starts (see `importLazily`).
+ * does not read them before it starts (see `importLazily`). `deno task mq`
+ * and the installed `mq` run the same code bundled (`cli/mq.js`, see
+ * `bundle_entry.ts`).
  *
  * @module
  */
-import { importLazily, runFast } from "./fast_path.ts";
-import type * as Program from "./program.ts";
+import { runMq } from "./fast_path.ts";
 
 /** Runs mq with `args`; resolves to the exit code. */
-export async function main(args: readonly string[]): Promise<number> {
-  const fast = await runFast(args);
-  if (fast !== undefined) return fast;
-  const { runProgram } = await importLazily<typeof Program>("./program.ts");
-  return await runProgram(args);
+export function main(args: readonly string[]): Promise<number> {
+  return runMq(args);
 }
 
 if (import.meta.main) {

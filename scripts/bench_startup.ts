@@ -52,7 +52,7 @@ const MQ = [
   "--allow-run",
   "--config",
   `${root}deno.json`,
-  `${root}cli/main.ts`,
+  `${root}cli/mq.js`,
 ];
 
 await Deno.writeTextFile(`${tmp}/print.ts`, 'console.log("x");\n');
