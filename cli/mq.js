@@ -1326,9 +1326,14 @@ var init_subscription = __esm({
       #abort = new AbortController();
       #closed = false;
       #batchSize;
+      #batchBytes;
+      /** The batch size that holds about `#batchBytes` at the average message size so far. */
+      #fit;
       /** Made by {@link Mq.subscribe}; not meant to be constructed directly. */
       constructor(ctx, options = {}) {
         this.#batchSize = options.batchSize ?? 1024;
+        this.#batchBytes = options.batchBytes ?? 1 << 20;
+        this.#fit = this.#batchSize;
         this.#left = options.count ?? Infinity;
         if (options.signal) {
           if (options.signal.aborted) this.#abort.abort();
@@ -1342,10 +1347,11 @@ var init_subscription = __esm({
       async *batches() {
         try {
           while (this.#left > 0 && !this.#closed) {
-            const batch = await this.#source.next(Math.min(this.#batchSize, this.#left), this.#abort.signal);
+            const batch = await this.#source.next(Math.min(this.#fit, this.#left), this.#abort.signal);
             if (batch === null) return;
             if (batch.length === 0) continue;
             this.#left -= batch.length;
+            this.#adapt(batch);
             yield batch;
           }
         } finally {
@@ -1356,15 +1362,23 @@ var init_subscription = __esm({
        * The next batch of at most `max` messages, or null at the end (without
        * `follow`) or when stopped.
        */
-      async take(max = this.#batchSize) {
+      async take(max) {
         while (this.#left > 0 && !this.#closed) {
-          const batch = await this.#source.next(Math.min(max, this.#left), this.#abort.signal);
+          const batch = await this.#source.next(Math.min(max ?? this.#fit, this.#left), this.#abort.signal);
           if (batch === null) return null;
           if (batch.length === 0) continue;
           this.#left -= batch.length;
+          if (max === void 0) this.#adapt(batch);
           return batch;
         }
         return null;
+      }
+      /** Sizes the next batches to hold about `#batchBytes` at this batch's average size. */
+      #adapt(batch) {
+        let bytes = 0;
+        for (const m of batch) bytes += m.record.payload.length + 32;
+        const fit = Math.floor(this.#batchBytes / (bytes / batch.length));
+        this.#fit = Math.max(16, Math.min(this.#batchSize, fit));
       }
       /** Messages one by one. */
       async *[Symbol.asyncIterator]() {
@@ -3977,6 +3991,8 @@ var init_segment_reader = __esm({
       #seg = -1;
       #file;
       #filePos = 0;
+      /** Where the file's own position is (-1: not known), so reads in a row need no seek. */
+      #seekedTo = -1;
       #buf = new Uint8Array(0);
       #dv = new DataView(this.#buf.buffer);
       #pos = 0;
@@ -4024,6 +4040,7 @@ var init_segment_reader = __esm({
         this.#dv = new DataView(this.#buf.buffer);
         this.#pos = 0;
         this.#filePos = pos;
+        this.#seekedTo = -1;
         try {
           this.#file = await Deno.open(`${this.#dir}/${segmentName(this.#bases[i])}`, {
             read: true
@@ -4033,21 +4050,29 @@ var init_segment_reader = __esm({
           if (pos !== 0) return this.#openSegment(i, 0);
         }
       }
-      /** Reads more bytes of the current segment; false at its end. */
+      /**
+       * Reads more bytes of the current segment into a new buffer after what is
+       * left of the old one (records handed out keep views of old buffers, so a
+       * buffer is never reused); false at the segment's end.
+       */
       async #fill() {
         if (!this.#file) return false;
-        const scratch = new Uint8Array(CHUNK);
-        await this.#file.seek(this.#filePos, Deno.SeekMode.Start);
-        const n = await this.#file.read(scratch);
-        if (n === null || n === 0) return false;
         const left = this.#buf.length - this.#pos;
-        const buf = new Uint8Array(left + n);
+        const buf = new Uint8Array(left + CHUNK);
         buf.set(this.#buf.subarray(this.#pos), 0);
-        buf.set(scratch.subarray(0, n), left);
-        this.#buf = buf;
-        this.#dv = new DataView(buf.buffer);
+        if (this.#seekedTo !== this.#filePos) {
+          await this.#file.seek(this.#filePos, Deno.SeekMode.Start);
+        }
+        const n = await this.#file.read(buf.subarray(left));
+        if (n === null || n === 0) {
+          this.#seekedTo = -1;
+          return false;
+        }
+        this.#buf = buf.subarray(0, left + n);
+        this.#dv = new DataView(buf.buffer, 0, left + n);
         this.#pos = 0;
         this.#filePos += n;
+        this.#seekedTo = this.#filePos;
         return true;
       }
       async read(max) {
@@ -4162,6 +4187,7 @@ var init_segment_reader = __esm({
         }
       }
       #rewind(filePos) {
+        this.#seekedTo = -1;
         this.#buf = new Uint8Array(0);
         this.#dv = new DataView(this.#buf.buffer);
         this.#pos = 0;
@@ -6238,6 +6264,7 @@ async function runSub(cmd, topic, opts) {
       follow: !opts.exit,
       count: opts.count,
       batchSize: 4096,
+      batchBytes: 256 << 10,
       visibilityMs,
       signal: stop.signal
     });

@@ -35,6 +35,13 @@ export interface SubscribeOptions {
   count?: number;
   /** Most messages per batch. @default 1024 */
   batchSize?: number;
+  /**
+   * About how many payload bytes a batch holds: the batch size adapts to the
+   * messages' average size, so that large messages come in small batches
+   * (memory stays flat) and small ones in large batches (fewer round trips).
+   * @default 1 MiB
+   */
+  batchBytes?: number;
   /** How long a group delivery is leased before it is delivered again (ms). @default 30000 */
   visibilityMs?: number;
   /** Deliveries before a message is dead-lettered. @default the topic's `maxAttempts` */
@@ -98,10 +105,15 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
   #abort = new AbortController();
   #closed = false;
   #batchSize: number;
+  #batchBytes: number;
+  /** The batch size that holds about `#batchBytes` at the average message size so far. */
+  #fit: number;
 
   /** Made by {@link Mq.subscribe}; not meant to be constructed directly. */
   constructor(ctx: SubscriptionContext, options: SubscribeOptions = {}) {
     this.#batchSize = options.batchSize ?? 1024;
+    this.#batchBytes = options.batchBytes ?? 1 << 20;
+    this.#fit = this.#batchSize;
     this.#left = options.count ?? Infinity;
     if (options.signal) {
       if (options.signal.aborted) this.#abort.abort();
@@ -117,12 +129,13 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
     try {
       while (this.#left > 0 && !this.#closed) {
         const batch = await this.#source.next(
-          Math.min(this.#batchSize, this.#left),
+          Math.min(this.#fit, this.#left),
           this.#abort.signal,
         );
         if (batch === null) return;
         if (batch.length === 0) continue;
         this.#left -= batch.length;
+        this.#adapt(batch);
         yield batch;
       }
     } finally {
@@ -134,15 +147,27 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
    * The next batch of at most `max` messages, or null at the end (without
    * `follow`) or when stopped.
    */
-  async take(max: number = this.#batchSize): Promise<ReceivedMessage[] | null> {
+  async take(max?: number): Promise<ReceivedMessage[] | null> {
     while (this.#left > 0 && !this.#closed) {
-      const batch = await this.#source.next(Math.min(max, this.#left), this.#abort.signal);
+      const batch = await this.#source.next(
+        Math.min(max ?? this.#fit, this.#left),
+        this.#abort.signal,
+      );
       if (batch === null) return null;
       if (batch.length === 0) continue;
       this.#left -= batch.length;
+      if (max === undefined) this.#adapt(batch);
       return batch;
     }
     return null;
+  }
+
+  /** Sizes the next batches to hold about `#batchBytes` at this batch's average size. */
+  #adapt(batch: ReceivedMessage[]): void {
+    let bytes = 0;
+    for (const m of batch) bytes += m.record.payload.length + 32;
+    const fit = Math.floor(this.#batchBytes / (bytes / batch.length));
+    this.#fit = Math.max(16, Math.min(this.#batchSize, fit));
   }
 
   /** Messages one by one. */

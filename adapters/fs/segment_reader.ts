@@ -20,6 +20,8 @@ export class SegmentReader implements LogReader {
   #seg = -1;
   #file: Deno.FsFile | undefined;
   #filePos = 0;
+  /** Where the file's own position is (-1: not known), so reads in a row need no seek. */
+  #seekedTo = -1;
   #buf = new Uint8Array(0);
   #dv = new DataView(this.#buf.buffer);
   #pos = 0;
@@ -75,6 +77,7 @@ export class SegmentReader implements LogReader {
     this.#dv = new DataView(this.#buf.buffer);
     this.#pos = 0;
     this.#filePos = pos;
+    this.#seekedTo = -1;
     try {
       this.#file = await Deno.open(`${this.#dir}/${segmentName(this.#bases[i])}`, { read: true });
     } catch (e) {
@@ -84,21 +87,29 @@ export class SegmentReader implements LogReader {
     }
   }
 
-  /** Reads more bytes of the current segment; false at its end. */
+  /**
+   * Reads more bytes of the current segment into a new buffer after what is
+   * left of the old one (records handed out keep views of old buffers, so a
+   * buffer is never reused); false at the segment's end.
+   */
   async #fill(): Promise<boolean> {
     if (!this.#file) return false;
-    const scratch = new Uint8Array(CHUNK);
-    await this.#file.seek(this.#filePos, Deno.SeekMode.Start);
-    const n = await this.#file.read(scratch);
-    if (n === null || n === 0) return false;
     const left = this.#buf.length - this.#pos;
-    const buf = new Uint8Array(left + n);
+    const buf = new Uint8Array(left + CHUNK);
     buf.set(this.#buf.subarray(this.#pos), 0);
-    buf.set(scratch.subarray(0, n), left);
-    this.#buf = buf;
-    this.#dv = new DataView(buf.buffer);
+    if (this.#seekedTo !== this.#filePos) {
+      await this.#file.seek(this.#filePos, Deno.SeekMode.Start);
+    }
+    const n = await this.#file.read(buf.subarray(left));
+    if (n === null || n === 0) {
+      this.#seekedTo = -1;
+      return false;
+    }
+    this.#buf = buf.subarray(0, left + n);
+    this.#dv = new DataView(buf.buffer, 0, left + n);
     this.#pos = 0;
     this.#filePos += n;
+    this.#seekedTo = this.#filePos;
     return true;
   }
 
@@ -223,6 +234,7 @@ export class SegmentReader implements LogReader {
   }
 
   #rewind(filePos: number): void {
+    this.#seekedTo = -1;
     this.#buf = new Uint8Array(0);
     this.#dv = new DataView(this.#buf.buffer);
     this.#pos = 0;

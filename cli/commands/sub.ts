@@ -91,6 +91,7 @@ async function runSub(cmd: Command, topic: string, opts: SubOptions): Promise<vo
       follow: !opts.exit,
       count: opts.count,
       batchSize: 4096,
+      batchBytes: 256 << 10,
       visibilityMs,
       signal: stop.signal,
     });

@@ -184,6 +184,18 @@ export function logCases(test: DefineCase): void {
     { multiProcess: true },
   );
 
+  test("batches hold about batchBytes: large messages come in small batches", async (mq) => {
+    const t = topicName("batchbytes");
+    const big = "x".repeat(8 * 1024);
+    await mq.publishBatch(t, Array.from({ length: 300 }, () => big));
+    const sizes: number[] = [];
+    const sub = mq.subscribe(t, { follow: false, batchSize: 100, batchBytes: 64 << 10 });
+    for await (const b of sub.batches()) sizes.push(b.length);
+    eq(sizes.reduce((a, b) => a + b, 0), 300);
+    ok(sizes[0] <= 100, `first batch: ${sizes[0]}`);
+    ok(sizes.slice(1).every((n) => n <= 16), `then about 64 KiB each: ${sizes}`);
+  });
+
   // --- publish rules ------------------------------------------------------------
   test("a refused publish creates no topic; those before the refused one create it", async (mq) => {
     const t = topicName("refused");
