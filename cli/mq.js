@@ -6627,7 +6627,7 @@ async function runWork(cmd, topic, command, opts) {
     });
     running.add(p);
   };
-  const ahead = () => opts.prefetch ?? (meanRunMs === void 0 ? 0 : Math.min(concurrency * 8, Math.floor(concurrency * AHEAD_MS / Math.max(meanRunMs, 1))));
+  const ahead = () => opts.prefetch ?? (meanRunMs === void 0 ? 0 : Math.min(concurrency * 64, Math.floor(concurrency * AHEAD_MS / Math.max(meanRunMs, 1))));
   const queue = [];
   let claiming;
   let drained = false;
@@ -6635,7 +6635,8 @@ async function runWork(cmd, topic, command, opts) {
   const claimMore = () => {
     const extra = ahead();
     const want = concurrency + extra - running.size - queue.length;
-    if (drained || claiming || want <= 0 || queue.length > (extra > 0 ? concurrency : 0)) return;
+    const low = extra > 0 ? Math.max(concurrency, Math.floor(extra / 2)) : 0;
+    if (drained || claiming || want <= 0 || queue.length > low) return;
     claiming = sub.take(want).then((batch) => {
       if (batch === null) drained = true;
       else queue.push(...batch);

@@ -48,7 +48,9 @@ const mq = [
   "--allow-write",
   "--allow-env",
   "--allow-run",
-  `${root}cli/main.ts`,
+  "--config",
+  `${root}deno.json`,
+  `${root}cli/mq.js`,
 ];
 const rows: {
   case: string;

@@ -251,13 +251,13 @@ async function runWork(
   // Claim for the free slots, and ahead of them only as far as a fixed
   // --prefetch or about AHEAD_MS of work at the mean run time: fast commands
   // get batches (one state write each, acks included), slow ones are shared
-  // with the group's other workers. The next claim is made while the last
-  // slot's worth of the queue still runs. Leases of what waits are kept fresh.
+  // with the group's other workers. The next claim is made while half of what
+  // was claimed ahead still waits. Leases of what waits are kept fresh.
   const ahead = () =>
     opts.prefetch ??
       (meanRunMs === undefined
         ? 0
-        : Math.min(concurrency * 8, Math.floor(concurrency * AHEAD_MS / Math.max(meanRunMs, 1))));
+        : Math.min(concurrency * 64, Math.floor(concurrency * AHEAD_MS / Math.max(meanRunMs, 1))));
   const queue: Message[] = [];
   let claiming: Promise<void> | undefined;
   let drained = false;
@@ -265,7 +265,10 @@ async function runWork(
   const claimMore = () => {
     const extra = ahead();
     const want = concurrency + extra - running.size - queue.length;
-    if (drained || claiming || want <= 0 || queue.length > (extra > 0 ? concurrency : 0)) return;
+    // Claim again once half of what is claimed ahead is used, so that the
+    // next batch arrives before the queue runs dry.
+    const low = extra > 0 ? Math.max(concurrency, Math.floor(extra / 2)) : 0;
+    if (drained || claiming || want <= 0 || queue.length > low) return;
     claiming = sub.take(want).then((batch) => {
       if (batch === null) drained = true;
       else queue.push(...batch);
