@@ -199,10 +199,11 @@ function parseReceipt(text) {
     token: m[4]
   };
 }
-var dec, NO_HEADERS, ReceivedMessage;
+var dec, SETTLED, NO_HEADERS, ReceivedMessage;
 var init_message = __esm({
   "core/message.ts"() {
     dec = new TextDecoder();
+    SETTLED = Symbol("settled");
     NO_HEADERS = Object.freeze({});
     ReceivedMessage = class {
       /** The topic it was read from. */
@@ -217,6 +218,8 @@ var init_message = __esm({
       token;
       /** The group of a group delivery. */
       group;
+      /** Internal: settled by its settler already (see {@link SETTLED}). */
+      [SETTLED] = false;
       #settler;
       /** Made by subscriptions; not meant to be constructed directly. */
       constructor(topic, partition, record, attempt, token, settler, group) {
@@ -812,8 +815,16 @@ var init_group_consumer = __esm({
       #claims = 0;
       #ops = [];
       #dead = [];
-      /** Deliveries not yet settled, per partition by offset. */
-      #held = [];
+      /**
+       * The batches delivered, in order, while any of their messages is not
+       * settled (a message's own flag says which): one push per batch, none per
+       * message.
+       */
+      #outstanding = [];
+      /** When a delivery of a message first failed (ms), where one did. */
+      #firstFailures = /* @__PURE__ */ new WeakMap();
+      /** Ends the wait of a claim in progress (set while it waits). */
+      #wakeWaiting;
       #readers = [];
       #turn = 0;
       #blocked = 0;
@@ -824,73 +835,78 @@ var init_group_consumer = __esm({
         this.#options = options;
         this.#visibility = options.visibilityMs ?? 3e4;
       }
+      /**
+       * Marks a delivery of this consumer settled; false when it was already (or
+       * is not ours). A claim waiting meanwhile is woken to apply it.
+       */
       #take(m) {
-        const held = this.#held[m.partition];
-        const h = held?.get(m.offset);
-        if (!h || h.token !== m.token) return void 0;
-        held.delete(m.offset);
-        return h;
+        if (m[SETTLED] || m.token === void 0 || !m.token.startsWith(this.#consumer)) return false;
+        m[SETTLED] = true;
+        this.#wakeWaiting?.();
+        return true;
       }
-      #hold(h) {
-        (this.#held[h.partition] ??= /* @__PURE__ */ new Map()).set(h.offset, h);
-      }
+      /** The deliveries not settled yet. */
       *#allHeld() {
-        for (const held of this.#held) if (held) yield* held.values();
+        for (const batch of this.#outstanding) for (const m of batch) if (!m[SETTLED]) yield m;
+      }
+      /** Forgets the batches whose messages are all settled. */
+      #compact() {
+        if (this.#outstanding.length > 0) {
+          this.#outstanding = this.#outstanding.filter((b) => b.some((m) => !m[SETTLED]));
+        }
       }
       /** Acks a batch: runs of consecutive offsets become one settlement each. */
       ackAll(messages) {
         let run;
         for (const m of messages) {
-          const h = this.#take(m);
-          if (!h) continue;
-          if (run && run.partition === h.partition && run.token === h.token && run.to === h.offset) {
+          if (!this.#take(m)) continue;
+          const offset = m.record.offset;
+          if (run && run.partition === m.partition && run.token === m.token && run.to === offset) {
             run.to++;
             continue;
           }
           run = {
-            partition: h.partition,
-            offset: h.offset,
-            to: h.offset + 1,
-            token: h.token,
+            partition: m.partition,
+            offset,
+            to: offset + 1,
+            token: m.token,
             kind: "ack"
           };
           this.#ops.push(run);
         }
       }
       ack(m) {
-        const h = this.#take(m);
-        if (h) {
+        if (this.#take(m)) {
           this.#ops.push({
-            partition: h.partition,
-            offset: h.offset,
-            token: h.token,
+            partition: m.partition,
+            offset: m.offset,
+            token: m.token,
             kind: "ack"
           });
         }
       }
       nack(m, delayMs, reason) {
-        const h = this.#take(m);
-        if (!h) return;
+        if (!this.#take(m)) return;
         const now = this.#ctx.now();
         const max = this.#maxAttempts;
-        if (max !== void 0 && h.attempt >= max) {
+        if (max !== void 0 && m.attempt >= max) {
           this.#dead.push({
-            partition: h.partition,
-            record: h.record,
-            token: h.token,
+            partition: m.partition,
+            record: m.record,
+            token: m.token,
             reason: reason ?? "nacked",
-            attempts: h.attempt,
-            firstFailure: h.firstFailure ?? now,
+            attempts: m.attempt,
+            firstFailure: this.#firstFailures.get(m) ?? now,
             lastFailure: now,
             kind: "dead"
           });
           return;
         }
-        const delay = delayMs ?? backoffDelay(h.attempt, this.#options.backoff ?? DEFAULT_BACKOFF);
+        const delay = delayMs ?? backoffDelay(m.attempt, this.#options.backoff ?? DEFAULT_BACKOFF);
         this.#ops.push({
-          partition: h.partition,
-          offset: h.offset,
-          token: h.token,
+          partition: m.partition,
+          offset: m.offset,
+          token: m.token,
           kind: "retry",
           notBefore: now + delay,
           failedAt: now
@@ -975,6 +991,7 @@ var init_group_consumer = __esm({
       }
       async next(max, signal) {
         const { adapter, topic, now } = this.#ctx;
+        this.#compact();
         const init = await this.#prepare();
         const partitions = await this.#ctx.partitions();
         while (!signal.aborted) {
@@ -1030,7 +1047,19 @@ var init_group_consumer = __esm({
           this.#blocked = 0;
           const cap = this.#options.follow === false ? 200 : 1e3;
           const waitMs = Math.max(floor, Math.min(cap, due - now()));
-          await waitAny(adapter, topic, bounds.map((b) => b.end), signal, waitMs);
+          if (this.#ops.length > 0 || this.#dead.length > 0) continue;
+          const wait = new AbortController();
+          const onStop = () => wait.abort();
+          signal.addEventListener("abort", onStop, {
+            once: true
+          });
+          this.#wakeWaiting = () => wait.abort();
+          try {
+            await waitAny(adapter, topic, bounds.map((b) => b.end), wait.signal, waitMs);
+          } finally {
+            this.#wakeWaiting = void 0;
+            signal.removeEventListener("abort", onStop);
+          }
         }
         return null;
       }
@@ -1043,17 +1072,16 @@ var init_group_consumer = __esm({
         for (const { partition, claims } of claimed) {
           for (const c of claims) {
             const records = preread ? collect(preread, partition, c.from, c.to) : await this.#readRange(partition, c.from, c.to);
+            const op = (r, kind, notBefore) => ({
+              partition,
+              offset: r.offset,
+              token,
+              kind,
+              notBefore
+            });
             for (const r of records) {
-              const op = {
-                partition,
-                offset: r.offset,
-                token
-              };
               if (since !== void 0 && r.timestamp < since) {
-                this.#ops.push({
-                  ...op,
-                  kind: "ack"
-                });
+                this.#ops.push(op(r, "ack"));
                 continue;
               }
               if (r.expiresAt !== void 0 && r.expiresAt <= now) {
@@ -1068,27 +1096,17 @@ var init_group_consumer = __esm({
                     lastFailure: now,
                     kind: "expiredDead"
                   });
-                } else this.#ops.push({
-                  ...op,
-                  kind: "expired"
-                });
+                } else this.#ops.push(op(r, "expired"));
                 continue;
               }
               if (r.deliverAt !== void 0) {
                 if (r.deliverAt > now) {
-                  this.#ops.push({
-                    ...op,
-                    kind: "release",
-                    notBefore: r.deliverAt
-                  });
+                  this.#ops.push(op(r, "release", r.deliverAt));
                   continue;
                 }
                 cancelled ??= await loadCancelled(this.#ctx.adapter, topic);
                 if (cancelled.has(r.id ?? `${partition}-${r.offset}`)) {
-                  this.#ops.push({
-                    ...op,
-                    kind: "ack"
-                  });
+                  this.#ops.push(op(r, "ack"));
                   continue;
                 }
               }
@@ -1105,18 +1123,13 @@ var init_group_consumer = __esm({
                 });
                 continue;
               }
-              this.#hold({
-                partition,
-                offset: r.offset,
-                token,
-                attempt: c.attempt,
-                firstFailure: c.firstFailure,
-                record: r
-              });
-              messages.push(new ReceivedMessage(topic, partition, r, c.attempt, token, this, this.#group));
+              const m = new ReceivedMessage(topic, partition, r, c.attempt, token, this, this.#group);
+              if (c.firstFailure !== void 0) this.#firstFailures.set(m, c.firstFailure);
+              messages.push(m);
             }
           }
         }
+        if (messages.length > 0) this.#outstanding.push(messages);
         return messages;
       }
       /** The records a claim on the current state would take (for ordered consumption). */
@@ -1219,10 +1232,10 @@ var init_group_consumer = __esm({
       }
       async extend() {
         const tokens = /* @__PURE__ */ new Map();
-        for (const h of this.#allHeld()) {
-          let xs = tokens.get(h.partition);
-          if (!xs) tokens.set(h.partition, xs = /* @__PURE__ */ new Set());
-          xs.add(h.token);
+        for (const m of this.#allHeld()) {
+          let xs = tokens.get(m.partition);
+          if (!xs) tokens.set(m.partition, xs = /* @__PURE__ */ new Set());
+          xs.add(m.token);
         }
         if (tokens.size === 0) return;
         const until = this.#ctx.now() + this.#visibility;
@@ -1240,16 +1253,17 @@ var init_group_consumer = __esm({
         for (const r of this.#readers) r?.reader.close();
         this.#readers = [];
         if (releaseHeld) {
-          for (const h of this.#allHeld()) {
+          for (const m of this.#allHeld()) {
+            m[SETTLED] = true;
             this.#ops.push({
-              partition: h.partition,
-              offset: h.offset,
-              token: h.token,
+              partition: m.partition,
+              offset: m.offset,
+              token: m.token,
               kind: "release"
             });
           }
         }
-        this.#held = [];
+        this.#outstanding = [];
         await this.commit();
       }
     };

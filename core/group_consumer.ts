@@ -6,7 +6,7 @@
  * @module
  */
 import type { LogReader, PartitionBounds } from "./adapter.ts";
-import { ReceivedMessage, type Settler } from "./message.ts";
+import { ReceivedMessage, SETTLED, type Settler } from "./message.ts";
 import {
   type Claim,
   claim,
@@ -55,15 +55,6 @@ interface DeadLetter {
   kind: "dead" | "expiredDead";
 }
 
-interface Held {
-  partition: number;
-  offset: number;
-  token: string;
-  attempt: number;
-  firstFailure?: number;
-  record: StoredRecord;
-}
-
 let consumerSeq = 0;
 
 /** The group side of a subscription. */
@@ -76,8 +67,16 @@ export class GroupSource implements BatchSource, Settler {
   #claims = 0;
   #ops: Op[] = [];
   #dead: DeadLetter[] = [];
-  /** Deliveries not yet settled, per partition by offset. */
-  #held: Map<number, Held>[] = [];
+  /**
+   * The batches delivered, in order, while any of their messages is not
+   * settled (a message's own flag says which): one push per batch, none per
+   * message.
+   */
+  #outstanding: ReceivedMessage[][] = [];
+  /** When a delivery of a message first failed (ms), where one did. */
+  #firstFailures = new WeakMap<ReceivedMessage, number>();
+  /** Ends the wait of a claim in progress (set while it waits). */
+  #wakeWaiting: (() => void) | undefined;
   #readers: ({ reader: LogReader; pos: number } | undefined)[] = [];
   #turn = 0;
   #blocked = 0;
@@ -90,37 +89,44 @@ export class GroupSource implements BatchSource, Settler {
     this.#visibility = options.visibilityMs ?? 30_000;
   }
 
-  #take(m: ReceivedMessage): Held | undefined {
-    const held = this.#held[m.partition];
-    const h = held?.get(m.offset);
-    if (!h || h.token !== m.token) return undefined;
-    held.delete(m.offset);
-    return h;
+  /**
+   * Marks a delivery of this consumer settled; false when it was already (or
+   * is not ours). A claim waiting meanwhile is woken to apply it.
+   */
+  #take(m: ReceivedMessage): boolean {
+    if (m[SETTLED] || m.token === undefined || !m.token.startsWith(this.#consumer)) return false;
+    m[SETTLED] = true;
+    this.#wakeWaiting?.();
+    return true;
   }
 
-  #hold(h: Held): void {
-    (this.#held[h.partition] ??= new Map()).set(h.offset, h);
+  /** The deliveries not settled yet. */
+  *#allHeld(): Generator<ReceivedMessage> {
+    for (const batch of this.#outstanding) for (const m of batch) if (!m[SETTLED]) yield m;
   }
 
-  *#allHeld(): Generator<Held> {
-    for (const held of this.#held) if (held) yield* held.values();
+  /** Forgets the batches whose messages are all settled. */
+  #compact(): void {
+    if (this.#outstanding.length > 0) {
+      this.#outstanding = this.#outstanding.filter((b) => b.some((m) => !m[SETTLED]));
+    }
   }
 
   /** Acks a batch: runs of consecutive offsets become one settlement each. */
   ackAll(messages: ReceivedMessage[]): void {
     let run: Op | undefined;
     for (const m of messages) {
-      const h = this.#take(m);
-      if (!h) continue;
-      if (run && run.partition === h.partition && run.token === h.token && run.to === h.offset) {
+      if (!this.#take(m)) continue;
+      const offset = m.record.offset;
+      if (run && run.partition === m.partition && run.token === m.token && run.to === offset) {
         run.to++;
         continue;
       }
       run = {
-        partition: h.partition,
-        offset: h.offset,
-        to: h.offset + 1,
-        token: h.token,
+        partition: m.partition,
+        offset,
+        to: offset + 1,
+        token: m.token!,
         kind: "ack",
       };
       this.#ops.push(run);
@@ -128,35 +134,33 @@ export class GroupSource implements BatchSource, Settler {
   }
 
   ack(m: ReceivedMessage): void {
-    const h = this.#take(m);
-    if (h) {
-      this.#ops.push({ partition: h.partition, offset: h.offset, token: h.token, kind: "ack" });
+    if (this.#take(m)) {
+      this.#ops.push({ partition: m.partition, offset: m.offset, token: m.token!, kind: "ack" });
     }
   }
 
   nack(m: ReceivedMessage, delayMs: number | undefined, reason?: string): void {
-    const h = this.#take(m);
-    if (!h) return;
+    if (!this.#take(m)) return;
     const now = this.#ctx.now();
     const max = this.#maxAttempts;
-    if (max !== undefined && h.attempt >= max) {
+    if (max !== undefined && m.attempt >= max) {
       this.#dead.push({
-        partition: h.partition,
-        record: h.record,
-        token: h.token,
+        partition: m.partition,
+        record: m.record,
+        token: m.token!,
         reason: reason ?? "nacked",
-        attempts: h.attempt,
-        firstFailure: h.firstFailure ?? now,
+        attempts: m.attempt,
+        firstFailure: this.#firstFailures.get(m) ?? now,
         lastFailure: now,
         kind: "dead",
       });
       return;
     }
-    const delay = delayMs ?? backoffDelay(h.attempt, this.#options.backoff ?? DEFAULT_BACKOFF);
+    const delay = delayMs ?? backoffDelay(m.attempt, this.#options.backoff ?? DEFAULT_BACKOFF);
     this.#ops.push({
-      partition: h.partition,
-      offset: h.offset,
-      token: h.token,
+      partition: m.partition,
+      offset: m.offset,
+      token: m.token!,
       kind: "retry",
       notBefore: now + delay,
       failedAt: now,
@@ -253,6 +257,7 @@ export class GroupSource implements BatchSource, Settler {
 
   async next(max: number, signal: AbortSignal): Promise<ReceivedMessage[] | null> {
     const { adapter, topic, now } = this.#ctx;
+    this.#compact();
     const init = await this.#prepare();
     const partitions = await this.#ctx.partitions();
     while (!signal.aborted) {
@@ -324,7 +329,20 @@ export class GroupSource implements BatchSource, Settler {
       // Draining (-e) while others hold leases: look again soon, their acks append nothing.
       const cap = this.#options.follow === false ? 200 : 1000;
       const waitMs = Math.max(floor, Math.min(cap, due - now()));
-      await waitAny(adapter, topic, bounds.map((b) => b.end), signal, waitMs);
+      // Settled here meanwhile: apply that first, it may end a drain.
+      if (this.#ops.length > 0 || this.#dead.length > 0) continue;
+      // Also wake when this consumer settles something: its own acks and
+      // nacks may end a drain or free a key at once.
+      const wait = new AbortController();
+      const onStop = () => wait.abort();
+      signal.addEventListener("abort", onStop, { once: true });
+      this.#wakeWaiting = () => wait.abort();
+      try {
+        await waitAny(adapter, topic, bounds.map((b) => b.end), wait.signal, waitMs);
+      } finally {
+        this.#wakeWaiting = undefined;
+        signal.removeEventListener("abort", onStop);
+      }
     }
     return null;
   }
@@ -345,11 +363,18 @@ export class GroupSource implements BatchSource, Settler {
         const records = preread
           ? collect(preread, partition, c.from, c.to)
           : await this.#readRange(partition, c.from, c.to);
+        // A settlement of record `r` (made only for the few not delivered).
+        const op = (r: StoredRecord, kind: Op["kind"], notBefore?: number): Op => ({
+          partition,
+          offset: r.offset,
+          token,
+          kind,
+          notBefore,
+        });
         for (const r of records) {
-          const op = { partition, offset: r.offset, token };
           if (since !== undefined && r.timestamp < since) {
             // Older than the topic's retention age: gone, as if trimmed.
-            this.#ops.push({ ...op, kind: "ack" });
+            this.#ops.push(op(r, "ack"));
             continue;
           }
           if (r.expiresAt !== undefined && r.expiresAt <= now) {
@@ -364,17 +389,17 @@ export class GroupSource implements BatchSource, Settler {
                 lastFailure: now,
                 kind: "expiredDead",
               });
-            } else this.#ops.push({ ...op, kind: "expired" });
+            } else this.#ops.push(op(r, "expired"));
             continue;
           }
           if (r.deliverAt !== undefined) {
             if (r.deliverAt > now) {
-              this.#ops.push({ ...op, kind: "release", notBefore: r.deliverAt });
+              this.#ops.push(op(r, "release", r.deliverAt));
               continue;
             }
             cancelled ??= await loadCancelled(this.#ctx.adapter, topic);
             if (cancelled.has(r.id ?? `${partition}-${r.offset}`)) {
-              this.#ops.push({ ...op, kind: "ack" });
+              this.#ops.push(op(r, "ack"));
               continue;
             }
           }
@@ -391,20 +416,13 @@ export class GroupSource implements BatchSource, Settler {
             });
             continue;
           }
-          this.#hold({
-            partition,
-            offset: r.offset,
-            token,
-            attempt: c.attempt,
-            firstFailure: c.firstFailure,
-            record: r,
-          });
-          messages.push(
-            new ReceivedMessage(topic, partition, r, c.attempt, token, this, this.#group),
-          );
+          const m = new ReceivedMessage(topic, partition, r, c.attempt, token, this, this.#group);
+          if (c.firstFailure !== undefined) this.#firstFailures.set(m, c.firstFailure);
+          messages.push(m);
         }
       }
     }
+    if (messages.length > 0) this.#outstanding.push(messages);
     return messages;
   }
 
@@ -518,10 +536,10 @@ export class GroupSource implements BatchSource, Settler {
 
   async extend(): Promise<void> {
     const tokens = new Map<number, Set<string>>();
-    for (const h of this.#allHeld()) {
-      let xs = tokens.get(h.partition);
-      if (!xs) tokens.set(h.partition, xs = new Set());
-      xs.add(h.token);
+    for (const m of this.#allHeld()) {
+      let xs = tokens.get(m.partition);
+      if (!xs) tokens.set(m.partition, xs = new Set());
+      xs.add(m.token!);
     }
     if (tokens.size === 0) return;
     const until = this.#ctx.now() + this.#visibility;
@@ -539,16 +557,17 @@ export class GroupSource implements BatchSource, Settler {
     this.#readers = [];
     if (releaseHeld) {
       // Unsettled deliveries go back at once, without counting an attempt.
-      for (const h of this.#allHeld()) {
+      for (const m of this.#allHeld()) {
+        m[SETTLED] = true;
         this.#ops.push({
-          partition: h.partition,
-          offset: h.offset,
-          token: h.token,
+          partition: m.partition,
+          offset: m.offset,
+          token: m.token!,
           kind: "release",
         });
       }
     }
-    this.#held = [];
+    this.#outstanding = [];
     await this.commit();
   }
 }

@@ -14,6 +14,13 @@ export interface Settler {
 }
 
 const dec = new TextDecoder();
+
+/**
+ * Internal: set on a group delivery once its settler has settled it (ack,
+ * nack or release), so that each delivery is settled once.
+ */
+export const SETTLED: unique symbol = Symbol("settled");
+
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
@@ -40,6 +47,8 @@ export class ReceivedMessage {
   readonly token: string | undefined;
   /** The group of a group delivery. */
   readonly group: string | undefined;
+  /** Internal: settled by its settler already (see {@link SETTLED}). */
+  [SETTLED] = false;
   #settler: Settler | undefined;
 
   /** Made by subscriptions; not meant to be constructed directly. */
