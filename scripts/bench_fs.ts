@@ -31,7 +31,9 @@ const MQ = [
   "--allow-write",
   "--allow-env",
   "--allow-run",
-  `${root}cli/main.ts`,
+  "--config",
+  `${root}deno.json`,
+  `${root}cli/mq.js`,
 ];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const N = 1_000_000;
