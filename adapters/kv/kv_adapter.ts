@@ -174,6 +174,11 @@ export class KvAdapter implements StorageAdapter {
         `cannot open ${what}: set DENO_KV_ACCESS_TOKEN to an access token of that database`,
       );
     }
+    if (!remote && path !== ":memory:" && path.includes("/")) {
+      // A new store's folder is made, as the fs backend makes its own.
+      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")) || "/", { recursive: true })
+        .catch(() => {}); // opening reports what is wrong
+    }
     const timeout = options.openTimeoutMs ?? 3_000;
     const noAnswer = () =>
       new MqError(

@@ -293,3 +293,10 @@ Deno.test("cli on kv: a record refused by the backend deep in a split batch is n
     eq(got.length, 549);
     eq(got.at(-1), "549".padEnd(1000, "."));
   }));
+
+Deno.test("cli on kv: a store in a folder that does not exist yet is made there", () =>
+  withHome(async (h) => {
+    const env = { MQ_URL: `kv:${h}/new/folder/mq.sqlite` };
+    eq((await mq(h, ["pub", "t", "-q", "x"], { env })).code, 0);
+    eq((await mq(h, ["sub", "t", "-e"], { env })).out, "x\n");
+  }));
