@@ -62,7 +62,7 @@ export function checkBackendUrl(url: string, where?: string): void {
   try {
     scheme = parseBackendUrl(url).scheme;
   } catch (e) {
-    if (e instanceof MqError) throw new MqError(e.code, prefix + e.message, { cause: e });
+    if (MqError.is(e)) throw new MqError(e.code, prefix + e.message, { cause: e });
     throw e;
   }
   const known = builtinRegistry().schemes();

@@ -43,7 +43,7 @@ export function errorLine(message: string, args: readonly string[]): void {
  * code: an {@link MqError} by its code (CLI.md), anything else 1.
  */
 export function reportError(e: unknown, args: readonly string[]): number {
-  if (e instanceof MqError) {
+  if (MqError.is(e)) {
     errorLine(redactSecrets(e.message), args);
     return exitCodeOf(e.code);
   }

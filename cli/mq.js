@@ -10,10 +10,13 @@ var __export = (target, all) => {
 };
 
 // core/errors.ts
-var MqError;
+var BRAND, MqError;
 var init_errors = __esm({
   "core/errors.ts"() {
-    MqError = class _MqError extends Error {
+    BRAND = Symbol.for("mq.MqError");
+    MqError = class extends Error {
+      /** Marks an MqError, whichever copy of this module made it. */
+      [BRAND] = true;
       /** The stable code of this error. */
       code;
       /** Extra facts, where the code has some. */
@@ -27,9 +30,14 @@ var init_errors = __esm({
         this.code = code;
         this.details = options?.details ?? {};
       }
-      /** True when `e` is an MqError, and of `code` when one is given. */
+      /**
+       * True when `e` is an MqError, and of `code` when one is given. This holds
+       * also for an MqError made by another copy of this module (a bundled
+       * program and an adapter loaded from the sources each have one), where
+       * `instanceof` does not.
+       */
       static is(e, code) {
-        return e instanceof _MqError && (code === void 0 || e.code === code);
+        return typeof e === "object" && e !== null && e[BRAND] === true && (code === void 0 || e.code === code);
       }
     };
   }
@@ -4326,7 +4334,7 @@ async function io(fn) {
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof MqError) throw e;
+    if (MqError.is(e)) throw e;
     const err = e;
     throw new MqError("IO", err.message, {
       cause: e
@@ -4853,7 +4861,7 @@ function checkBackendUrl(url, where) {
   try {
     scheme = parseBackendUrl(url).scheme;
   } catch (e) {
-    if (e instanceof MqError) throw new MqError(e.code, prefix + e.message, {
+    if (MqError.is(e)) throw new MqError(e.code, prefix + e.message, {
       cause: e
     });
     throw e;
@@ -5273,7 +5281,7 @@ function errorLine(message, args) {
 `));
 }
 function reportError(e, args) {
-  if (e instanceof MqError) {
+  if (MqError.is(e)) {
     errorLine(redactSecrets(e.message), args);
     return exitCodeOf(e.code);
   }
@@ -5983,7 +5991,7 @@ async function publishOrExplain(send, batch, opts, place, counter) {
       counter.duplicates += r.duplicates;
       return;
     } catch (e) {
-      if (!(e instanceof MqError) || e.details.index === void 0) throw e;
+      if (!MqError.is(e) || e.details.index === void 0) throw e;
       const index = e.details.index;
       counter.n += e.details.published ?? 0;
       if (!opts.skipInvalid) {
@@ -6052,7 +6060,7 @@ function prepare(raw, opts, common, lineBase, limit, unit = "line") {
         bytes = bytes.subarray(at + sep.length);
       }
     } catch (e) {
-      if (!(e instanceof MqError)) throw e;
+      if (!MqError.is(e)) throw e;
       if (opts.skipInvalid) {
         note(`mq: warning: ${unit} ${line}: ${e.message} (skipped)`);
         skipped++;

@@ -32,6 +32,9 @@ export interface MqErrorDetails {
   published?: number;
 }
 
+/** Marks MqErrors across copies of this module (see {@link MqError.is}). */
+const BRAND: unique symbol = Symbol.for("mq.MqError") as never;
+
 /**
  * An error of mq, with a stable `code` and an optional `cause`.
  *
@@ -46,6 +49,8 @@ export interface MqErrorDetails {
  * ```
  */
 export class MqError extends Error {
+  /** Marks an MqError, whichever copy of this module made it. */
+  readonly [BRAND] = true;
   /** The stable code of this error. */
   readonly code: MqErrorCode;
   /** Extra facts, where the code has some. */
@@ -63,8 +68,14 @@ export class MqError extends Error {
     this.details = options?.details ?? {};
   }
 
-  /** True when `e` is an MqError, and of `code` when one is given. */
+  /**
+   * True when `e` is an MqError, and of `code` when one is given. This holds
+   * also for an MqError made by another copy of this module (a bundled
+   * program and an adapter loaded from the sources each have one), where
+   * `instanceof` does not.
+   */
   static is(e: unknown, code?: MqErrorCode): e is MqError {
-    return e instanceof MqError && (code === undefined || e.code === code);
+    return typeof e === "object" && e !== null && (e as Record<symbol, unknown>)[BRAND] === true &&
+      (code === undefined || (e as MqError).code === code);
   }
 }

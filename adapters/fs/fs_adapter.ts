@@ -272,7 +272,7 @@ async function io<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof MqError) throw e;
+    if (MqError.is(e)) throw e;
     const err = e as Error;
     throw new MqError("IO", err.message, { cause: e });
   }

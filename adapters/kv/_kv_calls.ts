@@ -70,7 +70,7 @@ export class KvCalls {
           return this.#noAnswer(action, deadlineMs);
         });
       } catch (e) {
-        if (e instanceof MqError) throw e;
+        if (MqError.is(e)) throw e;
         if (!isLockedError(e)) {
           throw new MqError("IO", `${this.what}: ${action} failed: ${(e as Error).message}`, {
             cause: e,

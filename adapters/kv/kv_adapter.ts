@@ -201,7 +201,7 @@ export class KvAdapter implements StorageAdapter {
     try {
       kv = await withDeadline(Deno.openKv(path), timeout, noAnswer);
     } catch (cause) {
-      throw cause instanceof MqError ? cause : failed(cause);
+      throw MqError.is(cause) ? cause : failed(cause);
     }
     // Touch it, so that a file that is not a KV store, or is locked, fails here, clearly.
     const probe = async () => {
@@ -218,12 +218,12 @@ export class KvAdapter implements StorageAdapter {
       await withDeadline(probe(), timeout, noAnswer);
     } catch (cause) {
       // Closing waits for the unanswered call (it blocks): leave a locked store open.
-      if (!(cause instanceof MqError)) {
+      if (!MqError.is(cause)) {
         try {
           kv.close();
         } catch { /* closed */ }
       }
-      throw cause instanceof MqError ? cause : failed(cause);
+      throw MqError.is(cause) ? cause : failed(cause);
     }
     return new KvAdapter(kv, what, path !== ":memory:", options);
   }

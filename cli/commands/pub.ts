@@ -324,7 +324,7 @@ async function publishOrExplain(
       counter.duplicates += r.duplicates;
       return;
     } catch (e) {
-      if (!(e instanceof MqError) || e.details.index === undefined) throw e;
+      if (!MqError.is(e) || e.details.index === undefined) throw e;
       const index = e.details.index;
       counter.n += e.details.published ?? 0;
       if (!opts.skipInvalid) {
@@ -410,7 +410,7 @@ function prepare(
         bytes = bytes.subarray(at + sep.length);
       }
     } catch (e) {
-      if (!(e instanceof MqError)) throw e;
+      if (!MqError.is(e)) throw e;
       if (opts.skipInvalid) {
         note(`mq: warning: ${unit} ${line}: ${e.message} (skipped)`);
         skipped++;
