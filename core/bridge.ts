@@ -18,9 +18,19 @@ const FATAL: ReadonlySet<MqErrorCode> = new Set([
   "MESSAGE_TOO_LARGE",
   "INVALID_ARGUMENT",
   "INVALID_NAME",
+  "INVALID_URL",
   "MALFORMED_MESSAGE",
+  "CONFLICT",
   "CLOSED",
 ]);
+
+/**
+ * True when no retry mends `e` (bridges in either direction stop with it):
+ * an {@link MqError} of a kind such as `MESSAGE_TOO_LARGE` or `INVALID_URL`.
+ */
+export function isFatal(e: unknown): boolean {
+  return MqError.is(e) && FATAL.has(e.code);
+}
 
 /** Where bridged messages go. */
 export interface BridgeSink {
@@ -76,12 +86,17 @@ export async function runBridge(
   let forwarding = false;
   const say = (line: string) => options.onState?.(line);
   sink.watch?.(say);
+  // Stops every topic's forwarding: the caller's signal, or the first failure.
+  const stop = new AbortController();
+  if (options.signal?.aborted) stop.abort();
+  options.signal?.addEventListener("abort", () => stop.abort(), { once: true });
+  let failure: { error: unknown } | undefined;
 
   const forward = async (topic: string) => {
     const sub = source.subscribe(topic, {
       group,
       follow: options.follow ?? true,
-      signal: options.signal,
+      signal: stop.signal,
       batchSize: 1024,
     });
     try {
@@ -96,7 +111,7 @@ export async function runBridge(
             failing = false;
             break;
           } catch (e) {
-            if (options.signal?.aborted || (MqError.is(e) && FATAL.has(e.code))) throw e;
+            if (stop.signal.aborted || isFatal(e)) throw e;
             if (!failing) {
               say(`target unavailable (${(e as Error).message}); retrying with backoff`);
             }
@@ -118,16 +133,28 @@ export async function runBridge(
     for (const t of await source.topics.list()) {
       if (running.has(t.name) || matcher.route(t.name).length === 0) continue;
       if (t.name.startsWith("mq-reply.")) continue;
-      running.set(t.name, forward(t.name));
+      running.set(
+        t.name,
+        forward(t.name).catch((error) => {
+          failure ??= { error };
+          stop.abort();
+        }),
+      );
     }
-    if (options.follow === false || options.signal?.aborted) break;
+    if (options.follow === false || stop.signal.aborted) break;
     // Look for new topics now and then.
-    await Promise.race([
-      new Promise((r) => setTimeout(r, 1000)),
-      new Promise((r) => options.signal?.addEventListener("abort", r, { once: true })),
-    ]);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, 1000);
+      stop.signal.addEventListener("abort", done, { once: true });
+      function done() {
+        clearTimeout(timer);
+        stop.signal.removeEventListener("abort", done);
+        resolve();
+      }
+    });
   }
   await Promise.all(running.values());
+  if (failure) throw failure.error;
   return result;
 }
 

@@ -17,10 +17,10 @@ import {
   jetstreamManager,
   type JsMsg,
 } from "@nats-io/jetstream";
-import type { BridgeSink } from "../../core/bridge.ts";
+import { type BridgeSink, isFatal } from "../../core/bridge.ts";
 import type { Mq, OutgoingMessage } from "../../core/client.ts";
 import type { ReceivedMessage } from "../../core/message.ts";
-import { MqError, type MqErrorCode } from "../../core/errors.ts";
+import { MqError } from "../../core/errors.ts";
 import { backoffDelay } from "../../core/retry.ts";
 import { watchConnection } from "./connection.ts";
 
@@ -269,17 +269,6 @@ export function durableName(group: string, subject: string): string {
   return `mq-bridge-${clean(group, 60)}-${clean(subject, 60)}-${(h >>> 0).toString(36)}`;
 }
 
-/** Errors that no retry mends: the bridge stops with them. */
-const FATAL: ReadonlySet<MqErrorCode> = new Set([
-  "INVALID_ARGUMENT",
-  "INVALID_NAME",
-  "INVALID_URL",
-  "MESSAGE_TOO_LARGE",
-  "MALFORMED_MESSAGE",
-  "CONFLICT",
-  "CLOSED",
-]);
-
 /** A message on its way in. */
 interface Incoming {
   subject: string;
@@ -328,7 +317,7 @@ export async function bridgeFromNats(
         return r;
       } catch (e) {
         if (signal?.aborted) return undefined;
-        if (MqError.is(e) && FATAL.has(e.code)) throw e;
+        if (isFatal(e)) throw e;
         if (!failing) {
           failing = true;
           say(`${what} failed (${(e as Error).message}); retrying with backoff`);

@@ -1,5 +1,5 @@
 import { deepStrictEqual as eq, ok } from "node:assert/strict";
-import { cliTest, envFor, errorLine, MQ, mq, withHome } from "./_mq.ts";
+import { cliTest, envFor, errorLine, MQ, mq, spawnMq, withHome } from "./_mq.ts";
 import { available, startNats } from "../../scripts/brokers.ts";
 
 cliTest(
@@ -88,6 +88,24 @@ cliTest("bridge --to another backend copies every topic, resumes where it stoppe
   eq((await mq(h, ["--url", to, "sub", "a", "-e"])).out, "1\n2\n4\n");
   eq((await mq(h, ["--url", to, "sub", "b", "-e"])).out, "3\n");
 });
+
+cliTest(
+  "a bridge that keeps following stops with one line when the target refuses a message for good",
+  async (h) => {
+    await mq(h, ["pub", "big", "-q", "--raw"], { stdin: "x".repeat(100_000) });
+    // Without -e the bridge follows for ever; a message kv cannot store stops it (exit 2).
+    const child = spawnMq(h, ["bridge", "--to", `kv:${h}/mirror.sqlite`]);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    const out = await child.output();
+    clearTimeout(timer);
+    const err = new TextDecoder().decode(out.stderr);
+    eq(out.signal, null, `still running: ${err}`);
+    eq(out.code, 2, err);
+    ok(/^mq: error: .*message is 100000 bytes[^\n]*\n$/m.test(err), err);
+    ok(!err.includes("Uncaught"), err);
+  },
+  { backends: ["file"] },
+);
 
 const nats = available("nats-server");
 Deno.test({
