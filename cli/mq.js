@@ -848,7 +848,9 @@ var init_group_consumer = __esm({
        * is not ours). A claim waiting meanwhile is woken to apply it.
        */
       #take(m) {
-        if (m[SETTLED] || m.token === void 0 || !m.token.startsWith(this.#consumer)) return false;
+        if (m[SETTLED] || m.token === void 0 || !m.token.startsWith(`${this.#consumer}.`)) {
+          return false;
+        }
         m[SETTLED] = true;
         this.#wakeWaiting?.();
         return true;
@@ -1013,32 +1015,18 @@ var init_group_consumer = __esm({
           const t = now();
           let due = Infinity;
           let pendingRetries = false;
-          const preread = this.#options.ordered ? await this.#preread(init, bounds, max, t) : void 0;
-          const claimed = await updateGroup(adapter, topic, this.#group, init, (state) => {
-            this.#apply(state, ops);
-            if (preread) {
-              return this.#claimOrdered(state, bounds, max, t, token, preread, (d, p) => (due = d, pendingRetries = p));
-            }
-            const out = [];
-            let left = max;
-            due = Infinity;
-            pendingRetries = false;
-            for (let i = 0; i < partitions; i++) {
-              const p = (this.#turn + i) % partitions;
-              const cursor = state.partitions[p] ??= newCursor(bounds[p].start);
-              if (left > 0) {
-                const claims = claim(cursor, bounds[p], left, t, t + this.#visibility, token);
-                for (const c of claims) left -= c.to - c.from;
-                if (claims.length > 0) out.push({
-                  partition: p,
-                  claims
-                });
-              }
-              due = Math.min(due, nextDue(cursor));
-              if (hasPendingWork(cursor) || cursor.leases.length > 0) pendingRetries = true;
-            }
-            return out;
-          });
+          let preread;
+          let claimed;
+          try {
+            preread = this.#options.ordered ? await this.#preread(init, bounds, max, t) : void 0;
+            claimed = await this.#claimAndApply(ops, init, bounds, max, t, token, preread, (d, p) => {
+              due = d;
+              pendingRetries = p;
+            });
+          } catch (e) {
+            this.#ops = ops.concat(this.#ops);
+            throw e;
+          }
           this.#turn++;
           if (claimed.length === 0 && this.#blocked > 0 && this.#ops.length > 0) {
             this.#blocked = 0;
@@ -1070,6 +1058,40 @@ var init_group_consumer = __esm({
           }
         }
         return null;
+      }
+      /**
+       * In one state update: applies the queued settlements `ops` and claims up to
+       * `max` offsets (ordered: at most one per key in flight). Reports when
+       * something next falls due and whether work is pending anywhere.
+       */
+      #claimAndApply(ops, init, bounds, max, t, token, preread, report) {
+        const { adapter, topic } = this.#ctx;
+        const partitions = bounds.length;
+        return updateGroup(adapter, topic, this.#group, init, (state) => {
+          this.#blocked = 0;
+          this.#apply(state, ops);
+          if (preread) return this.#claimOrdered(state, bounds, max, t, token, preread, report);
+          const out = [];
+          let left = max;
+          let due = Infinity;
+          let pendingRetries = false;
+          for (let i = 0; i < partitions; i++) {
+            const p = (this.#turn + i) % partitions;
+            const cursor = state.partitions[p] ??= newCursor(bounds[p].start);
+            if (left > 0) {
+              const claims = claim(cursor, bounds[p], left, t, t + this.#visibility, token);
+              for (const c of claims) left -= c.to - c.from;
+              if (claims.length > 0) out.push({
+                partition: p,
+                claims
+              });
+            }
+            due = Math.min(due, nextDue(cursor));
+            if (hasPendingWork(cursor) || cursor.leases.length > 0) pendingRetries = true;
+          }
+          report(due, pendingRetries);
+          return out;
+        });
       }
       /** Reads claimed records and sorts out those not to deliver now. */
       async #deliverable(claimed, token, now, preread) {
@@ -1233,10 +1255,15 @@ var init_group_consumer = __esm({
         if (this.#ops.length === 0) return;
         const ops = this.#ops;
         this.#ops = [];
-        const init = await this.#prepare();
-        await updateGroup(this.#ctx.adapter, this.#ctx.topic, this.#group, init, (state) => {
-          this.#apply(state, ops);
-        });
+        try {
+          const init = await this.#prepare();
+          await updateGroup(this.#ctx.adapter, this.#ctx.topic, this.#group, init, (state) => {
+            this.#apply(state, ops);
+          });
+        } catch (e) {
+          this.#ops = ops.concat(this.#ops);
+          throw e;
+        }
       }
       async extend() {
         const tokens = /* @__PURE__ */ new Map();

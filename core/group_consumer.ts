@@ -94,7 +94,9 @@ export class GroupSource implements BatchSource, Settler {
    * is not ours). A claim waiting meanwhile is woken to apply it.
    */
   #take(m: ReceivedMessage): boolean {
-    if (m[SETTLED] || m.token === undefined || !m.token.startsWith(this.#consumer)) return false;
+    if (m[SETTLED] || m.token === undefined || !m.token.startsWith(`${this.#consumer}.`)) {
+      return false;
+    }
     m[SETTLED] = true;
     this.#wakeWaiting?.();
     return true;
@@ -273,40 +275,19 @@ export class GroupSource implements BatchSource, Settler {
       let pendingRetries = false;
       // Ordered: read what a claim would take first, so that claiming and
       // locking keys happen in one compare-and-set.
-      const preread = this.#options.ordered ? await this.#preread(init, bounds, max, t) : undefined;
-      const claimed = await updateGroup(adapter, topic, this.#group, init, (state) => {
-        this.#apply(state, ops);
-        if (preread) {
-          return this.#claimOrdered(
-            state,
-            bounds,
-            max,
-            t,
-            token,
-            preread,
-            (d, p) => (due = d, pendingRetries = p),
-          );
-        }
-        const out: { partition: number; claims: Claim[] }[] = [];
-        let left = max;
-        due = Infinity;
-        pendingRetries = false;
-        for (let i = 0; i < partitions; i++) {
-          const p = (this.#turn + i) % partitions;
-          const cursor = state.partitions[p] ??= newCursor(bounds[p].start);
-          if (left > 0) {
-            const claims = claim(cursor, bounds[p], left, t, t + this.#visibility, token);
-            for (const c of claims) left -= c.to - c.from;
-            if (claims.length > 0) out.push({ partition: p, claims });
-          }
-          due = Math.min(due, nextDue(cursor));
-          // A draining consumer (-e) waits for failed attempts still to retry
-          // and for deliveries in flight anywhere (they may come back); not for
-          // delayed messages that were never delivered.
-          if (hasPendingWork(cursor) || cursor.leases.length > 0) pendingRetries = true;
-        }
-        return out;
-      });
+      let preread: Map<string, StoredRecord> | undefined;
+      let claimed: { partition: number; claims: Claim[] }[];
+      try {
+        preread = this.#options.ordered ? await this.#preread(init, bounds, max, t) : undefined;
+        claimed = await this.#claimAndApply(ops, init, bounds, max, t, token, preread, (d, p) => {
+          due = d;
+          pendingRetries = p;
+        });
+      } catch (e) {
+        // Not written: the settlements wait for the next write.
+        this.#ops = ops.concat(this.#ops);
+        throw e;
+      }
       this.#turn++;
       if (claimed.length === 0 && this.#blocked > 0 && this.#ops.length > 0) {
         // Held back behind keys whose settlement is queued here: apply it soon.
@@ -345,6 +326,51 @@ export class GroupSource implements BatchSource, Settler {
       }
     }
     return null;
+  }
+
+  /**
+   * In one state update: applies the queued settlements `ops` and claims up to
+   * `max` offsets (ordered: at most one per key in flight). Reports when
+   * something next falls due and whether work is pending anywhere.
+   */
+  #claimAndApply(
+    ops: Op[],
+    init: () => GroupState,
+    bounds: PartitionBounds[],
+    max: number,
+    t: number,
+    token: string,
+    preread: Map<string, StoredRecord> | undefined,
+    report: (due: number, pendingRetries: boolean) => void,
+  ): Promise<{ partition: number; claims: Claim[] }[]> {
+    const { adapter, topic } = this.#ctx;
+    const partitions = bounds.length;
+    return updateGroup(adapter, topic, this.#group, init, (state) => {
+      // The update may run again (a concurrent write won): start afresh.
+      this.#blocked = 0;
+      this.#apply(state, ops);
+      if (preread) return this.#claimOrdered(state, bounds, max, t, token, preread, report);
+      const out: { partition: number; claims: Claim[] }[] = [];
+      let left = max;
+      let due = Infinity;
+      let pendingRetries = false;
+      for (let i = 0; i < partitions; i++) {
+        const p = (this.#turn + i) % partitions;
+        const cursor = state.partitions[p] ??= newCursor(bounds[p].start);
+        if (left > 0) {
+          const claims = claim(cursor, bounds[p], left, t, t + this.#visibility, token);
+          for (const c of claims) left -= c.to - c.from;
+          if (claims.length > 0) out.push({ partition: p, claims });
+        }
+        due = Math.min(due, nextDue(cursor));
+        // A draining consumer (-e) waits for failed attempts still to retry
+        // and for deliveries in flight anywhere (they may come back); not for
+        // delayed messages that were never delivered.
+        if (hasPendingWork(cursor) || cursor.leases.length > 0) pendingRetries = true;
+      }
+      report(due, pendingRetries);
+      return out;
+    });
   }
 
   /** Reads claimed records and sorts out those not to deliver now. */
@@ -528,10 +554,16 @@ export class GroupSource implements BatchSource, Settler {
     if (this.#ops.length === 0) return;
     const ops = this.#ops;
     this.#ops = [];
-    const init = await this.#prepare();
-    await updateGroup(this.#ctx.adapter, this.#ctx.topic, this.#group, init, (state) => {
-      this.#apply(state, ops);
-    });
+    try {
+      const init = await this.#prepare();
+      await updateGroup(this.#ctx.adapter, this.#ctx.topic, this.#group, init, (state) => {
+        this.#apply(state, ops);
+      });
+    } catch (e) {
+      // Not written: the settlements wait for the next write.
+      this.#ops = ops.concat(this.#ops);
+      throw e;
+    }
   }
 
   async extend(): Promise<void> {
