@@ -6120,7 +6120,7 @@ function indexOfBytes(hay, needle) {
   }
   return -1;
 }
-async function pubLines(send, opts, common, counter, limit) {
+async function pubLines(send, opts, common, counter, limit, input = Deno.stdin) {
   const batcher = new LineBatcher({
     delimiter: opts.null ? "nul" : "newline",
     maxLineBytes: limit.lineBytes,
@@ -6170,8 +6170,9 @@ async function pubLines(send, opts, common, counter, limit) {
   Deno.addSignalListener("SIGTERM", onSignal);
   try {
     for (; ; ) {
+      if (failure !== void 0) break;
       const n = await Promise.race([
-        Deno.stdin.read(chunk),
+        input.read(chunk),
         new Promise((resolve) => wake = resolve)
       ]);
       if (failure !== void 0 || n === null) break;

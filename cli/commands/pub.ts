@@ -10,7 +10,8 @@ import { LineBatcher } from "../line_batcher.ts";
 import { collect, globals, note, openBackend, print, wholeNumber } from "../runtime.ts";
 import { Progress } from "../progress.ts";
 
-interface PubOptions {
+/** The options of `mq pub`, as parsed. */
+export interface PubOptions {
   null?: boolean;
   raw?: boolean;
   key?: string;
@@ -256,7 +257,7 @@ async function runPub(
 }
 
 /** What a run published, dropped as duplicates or unroutable, and skipped as invalid. */
-interface Counter {
+export interface Counter {
   n: number;
   duplicates: number;
   skipped: number;
@@ -264,7 +265,7 @@ interface Counter {
 }
 
 /** The size limit lines are checked against, and how to say it. */
-interface LineLimit {
+export interface LineLimit {
   /** The largest message. */
   message: number;
   /** Why, in the words of the core's own check. */
@@ -344,7 +345,7 @@ async function publishOrExplain(
 }
 
 /** Publishes a batch; resolves to how many were stored and dropped as duplicates. */
-type Send = (b: RecordBatch) => Promise<{ count: number; duplicates: number }>;
+export type Send = (b: RecordBatch) => Promise<{ count: number; duplicates: number }>;
 
 /**
  * Turns raw lines (or arguments) into the records to publish: keys,
@@ -440,12 +441,13 @@ function indexOfBytes(hay: Uint8Array, needle: Uint8Array): number {
  * written, so a batch is whatever arrived meanwhile: large when input is
  * fast, a single line when it trickles in.
  */
-async function pubLines(
+export async function pubLines(
   send: Send,
   opts: PubOptions,
   common: RecordMeta | undefined,
   counter: Counter,
   limit: LineLimit,
+  input: { read(p: Uint8Array): Promise<number | null> } = Deno.stdin,
 ): Promise<void> {
   // Pending lines are held to PENDING_BYTES while a write is in flight; the
   // buffer has room for that, a read chunk and a partial line, so that in a
@@ -510,8 +512,11 @@ async function pubLines(
   Deno.addSignalListener("SIGTERM", onSignal);
   try {
     for (;;) {
+      // A write that failed meanwhile (also while waiting just below) ends the
+      // run now, before another read of stdin that may never return.
+      if (failure !== undefined) break;
       const n = await Promise.race([
-        Deno.stdin.read(chunk),
+        input.read(chunk),
         new Promise<null>((resolve) => wake = resolve),
       ]);
       if (failure !== undefined || n === null) break;
