@@ -1542,8 +1542,11 @@ async function reserveIds(adapter, topic, batch, windowMs, now) {
   }
   const accepted = /* @__PURE__ */ new Set();
   const done = [];
-  const undo = async () => {
-    for (const [shard, added] of done) await release2(adapter, topic, shard, added);
+  const undo = async (written) => {
+    for (const [shard, added] of done) {
+      const back = written ? added.filter((id) => !written.has(id)) : added;
+      if (back.length > 0) await release2(adapter, topic, shard, back);
+    }
   };
   try {
     for (const [shard, ids] of byShard) {
@@ -2500,6 +2503,13 @@ var init_request_reply = __esm({
 });
 
 // core/client.ts
+function* idsOf(batch) {
+  if (!batch.meta) return;
+  for (let i = 0; i < batch.count; i++) {
+    const id = batch.meta[i]?.id;
+    if (id !== void 0) yield id;
+  }
+}
 function* offsetsOf(runs) {
   for (const r of runs) for (let o = r.first; o < r.first + r.count; o++) yield o;
 }
@@ -2788,6 +2798,7 @@ var init_client = __esm({
        */
       async #write(p, firsts) {
         const written = [];
+        const writtenIds = /* @__PURE__ */ new Set();
         let batch = p.batch;
         let duplicates = p.duplicates;
         try {
@@ -2825,11 +2836,14 @@ var init_client = __esm({
                   first,
                   count: run.count
                 });
+                if (p.undo) {
+                  for (const id of idsOf(run)) writtenIds.add(id);
+                }
               }
             }
           }
         } catch (e) {
-          if (written.length === 0) await p.undo?.().catch(() => {
+          await p.undo?.(writtenIds).catch(() => {
           });
           throw e;
         }
@@ -2916,8 +2930,15 @@ var init_client = __esm({
           throw e;
         }
         let at = 0;
-        for (const p of prepared) {
-          await this.#write(p, firsts?.slice(at, at += p.parts.length));
+        for (let i = 0; i < prepared.length; i++) {
+          const p = prepared[i];
+          try {
+            await this.#write(p, firsts?.slice(at, at += p.parts.length));
+          } catch (e) {
+            for (const rest of prepared.slice(i + 1)) await rest.undo?.().catch(() => {
+            });
+            throw e;
+          }
         }
         let unroutable = 0;
         for (let i = 0; i < stop; i++) if (targets[i].length === 0) unroutable++;

@@ -86,8 +86,8 @@ interface PreparedPublish {
   parts: PartitionWrite[];
   /** Records dropped as duplicates so far. */
   duplicates: number;
-  /** Gives back the id reservations when the write fails. */
-  undo?: () => Promise<void>;
+  /** Gives back the id reservations when the write fails (but for ids written). */
+  undo?: (written?: ReadonlySet<string>) => Promise<void>;
   /** Set when the backend deduplicates natively (append with `appendDeduplicated`). */
   dedupWindowMs?: number;
 }
@@ -288,6 +288,7 @@ export class Mq {
    */
   async #write(p: PreparedPublish, firsts?: number[]): Promise<PublishResult> {
     const written: PublishResult["written"] = [];
+    const writtenIds = new Set<string>();
     let batch = p.batch;
     let duplicates = p.duplicates;
     try {
@@ -320,11 +321,13 @@ export class Mq {
           for (const run of splitBySize(part.batch, this.adapter.capabilities.maxAppendBytes)) {
             const first = await this.adapter.append(p.topic, part.partition, run);
             written.push({ partition: part.partition, first, count: run.count });
+            if (p.undo) { for (const id of idsOf(run)) writtenIds.add(id); }
           }
         }
       }
     } catch (e) {
-      if (written.length === 0) await p.undo?.().catch(() => {});
+      // The ids of what was not stored are free again (a retry stores them).
+      await p.undo?.(writtenIds).catch(() => {});
       throw e;
     }
     if (batch.count > 0) await this.#afterAppend(p.topic, p.config, batch, written);
@@ -420,8 +423,15 @@ export class Mq {
       throw e;
     }
     let at = 0;
-    for (const p of prepared) {
-      await this.#write(p, firsts?.slice(at, at += p.parts.length));
+    for (let i = 0; i < prepared.length; i++) {
+      const p = prepared[i];
+      try {
+        await this.#write(p, firsts?.slice(at, at += p.parts.length));
+      } catch (e) {
+        // The topics not reached: their ids are free again.
+        for (const rest of prepared.slice(i + 1)) await rest.undo?.().catch(() => {});
+        throw e;
+      }
     }
     let unroutable = 0;
     for (let i = 0; i < stop; i++) if (targets[i].length === 0) unroutable++;
@@ -717,6 +727,15 @@ export class Mq {
   /** Closes the backend. */
   async close(): Promise<void> {
     await this.adapter.close();
+  }
+}
+
+/** The ids of a batch's records that have one. */
+function* idsOf(batch: RecordBatch): Generator<string> {
+  if (!batch.meta) return;
+  for (let i = 0; i < batch.count; i++) {
+    const id = batch.meta[i]?.id;
+    if (id !== undefined) yield id;
   }
 }
 

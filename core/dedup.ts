@@ -27,7 +27,8 @@ function shardOf(id: string): string {
 /**
  * Reserves the ids of `batch` for `windowMs`; returns the indices of records
  * to store (those without an id, and the first of each id not seen within the
- * window), plus a function that gives back the reservations if the append fails.
+ * window), plus a function that gives back the reservations if the append fails
+ * (but for the ids of records that were stored before it failed).
  *
  * @throws {MqError} `CONFLICT` when a shard stays too busy to update
  */
@@ -37,7 +38,7 @@ export async function reserveIds(
   batch: RecordBatch,
   windowMs: number,
   now: number,
-): Promise<{ keep: number[]; undo: () => Promise<void> }> {
+): Promise<{ keep: number[]; undo: (written?: ReadonlySet<string>) => Promise<void> }> {
   // The ids of the batch by shard, and which records carry the first of each id.
   const byShard = new Map<string, Map<string, number>>();
   for (let i = 0; i < batch.count; i++) {
@@ -50,8 +51,12 @@ export async function reserveIds(
   }
   const accepted = new Set<number>();
   const done: [string, string[]][] = [];
-  const undo = async () => {
-    for (const [shard, added] of done) await release(adapter, topic, shard, added);
+  /** Gives back the reservations, but for the ids in `written` (stored after all). */
+  const undo = async (written?: ReadonlySet<string>) => {
+    for (const [shard, added] of done) {
+      const back = written ? added.filter((id) => !written.has(id)) : added;
+      if (back.length > 0) await release(adapter, topic, shard, back);
+    }
   };
   try {
     for (const [shard, ids] of byShard) {
