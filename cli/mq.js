@@ -2510,8 +2510,18 @@ function* idsOf(batch) {
     if (id !== void 0) yield id;
   }
 }
-function* offsetsOf(runs) {
-  for (const r of runs) for (let o = r.first; o < r.first + r.count; o++) yield o;
+function noteDelayed(delayed, run, partition, first, kept) {
+  if (!run.meta) return;
+  const n = kept ? kept.length : run.count;
+  for (let j = 0; j < n; j++) {
+    const m = run.meta[kept ? kept[j] : j];
+    if (m?.deliverAt !== void 0) {
+      delayed.push([
+        m.id ?? `${partition}-${first + j}`,
+        m.deliverAt
+      ]);
+    }
+  }
 }
 function splitBySize(batch, maxBytes) {
   if (maxBytes === void 0 || batch.count === 0) return [
@@ -2799,7 +2809,8 @@ var init_client = __esm({
       async #write(p, firsts) {
         const written = [];
         const writtenIds = /* @__PURE__ */ new Set();
-        let batch = p.batch;
+        const delayed = [];
+        let count = 0;
         let duplicates = p.duplicates;
         try {
           if (firsts) {
@@ -2809,11 +2820,11 @@ var init_client = __esm({
                 first: firsts[i],
                 count: w.batch.count
               });
+              noteDelayed(delayed, w.batch, w.partition, firsts[i]);
+              count += w.batch.count;
             });
           } else if (p.dedupWindowMs !== void 0) {
-            const kept = [];
-            let base = 0;
-            for (const run of splitBySize(batch, this.adapter.capabilities.maxAppendBytes)) {
+            for (const run of splitBySize(p.batch, this.adapter.capabilities.maxAppendBytes)) {
               const r = await this.adapter.appendDeduplicated(p.topic, 0, run, p.dedupWindowMs, this.now());
               if (r.kept.length > 0) {
                 written.push({
@@ -2821,12 +2832,11 @@ var init_client = __esm({
                   first: r.first,
                   count: r.kept.length
                 });
+                noteDelayed(delayed, run, 0, r.first, r.kept);
               }
-              for (const k of r.kept) kept.push(base + k);
-              base += run.count;
+              count += r.kept.length;
+              duplicates += run.count - r.kept.length;
             }
-            duplicates += batch.count - kept.length;
-            if (kept.length < batch.count) batch = pickRecords(batch, kept);
           } else {
             for (const part of p.parts) {
               for (const run of splitBySize(part.batch, this.adapter.capabilities.maxAppendBytes)) {
@@ -2836,6 +2846,8 @@ var init_client = __esm({
                   first,
                   count: run.count
                 });
+                noteDelayed(delayed, run, part.partition, first);
+                count += run.count;
                 if (p.undo) {
                   for (const id of idsOf(run)) writtenIds.add(id);
                 }
@@ -2847,9 +2859,9 @@ var init_client = __esm({
           });
           throw e;
         }
-        if (batch.count > 0) await this.#afterAppend(p.topic, p.config, batch, written);
+        if (count > 0) await this.#afterAppend(p.topic, p.config, delayed, written);
         return {
-          count: batch.count,
+          count,
           duplicates,
           written
         };
@@ -2957,26 +2969,8 @@ var init_client = __esm({
         };
       }
       /** Notes delayed messages (for cancel) and trims to the topic's limits. */
-      async #afterAppend(topic, config, batch, written) {
-        if (batch.meta?.some((m) => m?.deliverAt !== void 0)) {
-          const entries = [];
-          const offsets = /* @__PURE__ */ new Map();
-          for (const p of new Set(written.map((w) => w.partition))) {
-            offsets.set(p, offsetsOf(written.filter((w) => w.partition === p)));
-          }
-          const n = config.partitions;
-          const unkeyed = written[0].partition;
-          for (let i = 0; i < batch.count; i++) {
-            const m = batch.meta[i];
-            const p = offsets.size === 1 ? unkeyed : m?.key !== void 0 ? partitionOf(m.key, n) : unkeyed;
-            const offset = offsets.get(p).next().value ?? 0;
-            if (m?.deliverAt !== void 0) entries.push([
-              m.id ?? `${p}-${offset}`,
-              m.deliverAt
-            ]);
-          }
-          await recordDelayed(this.adapter, topic, entries, this.now());
-        }
+      async #afterAppend(topic, config, delayed, written) {
+        if (delayed.length > 0) await recordDelayed(this.adapter, topic, delayed, this.now());
         if (hasRetention(config)) {
           for (const p of new Set(written.map((w) => w.partition))) {
             await enforceRetention(this.adapter, topic, config, p, this.now());

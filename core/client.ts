@@ -289,18 +289,20 @@ export class Mq {
   async #write(p: PreparedPublish, firsts?: number[]): Promise<PublishResult> {
     const written: PublishResult["written"] = [];
     const writtenIds = new Set<string>();
-    let batch = p.batch;
+    /** The delayed records written, by id (or partition-offset), and when they are due. */
+    const delayed: [string, number][] = [];
+    let count = 0;
     let duplicates = p.duplicates;
     try {
       if (firsts) {
         p.parts.forEach((w, i) => {
           written.push({ partition: w.partition, first: firsts[i], count: w.batch.count });
+          noteDelayed(delayed, w.batch, w.partition, firsts[i]);
+          count += w.batch.count;
         });
       } else if (p.dedupWindowMs !== undefined) {
         // One partition; the backend drops the duplicates.
-        const kept: number[] = [];
-        let base = 0;
-        for (const run of splitBySize(batch, this.adapter.capabilities.maxAppendBytes)) {
+        for (const run of splitBySize(p.batch, this.adapter.capabilities.maxAppendBytes)) {
           const r = await this.adapter.appendDeduplicated!(
             p.topic,
             0,
@@ -310,17 +312,18 @@ export class Mq {
           );
           if (r.kept.length > 0) {
             written.push({ partition: 0, first: r.first, count: r.kept.length });
+            noteDelayed(delayed, run, 0, r.first, r.kept);
           }
-          for (const k of r.kept) kept.push(base + k);
-          base += run.count;
+          count += r.kept.length;
+          duplicates += run.count - r.kept.length;
         }
-        duplicates += batch.count - kept.length;
-        if (kept.length < batch.count) batch = pickRecords(batch, kept);
       } else {
         for (const part of p.parts) {
           for (const run of splitBySize(part.batch, this.adapter.capabilities.maxAppendBytes)) {
             const first = await this.adapter.append(p.topic, part.partition, run);
             written.push({ partition: part.partition, first, count: run.count });
+            noteDelayed(delayed, run, part.partition, first);
+            count += run.count;
             if (p.undo) { for (const id of idsOf(run)) writtenIds.add(id); }
           }
         }
@@ -330,8 +333,8 @@ export class Mq {
       await p.undo?.(writtenIds).catch(() => {});
       throw e;
     }
-    if (batch.count > 0) await this.#afterAppend(p.topic, p.config, batch, written);
-    return { count: batch.count, duplicates, written };
+    if (count > 0) await this.#afterAppend(p.topic, p.config, delayed, written);
+    return { count, duplicates, written };
   }
 
   /**
@@ -447,30 +450,10 @@ export class Mq {
   async #afterAppend(
     topic: string,
     config: TopicConfig,
-    batch: RecordBatch,
+    delayed: [string, number][],
     written: PublishResult["written"],
   ): Promise<void> {
-    if (batch.meta?.some((m) => m?.deliverAt !== undefined)) {
-      // Which record went where: partitions were filled in record order.
-      const entries: [string, number][] = [];
-      const offsets = new Map<number, Generator<number>>();
-      for (const p of new Set(written.map((w) => w.partition))) {
-        offsets.set(p, offsetsOf(written.filter((w) => w.partition === p)));
-      }
-      const n = config.partitions;
-      const unkeyed = written[0].partition;
-      for (let i = 0; i < batch.count; i++) {
-        const m = batch.meta[i];
-        const p = offsets.size === 1
-          ? unkeyed
-          : m?.key !== undefined
-          ? partitionOf(m.key, n)
-          : unkeyed;
-        const offset = offsets.get(p)!.next().value ?? 0;
-        if (m?.deliverAt !== undefined) entries.push([m.id ?? `${p}-${offset}`, m.deliverAt]);
-      }
-      await recordDelayed(this.adapter, topic, entries, this.now());
-    }
+    if (delayed.length > 0) await recordDelayed(this.adapter, topic, delayed, this.now());
     if (hasRetention(config)) {
       for (const p of new Set(written.map((w) => w.partition))) {
         await enforceRetention(this.adapter, topic, config, p, this.now());
@@ -739,9 +722,27 @@ function* idsOf(batch: RecordBatch): Generator<string> {
   }
 }
 
-/** The offsets of runs written to one partition, in order. */
-function* offsetsOf(runs: PublishResult["written"]): Generator<number> {
-  for (const r of runs) for (let o = r.first; o < r.first + r.count; o++) yield o;
+/**
+ * Adds the delayed records of `run`, written to `partition` from offset
+ * `first` (only those at `kept`, in order, when some were dropped), to
+ * `delayed`: their id (else `partition-offset`, as consumers name them) and
+ * when they are due.
+ */
+function noteDelayed(
+  delayed: [string, number][],
+  run: RecordBatch,
+  partition: number,
+  first: number,
+  kept?: number[],
+): void {
+  if (!run.meta) return;
+  const n = kept ? kept.length : run.count;
+  for (let j = 0; j < n; j++) {
+    const m = run.meta[kept ? kept[j] : j];
+    if (m?.deliverAt !== undefined) {
+      delayed.push([m.id ?? `${partition}-${first + j}`, m.deliverAt]);
+    }
+  }
 }
 
 /**

@@ -228,6 +228,31 @@ export function logCases(test: DefineCase): void {
     eq(all.slice(N), ["x1", "no id"]);
   });
 
+  test("a delayed message without an id, in a batch mixing keys, is cancelled by partition-offset", async (mq) => {
+    const t = topicName("mixdelay");
+    await mq.topics.create(t, { partitions: 3 });
+    // Unkeyed messages rotate over the partitions: two go first, so that the
+    // batch's unkeyed one lands in partition 2, above its keyed ones (0 and 1).
+    await mq.publish(t, "first");
+    await mq.publish(t, "second");
+    await mq.publishBatch(t, [
+      { payload: "keyed", key: "customer-2" }, // partition 0
+      { payload: "later", delayMs: 300 },
+      { payload: "keyed too", key: "customer-1" }, // partition 1
+    ]);
+    const later = (await Array.fromAsync(mq.subscribe(t, { follow: false })))
+      .find((m) => m.text() === "later")!;
+    eq(await mq.cancel(t, `${later.partition}-${later.offset}`), true);
+    await new Promise((r) => setTimeout(r, 400));
+    eq(later.partition, 2);
+    eq((await drain(mq, t, "g")).map((m) => m.text()).sort(), [
+      "first",
+      "keyed",
+      "keyed too",
+      "second",
+    ]);
+  });
+
   test("a topic removed and created again forgets the old one's ids", async (mq) => {
     const t = topicName("reborn");
     await mq.publish(t, "one", { id: "x" });
