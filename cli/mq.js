@@ -2144,9 +2144,10 @@ var init_exchanges = __esm({
           return void 0;
         }
         const cached = this.#routers.get(name);
-        if (cached && cached.generation === head.generation) return cached.router;
+        if (cached && cached.generation === head.generation && cached.createdAt === head.createdAt) return cached.router;
         const router = new Router(head.type, await this.#bindings(name));
         this.#routers.set(name, {
+          createdAt: head.createdAt,
           generation: head.generation,
           router
         });

@@ -53,8 +53,10 @@ interface ExchangeHead {
   generation: number;
 }
 
-/** A router of one exchange, as of one generation. */
+/** A router of one exchange, as of one generation of one incarnation. */
 interface CachedRouter {
+  /** When the exchange was created (one removed and made again starts over). */
+  createdAt: number;
   generation: number;
   router: Router;
 }
@@ -277,9 +279,11 @@ export class ExchangeAdmin {
       return undefined;
     }
     const cached = this.#routers.get(name);
-    if (cached && cached.generation === head.generation) return cached.router;
+    if (
+      cached && cached.generation === head.generation && cached.createdAt === head.createdAt
+    ) return cached.router;
     const router = new Router(head.type, await this.#bindings(name));
-    this.#routers.set(name, { generation: head.generation, router });
+    this.#routers.set(name, { createdAt: head.createdAt, generation: head.generation, router });
     return router;
   }
 

@@ -1,6 +1,7 @@
 /** Conformance cases: exchanges, bindings, request/reply. Run against every adapter by `conformance.ts`. */
 import { deepStrictEqual as eq, ok, rejects } from "node:assert/strict";
 import { MqError } from "../../core/errors.ts";
+import { Mq } from "../../core/client.ts";
 import { code, type DefineCase, texts, topicName } from "./_helpers.ts";
 
 /** Registers the cases. */
@@ -139,6 +140,26 @@ export function routingCases(test: DefineCase): void {
     eq((await mq.exchanges.get(a))!.bindings, [], "bindings to a removed exchange go with it");
     await rejects(mq.exchanges.route(b, "x"), code("INVALID_ARGUMENT"));
   });
+
+  test(
+    "another client sees an exchange removed and made again with other bindings",
+    async (mq, f) => {
+      const ex = topicName("again");
+      const other = new Mq(await f.open({ reopen: true }));
+      try {
+        await mq.exchanges.create(ex, "fanout");
+        await mq.exchanges.bind(ex, { destination: `${ex}-old`, destinationKind: "topic" });
+        eq(await other.exchanges.route(ex, ""), [`${ex}-old`]); // cached there now
+        await mq.exchanges.remove(ex);
+        await mq.exchanges.create(ex, "fanout");
+        await mq.exchanges.bind(ex, { destination: `${ex}-new`, destinationKind: "topic" });
+        eq(await other.exchanges.route(ex, ""), [`${ex}-new`]);
+      } finally {
+        await other.close();
+      }
+    },
+    { multiProcess: true },
+  );
 
   test("removing a topic removes the bindings that lead to it", async (mq) => {
     const ex = topicName("rmx"), t = topicName("rmt");
