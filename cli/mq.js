@@ -6659,7 +6659,7 @@ async function runWork(cmd, topic, command, opts) {
       const status = await run.child.status;
       const took = performance.now() - started;
       meanRunMs = meanRunMs === void 0 ? took : meanRunMs * 0.8 + took * 0.2;
-      if (entry.stoppedByUs && !timedOut) return;
+      if (entry.stoppedByUs && !timedOut && !status.success) return;
       if (!status.success && !timedOut && endedBySignal(status)) {
         if (!stopping) await Promise.race([
           stopped,

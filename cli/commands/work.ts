@@ -213,8 +213,9 @@ async function runWork(
       const status = await run.child.status;
       const took = performance.now() - started;
       meanRunMs = meanRunMs === undefined ? took : meanRunMs * 0.8 + took * 0.2;
-      // Stopped by mq at shutdown: released at close, no attempt counted.
-      if (entry.stoppedByUs && !timedOut) return;
+      // Stopped by mq at shutdown and failing for it: released at close, no
+      // attempt counted. One that still finished its work (exit 0) is acked.
+      if (entry.stoppedByUs && !timedOut && !status.success) return;
       if (!status.success && !timedOut && endedBySignal(status)) {
         // A signal to the whole process group (Ctrl-C, a supervisor) reaches
         // mq too; give it a moment to arrive before counting a failure.

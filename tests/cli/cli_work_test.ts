@@ -255,6 +255,28 @@ cliTest(
 );
 
 cliTest(
+  "work: a command stopped at shutdown that still exits 0 is acked, not run again",
+  async (h) => {
+    eq((await mq(h, ["pub", "t", "-q"], { stdin: "job\n" })).code, 0);
+    const script = `echo $$ >> "${h}/pids"; cat > /dev/null; ` +
+      `trap 'echo finished >> "${h}/log"; exit 0' TERM; sleep 30 >/dev/null 2>&1 & wait`;
+    const w = spawnMq(h, ["work", "t", "--grace", "300ms", "--", "sh", "-c", script]);
+    try {
+      await waitUntil(async () => (await lines(`${h}/pids`)).length === 1, 30_000, "a run");
+      w.kill("SIGTERM");
+      const st = await exitOf(w, 20_000);
+      eq([st.code, st.err], [0, ""]);
+      eq(await lines(`${h}/log`), ["finished"]);
+      const g = await group(h, "t");
+      eq([g.lag, g.inFlight, g.retrying], [0, 0, 0], "acked");
+    } finally {
+      await killRecorded(`${h}/pids`);
+    }
+  },
+  { backends: ["file"] },
+);
+
+cliTest(
   "work: Ctrl-C on a terminal reaches mq alone: the running command finishes and is acked",
   async (h) => {
     if (!hasScript) return console.log("skipped: no `script` command to make a terminal");
