@@ -335,9 +335,12 @@ export async function bridgeFromNats(
         const v = m.headers!.get(k);
         if (k === KEY) key = v;
         else if (k === META) {
-          const meta = JSON.parse(decodeURIComponent(v));
-          Object.assign(headers, meta.headers ?? {});
-          if (meta.key !== undefined) key = meta.key;
+          const meta = parseMeta(v);
+          if (!meta) headers[k] = v; // not ours, or damaged: kept as it came
+          else {
+            Object.assign(headers, meta.headers ?? {});
+            if (meta.key !== undefined) key = meta.key;
+          }
         } else headers[k] = v;
       }
       return { payload: m.data, headers, key, id: m.id };
@@ -482,4 +485,23 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal?.addEventListener("abort", done, { once: true });
   });
+}
+
+/** The headers and key a bridge put in `Mq-Meta`, or undefined when it is not such a value. */
+function parseMeta(
+  value: string,
+): { headers?: Record<string, string>; key?: string } | undefined {
+  try {
+    const v = JSON.parse(decodeURIComponent(value));
+    if (!v || typeof v !== "object" || Array.isArray(v)) return undefined;
+    const headers = v.headers;
+    if (headers !== undefined) {
+      if (!headers || typeof headers !== "object" || Array.isArray(headers)) return undefined;
+      if (!Object.values(headers).every((x) => typeof x === "string")) return undefined;
+    }
+    if (v.key !== undefined && typeof v.key !== "string") return undefined;
+    return { headers, key: v.key };
+  } catch {
+    return undefined;
+  }
 }

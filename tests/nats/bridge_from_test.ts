@@ -248,3 +248,28 @@ function lineReader(stream: ReadableStream<Uint8Array>): { seen: string[]; done:
   })();
   return { seen, done };
 }
+
+natsCase(
+  "bridge --from: a damaged Mq-Meta header from another publisher is kept as it came, nothing stalls",
+  async (h, broker, nc) => {
+    const js = jetstream(nc);
+    const hd = headers();
+    hd.set("Mq-Meta", "{not json");
+    await js.publish("ev.a", "odd", { headers: hd });
+    await js.publish("ev.a", "plain");
+    const r = await mq(h, [
+      "bridge",
+      "--from",
+      broker.url,
+      "--subjects",
+      "ev.a",
+      "--into",
+      "in",
+      "-e",
+    ]);
+    eq(r.code, 0, r.err);
+    const got = await envelopes(h, "in");
+    eq(got.map((m) => m.payload), ["odd", "plain"]);
+    eq(got[0].headers["Mq-Meta"], "{not json");
+  },
+);
