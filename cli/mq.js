@@ -4549,11 +4549,11 @@ var init_fs_adapter = __esm({
             }
           })();
           w = entry;
-          if ((await this.bounds(topic, partition)).end > offset) return;
         }
         const waiters = w.waiters;
-        await new Promise((resolve) => {
-          const done = () => {
+        let done;
+        const woken = new Promise((resolve) => {
+          done = () => {
             clearTimeout(timer);
             waiters.delete(done);
             signal.removeEventListener("abort", done);
@@ -4565,6 +4565,8 @@ var init_fs_adapter = __esm({
             once: true
           });
         });
+        if ((await this.bounds(topic, partition)).end > offset) done();
+        await woken;
       }
       #wake(dir) {
         const w = this.#watchers.get(dir);

@@ -166,12 +166,13 @@ export class FsAdapter implements StorageAdapter {
         } catch { /* closed */ }
       })();
       w = entry;
-      // The watcher may have missed an append made before it started.
-      if ((await this.bounds(topic, partition)).end > offset) return;
     }
+    // Listen first, then look once more: an append between the first look and
+    // the listening would otherwise wait out the whole timeout.
     const waiters = w.waiters;
-    await new Promise<void>((resolve) => {
-      const done = () => {
+    let done!: () => void;
+    const woken = new Promise<void>((resolve) => {
+      done = () => {
         clearTimeout(timer);
         waiters.delete(done);
         signal.removeEventListener("abort", done);
@@ -181,6 +182,8 @@ export class FsAdapter implements StorageAdapter {
       waiters.add(done);
       signal.addEventListener("abort", done, { once: true });
     });
+    if ((await this.bounds(topic, partition)).end > offset) done();
+    await woken;
   }
 
   #wake(dir: string): void {

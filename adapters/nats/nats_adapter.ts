@@ -328,10 +328,13 @@ export class NatsAdapter implements StorageAdapter {
     timeoutMs: number,
   ): Promise<void> {
     if (signal.aborted || (await this.bounds(topic, partition)).end > offset) return;
+    // Listen first, then look once more: a message published between the
+    // first look and the listening would otherwise wait out the timeout.
     const sub = this.#nc.subscribe(subjectOf(topic, partition), { max: 1, timeout: timeoutMs });
     const onAbort = () => sub.unsubscribe();
     signal.addEventListener("abort", onAbort, { once: true });
     try {
+      if ((await this.bounds(topic, partition)).end > offset) return;
       for await (const _ of sub) break;
     } catch {
       // timed out
