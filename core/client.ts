@@ -359,23 +359,15 @@ export class Mq {
     options: { allowUnroutable?: boolean } = {},
   ): Promise<{ count: number; topics: string[]; unroutable: number }> {
     const batch = Array.isArray(messages) ? this.#toBatch(messages).batch : messages;
-    const doc = await this.exchanges.router(exchange);
-    if (!doc) {
-      throw new MqError(
-        "INVALID_ARGUMENT",
-        `exchange "${exchange}" does not exist (mq exchange create ${exchange} --type ...)`,
-      );
-    }
-    // Which records go to which topics.
+    // Which records go to which topics: routed without a read per message.
+    const { topicsOf, usesHeaders: byHeaders } = await this.exchanges.resolver(exchange);
     const routes = new Map<string, string[]>();
     const targets: string[][] = [];
     for (let i = 0; i < batch.count; i++) {
-      const headers = doc.type === "headers" ? batch.meta?.[i]?.headers ?? {} : {};
-      const k = doc.type === "headers" ? JSON.stringify(headers) : "";
+      const headers = byHeaders ? batch.meta?.[i]?.headers ?? {} : {};
+      const k = byHeaders ? JSON.stringify(headers) : "";
       let topics = routes.get(k);
-      if (!topics) {
-        routes.set(k, topics = await this.exchanges.route(exchange, routingKey, headers));
-      }
+      if (!topics) routes.set(k, topics = topicsOf(routingKey, headers));
       targets.push(topics);
     }
     let stop = batch.count;
@@ -386,7 +378,7 @@ export class Mq {
       failure = new MqError(
         "UNROUTABLE",
         `no binding of exchange "${exchange}" takes routing key ${JSON.stringify(routingKey)}${
-          doc.type === "headers" ? " with these headers" : ""
+          byHeaders ? " with these headers" : ""
         } (--allow-unroutable drops it instead)`,
       );
     }

@@ -45,6 +45,14 @@ export interface InboundBinding extends Binding {
   exchange: string;
 }
 
+/** Routing through an exchange, as {@link ExchangeAdmin.resolver} gives it. */
+export interface ExchangeResolver {
+  /** The topics a message with `routingKey` and `headers` reaches. */
+  topicsOf(routingKey: string, headers?: Record<string, string>): string[];
+  /** Whether headers change the outcome (a headers exchange is on the way). */
+  usesHeaders: boolean;
+}
+
 /** The head document of an exchange. */
 interface ExchangeHead {
   type: ExchangeType;
@@ -249,22 +257,52 @@ export class ExchangeAdmin {
     routingKey: string,
     headers: Record<string, string> = {},
   ): Promise<string[]> {
-    assertRoutingKey(routingKey);
-    if (!(await this.router(exchange))) await this.#require(exchange);
-    const topics = new Set<string>();
-    const seen = new Set<string>();
-    const visit = async (name: string) => {
-      if (seen.has(name)) return;
-      seen.add(name);
+    return (await this.resolver(exchange)).topicsOf(routingKey, headers);
+  }
+
+  /**
+   * Routing through `exchange` as it is now, as a function: the routers of the
+   * exchange and of every exchange bound to it are loaded once, so that a
+   * batch of messages is routed without a read per message.
+   *
+   * @example
+   * ```ts ignore
+   * const { topicsOf } = await mq.exchanges.resolver("events");
+   * topicsOf("orders.eu"); // ["eu-orders", "audit"]
+   * ```
+   * @throws {MqError} `INVALID_ARGUMENT` for an unknown exchange; `topicsOf`
+   * throws it for a bad routing key
+   */
+  async resolver(exchange: string): Promise<ExchangeResolver> {
+    const routers = new Map<string, Router>();
+    const load = async (name: string) => {
+      if (routers.has(name)) return;
       const router = await this.router(name);
       if (!router) return;
-      for (const b of router.route(routingKey, headers)) {
-        if (b.destinationKind === "topic") topics.add(b.destination);
-        else await visit(b.destination);
+      routers.set(name, router);
+      for (const b of router.bindings) {
+        if (b.destinationKind === "exchange") await load(b.destination);
       }
     };
-    await visit(exchange);
-    return [...topics];
+    await load(exchange);
+    if (!routers.has(exchange)) await this.#require(exchange);
+    const usesHeaders = [...routers.values()].some((r) => r.type === "headers");
+    const topicsOf = (routingKey: string, headers: Record<string, string> = {}) => {
+      assertRoutingKey(routingKey);
+      const topics = new Set<string>();
+      const seen = new Set<string>();
+      const visit = (name: string) => {
+        if (seen.has(name)) return;
+        seen.add(name);
+        for (const b of routers.get(name)?.route(routingKey, headers) ?? []) {
+          if (b.destinationKind === "topic") topics.add(b.destination);
+          else visit(b.destination);
+        }
+      };
+      visit(exchange);
+      return [...topics];
+    };
+    return { topicsOf, usesHeaders };
   }
 
   /**

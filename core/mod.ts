@@ -45,7 +45,7 @@ export type { ConsumeOptions, ConsumeResult } from "./consume.ts";
 export type { GroupInfo, TopicInfo, TopicSummary } from "./topic_admin.ts";
 export type { TopicConfig } from "./topic_config.ts";
 export type { Binding, ExchangeType } from "./routing.ts";
-export type { ExchangeInfo, InboundBinding } from "./exchanges.ts";
+export type { ExchangeInfo, ExchangeResolver, InboundBinding } from "./exchanges.ts";
 export type { RequestOptions } from "./request_reply.ts";
 export type { StartFrom } from "./start_position.ts";
 export type { BackendUrl } from "./backend_url.ts";

@@ -144,6 +144,8 @@ interface TrieNode {
 export class Router {
   /** The exchange type it routes for. */
   readonly type: ExchangeType;
+  /** The bindings it routes by. */
+  readonly bindings: readonly Binding[];
   #all: Binding[];
   #direct = new Map<string, Binding[]>();
   #nodes = 0;
@@ -153,6 +155,7 @@ export class Router {
   constructor(type: ExchangeType, bindings: Binding[]) {
     this.type = type;
     this.#all = bindings;
+    this.bindings = bindings;
     this.#root = this.#node();
     if (type === "direct") {
       for (const b of bindings) {

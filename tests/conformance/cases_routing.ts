@@ -161,6 +161,24 @@ export function routingCases(test: DefineCase): void {
     { multiProcess: true },
   );
 
+  test("headers count through an exchange bound to a headers exchange", async (mq) => {
+    const front = topicName("front"), hx = topicName("hx"), png = topicName("png");
+    await mq.exchanges.create(front, "fanout");
+    await mq.exchanges.create(hx, "headers");
+    await mq.exchanges.bind(front, { destination: hx, destinationKind: "exchange" });
+    await mq.exchanges.bind(hx, {
+      destination: png,
+      destinationKind: "topic",
+      headers: { type: "png" },
+    });
+    const r = await mq.publishVia(front, "", [
+      { payload: "img", headers: { type: "png" } },
+      { payload: "txt", headers: { type: "txt" } },
+    ], { allowUnroutable: true });
+    eq([r.count, r.unroutable], [1, 1]);
+    eq(await texts(mq, png), ["img"]);
+  });
+
   test("removing a topic removes the bindings that lead to it", async (mq) => {
     const ex = topicName("rmx"), t = topicName("rmt");
     await mq.exchanges.create(ex, "fanout");
