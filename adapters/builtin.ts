@@ -91,18 +91,22 @@ export function builtinRegistry(): Registry {
 }
 
 /**
- * The sink `mq bridge --to URL` writes to: for `nats://`, the NATS subjects
- * named like the topics (JetStream where a stream covers them); for any other
- * backend, its topics.
+ * Backends whose URL names a broker with subjects: a bridge goes to its
+ * subjects (`--to`) and comes from them (`--from`), through the module named
+ * here, loaded when used. Every other backend is bridged through its topics.
+ */
+const SUBJECT_BRIDGES: Record<string, () => Promise<typeof NatsBridgeModule>> = {
+  nats: () => importLazily<typeof NatsBridgeModule>("../adapters/nats/bridge.ts"),
+};
+
+/**
+ * The sink `mq bridge --to URL` writes to: the subjects of a broker (for
+ * `nats://`, JetStream where a stream covers them), else the backend's topics.
  */
 export async function bridgeSinkFor(href: string): Promise<import("../core/bridge.ts").BridgeSink> {
   const url = parseBackendUrl(href);
-  if (url.scheme === "nats") {
-    const { connectNats, natsSubjectSink } = await importLazily<typeof NatsBridgeModule>(
-      "../adapters/nats/bridge.ts",
-    );
-    return natsSubjectSink(await connectNats(url));
-  }
+  const subjects = SUBJECT_BRIDGES[url.scheme];
+  if (subjects) return (await subjects()).subjectSink(url);
   const { mqSink } = await import("../core/bridge.ts");
   const { Mq } = await import("../core/client.ts");
   return mqSink(new Mq(await builtinRegistry().open(href)));
@@ -120,19 +124,13 @@ export async function bridgeFrom(
   options: import("./nats/subject_bridge.ts").FromNatsOptions,
 ): Promise<number> {
   const url = parseBackendUrl(href);
-  if (url.scheme !== "nats") {
+  const subjects = SUBJECT_BRIDGES[url.scheme];
+  if (!subjects) {
+    const known = Object.keys(SUBJECT_BRIDGES).map((s) => `${s}://...`).join(", ");
     throw new MqError(
       "INVALID_URL",
-      `--from needs a broker with subjects (nats://...), not ${JSON.stringify(url.scheme + ":")}`,
+      `--from needs a broker with subjects (${known}), not ${JSON.stringify(url.scheme + ":")}`,
     );
   }
-  const { connectNats, bridgeFromNats } = await importLazily<typeof NatsBridgeModule>(
-    "../adapters/nats/bridge.ts",
-  );
-  const nc = await connectNats(url);
-  try {
-    return await bridgeFromNats(nc, target, options);
-  } finally {
-    await nc.drain().catch(() => {});
-  }
+  return (await subjects()).bridgeInto(url, target, options);
 }
