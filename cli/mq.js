@@ -3784,15 +3784,7 @@ async function peekScan(path, pos, offset, st) {
     read: true
   });
   try {
-    const len = Math.max(0, st.size - pos);
-    const buf = new Uint8Array(len);
-    await file.seek(pos, Deno.SeekMode.Start);
-    let got = 0;
-    while (got < len) {
-      const n = await file.read(buf.subarray(got));
-      if (n === null) break;
-      got += n;
-    }
+    const { buf, got } = await readAt(file, pos, Math.max(0, st.size - pos));
     const scan = scanValid(buf, 0, got, offset);
     return {
       path,
@@ -3825,6 +3817,20 @@ async function syncDir(dir) {
     }
   } catch {
   }
+}
+async function readAt(file, pos, len) {
+  const buf = new Uint8Array(len);
+  await file.seek(pos, Deno.SeekMode.Start);
+  let got = 0;
+  while (got < len) {
+    const n = await file.read(buf.subarray(got));
+    if (n === null) break;
+    got += n;
+  }
+  return {
+    buf,
+    got
+  };
 }
 var PartitionWriter;
 var init_partition_writer = __esm({
@@ -3999,15 +4005,7 @@ var init_partition_writer = __esm({
           write: true
         });
         try {
-          const len = st.size - pos;
-          const buf = new Uint8Array(len);
-          await file.seek(pos, Deno.SeekMode.Start);
-          let got = 0;
-          while (got < len) {
-            const n = await file.read(buf.subarray(got));
-            if (n === null) break;
-            got += n;
-          }
+          const { buf, got } = await readAt(file, pos, st.size - pos);
           const scan = scanValid(buf, 0, got, offset);
           const end = pos + scan.end;
           if (end < st.size) {
@@ -4700,6 +4698,9 @@ var init_mod2 = __esm({
   }
 });
 
+// cli/runtime.ts
+init_errors();
+
 // mod.ts
 init_client();
 
@@ -5251,6 +5252,22 @@ function collect2(value, previous) {
     ...previous,
     value
   ];
+}
+function headerFlags(list) {
+  if (list.length === 0) return void 0;
+  const out = {};
+  for (const h of list) {
+    const eq = h.indexOf("=");
+    if (eq <= 0) {
+      throw new MqError("INVALID_ARGUMENT", `header ${JSON.stringify(h)} must be NAME=VALUE`);
+    }
+    const name = h.slice(0, eq);
+    if (Object.hasOwn(out, name)) {
+      throw new MqError("INVALID_ARGUMENT", `header ${JSON.stringify(name)} is given twice: one value per header`);
+    }
+    out[name] = h.slice(eq + 1);
+  }
+  return out;
 }
 function wholeNumber(name, min = 0) {
   return (v) => {
@@ -5916,23 +5933,11 @@ function registerPub(program) {
     }, payloads, opts);
   });
 }
-function parseHeaders(list) {
-  if (list.length === 0) return void 0;
-  const out = {};
-  for (const h of list) {
-    const eq = h.indexOf("=");
-    if (eq <= 0) {
-      throw new MqError("INVALID_ARGUMENT", `header ${JSON.stringify(h)} must be NAME=VALUE`);
-    }
-    out[h.slice(0, eq)] = h.slice(eq + 1);
-  }
-  return out;
-}
 async function runPub(cmd, target, payloads, opts) {
   if ("topic" in target) assertName("topic", target.topic);
   else assertName("exchange", target.exchange);
   const topic = "topic" in target ? target.topic : `exchange ${target.exchange}`;
-  const headers = parseHeaders(opts.header);
+  const headers = headerFlags(opts.header);
   const now = Date.now();
   const deliverAt = opts.delay === void 0 ? void 0 : now + parseDuration(opts.delay);
   const expiresAt = opts.ttl === void 0 ? void 0 : now + parseDuration(opts.ttl);
@@ -6409,12 +6414,12 @@ async function runSub(cmd, topic, opts) {
 }
 
 // cli/commands/work.ts
-init_errors();
 init_names();
 init_duration();
 init_retry();
 
 // cli/process_tree.ts
+init_errors();
 var setsid;
 function onTerminal() {
   return Deno.stdin.isTerminal() || Deno.stdout.isTerminal() || Deno.stderr.isTerminal();
@@ -6433,7 +6438,7 @@ async function spawnCommand(path, options) {
       args: options.args
     }).spawn();
   } else {
-    const via = await (setsid ??= findSetsid());
+    const via = await (setsid ??= findExecutable("setsid"));
     child = via ? new Deno.Command(via, {
       ...common,
       args: [
@@ -6536,16 +6541,27 @@ async function fromPs() {
     return void 0;
   }
 }
-async function findSetsid() {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    if (!dir) continue;
+async function findExecutable(name) {
+  const isExec = async (p) => {
     try {
-      const st = await Deno.stat(`${dir}/setsid`);
-      if (st.isFile && ((st.mode ?? 73) & 73) !== 0) return `${dir}/setsid`;
+      const st = await Deno.stat(p);
+      return st.isFile && ((st.mode ?? 73) & 73) !== 0;
     } catch {
+      return false;
     }
+  };
+  if (name.includes("/")) return await isExec(name) ? name : void 0;
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    if (dir && await isExec(`${dir}/${name}`)) return `${dir}/${name}`;
   }
   return void 0;
+}
+async function requireExecutable(name) {
+  const path = await findExecutable(name);
+  if (!path) {
+    throw new MqError("INVALID_ARGUMENT", `command ${JSON.stringify(name)} not found (looked in PATH)`);
+  }
+  return path;
 }
 
 // cli/commands/work.ts
@@ -6575,21 +6591,6 @@ function registerWork(program) {
     await runWork(cmd, topic, command, opts);
   });
 }
-async function findExecutable(name) {
-  const isExec = async (p) => {
-    try {
-      const st = await Deno.stat(p);
-      return st.isFile && ((st.mode ?? 73) & 73) !== 0;
-    } catch {
-      return false;
-    }
-  };
-  if (name.includes("/")) return await isExec(name) ? name : void 0;
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    if (dir && await isExec(`${dir}/${name}`)) return `${dir}/${name}`;
-  }
-  return void 0;
-}
 function envFor(m, group) {
   const env = {
     MQ_TOPIC: m.topic,
@@ -6612,10 +6613,7 @@ async function runWork(cmd, topic, command, opts) {
   const visibilityMs = parseDuration(opts.visibility);
   const graceMs = parseDuration(opts.grace);
   const [program, ...args] = command;
-  const path = await findExecutable(program);
-  if (!path) {
-    throw new MqError("INVALID_ARGUMENT", `command ${JSON.stringify(program)} not found (looked in PATH)`);
-  }
+  const path = await requireExecutable(program);
   const { mq } = await openBackend(cmd);
   const config = await mq.topicConfig(topic);
   const maxAttempts = opts.maxAttempts ?? config?.maxAttempts ?? 5;
@@ -6931,21 +6929,13 @@ Examples:
 }
 
 // cli/commands/request.ts
-init_errors();
 init_names();
 init_duration();
 function registerRequest(program) {
   program.command("request").summary("send a request and print the first reply").description("Publish a request with reply-to and correlation-id headers and print the first reply.").argument("<topic>").argument("[payload]", "the request (default: all of stdin)").option("--timeout <dur>", "how long to wait for the reply (exit 3 after)", "5s").option("-H, --header <name=value>", "a header (repeatable)", collect2, []).addHelpText("after", "\nExamples:\n  mq reply rpc.upper -- tr a-z A-Z &\n  mq request rpc.upper hello --timeout 2s     prints HELLO").action(async (topic, payload, opts, cmd) => {
     assertName("topic", topic);
     const timeoutMs = parseDuration(opts.timeout);
-    const headers = {};
-    for (const h of opts.header) {
-      const eq = h.indexOf("=");
-      if (eq <= 0) {
-        throw new MqError("INVALID_ARGUMENT", `header ${JSON.stringify(h)} must be NAME=VALUE`);
-      }
-      headers[h.slice(0, eq)] = h.slice(eq + 1);
-    }
+    const headers = headerFlags(opts.header) ?? {};
     const body = payload ?? new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
     const { mq } = await openBackend(cmd);
     try {
@@ -6965,10 +6955,7 @@ function registerRequest(program) {
   program.command("reply").summary("answer requests with a command's output").description("Answer each request of a topic with COMMAND's stdout (the request on its stdin).").argument("<topic>").argument("<command...>", "the command and its arguments (after --)").option("-g, --group <group>", "the group of repliers", "default").option("-c, --concurrency <n>", "commands running at once", wholeNumber("--concurrency", 1), 1).option("-e, --exit", "exit when no request is waiting").addHelpText("after", "\nExamples:\n  mq reply rpc.upper -- tr a-z A-Z          answer with the command's stdout\n  mq reply rpc.upper -c 4 -e -- ./answer.sh   four at a time, exit when none waits").action(async (topic, command, opts, cmd) => {
     assertName("topic", topic);
     const [program2, ...args] = command;
-    const path = await findExecutable(program2);
-    if (!path) {
-      throw new MqError("INVALID_ARGUMENT", `command ${JSON.stringify(program2)} not found (looked in PATH)`);
-    }
+    const path = await requireExecutable(program2);
     const { mq } = await openBackend(cmd);
     const stop = new AbortController();
     const onSignal = () => stop.abort();

@@ -14,6 +14,8 @@
  * @module
  */
 
+import { MqError } from "../core/errors.ts";
+
 /** A command started by {@link spawnCommand}. */
 export interface RunningCommand {
   /** The process. */
@@ -55,7 +57,7 @@ export async function spawnCommand(path: string, options: SpawnOptions): Promise
   } else {
     // `setsid PROG` calls setsid(2) and execs PROG: same pid, now leading its
     // own group. Where it is missing, Deno's `detached` does the same (slower).
-    const via = await (setsid ??= findSetsid());
+    const via = await (setsid ??= findExecutable("setsid"));
     child = via
       ? new Deno.Command(via, { ...common, args: [path, ...options.args] }).spawn()
       : new Deno.Command(path, { ...common, args: options.args, detached: true }).spawn();
@@ -149,13 +151,35 @@ async function fromPs(): Promise<Map<number, number> | undefined> {
   }
 }
 
-async function findSetsid(): Promise<string | undefined> {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    if (!dir) continue;
+/** Where `name` is on the PATH (or itself, with a slash), or undefined. */
+export async function findExecutable(name: string): Promise<string | undefined> {
+  const isExec = async (p: string) => {
     try {
-      const st = await Deno.stat(`${dir}/setsid`);
-      if (st.isFile && ((st.mode ?? 0o111) & 0o111) !== 0) return `${dir}/setsid`;
-    } catch { /* not here */ }
+      const st = await Deno.stat(p);
+      return st.isFile && ((st.mode ?? 0o111) & 0o111) !== 0;
+    } catch {
+      return false;
+    }
+  };
+  if (name.includes("/")) return (await isExec(name)) ? name : undefined;
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    if (dir && (await isExec(`${dir}/${name}`))) return `${dir}/${name}`;
   }
   return undefined;
+}
+
+/**
+ * Where the command `name` is, for `mq work` and `mq reply`.
+ *
+ * @throws {MqError} `INVALID_ARGUMENT` (exit 2) when it is not found, before anything is taken
+ */
+export async function requireExecutable(name: string): Promise<string> {
+  const path = await findExecutable(name);
+  if (!path) {
+    throw new MqError(
+      "INVALID_ARGUMENT",
+      `command ${JSON.stringify(name)} not found (looked in PATH)`,
+    );
+  }
+  return path;
 }

@@ -1,5 +1,6 @@
 /** What every command gets: the backend, the global options, diagnostics. */
 import type { Command } from "commander";
+import { MqError } from "../core/errors.ts";
 import type { Mq } from "../core/client.ts";
 import { connect } from "../mod.ts";
 import { resolveBackend, type ResolvedBackend } from "./backend.ts";
@@ -62,6 +63,32 @@ export async function print(text: string): Promise<void> {
 /** Collects a repeatable option. */
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+/**
+ * The headers of repeated `-H NAME=VALUE` options (undefined when none). A
+ * name given twice is refused: a message or a binding has one value per header.
+ *
+ * @throws {MqError} `INVALID_ARGUMENT` (exit 2) for a malformed or repeated header
+ */
+export function headerFlags(list: readonly string[]): Record<string, string> | undefined {
+  if (list.length === 0) return undefined;
+  const out: Record<string, string> = {};
+  for (const h of list) {
+    const eq = h.indexOf("=");
+    if (eq <= 0) {
+      throw new MqError("INVALID_ARGUMENT", `header ${JSON.stringify(h)} must be NAME=VALUE`);
+    }
+    const name = h.slice(0, eq);
+    if (Object.hasOwn(out, name)) {
+      throw new MqError(
+        "INVALID_ARGUMENT",
+        `header ${JSON.stringify(name)} is given twice: one value per header`,
+      );
+    }
+    out[name] = h.slice(eq + 1);
+  }
+  return out;
 }
 
 /** Parses a whole number option. */

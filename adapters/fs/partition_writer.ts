@@ -49,15 +49,7 @@ async function peekScan(
 ): Promise<Peeked> {
   const file = await Deno.open(path, { read: true });
   try {
-    const len = Math.max(0, st.size - pos);
-    const buf = new Uint8Array(len);
-    await file.seek(pos, Deno.SeekMode.Start);
-    let got = 0;
-    while (got < len) {
-      const n = await file.read(buf.subarray(got));
-      if (n === null) break;
-      got += n;
-    }
+    const { buf, got } = await readAt(file, pos, Math.max(0, st.size - pos));
     const scan = scanValid(buf, 0, got, offset);
     return {
       path,
@@ -251,15 +243,7 @@ export class PartitionWriter {
   ): Promise<Tail> {
     const file = await Deno.open(path, { read: true, write: true });
     try {
-      const len = st.size - pos;
-      const buf = new Uint8Array(len);
-      await file.seek(pos, Deno.SeekMode.Start);
-      let got = 0;
-      while (got < len) {
-        const n = await file.read(buf.subarray(got));
-        if (n === null) break;
-        got += n;
-      }
+      const { buf, got } = await readAt(file, pos, st.size - pos);
       const scan = scanValid(buf, 0, got, offset);
       const end = pos + scan.end;
       if (end < st.size) {
@@ -331,4 +315,21 @@ export async function syncDir(dir: string): Promise<void> {
   } catch {
     // Some file systems refuse to sync a folder; the data itself was synced.
   }
+}
+
+/** Reads up to `len` bytes of `file` from `pos` (fewer where the file ends sooner). */
+async function readAt(
+  file: Deno.FsFile,
+  pos: number,
+  len: number,
+): Promise<{ buf: Uint8Array; got: number }> {
+  const buf = new Uint8Array(len);
+  await file.seek(pos, Deno.SeekMode.Start);
+  let got = 0;
+  while (got < len) {
+    const n = await file.read(buf.subarray(got));
+    if (n === null) break;
+    got += n;
+  }
+  return { buf, got };
 }

@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { MqError } from "../../core/errors.ts";
 import type { Binding } from "../../core/routing.ts";
-import { collect, note, openBackend, print } from "../runtime.ts";
+import { collect, headerFlags, note, openBackend, print } from "../runtime.ts";
 import { table } from "./topics.ts";
 
 const EXAMPLES = `
@@ -24,28 +24,6 @@ interface BindOptions {
   match?: string;
   header: string[];
   toExchange?: boolean;
-}
-
-function headersOf(list: string[]): Record<string, string> | undefined {
-  if (list.length === 0) return undefined;
-  const out: Record<string, string> = {};
-  for (const h of list) {
-    const eq = h.indexOf("=");
-    if (eq <= 0) {
-      throw new MqError("INVALID_ARGUMENT", `header ${JSON.stringify(h)} must be NAME=VALUE`);
-    }
-    const name = h.slice(0, eq);
-    if (Object.hasOwn(out, name)) {
-      throw new MqError(
-        "INVALID_ARGUMENT",
-        `header ${
-          JSON.stringify(name)
-        } is given twice: a binding matches one value per header (bind twice for either value)`,
-      );
-    }
-    out[name] = h.slice(eq + 1);
-  }
-  return out;
 }
 
 /** Adds `exchange`, `bind` and `unbind` to the program. */
@@ -158,7 +136,7 @@ Examples:
         destination,
         destinationKind: opts.toExchange ? "exchange" : "topic",
         key: opts.key,
-        headers: headersOf(opts.header),
+        headers: headerFlags(opts.header),
         match: opts.match as Binding["match"],
       };
       const { mq } = await openBackend(cmd);

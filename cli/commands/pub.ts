@@ -7,7 +7,15 @@ import { parseDuration } from "../../core/duration.ts";
 import { batchOf, pickRecords, type RecordBatch, type RecordMeta } from "../../core/record.ts";
 import { fromEnvelope } from "../envelope.ts";
 import { LineBatcher } from "../line_batcher.ts";
-import { collect, globals, note, openBackend, print, wholeNumber } from "../runtime.ts";
+import {
+  collect,
+  globals,
+  headerFlags,
+  note,
+  openBackend,
+  print,
+  wholeNumber,
+} from "../runtime.ts";
 import { Progress } from "../progress.ts";
 
 /** The options of `mq pub`, as parsed. */
@@ -102,19 +110,6 @@ export function registerPub(program: Command): void {
     );
 }
 
-function parseHeaders(list: string[]): Record<string, string> | undefined {
-  if (list.length === 0) return undefined;
-  const out: Record<string, string> = {};
-  for (const h of list) {
-    const eq = h.indexOf("=");
-    if (eq <= 0) {
-      throw new MqError("INVALID_ARGUMENT", `header ${JSON.stringify(h)} must be NAME=VALUE`);
-    }
-    out[h.slice(0, eq)] = h.slice(eq + 1);
-  }
-  return out;
-}
-
 /** Where a publish goes. */
 type Target = { topic: string } | { exchange: string };
 
@@ -127,7 +122,7 @@ async function runPub(
   if ("topic" in target) assertName("topic", target.topic);
   else assertName("exchange", target.exchange);
   const topic = "topic" in target ? target.topic : `exchange ${target.exchange}`;
-  const headers = parseHeaders(opts.header);
+  const headers = headerFlags(opts.header);
   const now = Date.now();
   const deliverAt = opts.delay === undefined ? undefined : now + parseDuration(opts.delay);
   const expiresAt = opts.ttl === undefined ? undefined : now + parseDuration(opts.ttl);

@@ -1,10 +1,9 @@
 /** `mq request` and `mq reply`. */
 import type { Command } from "commander";
-import { MqError } from "../../core/errors.ts";
 import { assertName } from "../../core/names.ts";
 import { parseDuration } from "../../core/duration.ts";
-import { collect, globals, note, openBackend, wholeNumber } from "../runtime.ts";
-import { findExecutable } from "./work.ts";
+import { collect, globals, headerFlags, note, openBackend, wholeNumber } from "../runtime.ts";
+import { requireExecutable } from "../process_tree.ts";
 
 /** Adds `request` and `reply` to the program. */
 export function registerRequest(program: Command): void {
@@ -31,14 +30,7 @@ export function registerRequest(program: Command): void {
       ) => {
         assertName("topic", topic);
         const timeoutMs = parseDuration(opts.timeout);
-        const headers: Record<string, string> = {};
-        for (const h of opts.header) {
-          const eq = h.indexOf("=");
-          if (eq <= 0) {
-            throw new MqError("INVALID_ARGUMENT", `header ${JSON.stringify(h)} must be NAME=VALUE`);
-          }
-          headers[h.slice(0, eq)] = h.slice(eq + 1);
-        }
+        const headers = headerFlags(opts.header) ?? {};
         const body = payload ??
           new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
         const { mq } = await openBackend(cmd);
@@ -77,13 +69,7 @@ export function registerRequest(program: Command): void {
       ) => {
         assertName("topic", topic);
         const [program, ...args] = command;
-        const path = await findExecutable(program);
-        if (!path) {
-          throw new MqError(
-            "INVALID_ARGUMENT",
-            `command ${JSON.stringify(program)} not found (looked in PATH)`,
-          );
-        }
+        const path = await requireExecutable(program);
         const { mq } = await openBackend(cmd);
         const stop = new AbortController();
         const onSignal = () => stop.abort();

@@ -1,13 +1,18 @@
 /** `mq work`: run a command once per message, with retries and dead letters. */
 import type { Command } from "commander";
-import { MqError } from "../../core/errors.ts";
 import { assertName } from "../../core/names.ts";
 import { parseDuration } from "../../core/duration.ts";
 import { parseBackoff } from "../../core/retry.ts";
 import type { Message } from "../../core/message.ts";
 import { globals, note, openBackend, wholeNumber } from "../runtime.ts";
 import { Progress } from "../progress.ts";
-import { onTerminal, type RunningCommand, signalTree, spawnCommand } from "../process_tree.ts";
+import {
+  onTerminal,
+  requireExecutable,
+  type RunningCommand,
+  signalTree,
+  spawnCommand,
+} from "../process_tree.ts";
 
 interface WorkOptions {
   group: string;
@@ -90,23 +95,6 @@ export function registerWork(program: Command): void {
     });
 }
 
-/** Where `name` is on the PATH (or itself, with a slash), or undefined. */
-export async function findExecutable(name: string): Promise<string | undefined> {
-  const isExec = async (p: string) => {
-    try {
-      const st = await Deno.stat(p);
-      return st.isFile && ((st.mode ?? 0o111) & 0o111) !== 0;
-    } catch {
-      return false;
-    }
-  };
-  if (name.includes("/")) return (await isExec(name)) ? name : undefined;
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    if (dir && (await isExec(`${dir}/${name}`))) return `${dir}/${name}`;
-  }
-  return undefined;
-}
-
 function envFor(m: Message, group: string): Record<string, string> {
   const env: Record<string, string> = {
     MQ_TOPIC: m.topic,
@@ -135,13 +123,7 @@ async function runWork(
   const visibilityMs = parseDuration(opts.visibility);
   const graceMs = parseDuration(opts.grace);
   const [program, ...args] = command;
-  const path = await findExecutable(program);
-  if (!path) {
-    throw new MqError(
-      "INVALID_ARGUMENT",
-      `command ${JSON.stringify(program)} not found (looked in PATH)`,
-    );
-  }
+  const path = await requireExecutable(program);
 
   const { mq } = await openBackend(cmd);
   const config = await mq.topicConfig(topic);

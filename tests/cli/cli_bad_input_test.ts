@@ -112,3 +112,32 @@ cliTest("receipts and commands that are not there", async (h) => {
   const empty = await mq(h, ["take", "t", "--wait", "300ms"]);
   eq([empty.code, errorLine(empty)], [3, "mq: error: no message arrived within 300ms"]);
 });
+
+cliTest(
+  "a header given twice is refused on pub and on bind (exit 2, nothing written)",
+  async (h) => {
+    const pub = await mq(h, ["pub", "t", "-H", "a=1", "-H", "a=2", "x"]);
+    eq([pub.code, errorLine(pub)], [
+      2,
+      'mq: error: header "a" is given twice: one value per header',
+    ]);
+    eq((await mq(h, ["topics", "--json"])).out.trim(), "[]");
+    eq((await mq(h, ["exchange", "create", "ex", "--type", "headers"])).code, 0);
+    const bind = await mq(h, [
+      "bind",
+      "ex",
+      "img",
+      "--match",
+      "any",
+      "-H",
+      "type=png",
+      "-H",
+      "type=jpg",
+    ]);
+    eq([bind.code, errorLine(bind)], [
+      2,
+      'mq: error: header "type" is given twice: one value per header',
+    ]);
+    eq(JSON.parse((await mq(h, ["exchange", "ls", "--json"])).out)[0].bindings, []);
+  },
+);
