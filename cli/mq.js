@@ -2613,8 +2613,15 @@ function firstInvalid(batch, config, topic, adapter) {
     code: "MESSAGE_TOO_LARGE"
   } : own;
 }
+function limitOf(config, topic, backendMax) {
+  const bytes = Math.min(config.maxMessageBytes, backendMax ?? Infinity);
+  return {
+    bytes,
+    why: bytes < config.maxMessageBytes ? `this backend stores at most ${bytes}` : `topic "${topic}" allows at most ${bytes} (--max-message-bytes)`
+  };
+}
 function firstInvalidHere(batch, config, topic, backendMax) {
-  const max = Math.min(config.maxMessageBytes, backendMax ?? Infinity);
+  const { bytes: max, why } = limitOf(config, topic, backendMax);
   const { starts, ends, meta } = batch;
   for (let i = 0; i < batch.count; i++) {
     const size = ends[i] - starts[i];
@@ -2622,7 +2629,7 @@ function firstInvalidHere(batch, config, topic, backendMax) {
       return {
         index: i,
         code: "MESSAGE_TOO_LARGE",
-        message: max < config.maxMessageBytes ? `message is ${size} bytes; this backend stores at most ${max}` : `message is ${size} bytes; topic "${topic}" allows at most ${max} (--max-message-bytes)`
+        message: `message is ${size} bytes; ${why}`
       };
     }
     const m = meta?.[i];
@@ -3210,6 +3217,20 @@ var init_client = __esm({
           throw new MqError("TOPIC_NOT_FOUND", `topic "${topic}" does not exist`);
         }
         return cancelDelayed(this.adapter, topic, id, this.now());
+      }
+      /**
+       * The largest payload a message of `topic` may have (the topic's limit, or
+       * the backend's where lower; a new topic's default), and why, in the words
+       * a refusal uses.
+       *
+       * @example
+       * ```ts ignore
+       * const { bytes, why } = await mq.messageLimit("orders"); // 1048576, 'topic "orders" allows ...'
+       * ```
+       */
+      async messageLimit(topic) {
+        const config = await this.topicConfig(topic) ?? makeTopicConfig({}, this.now());
+        return limitOf(config, topic, this.adapter.capabilities.maxMessageBytes);
       }
       /**
        * A topic's settings; with `create`, a missing topic is created with defaults.
@@ -5645,7 +5666,6 @@ async function runMq(args, commands = FAST_COMMANDS) {
 
 // cli/commands/pub.ts
 init_errors();
-init_topic_config();
 init_names();
 init_duration();
 init_record();
@@ -5979,12 +5999,10 @@ async function runPub(cmd, target, payloads, opts) {
   };
   const started = performance.now();
   try {
-    const config = "topic" in target ? await mq.topicConfig(target.topic) : void 0;
-    const topicMax = config?.maxMessageBytes ?? DEFAULT_TOPIC_CONFIG.maxMessageBytes;
-    const maxMessage = Math.min(topicMax, mq.adapter.capabilities.maxMessageBytes ?? Infinity);
+    const topicLimit = "topic" in target ? await mq.messageLimit(target.topic) : void 0;
+    const maxMessage = topicLimit?.bytes ?? EXCHANGE_LINE_BYTES;
     const limit = {
-      message: maxMessage,
-      why: "topic" in target ? maxMessage < topicMax ? `this backend stores at most ${maxMessage}` : `topic "${target.topic}" allows at most ${maxMessage} (--max-message-bytes)` : `at most ${EXCHANGE_LINE_BYTES} bytes are read per message through an exchange`,
+      why: topicLimit?.why ?? `at most ${EXCHANGE_LINE_BYTES} bytes are read per message through an exchange`,
       lineBytes: "topic" in target ? opts.jsonLines ? Math.ceil(maxMessage * 4 / 3) + (256 << 10) : opts.keyDelimiter !== void 0 ? maxMessage + 4096 + opts.keyDelimiter.length * 3 : maxMessage : EXCHANGE_LINE_BYTES,
       raw: !opts.jsonLines && opts.keyDelimiter === void 0
     };

@@ -58,6 +58,14 @@ export interface PublishResult {
   written: { partition: number; first: number; count: number }[];
 }
 
+/** The largest payload a topic takes, and why (see {@link Mq.messageLimit}). */
+export interface MessageLimit {
+  /** Bytes. */
+  bytes: number;
+  /** Why, as a refusal says it: `topic "t" allows at most N (--max-message-bytes)`. */
+  why: string;
+}
+
 /** Options of {@link Mq.publishRecords}. */
 export interface PublishRecordsOptions {
   /** Write every record to this partition. */
@@ -672,6 +680,21 @@ export class Mq {
   }
 
   /**
+   * The largest payload a message of `topic` may have (the topic's limit, or
+   * the backend's where lower; a new topic's default), and why, in the words
+   * a refusal uses.
+   *
+   * @example
+   * ```ts ignore
+   * const { bytes, why } = await mq.messageLimit("orders"); // 1048576, 'topic "orders" allows ...'
+   * ```
+   */
+  async messageLimit(topic: string): Promise<MessageLimit> {
+    const config = (await this.topicConfig(topic)) ?? makeTopicConfig({}, this.now());
+    return limitOf(config, topic, this.adapter.capabilities.maxMessageBytes);
+  }
+
+  /**
    * A topic's settings; with `create`, a missing topic is created with defaults.
    */
   async topicConfig(
@@ -803,24 +826,33 @@ function firstInvalid(
   return theirs ? { ...theirs, code: "MESSAGE_TOO_LARGE" } : own;
 }
 
+/** The largest payload of `topic` here: its own limit, or the backend's where lower, and why. */
+function limitOf(
+  config: TopicConfig,
+  topic: string,
+  backendMax: number | undefined,
+): MessageLimit {
+  const bytes = Math.min(config.maxMessageBytes, backendMax ?? Infinity);
+  return {
+    bytes,
+    why: bytes < config.maxMessageBytes
+      ? `this backend stores at most ${bytes}`
+      : `topic "${topic}" allows at most ${bytes} (--max-message-bytes)`,
+  };
+}
+
 function firstInvalidHere(
   batch: RecordBatch,
   config: TopicConfig,
   topic: string,
   backendMax?: number,
 ): { index: number; code: "MESSAGE_TOO_LARGE" | "INVALID_ARGUMENT"; message: string } | undefined {
-  const max = Math.min(config.maxMessageBytes, backendMax ?? Infinity);
+  const { bytes: max, why } = limitOf(config, topic, backendMax);
   const { starts, ends, meta } = batch;
   for (let i = 0; i < batch.count; i++) {
     const size = ends[i] - starts[i];
     if (size > max) {
-      return {
-        index: i,
-        code: "MESSAGE_TOO_LARGE",
-        message: max < config.maxMessageBytes
-          ? `message is ${size} bytes; this backend stores at most ${max}`
-          : `message is ${size} bytes; topic "${topic}" allows at most ${max} (--max-message-bytes)`,
-      };
+      return { index: i, code: "MESSAGE_TOO_LARGE", message: `message is ${size} bytes; ${why}` };
     }
     const m = meta?.[i];
     if (!m) continue;

@@ -31,6 +31,7 @@ export { parseBackendUrl, redactUrl } from "./backend_url.ts";
 export { batchOf, headOf, pickRecords } from "./record.ts";
 export { DEFAULT_TOPIC_CONFIG } from "./topic_config.ts";
 export type {
+  MessageLimit,
   MqOptions,
   OutgoingMessage,
   PublishOptions,

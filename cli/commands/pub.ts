@@ -1,7 +1,6 @@
 /** `mq pub`: publish arguments, or stdin lines, as messages. */
 import type { Command } from "commander";
 import { MqError, type MqErrorCode } from "../../core/errors.ts";
-import { DEFAULT_TOPIC_CONFIG } from "../../core/topic_config.ts";
 import { assertName } from "../../core/names.ts";
 import { parseDuration } from "../../core/duration.ts";
 import { batchOf, pickRecords, type RecordBatch, type RecordMeta } from "../../core/record.ts";
@@ -160,16 +159,11 @@ async function runPub(
   try {
     // The longest line worth reading: a message of the topic's largest size
     // (an envelope or a "key SEP payload" line may be somewhat longer).
-    const config = "topic" in target ? await mq.topicConfig(target.topic) : undefined;
-    const topicMax = config?.maxMessageBytes ?? DEFAULT_TOPIC_CONFIG.maxMessageBytes;
-    const maxMessage = Math.min(topicMax, mq.adapter.capabilities.maxMessageBytes ?? Infinity);
+    const topicLimit = "topic" in target ? await mq.messageLimit(target.topic) : undefined;
+    const maxMessage = topicLimit?.bytes ?? EXCHANGE_LINE_BYTES;
     const limit: LineLimit = {
-      message: maxMessage,
-      why: "topic" in target
-        ? maxMessage < topicMax
-          ? `this backend stores at most ${maxMessage}`
-          : `topic "${target.topic}" allows at most ${maxMessage} (--max-message-bytes)`
-        : `at most ${EXCHANGE_LINE_BYTES} bytes are read per message through an exchange`,
+      why: topicLimit?.why ??
+        `at most ${EXCHANGE_LINE_BYTES} bytes are read per message through an exchange`,
       lineBytes: "topic" in target
         ? opts.jsonLines
           ? Math.ceil(maxMessage * 4 / 3) + (256 << 10)
@@ -261,8 +255,6 @@ export interface Counter {
 
 /** The size limit lines are checked against, and how to say it. */
 export interface LineLimit {
-  /** The largest message. */
-  message: number;
   /** Why, in the words of the core's own check. */
   why: string;
   /** The longest line read (an envelope or "key SEP payload" line is longer than its message). */

@@ -36,7 +36,7 @@ Deno.test("pub stops at a bad line that fails while reading waits on the memory 
     return { count: b.count, duplicates: 0 };
   };
   const counter: Counter = { n: 0, duplicates: 0, skipped: 0, unroutable: 0 };
-  const limit: LineLimit = { message: 1 << 20, why: "test", lineBytes: 1 << 20, raw: true };
+  const limit: LineLimit = { why: "test", lineBytes: 1 << 20, raw: true };
   const opts = { header: [], routingKey: "" } as unknown as PubOptions;
   const outcome = await Promise.race([
     pubLines(send, opts, undefined, counter, limit, input).then(() => "returned", (e) => e),
