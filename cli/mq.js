@@ -135,12 +135,16 @@ function pickRecords(batch, indices) {
   };
 }
 function headOf(batch, n) {
+  return sliceOf(batch, 0, n);
+}
+function sliceOf(batch, from, to) {
+  if (from === 0 && to === batch.count) return batch;
   return {
-    count: n,
+    count: to - from,
     data: batch.data,
-    starts: batch.starts.subarray(0, n),
-    ends: batch.ends.subarray(0, n),
-    meta: batch.meta?.slice(0, n),
+    starts: batch.starts.subarray(from, to),
+    ends: batch.ends.subarray(from, to),
+    meta: batch.meta?.slice(from, to),
     timestamp: batch.timestamp
   };
 }
@@ -2593,17 +2597,6 @@ function splitBySize(batch, maxBytes) {
   }
   out.push(sliceOf(batch, from, batch.count));
   return out;
-}
-function sliceOf(batch, from, to) {
-  if (from === 0 && to === batch.count) return batch;
-  return {
-    count: to - from,
-    data: batch.data,
-    starts: batch.starts.subarray(from, to),
-    ends: batch.ends.subarray(from, to),
-    meta: batch.meta?.slice(from, to),
-    timestamp: batch.timestamp
-  };
 }
 function firstInvalid(batch, config, topic, adapter) {
   const own = firstInvalidHere(batch, config, topic, adapter.capabilities.maxMessageBytes);

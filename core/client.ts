@@ -9,7 +9,14 @@ import type { PartitionWrite, StorageAdapter } from "./adapter.ts";
 import { MqError } from "./errors.ts";
 import { assertName } from "./names.ts";
 import { partitionOf } from "./partitioner.ts";
-import { batchOf, headOf, pickRecords, type RecordBatch, type RecordMeta } from "./record.ts";
+import {
+  batchOf,
+  headOf,
+  pickRecords,
+  type RecordBatch,
+  type RecordMeta,
+  sliceOf,
+} from "./record.ts";
 import { makeTopicConfig, type TopicConfig } from "./topic_config.ts";
 import { type SubscribeOptions, Subscription } from "./subscription.ts";
 import { reserveIds } from "./dedup.ts";
@@ -797,18 +804,6 @@ function splitBySize(batch: RecordBatch, maxBytes: number | undefined): RecordBa
 
 /** What a stored record costs besides its payload and metadata, at most (length, time, flags, times). */
 const RECORD_FRAMING_BYTES = 40;
-
-function sliceOf(batch: RecordBatch, from: number, to: number): RecordBatch {
-  if (from === 0 && to === batch.count) return batch;
-  return {
-    count: to - from,
-    data: batch.data,
-    starts: batch.starts.subarray(from, to),
-    ends: batch.ends.subarray(from, to),
-    meta: batch.meta?.slice(from, to),
-    timestamp: batch.timestamp,
-  };
-}
 
 /**
  * The first record of `batch` the topic or the backend refuses, and why: the

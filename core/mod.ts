@@ -28,7 +28,7 @@ export { assertName, nameProblem } from "./names.ts";
 export { formatDuration, parseDuration } from "./duration.ts";
 export { parseStartFrom } from "./start_position.ts";
 export { parseBackendUrl, redactUrl } from "./backend_url.ts";
-export { batchOf, headOf, pickRecords } from "./record.ts";
+export { batchOf, headOf, pickRecords, sliceOf } from "./record.ts";
 export { DEFAULT_TOPIC_CONFIG } from "./topic_config.ts";
 export type {
   MessageLimit,

@@ -91,12 +91,18 @@ export function pickRecords(batch: RecordBatch, indices: ArrayLike<number>): Rec
 
 /** The first `n` records of `batch`. */
 export function headOf(batch: RecordBatch, n: number): RecordBatch {
+  return sliceOf(batch, 0, n);
+}
+
+/** Records `from` to `to` (exclusive) of `batch`, over the same bytes. */
+export function sliceOf(batch: RecordBatch, from: number, to: number): RecordBatch {
+  if (from === 0 && to === batch.count) return batch;
   return {
-    count: n,
+    count: to - from,
     data: batch.data,
-    starts: batch.starts.subarray(0, n),
-    ends: batch.ends.subarray(0, n),
-    meta: batch.meta?.slice(0, n),
+    starts: batch.starts.subarray(from, to),
+    ends: batch.ends.subarray(from, to),
+    meta: batch.meta?.slice(from, to),
     timestamp: batch.timestamp,
   };
 }

@@ -159,7 +159,7 @@ export class KvLogReader implements LogReader {
 }
 
 /** Records in a stored value (0 when it is not a frame). */
-function valueCount(v: unknown): number {
+export function valueCount(v: unknown): number {
   if (!(v instanceof Uint8Array) || v.length < FRAME_PREFIX + FRAME_HEAD) return 0;
   return frameCount(new DataView(v.buffer, v.byteOffset, v.byteLength), 0);
 }

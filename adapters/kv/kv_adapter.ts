@@ -8,7 +8,7 @@ import type {
   Versioned,
 } from "../../core/adapter.ts";
 import { MqError } from "../../core/errors.ts";
-import { pickRecords, type RecordBatch } from "../../core/record.ts";
+import { pickRecords, type RecordBatch, sliceOf } from "../../core/record.ts";
 import {
   ByteSink,
   checkFrame,
@@ -21,7 +21,7 @@ import {
 } from "../frame_codec.ts";
 import { isLockedError, type KvCallLimits, KvCalls, sleep, withDeadline } from "./_kv_calls.ts";
 import { CommitBudget, KV_CHECKS, KV_GET_MANY, KV_VALUE_BYTES, utf8Length } from "./_limits.ts";
-import { KvLogReader } from "./_log_reader.ts";
+import { KvLogReader, valueCount } from "./_log_reader.ts";
 import { KvStateDocs, MAX_STATE_BYTES } from "./_state_docs.ts";
 
 /** The largest frame body: a frame with its 8-byte prefix fills one KV value. */
@@ -247,7 +247,7 @@ export class KvAdapter implements StorageAdapter {
       if (tooLarge) {
         // Those before it are stored; then the refusal, with where it was.
         if (tooLarge.index > 0) {
-          await this.#appendOne(topic, partition, slice(batch, 0, tooLarge.index));
+          await this.#appendOne(topic, partition, sliceOf(batch, 0, tooLarge.index));
         }
         throw tooLargeError(tooLarge, tooLarge.index);
       }
@@ -267,7 +267,7 @@ export class KvAdapter implements StorageAdapter {
       if (tooLarge) {
         let published = 0;
         if (tooLarge.index > 0) {
-          published = (await this.#appendOne(topic, partition, slice(batch, 0, tooLarge.index), {
+          published = (await this.#appendOne(topic, partition, sliceOf(batch, 0, tooLarge.index), {
             windowMs,
             now,
           })).kept.length;
@@ -1015,12 +1015,6 @@ function readDedupValue(v: Uint8Array): { until: number; offset: number; owner?:
   };
 }
 
-/** Records in a stored value (0 when it is not a frame). */
-function valueCount(v: Uint8Array): number {
-  if (v.length < FRAME_PREFIX + FRAME_HEAD) return 0;
-  return frameCount(new DataView(v.buffer, v.byteOffset, v.byteLength), 0);
-}
-
 /** Bytes of a stored value that lie below offset `start`: all of it, or its records below. */
 function bytesBelow(v: unknown, start: number): number {
   if (!(v instanceof Uint8Array)) return 0;
@@ -1084,16 +1078,4 @@ function tooLargeError(t: TooLarge, published: number): MqError {
     `${what}; the kv backend stores at most ${t.limit} in one Deno KV value`,
     { details: { index: t.index, published } },
   );
-}
-
-function slice(batch: RecordBatch, from: number, n: number): RecordBatch {
-  if (from === 0 && n === batch.count) return batch;
-  return {
-    count: n,
-    data: batch.data,
-    starts: batch.starts.subarray(from, from + n),
-    ends: batch.ends.subarray(from, from + n),
-    meta: batch.meta?.slice(from, from + n),
-    timestamp: batch.timestamp,
-  };
 }
