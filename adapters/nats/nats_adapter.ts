@@ -72,6 +72,12 @@ function unescapeKey(k: string): string {
  * | native dedup | yes (`Nats-Msg-Id`, the stream's duplicate window) |
  * | atomic writes across topics | no |
  *
+ * One departure from the storage contract: when several clients append to
+ * one partition at the same moment, JetStream interleaves their messages, so
+ * one batch's records may not get consecutive offsets (each one's own order
+ * holds, nothing is lost or repeated). The core assumes consecutive offsets
+ * only to name an id-less delayed message `partition-offset` for `mq cancel`.
+ *
  * @example
  * ```ts ignore
  * import { connect } from "../../mod.ts";
