@@ -14,7 +14,6 @@
  * @module
  */
 import type { Command } from "commander";
-import type * as Pub from "./commands/pub.ts";
 import type * as Sub from "./commands/sub.ts";
 import type * as Work from "./commands/work.ts";
 import type * as Take from "./commands/take.ts";
@@ -44,7 +43,6 @@ export type FastCommands = Record<string, () => Promise<Register>>;
 
 /** The modules of the fast commands, each imported only when used. */
 export const FAST_COMMANDS: FastCommands = {
-  pub: async () => (await importLazily<typeof Pub>("./commands/pub.ts")).registerPub,
   sub: async () => (await importLazily<typeof Sub>("./commands/sub.ts")).registerSub,
   work: async () => (await importLazily<typeof Work>("./commands/work.ts")).registerWork,
   take: async () => (await importLazily<typeof Take>("./commands/take.ts")).registerTake,

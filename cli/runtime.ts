@@ -1,18 +1,16 @@
 /** What every command gets: the backend, the global options, diagnostics. */
 import type { Command } from "commander";
+import type { Call, GlobalOptions } from "./definition.ts";
 import { MqError } from "../core/errors.ts";
 import type { Mq } from "../core/client.ts";
 import { connect } from "../mod.ts";
 import { resolveBackend, type ResolvedBackend } from "./backend.ts";
 import { clearProgressLine } from "./progress.ts";
 
-/** Options every command accepts. */
-export interface GlobalOptions {
-  url?: string;
-  context?: string;
-  quiet?: boolean;
-  color?: boolean;
-}
+export type { GlobalOptions } from "./definition.ts";
+
+/** A parsed command line (`Call`), or a commander command while commands move over to definitions. */
+type Invocation = Call | Command;
 
 /** The global options: flags and help, shared by the command tree and the fast path. */
 export const GLOBAL_OPTIONS: readonly (readonly [flags: string, help: string])[] = [
@@ -37,12 +35,13 @@ export class InvalidOptionValue extends Error {
 const enc = new TextEncoder();
 
 /** The global options of the command being run. */
-export function globals(cmd: Command): GlobalOptions {
+export function globals(cmd: Invocation): GlobalOptions {
+  if ("globals" in cmd) return cmd.globals;
   return cmd.optsWithGlobals() as GlobalOptions;
 }
 
 /** Opens the backend the global options name. */
-export async function openBackend(cmd: Command): Promise<{ mq: Mq; backend: ResolvedBackend }> {
+export async function openBackend(cmd: Invocation): Promise<{ mq: Mq; backend: ResolvedBackend }> {
   const backend = await resolveBackend(globals(cmd));
   return { mq: await connect(backend.url), backend };
 }

@@ -1,20 +1,12 @@
 /** `mq pub`: publish arguments, or stdin lines, as messages. */
-import type { Command } from "commander";
+import type { Call } from "../definition.ts";
 import { MqError, type MqErrorCode } from "../../core/errors.ts";
 import { assertName } from "../../core/names.ts";
 import { parseDuration } from "../../core/duration.ts";
 import { batchOf, pickRecords, type RecordBatch, type RecordMeta } from "../../core/record.ts";
 import { fromEnvelope } from "../envelope.ts";
 import { LineBatcher } from "../line_batcher.ts";
-import {
-  collect,
-  globals,
-  headerFlags,
-  note,
-  openBackend,
-  print,
-  wholeNumber,
-} from "../runtime.ts";
+import { globals, headerFlags, note, openBackend, print } from "../runtime.ts";
 import { Progress } from "../progress.ts";
 
 /** The options of `mq pub`, as parsed. */
@@ -37,83 +29,43 @@ export interface PubOptions {
   allowUnroutable?: boolean;
 }
 
-const EXAMPLES = `
-Examples:
-  mq pub orders '{"id":1}' '{"id":2}'      two messages from arguments
-  seq 1000 | mq pub numbers                one message per stdin line
-  mq pub events < events.log               a file, line by line
-  find . -print0 | mq pub files -0         NUL-delimited input
-  mq pub blobs --raw < photo.jpg           all of stdin as one message
-  printf 'k1 hello\\n' | mq pub t -K ' '    "key SEP payload" lines
-  mq sub a --format json -e | mq pub b --json-lines   copy a topic faithfully
-
-Lines end with LF or CRLF (the line ending is removed, every other byte is
-kept); a last line without a newline is still a message; an empty line is an
-empty message unless --skip-empty. On a bad line mq stops with exit 2, says
-which line and how many messages were published before it, and publishes
-nothing from that line on (--skip-invalid reports and skips it instead).`;
-
-/** Adds `pub` to the program. */
-export function registerPub(program: Command): void {
-  program
-    .command("pub")
-    .summary("publish messages from arguments or stdin")
-    .description("Publish each payload argument as one message; with none, each line of stdin.")
-    .argument(
-      "[topic]",
-      "topic to publish to (created with defaults if missing); none with --exchange",
-    )
-    .argument("[payload...]", "messages; without them stdin is read")
-    .option("-0, --null", "stdin messages are separated by NUL bytes, not newlines")
-    .option("--raw", "all of stdin is one message")
-    .option("-k, --key <key>", "key of every message (picks the partition, keeps order)")
-    .option("-K, --key-delimiter <sep>", 'each line is "key SEP payload"')
-    .option("-H, --header <name=value>", "a header on every message (repeatable)", collect, [])
-    .option("--id <id>", "message id, deduplicated within the topic's window")
-    .option("--delay <dur>", "not delivered to groups before this long from now")
-    .option("--ttl <dur>", "never delivered after this long from now")
-    .option("--partition <n>", "write to this partition", wholeNumber("--partition"))
-    .option("--json-lines", "each line is a JSON envelope (as mq sub --format json prints)")
-    .option("--skip-invalid", "report and skip bad lines instead of stopping")
-    .option("--skip-empty", "drop empty lines")
-    .option("--json", "print the summary as JSON on stdout")
-    .option("--exchange <exchange>", "publish through an exchange instead of to a topic")
-    .option("--routing-key <key>", "with --exchange: the routing key", "")
-    .option(
-      "--allow-unroutable",
-      "with --exchange: drop a message no binding takes instead of failing",
-    )
-    .addHelpText("after", EXAMPLES)
-    .action(
-      async (topic: string | undefined, payloads: string[], opts: PubOptions, cmd: Command) => {
-        if (opts.exchange !== undefined) {
-          if (topic !== undefined) payloads = [topic, ...payloads];
-          return await runPub(cmd, { exchange: opts.exchange }, payloads, opts);
-        }
-        if (opts.routingKey !== "" || opts.allowUnroutable) {
-          throw new MqError(
-            "INVALID_ARGUMENT",
-            `${
-              opts.allowUnroutable ? "--allow-unroutable" : "--routing-key"
-            } goes with --exchange EX`,
-          );
-        }
-        if (topic === undefined) {
-          throw new MqError(
-            "INVALID_ARGUMENT",
-            "missing topic: mq pub <topic> [payload...] (or --exchange)",
-          );
-        }
-        await runPub(cmd, { topic }, payloads, opts);
-      },
+/**
+ * `mq pub [topic] [payload...]` with its options as parsed (see
+ * `cli/definitions/pub.ts`): to a topic, or with `--exchange` through an
+ * exchange (then every argument is a payload).
+ *
+ * @throws {MqError} `INVALID_ARGUMENT` for options that do not go together or a missing topic
+ */
+export async function pubCommand(
+  topic: string | undefined,
+  payloads: string[],
+  opts: PubOptions,
+  cmd: Call,
+): Promise<void> {
+  if (opts.exchange !== undefined) {
+    if (topic !== undefined) payloads = [topic, ...payloads];
+    return await runPub(cmd, { exchange: opts.exchange }, payloads, opts);
+  }
+  if (opts.routingKey !== "" || opts.allowUnroutable) {
+    throw new MqError(
+      "INVALID_ARGUMENT",
+      `${opts.allowUnroutable ? "--allow-unroutable" : "--routing-key"} goes with --exchange EX`,
     );
+  }
+  if (topic === undefined) {
+    throw new MqError(
+      "INVALID_ARGUMENT",
+      "missing topic: mq pub <topic> [payload...] (or --exchange)",
+    );
+  }
+  await runPub(cmd, { topic }, payloads, opts);
 }
 
 /** Where a publish goes. */
 type Target = { topic: string } | { exchange: string };
 
 async function runPub(
-  cmd: Command,
+  cmd: Call,
   target: Target,
   payloads: string[],
   opts: PubOptions,

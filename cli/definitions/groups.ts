@@ -1,0 +1,52 @@
+/** `mq groups <topic>` and `mq groups reset`. */
+import { type CommandDefinition, load } from "../definition.ts";
+import type * as Groups from "../commands/groups.ts";
+
+const impl = () => load<typeof Groups>(import.meta.url, "../commands/groups.ts");
+
+const reset: CommandDefinition = {
+  name: "reset",
+  summary: "move a group to a position in every partition",
+  description: "Move a group to a position in every partition (its leases are dropped).",
+  arguments: [
+    { name: "topic", required: true, complete: "topic" },
+    { name: "group", required: true, complete: "group" },
+  ],
+  options: [{
+    long: "to",
+    value: "where",
+    help: "beginning, end, an offset, an ISO time or -DUR",
+    required: true,
+    complete: ["beginning", "end"],
+  }],
+  examples: [
+    ["mq groups reset orders billing --to beginning", "process everything again"],
+    ["mq groups reset orders billing --to end", "skip the backlog"],
+    ["mq groups reset orders billing --to -1h", "from an hour ago"],
+    ["mq groups reset orders billing --to 2024-05-01T00:00:00Z"],
+  ],
+  run: async (call) =>
+    (await impl()).groupsReset(
+      call.args.topic,
+      call.args.group,
+      call.options as { to: string },
+      call,
+    ),
+};
+
+/** `mq groups`. */
+export const groups: CommandDefinition = {
+  name: "groups",
+  summary: "list a topic's groups; move one",
+  description:
+    "List the groups of a topic with lag, in-flight, retrying, delayed and dead-lettered counts.",
+  arguments: [{ name: "topic", required: true, complete: "topic" }],
+  options: [{ long: "json", help: "print JSON" }],
+  subcommands: [reset],
+  examples: [
+    ["mq groups jobs", "GROUP, LAG, IN-FLIGHT, RETRYING, DELAYED, DEAD-LETTERED, EXPIRED"],
+    ["mq groups reset jobs billing --to beginning"],
+    ["mq groups reset jobs billing --to -1h"],
+  ],
+  run: async (call) => (await impl()).groupsList(call.args.topic, call.options, call),
+};
