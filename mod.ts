@@ -18,6 +18,7 @@
  * @module
  */
 import { Mq, type MqOptions } from "./core/client.ts";
+import type { OpenOptions } from "./core/registry.ts";
 import { builtinRegistry } from "./adapters/builtin.ts";
 
 export * from "./core/mod.ts";
@@ -35,6 +36,9 @@ export { builtinRegistry } from "./adapters/builtin.ts";
  * ```
  * @throws {MqError} `UNKNOWN_SCHEME`, `INVALID_URL`, `IO`, `UNREACHABLE`
  */
-export async function connect(url: string, options: MqOptions = {}): Promise<Mq> {
-  return new Mq(await builtinRegistry().open(url), options);
+export async function connect(
+  url: string,
+  options: MqOptions & OpenOptions = {},
+): Promise<Mq> {
+  return new Mq(await builtinRegistry().open(url, { create: options.create }), options);
 }

@@ -72,14 +72,14 @@ export function builtinRegistry(): Registry {
     })
     .register("kv", async () => {
       const { KvAdapter } = await importLazily<typeof KvModule>("../adapters/kv/mod.ts");
-      return (url) => {
+      return (url, options) => {
         if (url.body === "") {
           throw new MqError("INVALID_URL", "kv: needs a path, :memory: or an https:// URL");
         }
         const target = url.body.startsWith("https:") || url.body.startsWith("http:")
           ? url.href.slice(url.href.indexOf(":") + 1)
           : url.body;
-        return KvAdapter.open(target);
+        return KvAdapter.open(target, { create: options.create });
       };
     })
     .register("nats", async () => {

@@ -82,6 +82,8 @@ export interface ArgumentDefinition {
   required?: boolean;
   /** Takes every operand from here on (only the last argument); `run` gets an array. */
   variadic?: boolean;
+  /** The value when it is not given (an optional argument). */
+  default?: string;
   /** Where completions find its values. */
   complete?: CompletionSource;
 }
@@ -107,6 +109,8 @@ export interface Call {
   options: Record<string, any>;
   /** The global options (`--url`, `--context`, `-q`, `--no-color`). */
   globals: GlobalOptions;
+  /** A reading command: the store is opened without creating anything (see {@link CommandDefinition.reads}). */
+  reads: boolean;
 }
 
 /** One command or subcommand of `mq`. */
@@ -127,6 +131,13 @@ export interface CommandDefinition {
   notes?: string;
   /** Subcommands (`mq topics create`). */
   subcommands?: readonly CommandDefinition[];
+  /**
+   * A reading command (`mq topics`, `mq sub -e`): it opens the store without
+   * creating it (a Deno KV file that does not exist is an error, exit 1),
+   * so that it leaves nothing behind. A function decides by the call.
+   * @default false
+   */
+  reads?: boolean | ((call: Call) => boolean);
   /** Runs the command; absent for a command that only groups subcommands (`mq dlq`). */
   run?: (call: Call) => Promise<void>;
 }

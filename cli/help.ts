@@ -103,7 +103,14 @@ export function helpText(program: Program, path: readonly string[]): string {
   const parts = [usage, "", cmd.description ?? capitalized(cmd.summary)];
   const described = (cmd.arguments ?? []).filter((a) => a.help);
   if (described.length > 0) {
-    parts.push("", "Arguments:", columns(described.map((a) => [a.name, a.help!])));
+    parts.push(
+      "",
+      "Arguments:",
+      columns(described.map((a) => [
+        a.name,
+        a.help! + (a.default === undefined ? "" : ` (default: ${a.default})`),
+      ])),
+    );
   }
   parts.push("", "Options:", columns(optionRows([...(cmd.options ?? []), HELP_OPTION])));
   parts.push("", "Global options:", columns(optionRows(program.globals)));

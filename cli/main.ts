@@ -15,19 +15,16 @@ import { PROGRAM } from "./registry.ts";
 import { reportError } from "./exit_codes.ts";
 import { load } from "./definition.ts";
 import type * as Help from "./help.ts";
-import type * as FastPath from "./fast_path.ts";
+import type * as Complete from "./complete.ts";
 import { VERSION } from "./version.ts";
 
 /** Runs mq with `args`; resolves to the exit code. */
 export async function main(args: readonly string[]): Promise<number> {
   try {
-    // Commands not moved to definitions yet run on the old command tree.
-    const first = args.find((a, i) =>
-      !a.startsWith("-") && args[i - 1] !== "--url" && args[i - 1] !== "--context"
-    );
-    if (first !== undefined && !PROGRAM.commands.some((c) => c.name === first)) {
-      const { runMq } = await load<typeof FastPath>(import.meta.url, "./fast_path.ts");
-      return await runMq(args);
+    if (args[0] === "__complete") {
+      const { runComplete } = await load<typeof Complete>(import.meta.url, "./complete.ts");
+      await runComplete(PROGRAM, args.slice(1));
+      return 0;
     }
     const parsed = parse(PROGRAM, args);
     if (parsed.kind === "version") {

@@ -246,7 +246,7 @@ export function parse(program: Program, argv: readonly string[]): Parsed {
         throw usage(`missing required argument '${spec.name}'`);
       }
     } else {
-      args[spec.name] = operands[k];
+      args[spec.name] = operands[k] ?? spec.default;
       if (spec.required && operands[k] === undefined) {
         throw usage(`missing required argument '${spec.name}'`);
       }
@@ -271,9 +271,13 @@ export function parse(program: Program, argv: readonly string[]): Parsed {
     const key = attributeOf(opt);
     if (!(key in globals) && opt.default !== undefined) globals[key] = opt.default;
   }
-  return {
-    kind: "run",
-    command: node,
-    call: { path, args, options: values, globals: globals as GlobalOptions },
+  const call: Call = {
+    path,
+    args,
+    options: values,
+    globals: globals as GlobalOptions,
+    reads: false,
   };
+  call.reads = typeof node.reads === "function" ? node.reads(call) : node.reads === true;
+  return { kind: "run", command: node, call };
 }

@@ -8,15 +8,45 @@
 import type { CommandDefinition, OptionDefinition } from "./definition.ts";
 import type { Program } from "./parse.ts";
 import { pub } from "./definitions/pub.ts";
+import { sub } from "./definitions/sub.ts";
+import { work } from "./definitions/work.ts";
+import { ack, nack, take } from "./definitions/take.ts";
+import { cancel, peek } from "./definitions/peek.ts";
 import { topics } from "./definitions/topics.ts";
 import { groups } from "./definitions/groups.ts";
+import { dlq } from "./definitions/dlq.ts";
+import { bind, exchange, unbind } from "./definitions/exchange.ts";
+import { reply, request } from "./definitions/request.ts";
+import { bridge } from "./definitions/bridge.ts";
+import { bench } from "./definitions/bench.ts";
+import { context } from "./definitions/context.ts";
+import { completions } from "./definitions/completions.ts";
+import { info } from "./definitions/info.ts";
 import { help } from "./definitions/help.ts";
 
 /** The commands, in the order of `mq --help`. */
 export const COMMANDS: readonly CommandDefinition[] = [
   pub,
+  sub,
+  work,
+  take,
+  ack,
+  nack,
+  peek,
+  cancel,
   topics,
   groups,
+  dlq,
+  exchange,
+  bind,
+  unbind,
+  request,
+  reply,
+  bridge,
+  bench,
+  context,
+  completions,
+  info,
   help,
 ];
 

@@ -1,49 +1,27 @@
 /** What every command gets: the backend, the global options, diagnostics. */
-import type { Command } from "commander";
-import type { Call, GlobalOptions } from "./definition.ts";
 import { MqError } from "../core/errors.ts";
 import type { Mq } from "../core/client.ts";
 import { connect } from "../mod.ts";
 import { resolveBackend, type ResolvedBackend } from "./backend.ts";
+import type { Call, GlobalOptions } from "./definition.ts";
 import { clearProgressLine } from "./progress.ts";
 
 export type { GlobalOptions } from "./definition.ts";
 
-/** A parsed command line (`Call`), or a commander command while commands move over to definitions. */
-type Invocation = Call | Command;
-
-/** The global options: flags and help, shared by the command tree and the fast path. */
-export const GLOBAL_OPTIONS: readonly (readonly [flags: string, help: string])[] = [
-  ["--url <url>", "backend URL (overrides MQ_URL, contexts and MQ_ENV)"],
-  ["--context <name>", "use a named backend URL (see MQ_CONTEXT and mq context)"],
-  ["-q, --quiet", "no summaries or progress on stderr"],
-  ["--no-color", "no colour (also NO_COLOR=1)"],
-];
-
-/**
- * A bad option value: commander reports it as
- * `error: option '--x <n>' argument 'abc' is invalid. ...` (exit 2). The same
- * shape as commander's `InvalidArgumentError`, without loading commander.
- */
-export class InvalidOptionValue extends Error {
-  /** What commander looks for. */
-  readonly code = "commander.invalidArgument";
-  /** Commander's exit code for it (mq maps every usage error to 2). */
-  readonly exitCode = 1;
-}
-
 const enc = new TextEncoder();
 
 /** The global options of the command being run. */
-export function globals(cmd: Invocation): GlobalOptions {
-  if ("globals" in cmd) return cmd.globals;
-  return cmd.optsWithGlobals() as GlobalOptions;
+export function globals(cmd: Call): GlobalOptions {
+  return cmd.globals;
 }
 
-/** Opens the backend the global options name. */
-export async function openBackend(cmd: Invocation): Promise<{ mq: Mq; backend: ResolvedBackend }> {
+/**
+ * Opens the backend the global options name; a reading command (see
+ * `CommandDefinition.reads`) opens it without creating anything.
+ */
+export async function openBackend(cmd: Call): Promise<{ mq: Mq; backend: ResolvedBackend }> {
   const backend = await resolveBackend(globals(cmd));
-  return { mq: await connect(backend.url), backend };
+  return { mq: await connect(backend.url, { create: !cmd.reads }), backend };
 }
 
 /** Writes one diagnostic line to stderr (clearing a progress line first). */
@@ -57,11 +35,6 @@ export async function print(text: string): Promise<void> {
   const bytes = enc.encode(text);
   let n = 0;
   while (n < bytes.length) n += await Deno.stdout.write(bytes.subarray(n));
-}
-
-/** Collects a repeatable option. */
-export function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }
 
 /**
@@ -88,16 +61,4 @@ export function headerFlags(list: readonly string[]): Record<string, string> | u
     out[name] = h.slice(eq + 1);
   }
   return out;
-}
-
-/** Parses a whole number option. */
-export function wholeNumber(name: string, min = 0): (v: string) => number {
-  return (v: string) => {
-    if (!/^\d+$/.test(v) || Number(v) < min) {
-      throw new InvalidOptionValue(
-        `${name} must be a whole number${min > 0 ? ` of at least ${min}` : ""}`,
-      );
-    }
-    return Number(v);
-  };
 }

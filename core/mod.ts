@@ -15,7 +15,7 @@
 export { Mq } from "./client.ts";
 export { MqError } from "./errors.ts";
 export { Registry } from "./registry.ts";
-export type { LazyFactory } from "./registry.ts";
+export type { LazyFactory, OpenOptions } from "./registry.ts";
 export { Subscription } from "./subscription.ts";
 export { formatReceipt, parseReceipt, ReceivedMessage } from "./message.ts";
 export { backoffDelay, DEFAULT_BACKOFF, parseBackoff } from "./retry.ts";

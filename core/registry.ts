@@ -7,8 +7,22 @@ import type { AdapterFactory, StorageAdapter } from "./adapter.ts";
 import { type BackendUrl, parseBackendUrl, redactUrl } from "./backend_url.ts";
 import { MqError } from "./errors.ts";
 
+/** How a backend is opened. */
+export interface OpenOptions {
+  /**
+   * False: open only a store that exists, creating nothing (reading
+   * commands); a backend whose opening would create its store (a Deno KV
+   * file) fails with `IO` instead. Backends that create nothing on opening
+   * ignore it.
+   * @default true
+   */
+  create?: boolean;
+}
+
 /** A lazily loaded factory: the module is imported on first use. */
-export type LazyFactory = () => Promise<(url: BackendUrl) => Promise<StorageAdapter>>;
+export type LazyFactory = () => Promise<
+  (url: BackendUrl, options: OpenOptions) => Promise<StorageAdapter>
+>;
 
 /**
  * Maps schemes to adapters.
@@ -40,7 +54,7 @@ export class Registry {
    *
    * @throws {MqError} `UNKNOWN_SCHEME`, `INVALID_URL`, or what the adapter throws
    */
-  async open(href: string): Promise<StorageAdapter> {
+  async open(href: string, options: OpenOptions = {}): Promise<StorageAdapter> {
     const url = parseBackendUrl(href);
     const load = this.#factories.get(url.scheme);
     if (!load) {
@@ -52,7 +66,7 @@ export class Registry {
       );
     }
     const factory = await load();
-    return await factory(url);
+    return await factory(url, options);
   }
 }
 

@@ -20,8 +20,12 @@ export interface Binding {
   destinationKind: "topic" | "exchange";
   /** Binding key (direct) or pattern (topic). */
   key?: string;
-  /** Headers to match (headers exchanges). */
-  headers?: Record<string, string>;
+  /**
+   * Headers to match (headers exchanges). With `match: "any"` a name may
+   * have several values (`{ type: ["png", "jpg"] }`): a message matches with
+   * any one of them.
+   */
+  headers?: Record<string, string | string[]>;
   /** `all` (default) or `any` of the headers must match. */
   match?: "all" | "any";
 }
@@ -107,6 +111,18 @@ export function assertBinding(type: ExchangeType, b: Binding): void {
         "INVALID_ARGUMENT",
         `--match must be all or any, not ${JSON.stringify(b.match)}`,
       );
+    }
+    for (const [name, v] of Object.entries(b.headers)) {
+      if (Array.isArray(v) && (v.length === 0 || b.match !== "any")) {
+        throw new MqError(
+          "INVALID_ARGUMENT",
+          v.length === 0
+            ? `header ${JSON.stringify(name)} of a binding needs a value`
+            : `header ${
+              JSON.stringify(name)
+            } is given ${v.length} values: a message has one value per header, so several values need --match any`,
+        );
+      }
     }
   } else if (b.headers || b.match) {
     throw new MqError(
@@ -237,6 +253,8 @@ function walk(
 
 function headersMatch(b: Binding, headers: Record<string, string>): boolean {
   const want = Object.entries(b.headers ?? {});
-  if (b.match === "any") return want.some(([k, v]) => headers[k] === v);
-  return want.every(([k, v]) => headers[k] === v);
+  const fits = (k: string, v: string | string[]) =>
+    Object.hasOwn(headers, k) && (Array.isArray(v) ? v.includes(headers[k]) : headers[k] === v);
+  if (b.match === "any") return want.some(([k, v]) => fits(k, v));
+  return want.every(([k, v]) => fits(k, v));
 }

@@ -72,6 +72,12 @@ export interface KvOptions extends KvCallLimits {
    * @default 3_000
    */
   openTimeoutMs?: number;
+  /**
+   * False: a file that does not exist is not created (`IO` instead), so
+   * that reading commands leave nothing behind.
+   * @default true
+   */
+  create?: boolean;
 }
 
 /** One partition's share of a commit being planned. */
@@ -174,7 +180,19 @@ export class KvAdapter implements StorageAdapter {
         `cannot open ${what}: set DENO_KV_ACCESS_TOKEN to an access token of that database`,
       );
     }
-    if (!remote && path !== ":memory:" && path.includes("/")) {
+    if (!remote && path !== ":memory:" && options.create === false) {
+      const exists = await Deno.stat(path).then(() => true, (e) => {
+        if (e instanceof Deno.errors.NotFound) return false;
+        throw new MqError("IO", `cannot open ${what}: ${(e as Error).message}`, { cause: e });
+      });
+      if (!exists) {
+        throw new MqError(
+          "IO",
+          `${what} does not exist (a command that writes, such as mq pub, creates it)`,
+        );
+      }
+    }
+    if (!remote && path !== ":memory:" && path.includes("/") && options.create !== false) {
       // A new store's folder is made, as the fs backend makes its own.
       await Deno.mkdir(path.slice(0, path.lastIndexOf("/")) || "/", { recursive: true })
         .catch(() => {}); // opening reports what is wrong

@@ -1,25 +1,9 @@
 /** `mq bench pub|sub|work`: throughput and latency on the resolved backend, as `nats bench` reports. */
-import type { Command } from "commander";
+import type { Call } from "../definition.ts";
 import { batchOf, MqError, redactUrl } from "../../mod.ts";
 import type { Mq, ReceivedMessage, Subscription } from "../../mod.ts";
-import { globals, note, openBackend, print, wholeNumber } from "../runtime.ts";
+import { globals, note, openBackend, print } from "../runtime.ts";
 import { Progress } from "../progress.ts";
-
-const EXAMPLES = `
-Examples:
-  mq bench                              pub: 10000 messages of 128 bytes
-  mq bench pub -n 100000 --size 1024    publish throughput and publish->receive latency
-  mq bench sub --json                   end-to-end receive throughput, as JSON
-  mq bench work --batch 10              a group that takes and acks, small batches
-  mq --url kv:/tmp/b.sqlite bench       the same on Deno KV
-
-Modes: pub (messages/s of publishing), sub (of receiving, without a group),
-work (of taking and acking as a group member). In every mode a reader runs
-alongside the publisher and latency is publish->receive (from the start of the
-publish call of a message's batch to its arrival): p50, p99, p99.9.
-A throwaway topic (mq-bench-...) is created and removed afterwards.
---json prints one object: mode, backend, messages, size, batch, seconds,
-msgs_per_sec, mb_per_sec, p50_ms, p99_ms, p999_ms.`;
 
 /** The modes of `mq bench`. */
 export const BENCH_MODES = ["pub", "sub", "work"] as const;
@@ -49,64 +33,51 @@ export interface BenchReport {
   p999_ms: number;
 }
 
-interface BenchOptions {
+/** The options of `mq bench`, as parsed. */
+export interface BenchOptions {
   count: number;
   size: number;
   batch: number;
   json?: boolean;
 }
 
-/** Adds `bench` to the program. */
-export function registerBench(program: Command): void {
-  program
-    .command("bench")
-    .summary("measure messages/s, MB/s and latency on the current backend")
-    .description(
-      "Publish N messages of a size to a throwaway topic while reading them back; report messages/s, MB/s and publish->receive latency percentiles.",
-    )
-    .argument("[mode]", "pub, sub or work", "pub")
-    .option("-n, --count <n>", "messages", wholeNumber("--count", 1), 10000)
-    .option("--size <bytes>", "payload bytes per message", wholeNumber("--size"), 128)
-    .option("--batch <n>", "messages per publish call", wholeNumber("--batch", 1), 100)
-    .option("--json", "print the report as one JSON object on stdout")
-    .addHelpText("after", EXAMPLES)
-    .action(async (mode: string, opts: BenchOptions, cmd: Command) => {
-      if (!(BENCH_MODES as readonly string[]).includes(mode)) {
-        throw new MqError(
-          "INVALID_ARGUMENT",
-          `unknown bench mode ${JSON.stringify(mode)}: use pub, sub or work`,
-        );
-      }
-      if (opts.size > MAX_SIZE) {
-        throw new MqError(
-          "INVALID_ARGUMENT",
-          `--size must be at most ${MAX_SIZE} (the largest message a topic takes by default)`,
-        );
-      }
-      const quiet = globals(cmd).quiet;
-      const { mq, backend } = await openBackend(cmd);
-      const stop = new AbortController();
-      const onSignal = () => stop.abort();
-      Deno.addSignalListener("SIGINT", onSignal);
-      Deno.addSignalListener("SIGTERM", onSignal);
-      const progress = Progress.start(`bench ${mode}`, { quiet });
-      let report: BenchReport;
-      try {
-        report = await runBench(mq, mode as BenchMode, opts, stop.signal, progress);
-      } finally {
-        progress.done();
-        Deno.removeSignalListener("SIGINT", onSignal);
-        Deno.removeSignalListener("SIGTERM", onSignal);
-        await mq.close();
-      }
-      if (stop.signal.aborted) {
-        note("mq: bench interrupted; the bench topic was removed");
-        Deno.exit(130);
-      }
-      report.backend = redactUrl(backend.url);
-      if (opts.json) return await print(JSON.stringify(report) + "\n");
-      await print(formatReport(report));
-    });
+/** `mq bench [mode]`: throughput and latency on the resolved backend. */
+export async function benchCommand(mode: string, opts: BenchOptions, cmd: Call): Promise<void> {
+  if (!(BENCH_MODES as readonly string[]).includes(mode)) {
+    throw new MqError(
+      "INVALID_ARGUMENT",
+      `unknown bench mode ${JSON.stringify(mode)}: use pub, sub or work`,
+    );
+  }
+  if (opts.size > MAX_SIZE) {
+    throw new MqError(
+      "INVALID_ARGUMENT",
+      `--size must be at most ${MAX_SIZE} (the largest message a topic takes by default)`,
+    );
+  }
+  const quiet = globals(cmd).quiet;
+  const { mq, backend } = await openBackend(cmd);
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  const progress = Progress.start(`bench ${mode}`, { quiet });
+  let report: BenchReport;
+  try {
+    report = await runBench(mq, mode as BenchMode, opts, stop.signal, progress);
+  } finally {
+    progress.done();
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+    await mq.close();
+  }
+  if (stop.signal.aborted) {
+    note("mq: bench interrupted; the bench topic was removed");
+    Deno.exit(130);
+  }
+  report.backend = redactUrl(backend.url);
+  if (opts.json) return await print(JSON.stringify(report) + "\n");
+  await print(formatReport(report));
 }
 
 /** The human-readable report. */

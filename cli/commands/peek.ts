@@ -1,68 +1,43 @@
 /** `mq peek` and `mq cancel`. */
-import type { Command } from "commander";
+import type { Call } from "../definition.ts";
 import { MqError } from "../../core/errors.ts";
 import { assertName } from "../../core/names.ts";
 import { formatterFor } from "../message_format.ts";
-import { note, openBackend, print, wholeNumber } from "../runtime.ts";
+import { note, openBackend, print } from "../runtime.ts";
 
-/** Adds `peek` and `cancel` to the program. */
-export function registerPeek(program: Command): void {
-  program
-    .command("peek")
-    .summary("show the next messages a group would get, without taking them")
-    .description("Show the next messages a group would get, without taking them.")
-    .argument("<topic>")
-    .option("-g, --group <group>", "the group", "default")
-    .option("-n, --count <n>", "how many", wholeNumber("--count", 1), 10)
-    .option("-f, --format <format>", "raw, json, or a template", "raw")
-    .addHelpText(
-      "after",
-      "\nExamples:\n  mq peek jobs                          the next 10 for the group \"default\"\n  mq peek jobs -g billing -n 3 --format '{offset} {attempt} {payload}'",
-    )
-    .action(
-      async (
-        topic: string,
-        opts: { group: string; count: number; format: string },
-        cmd: Command,
-      ) => {
-        assertName("topic", topic);
-        const format = formatterFor(opts.format);
-        const { mq } = await openBackend(cmd);
-        try {
-          const messages = await mq.peek(topic, { group: opts.group, count: opts.count });
-          const dec = new TextDecoder();
-          await print(
-            messages.map((m) => (format ? format(m) : dec.decode(m.payload)) + "\n").join(""),
-          );
-        } finally {
-          await mq.close();
-        }
-      },
+/** `mq peek <topic>`: the next messages a group would get, not taken. */
+export async function peekCommand(
+  topic: string,
+  opts: { group: string; count: number; format: string },
+  cmd: Call,
+): Promise<void> {
+  assertName("topic", topic);
+  const format = formatterFor(opts.format);
+  const { mq } = await openBackend(cmd);
+  try {
+    const messages = await mq.peek(topic, { group: opts.group, count: opts.count });
+    const dec = new TextDecoder();
+    await print(
+      messages.map((m) => (format ? format(m) : dec.decode(m.payload)) + "\n").join(""),
     );
+  } finally {
+    await mq.close();
+  }
+}
 
-  program
-    .command("cancel")
-    .summary("remove a delayed message before it is delivered")
-    .description("Remove a delayed message (mq pub --delay) that has not been delivered yet.")
-    .argument("<topic>")
-    .argument("<id>", "the message id (mq pub --id)")
-    .addHelpText(
-      "after",
-      "\nExamples:\n  mq pub reminders --delay 1h --id r-42 'call back'\n  mq cancel reminders r-42",
-    )
-    .action(async (topic: string, id: string, _opts: unknown, cmd: Command) => {
-      assertName("topic", topic);
-      const { mq } = await openBackend(cmd);
-      try {
-        if (!(await mq.cancel(topic, id))) {
-          throw new MqError(
-            "TOPIC_NOT_FOUND",
-            `no delayed message with id ${JSON.stringify(id)} waits in "${topic}"`,
-          );
-        }
-        note(`mq: cancelled ${JSON.stringify(id)} in "${topic}"`);
-      } finally {
-        await mq.close();
-      }
-    });
+/** `mq cancel <topic> <id>`: a delayed message removed before it is delivered. */
+export async function cancelCommand(topic: string, id: string, cmd: Call): Promise<void> {
+  assertName("topic", topic);
+  const { mq } = await openBackend(cmd);
+  try {
+    if (!(await mq.cancel(topic, id))) {
+      throw new MqError(
+        "TOPIC_NOT_FOUND",
+        `no delayed message with id ${JSON.stringify(id)} waits in "${topic}"`,
+      );
+    }
+    note(`mq: cancelled ${JSON.stringify(id)} in "${topic}"`);
+  } finally {
+    await mq.close();
+  }
 }

@@ -1,15 +1,16 @@
 /** `mq sub`: print messages of a topic. */
-import type { Command } from "commander";
+import type { Call } from "../definition.ts";
 import { MqError } from "../../core/errors.ts";
 import { assertName } from "../../core/names.ts";
 import { parseDuration } from "../../core/duration.ts";
 import { parseStartFrom } from "../../core/start_position.ts";
 import { formatterFor } from "../message_format.ts";
 import { Output, OutputClosed } from "../output.ts";
-import { globals, openBackend, wholeNumber } from "../runtime.ts";
+import { globals, openBackend } from "../runtime.ts";
 import { Progress } from "../progress.ts";
 
-interface SubOptions {
+/** The options of `mq sub`, as parsed. */
+export interface SubOptions {
   group?: string;
   from: string;
   exit?: boolean;
@@ -20,48 +21,12 @@ interface SubOptions {
   visibility?: string;
 }
 
-const EXAMPLES = `
-Examples:
-  mq sub orders -e                      print every message there is, then exit
-  mq sub orders                         ... and keep following new ones
-  mq sub orders --group billing         share work with other members of "billing"
-  mq sub orders --from -10m             what arrived in the last ten minutes
-  mq sub orders -n 1 --timeout 5s       wait up to 5s for one message (exit 3 if none)
-  mq sub orders --format json -e        one JSON envelope per line
-  mq sub orders --format '{offset} {key} {payload} {header.trace}'
-
-With --group the group's position moves only after a message was written to
-stdout; messages that were not are delivered again.`;
-
-/** Adds `sub` to the program. */
-export function registerSub(program: Command): void {
-  program
-    .command("sub")
-    .summary("print messages of a topic")
-    .description("Print messages of a topic, from a position or as a member of a group.")
-    .argument("<topic>", "topic to read")
-    .option(
-      "-g, --group <group>",
-      "consume as a member of this group (durable position, shared messages)",
-    )
-    .option(
-      "--from <where>",
-      "beginning, end, an offset, an ISO time or -DUR (without --group, or for a new group)",
-      "beginning",
-    )
-    .option("-e, --exit", "stop at the end of what is there")
-    .option("-n, --count <n>", "stop after N messages", wholeNumber("--count", 1))
-    .option("-f, --format <format>", "raw, json, or a template like '{offset} {payload}'", "raw")
-    .option("-0, --null", "with raw: end each message with a NUL byte instead of a newline")
-    .option("--timeout <dur>", "with -n: give up after this long (exit 3 if fewer arrived)")
-    .option("--visibility <dur>", "with --group: how long a delivery is leased", "30s")
-    .addHelpText("after", EXAMPLES)
-    .action(async (topic: string, opts: SubOptions, cmd: Command) => {
-      await runSub(cmd, topic, opts);
-    });
+/** `mq sub <topic>` with its options as parsed (see `cli/definitions/sub.ts`). */
+export async function subCommand(topic: string, opts: SubOptions, cmd: Call): Promise<void> {
+  await runSub(cmd, topic, opts);
 }
 
-async function runSub(cmd: Command, topic: string, opts: SubOptions): Promise<void> {
+async function runSub(cmd: Call, topic: string, opts: SubOptions): Promise<void> {
   assertName("topic", topic);
   if (opts.group !== undefined) assertName("group", opts.group);
   const from = parseStartFrom(opts.from);

@@ -1,10 +1,10 @@
 /** `mq work`: run a command once per message, with retries and dead letters. */
-import type { Command } from "commander";
+import type { Call } from "../definition.ts";
 import { assertName } from "../../core/names.ts";
 import { parseDuration } from "../../core/duration.ts";
 import { parseBackoff } from "../../core/retry.ts";
 import type { Message } from "../../core/message.ts";
-import { globals, note, openBackend, wholeNumber } from "../runtime.ts";
+import { globals, note, openBackend } from "../runtime.ts";
 import { Progress } from "../progress.ts";
 import {
   onTerminal,
@@ -14,7 +14,8 @@ import {
   spawnCommand,
 } from "../process_tree.ts";
 
-interface WorkOptions {
+/** The options of `mq work`, as parsed. */
+export interface WorkOptions {
   group: string;
   concurrency: number;
   maxAttempts?: number;
@@ -42,57 +43,17 @@ function endedBySignal(status: Deno.CommandStatus): boolean {
   return status.signal !== null || (status.code > 128 && status.code < 160);
 }
 
-const EXAMPLES = `
-Examples:
-  mq work jobs -- ./handle.sh                 one run per message, payload on stdin
-  mq work jobs -c 4 -e -- python3 job.py      four at a time, exit when drained
-  mq work mail --max-attempts 3 --backoff 5s,5m -- ./send.sh
-  mq work jobs --visibility 30s -- ./slow.sh  kill and retry a run that takes longer
-
-The command gets the payload on stdin and MQ_TOPIC, MQ_GROUP, MQ_ID, MQ_OFFSET,
-MQ_PARTITION, MQ_KEY, MQ_ATTEMPT and MQ_HEADER_<NAME> in its environment. Exit 0
-acks; any other exit retries after the backoff; after --max-attempts the message
-moves to the dead-letter topic (<topic>.dlq, see mq dlq). On SIGINT/SIGTERM mq
-stops taking and lets running commands finish for --grace; then it stops them
-(SIGTERM to the command and what it started, SIGKILL 2s later), releases their
-messages without counting an attempt, and exits 0. A second signal ends the
-grace at once. On a terminal each command runs in a process group of its own,
-so Ctrl-C reaches mq alone.`;
-
-/** Adds `work` to the program. */
-export function registerWork(program: Command): void {
-  program
-    .command("work")
-    .summary("run a command per message, with retries and dead letters")
-    .description("Run COMMAND once per message of a group, the payload on its stdin.")
-    .argument("<topic>", "topic to work on")
-    .argument("<command...>", "the command and its arguments (after --)")
-    .option("-g, --group <group>", "the group whose messages to work on", "default")
-    .option("-c, --concurrency <n>", "commands running at once", wholeNumber("--concurrency", 1), 1)
-    .option(
-      "--max-attempts <n>",
-      "attempts before a message is dead-lettered (default: the topic's, 5)",
-      wholeNumber("--max-attempts", 1),
-    )
-    .option(
-      "--backoff <dur[,max]>",
-      "delay before a retry, doubling up to max, with jitter",
-      "1s,1m",
-    )
-    .option("--visibility <dur>", "a run that takes longer is killed and retried", "5m")
-    .option("--ordered", "at most one message per key in flight (per-key order, keys in parallel)")
-    .option("-e, --exit", "exit when the topic is drained and nothing is in flight")
-    .option("-n, --count <n>", "stop after N messages", wholeNumber("--count", 1))
-    .option("--grace <dur>", "on SIGINT/SIGTERM, how long running commands may finish", "10s")
-    .option(
-      "--prefetch <n>",
-      "messages claimed ahead of the free slots (default: what the slots finish in ~100ms)",
-      wholeNumber("--prefetch", 0),
-    )
-    .addHelpText("after", EXAMPLES)
-    .action(async (topic: string, command: string[], opts: WorkOptions, cmd: Command) => {
-      await runWork(cmd, topic, command, opts);
-    });
+/**
+ * `mq work <topic> -- COMMAND...` with its options as parsed (see
+ * `cli/definitions/work.ts`).
+ */
+export async function workCommand(
+  topic: string,
+  command: string[],
+  opts: WorkOptions,
+  cmd: Call,
+): Promise<void> {
+  await runWork(cmd, topic, command, opts);
 }
 
 function envFor(m: Message, group: string): Record<string, string> {
@@ -112,7 +73,7 @@ function envFor(m: Message, group: string): Record<string, string> {
 }
 
 async function runWork(
-  cmd: Command,
+  cmd: Call,
   topic: string,
   command: string[],
   opts: WorkOptions,

@@ -37,6 +37,7 @@ const reset: CommandDefinition = {
 /** `mq groups`. */
 export const groups: CommandDefinition = {
   name: "groups",
+  reads: true,
   summary: "list a topic's groups; move one",
   description:
     "List the groups of a topic with lag, in-flight, retrying, delayed and dead-lettered counts.",

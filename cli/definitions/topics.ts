@@ -15,6 +15,7 @@ const JSON_OPTION: OptionDefinition = { long: "json", help: "print JSON" };
 /** `mq topics ls` (also plain `mq topics`). */
 const ls: CommandDefinition = {
   name: "ls",
+  reads: true,
   summary: "list topics with partitions and message counts",
   options: [JSON_OPTION],
   examples: [
@@ -89,6 +90,7 @@ const create: CommandDefinition = {
 
 const info: CommandDefinition = {
   name: "info",
+  reads: true,
   summary: "show a topic's settings, offsets, sizes and groups",
   description: "Show a topic's settings, offsets, sizes and groups (lag, in flight).",
   arguments: [{ name: "topic", required: true, complete: "topic" }],
@@ -124,6 +126,7 @@ const rm: CommandDefinition = {
 /** `mq topics`. */
 export const topics: CommandDefinition = {
   name: "topics",
+  reads: true,
   summary: "list and manage topics",
   description:
     "List topics with message counts; subcommands create, inspect, purge and remove them.",

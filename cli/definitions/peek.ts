@@ -1,0 +1,61 @@
+/** `mq peek` and `mq cancel`. */
+import { type CommandDefinition, load, wholeNumber } from "../definition.ts";
+import type * as Peek from "../commands/peek.ts";
+import { FORMATS } from "./sub.ts";
+
+const impl = () => load<typeof Peek>(import.meta.url, "../commands/peek.ts");
+
+/** `mq peek`. */
+export const peek: CommandDefinition = {
+  name: "peek",
+  reads: true,
+  summary: "show the next messages a group would get, without taking them",
+  arguments: [{ name: "topic", required: true, complete: "topic" }],
+  options: [
+    {
+      long: "group",
+      short: "g",
+      value: "group",
+      help: "the group",
+      default: "default",
+      complete: "group",
+    },
+    {
+      long: "count",
+      short: "n",
+      value: "n",
+      help: "how many",
+      parse: wholeNumber("--count", 1),
+      default: 10,
+    },
+    {
+      long: "format",
+      short: "f",
+      value: "format",
+      help: "raw, json, or a template",
+      default: "raw",
+      complete: FORMATS,
+    },
+  ],
+  examples: [
+    ["mq peek jobs", 'the next 10 for the group "default"'],
+    ["mq peek jobs -g billing -n 3 --format '{offset} {attempt} {payload}'"],
+  ],
+  run: async (call) => (await impl()).peekCommand(call.args.topic, call.options as never, call),
+};
+
+/** `mq cancel`. */
+export const cancel: CommandDefinition = {
+  name: "cancel",
+  summary: "remove a delayed message before it is delivered",
+  description: "Remove a delayed message (mq pub --delay) that has not been delivered yet.",
+  arguments: [
+    { name: "topic", required: true, complete: "topic" },
+    { name: "id", required: true, help: "the message id (mq pub --id)" },
+  ],
+  examples: [
+    ["mq pub reminders --delay 1h --id r-42 'call back'"],
+    ["mq cancel reminders r-42"],
+  ],
+  run: async (call) => (await impl()).cancelCommand(call.args.topic, call.args.id, call),
+};
