@@ -1,5 +1,5 @@
 /** `mq exchange create|ls|rm`, `mq bind`, `mq unbind`. */
-import { type CommandDefinition, load, oneOf, type OptionDefinition } from "../definition.ts";
+import { type CommandDefinition, load, type OptionDefinition } from "../definition.ts";
 import type * as Exchange from "../commands/exchange.ts";
 
 const impl = () => load<typeof Exchange>(import.meta.url, "../commands/exchange.ts");

@@ -5,21 +5,26 @@
  */
 import { available, type Broker, startNats } from "../../scripts/brokers.ts";
 
-const MAIN = new URL("../../cli/main.ts", import.meta.url).pathname;
+const ROOT = new URL("../../", import.meta.url).pathname;
 const enc = new TextEncoder(), dec = new TextDecoder();
 
-/** The command line that runs mq (as the `mq` task does). */
-export const MQ = [
-  Deno.execPath(),
-  "run",
-  "--quiet",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-net",
-  "--allow-run",
-  MAIN,
-];
+/**
+ * The command line that runs mq: exactly the `mq` task of deno.json (what
+ * `deno task mq` runs and `deno task install` installs), with `deno` as this
+ * Deno and its paths made absolute, so that a test runs what users run from
+ * any folder.
+ */
+export const MQ: string[] = (() => {
+  const config = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`));
+  const words = (config.tasks.mq as string).trim().split(/\s+/);
+  if (words[0] !== "deno" || words[1] !== "run") {
+    throw new Error(`the mq task is not a deno run command line: ${config.tasks.mq}`);
+  }
+  return words.map((w, i) => {
+    if (i === 0) return Deno.execPath();
+    return /^[\w.][\w./-]*\.(ts|json)$/.test(w) ? `${ROOT}${w}` : w;
+  });
+})();
 
 /** What a run of mq did. */
 export interface Result {
@@ -83,6 +88,24 @@ export function spawnMq(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+}
+
+/**
+ * An `mq` on the PATH, as `deno task install` gives users (a shell script
+ * running {@link MQ}, in `home/bin`); resolves to the environment whose PATH
+ * finds it first (completion scripts call `mq`).
+ */
+export async function mqOnPath(
+  home: string,
+  extra: Record<string, string> = {},
+): Promise<Record<string, string>> {
+  const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+  await Deno.mkdir(`${home}/bin`, { recursive: true });
+  await Deno.writeTextFile(`${home}/bin/mq`, `#!/bin/sh\nexec ${MQ.map(q).join(" ")} "$@"\n`, {
+    mode: 0o755,
+  });
+  const env = envFor(home, extra);
+  return { ...env, PATH: `${home}/bin:${env.PATH ?? "/usr/bin:/bin"}` };
 }
 
 /** A temporary folder for one test, removed afterwards. */

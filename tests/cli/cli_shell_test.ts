@@ -4,9 +4,10 @@
  * the command a pseudo-terminal), `mq bench`, and the three ways to run mq.
  */
 import { deepStrictEqual as eq, match, ok } from "node:assert/strict";
-import type { Command } from "commander";
-import { buildProgram } from "../../cli/program.ts";
-import { cliTest, envFor, errorLine, MQ, mq, withHome } from "./_mq.ts";
+import type { CommandDefinition } from "../../cli/definition.ts";
+import { helpText } from "../../cli/help.ts";
+import { PROGRAM } from "../../cli/registry.ts";
+import { cliTest, envFor, errorLine, MQ, mq, mqOnPath, withHome } from "./_mq.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const dec = new TextDecoder();
@@ -57,28 +58,19 @@ const terminalTest = (name: string, fn: () => Promise<void>) =>
 // ---------------------------------------------------------------- help
 
 /** Every command and subcommand, as its path of names. */
-function commandPaths(cmd: Command, prefix: string[] = []): string[][] {
-  return cmd.commands.flatMap((c) => [
-    [...prefix, c.name()],
-    ...commandPaths(c, [...prefix, c.name()]),
+function commandPaths(list: readonly CommandDefinition[], prefix: string[] = []): string[][] {
+  return list.flatMap((c) => [
+    [...prefix, c.name],
+    ...commandPaths(c.subcommands ?? [], [...prefix, c.name]),
   ]);
 }
 
 Deno.test("cli: every command and subcommand's help has examples", () => {
-  const program = buildProgram();
-  const paths = commandPaths(program);
+  const paths = commandPaths(PROGRAM.commands);
   ok(paths.length >= 38, `${paths.length} commands`);
-  const missing: string[] = [];
-  for (const path of paths) {
-    let cmd = program;
-    for (const name of path) cmd = cmd.commands.find((c) => c.name() === name)!;
-    let help = "";
-    cmd.configureOutput({ writeOut: (s) => (help += s) });
-    cmd.outputHelp();
-    if (!help.includes("\nExamples:\n  mq ") && !help.includes("\nExamples:\n  ")) {
-      missing.push(path.join(" "));
-    }
-  }
+  const missing = paths.filter((path) => !helpText(PROGRAM, path).includes("\nExamples:\n  ")).map((
+    p,
+  ) => p.join(" "));
   eq(missing, []);
 });
 
@@ -105,7 +97,11 @@ Deno.test("cli: mq help <command> <subcommand>, and close matches for typos", ()
         "unknown command 'craete' for 'mq topics' (Did you mean create?)",
       ],
       [["topics", "craete"], "unknown command 'craete' for 'mq topics' (Did you mean create?)"],
-      [["dlq", "replya", "t"], "unknown command 'replya' (Did you mean replay?)"],
+      [["dlq", "replya", "t"], "unknown command 'replya' for 'mq dlq' (Did you mean replay?)"],
+      [["topics", "lst"], "unknown command 'lst' for 'mq topics' (Did you mean ls?)"],
+      [["groups", "rest"], "unknown command 'rest' for 'mq groups' (Did you mean reset?)"],
+      [["sub", "t", "--fromm", "end"], "unknown option '--fromm' (Did you mean --from?)"],
+      [["dlq"], "mq dlq needs a subcommand: ls, replay, purge (see mq dlq --help)"],
       [
         ["groups", "rest", "t", "g"],
         "unknown command 'rest' for 'mq groups' (Did you mean reset?)",
@@ -139,6 +135,7 @@ Deno.test("cli: mq info --help tells the whole resolution order, MQ_ENV included
 Deno.test("cli: bash completions skip global options and their values, offer --help, not --version on subcommands", () =>
   withHome(async (h) => {
     await Deno.writeTextFile(`${h}/c.bash`, (await mq(h, ["completions", "bash"])).out);
+    const env = await mqOnPath(h);
     const words = (...w: string[]) =>
       `COMP_WORDS=(${w.map(q).join(" ")}); COMP_CWORD=${
         w.length - 1
@@ -164,6 +161,8 @@ Deno.test("cli: bash completions skip global options and their values, offer --h
           line("mq --url=kv:/a sub t --fo"),
         ].join("; "),
       ],
+      env,
+      clearEnv: true,
     }).output();
     eq(dec.decode(out.stdout).split("\n"), [
       "[create]",
@@ -180,18 +179,66 @@ Deno.test("cli: bash completions skip global options and their values, offer --h
     ]);
   }));
 
-Deno.test("cli: fish completions know global options' values and subcommands", () =>
+Deno.test("cli: the fish script asks mq, which says what each word is", () =>
   withHome(async (h) => {
     const fish = (await mq(h, ["completions", "fish"])).out;
-    const values = fish.split("\n").find((l) => l.startsWith("            case --")) ?? "";
-    for (const flag of ["--url", "--context", "--group", "-k", "-n"]) {
-      ok(values.split(" ").includes(flag), values);
+    ok(fish.includes("complete -c mq -f -a '(__mq_complete)'"), fish);
+    ok(fish.includes("env MQ_COMPLETE_DESCRIPTIONS=1 mq __complete $words"), fish);
+    const described = await mq(h, ["__complete", "topics", "cr"], {
+      env: { MQ_COMPLETE_DESCRIPTIONS: "1" },
+    });
+    eq(described.out, ":words\ncreate\tcreate a topic with settings\n");
+    const zsh = (await mq(h, ["completions", "zsh"])).out;
+    ok(
+      zsh.startsWith("autoload -U +X bashcompinit && bashcompinit\n_mq() {") ||
+        zsh.includes("\n_mq() {"),
+    );
+  }));
+
+cliTest(
+  "completions offer the store's topics, a topic's groups, contexts and formats",
+  async (h) => {
+    for (const t of ["orders", "logs"]) eq((await mq(h, ["pub", t, "x", "-q"])).code, 0);
+    eq((await mq(h, ["take", "orders", "-g", "billing"])).code, 0);
+    eq((await mq(h, ["context", "add", "dev", "memory:"])).code, 0);
+    const offered = async (...words: string[]) => {
+      const r = await mq(h, ["__complete", ...words]);
+      eq(r.code, 0, r.err);
+      return r.out.trimEnd().split("\n");
+    };
+    eq(await offered("sub", ""), [":words", "logs", "orders"].sort((a, b) => a < b ? -1 : 1));
+    eq(await offered("sub", "or"), [":words", "orders"]);
+    eq(await offered("sub", "orders", "--group", ""), [":words", "billing"]);
+    eq(await offered("sub", "orders", "-g", "b"), [":words", "billing"]);
+    eq(await offered("groups", "reset", "orders", ""), [":words", "billing"]);
+    eq(await offered("groups", "r"), [":words", "reset"]);
+    eq(await offered("--context", ""), [":words", "dev"]);
+    eq(await offered("sub", "orders", "--format", ""), [":words", "raw", "json"]);
+    eq(await offered("sub", "orders", "--format="), [":words", "--format=raw", "--format=json"]);
+    eq(await offered("completions", ""), [":words", "bash", "zsh", "fish"]);
+    eq(await offered("work", "orders", "--", "./"), [":files"]);
+  },
+);
+
+Deno.test("cli: completions and reading commands create no store", () =>
+  withHome(async (h) => {
+    const kv = `kv:${h}/none/x.sqlite`;
+    eq((await mq(h, ["__complete", "--url", kv, "sub", ""])).out, ":words\n");
+    eq((await mq(h, ["__complete", "--url", `file:${h}/nofs`, "sub", ""])).out, ":words\n");
+    for (const args of [["topics"], ["groups", "t"], ["topics", "info", "t"], ["sub", "t", "-e"]]) {
+      const r = await mq(h, ["--url", kv, ...args]);
+      eq(
+        [r.code, errorLine(r)],
+        [
+          1,
+          `mq: error: Deno KV file ${h}/none/x.sqlite does not exist (a command that writes, such as mq pub, creates it)`,
+        ],
+        args.join(" "),
+      );
     }
-    ok(!values.split(" ").includes("-q") && !values.split(" ").includes("--exit"), values);
-    ok(fish.includes('complete -c mq -n "__mq_at topics" -a create'), fish);
-    ok(fish.includes('complete -c mq -n "__mq_in topics create" -l partitions'), fish);
-    ok(fish.includes('complete -c mq -n "__mq_in pub" -l help'), fish);
-    ok(!fish.includes('complete -c mq -n "__mq_in pub" -l version'), fish);
+    const fsTopics = await mq(h, ["--url", `file:${h}/nofs`, "topics"]);
+    eq([fsTopics.code, fsTopics.err], [0, "mq: no topics yet (mq pub <topic> creates one)\n"]);
+    eq([...Deno.readDirSync(h)].map((e) => e.name).sort(), []);
   }));
 
 // ---------------------------------------------------------------- progress and colour
