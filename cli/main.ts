@@ -18,9 +18,29 @@ import type * as Help from "./help.ts";
 import type * as Complete from "./complete.ts";
 import { VERSION } from "./version.ts";
 
+/**
+ * The folder relative paths are relative to: the caller's. `deno task mq`
+ * runs in the checkout's folder and says where it was called from in
+ * `INIT_CWD`; only then (the process in the checkout's folder) is it used, so
+ * that a stale `INIT_CWD` inherited from elsewhere changes nothing.
+ */
+export function callerFolder(
+  cwd: string,
+  initCwd: string | undefined,
+  checkout: string = new URL("..", import.meta.url).pathname,
+): string {
+  const strip = (p: string) => p.replace(/\/+$/, "") || "/";
+  if (!initCwd || strip(cwd) !== strip(checkout)) return cwd;
+  return initCwd;
+}
+
 /** Runs mq with `args`; resolves to the exit code. */
 export async function main(args: readonly string[]): Promise<number> {
   try {
+    // Relative paths (file:./data, kv:./x.sqlite, mq work -- ./handle.sh, the
+    // mq.json lookup) resolve against the caller's folder.
+    const folder = callerFolder(Deno.cwd(), Deno.env.get("INIT_CWD"));
+    if (folder !== Deno.cwd()) Deno.chdir(folder);
     if (args[0] === "__complete") {
       const { runComplete } = await load<typeof Complete>(import.meta.url, "./complete.ts");
       await runComplete(PROGRAM, args.slice(1));

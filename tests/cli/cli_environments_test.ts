@@ -1,5 +1,5 @@
 import { deepStrictEqual as eq, ok } from "node:assert/strict";
-import { errorLine, MQ, mq, withHome } from "./_mq.ts";
+import { envFor, errorLine, MQ, mq, withHome } from "./_mq.ts";
 
 Deno.test("cli: contexts add/ls/use/rm/show, a 0600 file, secrets hidden", () =>
   withHome(async (h) => {
@@ -283,4 +283,32 @@ Deno.test("cli: with MQ_ENV, a broken contexts file is not read; a stale current
     eq(await Deno.readTextFile(file), stale);
     eq((await mq(h, ["context", "use", "a"])).code, 0);
     eq((await mq(h, ["context", "show"])).out, `file:${h}/a (from current context: a)\n`);
+  }));
+
+Deno.test("cli: under deno task mq, relative paths are the caller's folder (INIT_CWD)", () =>
+  withHome(async (h) => {
+    const root = new URL("../../", import.meta.url).pathname;
+    await Deno.writeTextFile(`${h}/handle.sh`, "#!/bin/sh\ncat >> done.txt\necho >> done.txt\n", {
+      mode: 0o755,
+    });
+    const task = (args: string[], env: Record<string, string> = {}) =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["task", "--quiet", "--config", `${root}deno.json`, "mq", ...args],
+        cwd: h,
+        env: envFor(h, { MQ_URL: "file:./data", ...env }),
+        clearEnv: true,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    const pub = await task(["pub", "t", "a", "b", "-q"]);
+    eq(pub.code, 0, new TextDecoder().decode(pub.stderr));
+    const work = await task(["work", "t", "-e", "--", "./handle.sh"]);
+    eq(work.code, 0, new TextDecoder().decode(work.stderr));
+    eq(await Deno.readTextFile(`${h}/done.txt`), "a\nb\n");
+    ok((await Deno.stat(`${h}/data`)).isDirectory);
+    eq(
+      await Deno.stat(`${root}data`).then(() => true, () => false),
+      false,
+      "nothing in the checkout",
+    );
   }));
