@@ -82,10 +82,9 @@ export function parse(program: Program, argv: readonly string[]): Parsed {
   let help = false;
   /** After `--`: only operands. */
   let onlyOperands = false;
-  /** Errors are not reported once --help was asked for: help is shown instead. */
+  /** The first mistake, reported after the scan unless --help was asked for anywhere. */
   let pending: MqError | undefined;
   const fail = (e: MqError) => {
-    if (!help) throw e;
     pending ??= e;
   };
 

@@ -32,9 +32,6 @@ export interface MqErrorDetails {
   published?: number;
 }
 
-/** Marks MqErrors across copies of this module (see {@link MqError.is}). */
-const BRAND: unique symbol = Symbol.for("mq.MqError") as never;
-
 /**
  * An error of mq, with a stable `code` and an optional `cause`.
  *
@@ -49,8 +46,6 @@ const BRAND: unique symbol = Symbol.for("mq.MqError") as never;
  * ```
  */
 export class MqError extends Error {
-  /** Marks an MqError, whichever copy of this module made it. */
-  readonly [BRAND] = true;
   /** The stable code of this error. */
   readonly code: MqErrorCode;
   /** Extra facts, where the code has some. */
@@ -69,13 +64,10 @@ export class MqError extends Error {
   }
 
   /**
-   * True when `e` is an MqError, and of `code` when one is given. This holds
-   * also for an MqError made by another copy of this module (a bundled
-   * program and an adapter loaded from the sources each have one), where
-   * `instanceof` does not.
+   * True when `e` is an MqError (`instanceof`: there is one copy of the core
+   * in a process), and of `code` when one is given.
    */
   static is(e: unknown, code?: MqErrorCode): e is MqError {
-    return typeof e === "object" && e !== null && (e as Record<symbol, unknown>)[BRAND] === true &&
-      (code === undefined || (e as MqError).code === code);
+    return e instanceof MqError && (code === undefined || e.code === code);
   }
 }
