@@ -48,7 +48,8 @@ const VERSION: OptionDefinition = { long: "version", short: "V", help: "print th
  * @example
  * ```ts
  * import { complete } from "./complete.ts";
- * import { PROGRAM } from "./registry.ts";
+ * import { loadProgram } from "./registry.ts";
+ * const PROGRAM = await loadProgram();
  * const none = { topics: async () => [], groups: async () => [], exchanges: async () => [], contexts: async () => [] };
  * (await complete(PROGRAM, ["topics", "cr"], none)).candidates; // [{ value: "create", ... }]
  * ```

@@ -5,8 +5,8 @@
  * data and a `run` function that imports the command's code when it runs, so
  * that loading every definition (for `mq --help` or a completion) is cheap.
  *
- * Adding a command: a definition file in `cli/definitions/` and one line in
- * `COMMANDS` (`registry.ts`). Adding an option: one entry in its
+ * Adding a command: a definition file in `cli/definitions/` (exporting it as
+ * `command`) and one line in `COMMANDS` (`registry.ts`). Adding an option: one entry in its
  * definition's `options`; its value reaches `run` as `call.options.<camelCase>`.
  *
  * @example
@@ -42,6 +42,9 @@ export type CompletionSource =
   | "file"
   | "command"
   | readonly string[];
+
+/** The values of `--format` that completions offer (a template is the third kind). */
+export const FORMATS: readonly string[] = ["raw", "json"];
 
 /** A value of an option or argument as given on the command line, made into what `run` gets. */
 export type ValueParser<T = unknown> = (raw: string) => T;

@@ -71,7 +71,8 @@ function commandRows(list: readonly CommandDefinition[]): [string, string][] {
  * @example
  * ```ts
  * import { helpText } from "./help.ts";
- * import { PROGRAM } from "./registry.ts";
+ * import { loadProgram } from "./registry.ts";
+ * const PROGRAM = await loadProgram();
  * console.log(helpText(PROGRAM, ["topics", "create"]));
  * ```
  * @throws {MqError} `INVALID_ARGUMENT` for an unknown command on the path

@@ -11,7 +11,7 @@
  * @module
  */
 import { parse } from "./parse.ts";
-import { PROGRAM } from "./registry.ts";
+import { commandNamed, loadProgram } from "./registry.ts";
 import { reportError } from "./exit_codes.ts";
 import { load } from "./definition.ts";
 import type * as Help from "./help.ts";
@@ -43,17 +43,21 @@ export async function main(args: readonly string[]): Promise<number> {
     if (folder !== Deno.cwd()) Deno.chdir(folder);
     if (args[0] === "__complete") {
       const { runComplete } = await load<typeof Complete>(import.meta.url, "./complete.ts");
-      await runComplete(PROGRAM, args.slice(1));
+      await runComplete(await loadProgram(), args.slice(1));
       return 0;
     }
-    const parsed = parse(PROGRAM, args);
+    // Only the definition of the command named is loaded (every one for
+    // `mq --help` and mistakes, which list or suggest them).
+    const name = commandNamed(args);
+    const program = await loadProgram(name === undefined ? undefined : [name]);
+    const parsed = parse(program, args);
     if (parsed.kind === "version") {
       await write(`${VERSION}\n`);
       return 0;
     }
     if (parsed.kind === "help") {
       const { helpText } = await load<typeof Help>(import.meta.url, "./help.ts");
-      await write(helpText(PROGRAM, parsed.path));
+      await write(helpText(program, parsed.path));
       return 0;
     }
     await parsed.command.run!(parsed.call);

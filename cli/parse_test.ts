@@ -1,6 +1,8 @@
 import { deepStrictEqual as eq, throws } from "node:assert/strict";
 import { parse } from "./parse.ts";
-import { PROGRAM } from "./registry.ts";
+import { loadProgram } from "./registry.ts";
+
+const PROGRAM = await loadProgram();
 import { helpText } from "./help.ts";
 import { complete } from "./complete.ts";
 import { attributeOf, type CommandDefinition, flagsOf } from "./definition.ts";

@@ -2,8 +2,8 @@
 import { type CommandDefinition, load, wholeNumber } from "../definition.ts";
 import type * as Bench from "../commands/bench.ts";
 
-/** `mq bench`. */
-export const bench: CommandDefinition = {
+/** `mq bench`, as a definition. */
+export const command: CommandDefinition = {
   name: "bench",
   summary: "measure messages/s, MB/s and latency on the current backend",
   description:
@@ -41,10 +41,10 @@ export const bench: CommandDefinition = {
   ],
   examples: [
     ["mq bench", "pub: 10000 messages of 128 bytes"],
-    ["mq bench pub -n 100000 --size 1024", "publish throughput and publish->receive latency"],
+    ["mq bench pub -n 20000 --size 1024", "publish throughput and publish->receive latency"],
     ["mq bench sub --json", "end-to-end receive throughput, as JSON"],
     ["mq bench work --batch 10", "a group that takes and acks, small batches"],
-    ["mq --url kv:/tmp/b.sqlite bench", "the same on Deno KV"],
+    ["mq --url kv:./bench.sqlite bench", "the same on Deno KV"],
   ],
   notes: `
 Modes: pub (messages/s of publishing), sub (of receiving, without a group),

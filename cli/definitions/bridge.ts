@@ -2,8 +2,8 @@
 import { type CommandDefinition, load } from "../definition.ts";
 import type * as Bridge from "../commands/bridge.ts";
 
-/** `mq bridge`. */
-export const bridge: CommandDefinition = {
+/** `mq bridge`, as a definition. */
+export const command: CommandDefinition = {
   name: "bridge",
   summary: "mirror topics to another backend or broker, or bring subjects in",
   description:

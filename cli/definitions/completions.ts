@@ -5,8 +5,8 @@ import type * as Complete from "../complete.ts";
 /** The shells `mq completions` writes a script for. */
 export const SHELLS: readonly string[] = ["bash", "zsh", "fish"];
 
-/** `mq completions`. */
-export const completions: CommandDefinition = {
+/** `mq completions`, as a definition. */
+export const command: CommandDefinition = {
   name: "completions",
   summary: "print shell completions: bash, zsh or fish",
   description:

@@ -63,8 +63,8 @@ const show: CommandDefinition = {
   run: async (call) => (await impl()).contextShow(call),
 };
 
-/** `mq context`. */
-export const context: CommandDefinition = {
+/** `mq context`, as a definition. */
+export const command: CommandDefinition = {
   name: "context",
   summary: "named backend URLs: add, ls, use, rm, show",
   description: "Named backend URLs, so that switching environments is one word.",

@@ -54,8 +54,8 @@ const purge: CommandDefinition = {
   run: async (call) => (await impl()).dlqPurge(call.args.topic, call),
 };
 
-/** `mq dlq`. */
-export const dlq: CommandDefinition = {
+/** `mq dlq`, as a definition. */
+export const command: CommandDefinition = {
   name: "dlq",
   summary: "inspect, replay and purge dead letters",
   description: "The dead letters of a topic (messages that failed --max-attempts times).",

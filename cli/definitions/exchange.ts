@@ -1,5 +1,5 @@
-/** `mq exchange create|ls|rm`, `mq bind`, `mq unbind`. */
-import { type CommandDefinition, load, type OptionDefinition } from "../definition.ts";
+/** `mq exchange create|ls|rm`. */
+import { type CommandDefinition, load } from "../definition.ts";
 import type * as Exchange from "../commands/exchange.ts";
 
 const impl = () => load<typeof Exchange>(import.meta.url, "../commands/exchange.ts");
@@ -42,8 +42,8 @@ const rm: CommandDefinition = {
   run: async (call) => (await impl()).exchangeRemove(call.args.name, call),
 };
 
-/** `mq exchange`. */
-export const exchange: CommandDefinition = {
+/** `mq exchange`, as a definition. */
+export const command: CommandDefinition = {
   name: "exchange",
   summary: "create, list and remove exchanges",
   description: "Exchanges route a published message to the topics bound to them.",
@@ -61,63 +61,4 @@ export const exchange: CommandDefinition = {
 Types follow AMQP: direct (routing key equals binding key), fanout (every bound
 topic), topic (words split by ".", * is one word, # zero or more), headers
 (all or any of the -H headers match).`,
-};
-
-const BIND_OPTIONS: readonly OptionDefinition[] = [
-  {
-    long: "key",
-    value: "pattern",
-    help: "binding key (direct) or pattern (topic: * one word, # zero or more)",
-  },
-  {
-    long: "match",
-    value: "all|any",
-    help: "headers exchanges: all (default) or any of the -H headers",
-    complete: ["all", "any"],
-  },
-  {
-    long: "header",
-    short: "H",
-    value: "name=value",
-    help: "headers exchanges: a header to match (repeatable; with --match any a name may repeat)",
-    repeatable: true,
-  },
-  { long: "to-exchange", help: "the destination is another exchange, not a topic" },
-];
-
-/** `mq bind`. */
-export const bind: CommandDefinition = {
-  name: "bind",
-  summary: "bind a topic (or exchange) to an exchange",
-  description: "Bind a topic (or with --to-exchange another exchange) to an exchange.",
-  arguments: [
-    { name: "exchange", required: true, complete: "exchange" },
-    { name: "topic", required: true, complete: "topic" },
-  ],
-  options: BIND_OPTIONS,
-  examples: [
-    ["mq bind events eu-orders --key 'orders.*.eu'"],
-    ["mq bind by-kind images --match any -H type=png -H type=jpg", "a png or a jpg"],
-  ],
-  run: async (call) =>
-    (await impl()).bindCommand(call.args.exchange, call.args.topic, call.options as never, call),
-};
-
-/** `mq unbind`. */
-export const unbind: CommandDefinition = {
-  name: "unbind",
-  summary: "remove a binding",
-  description:
-    "Remove the bindings of a topic (or exchange) to an exchange; with --key only that one.",
-  arguments: [
-    { name: "exchange", required: true, complete: "exchange" },
-    { name: "topic", required: true, complete: "topic" },
-  ],
-  options: [{ long: "key", value: "pattern", help: "only the binding with this key" }],
-  examples: [
-    ["mq unbind events audit", "every binding of events to audit"],
-    ["mq unbind events audit --key 'orders.#'", "only that one"],
-  ],
-  run: async (call) =>
-    (await impl()).unbindCommand(call.args.exchange, call.args.topic, call.options, call),
 };

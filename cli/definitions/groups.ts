@@ -34,8 +34,8 @@ const reset: CommandDefinition = {
     ),
 };
 
-/** `mq groups`. */
-export const groups: CommandDefinition = {
+/** `mq groups`, as a definition. */
+export const command: CommandDefinition = {
   name: "groups",
   reads: true,
   summary: "list a topic's groups; move one",

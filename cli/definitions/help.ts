@@ -5,7 +5,7 @@ import type * as Help from "../help.ts";
 import type * as Registry from "../registry.ts";
 
 /** `mq help`: the help of a command or subcommand. */
-export const help: CommandDefinition = {
+export const command: CommandDefinition = {
   name: "help",
   summary: "show help for a command or subcommand",
   description: "Show help for a command or subcommand.",
@@ -20,10 +20,10 @@ export const help: CommandDefinition = {
     ["mq help topics create", "help for a subcommand"],
   ],
   run: async (call) => {
-    const [{ helpText, printText }, { PROGRAM }] = await Promise.all([
+    const [{ helpText, printText }, { loadProgram }] = await Promise.all([
       load<typeof Help>(import.meta.url, "../help.ts"),
       load<typeof Registry>(import.meta.url, "../registry.ts"),
     ]);
-    await printText(helpText(PROGRAM, call.args.command));
+    await printText(helpText(await loadProgram(), call.args.command));
   },
 };

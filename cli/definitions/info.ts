@@ -2,8 +2,8 @@
 import { type CommandDefinition, load } from "../definition.ts";
 import type * as Info from "../commands/info.ts";
 
-/** `mq info`. */
-export const info: CommandDefinition = {
+/** `mq info`, as a definition. */
+export const command: CommandDefinition = {
   name: "info",
   reads: true,
   summary: "show the version and the backend in use",

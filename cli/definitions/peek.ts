@@ -1,12 +1,12 @@
-/** `mq peek` and `mq cancel`. */
+/** `mq peek`: the next messages a group would get, without taking them. */
 import { type CommandDefinition, load, wholeNumber } from "../definition.ts";
 import type * as Peek from "../commands/peek.ts";
-import { FORMATS } from "./sub.ts";
+import { FORMATS } from "../definition.ts";
 
 const impl = () => load<typeof Peek>(import.meta.url, "../commands/peek.ts");
 
-/** `mq peek`. */
-export const peek: CommandDefinition = {
+/** `mq peek`, as a definition. */
+export const command: CommandDefinition = {
   name: "peek",
   reads: true,
   summary: "show the next messages a group would get, without taking them",
@@ -42,20 +42,4 @@ export const peek: CommandDefinition = {
     ["mq peek jobs -g billing -n 3 --format '{offset} {attempt} {payload}'"],
   ],
   run: async (call) => (await impl()).peekCommand(call.args.topic, call.options as never, call),
-};
-
-/** `mq cancel`. */
-export const cancel: CommandDefinition = {
-  name: "cancel",
-  summary: "remove a delayed message before it is delivered",
-  description: "Remove a delayed message (mq pub --delay) that has not been delivered yet.",
-  arguments: [
-    { name: "topic", required: true, complete: "topic" },
-    { name: "id", required: true, help: "the message id (mq pub --id)" },
-  ],
-  examples: [
-    ["mq pub reminders --delay 1h --id r-42 'call back'"],
-    ["mq cancel reminders r-42"],
-  ],
-  run: async (call) => (await impl()).cancelCommand(call.args.topic, call.args.id, call),
 };

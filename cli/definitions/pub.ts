@@ -2,8 +2,8 @@
 import { type CommandDefinition, load, wholeNumber } from "../definition.ts";
 import type * as Pub from "../commands/pub.ts";
 
-/** `mq pub`. */
-export const pub: CommandDefinition = {
+/** `mq pub`, as a definition. */
+export const command: CommandDefinition = {
   name: "pub",
   summary: "publish messages from arguments or stdin",
   description: "Publish each payload argument as one message; with none, each line of stdin.",

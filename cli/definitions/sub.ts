@@ -1,12 +1,9 @@
 /** `mq sub`: print messages of a topic. */
-import { type CommandDefinition, load, wholeNumber } from "../definition.ts";
+import { type CommandDefinition, FORMATS, load, wholeNumber } from "../definition.ts";
 import type * as Sub from "../commands/sub.ts";
 
-/** The values of `--format` that completions offer (a template is the third kind). */
-export const FORMATS: readonly string[] = ["raw", "json"];
-
-/** `mq sub`. */
-export const sub: CommandDefinition = {
+/** `mq sub`, as a definition. */
+export const command: CommandDefinition = {
   name: "sub",
   // Without a group and with -e it only reads; following waits for a topic to be made.
   reads: (call) => call.options.exit === true && call.options.group === undefined,

@@ -123,8 +123,8 @@ const rm: CommandDefinition = {
   run: async (call) => (await impl()).topicsRemove(call.args.topic, call),
 };
 
-/** `mq topics`. */
-export const topics: CommandDefinition = {
+/** `mq topics`, as a definition. */
+export const command: CommandDefinition = {
   name: "topics",
   reads: true,
   summary: "list and manage topics",

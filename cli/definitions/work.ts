@@ -2,8 +2,8 @@
 import { type CommandDefinition, load, wholeNumber } from "../definition.ts";
 import type * as Work from "../commands/work.ts";
 
-/** `mq work`. */
-export const work: CommandDefinition = {
+/** `mq work`, as a definition. */
+export const command: CommandDefinition = {
   name: "work",
   summary: "run a command per message, with retries and dead letters",
   description: "Run COMMAND once per message of a group, the payload on its stdin.",

@@ -6,7 +6,9 @@
 import { deepStrictEqual as eq, match, ok } from "node:assert/strict";
 import type { CommandDefinition } from "../../cli/definition.ts";
 import { helpText } from "../../cli/help.ts";
-import { PROGRAM } from "../../cli/registry.ts";
+import { loadProgram } from "../../cli/registry.ts";
+
+const PROGRAM = await loadProgram();
 import { cliTest, envFor, errorLine, MQ, mq, mqOnPath, withHome } from "./_mq.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
