@@ -127,6 +127,26 @@ export function errorLine(r: Result): string {
   return lines[0];
 }
 
+/**
+ * Checks that the store of `home` holds no topic: `mq topics --json` prints
+ * `[]`; on `kv:`, whose file a reading command does not create, it says the
+ * file does not exist (exit 1) and leaves none behind.
+ */
+export async function assertNoTopics(home: string, backend: Backend): Promise<void> {
+  const r = await mq(home, ["topics", "--json"]);
+  if (backend !== "kv") {
+    if (r.code !== 0 || r.out.trim() !== "[]") {
+      throw new Error(`topics: ${r.code} ${r.out} ${r.err}`);
+    }
+    return;
+  }
+  const file = `${home}/mq.sqlite`;
+  const line =
+    `mq: error: Deno KV file ${file} does not exist (a command that writes, such as mq pub, creates it)`;
+  if (r.code !== 1 || r.err.trim() !== line) throw new Error(`topics on kv: ${r.code} ${r.err}`);
+  if (await Deno.stat(file).then(() => true, () => false)) throw new Error(`${file} was created`);
+}
+
 /** A backend the end-to-end cases run on. */
 export type Backend = "file" | "kv" | "nats";
 

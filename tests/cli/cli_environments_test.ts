@@ -1,5 +1,5 @@
 import { deepStrictEqual as eq, ok } from "node:assert/strict";
-import { envFor, errorLine, MQ, mq, withHome } from "./_mq.ts";
+import { envFor, errorLine, MQ, mq, mqOnPath, withHome } from "./_mq.ts";
 
 Deno.test("cli: contexts add/ls/use/rm/show, a 0600 file, secrets hidden", () =>
   withHome(async (h) => {
@@ -84,13 +84,16 @@ Deno.test("cli: bash completions of `mq to` give topics", () =>
   withHome(async (h) => {
     const script = (await mq(h, ["completions", "bash"])).out;
     await Deno.writeTextFile(`${h}/c.bash`, script);
+    await mq(h, ["pub", "tomatoes", "x", "-q"]);
     const out = await new Deno.Command("bash", {
+      env: await mqOnPath(h),
+      clearEnv: true,
       args: [
         "-c",
-        `source ${h}/c.bash; COMP_WORDS=(mq to); COMP_CWORD=1; _mq; echo "\${COMPREPLY[*]}"; COMP_WORDS=(mq topics create t --par); COMP_CWORD=4; _mq; echo "\${COMPREPLY[*]}"`,
+        `source ${h}/c.bash; COMP_WORDS=(mq to); COMP_CWORD=1; _mq; echo "\${COMPREPLY[*]}"; COMP_WORDS=(mq topics create t --par); COMP_CWORD=4; _mq; echo "\${COMPREPLY[*]}"; COMP_WORDS=(mq sub to); COMP_CWORD=2; _mq; echo "\${COMPREPLY[*]}"`,
       ],
     }).output();
-    eq(new TextDecoder().decode(out.stdout), "topics\n--partitions\n");
+    eq(new TextDecoder().decode(out.stdout), "topics\n--partitions\ntomatoes\n");
     ok(
       (await mq(h, ["completions", "fish"])).out.includes('complete -c mq -n "__mq_at" -a pub'),
     );

@@ -19,6 +19,7 @@ const FOLLOWS = new Set([
   "mq sub orders",
   "mq sub orders --group billing",
   "mq sub orders --from -10m",
+  "mq sub orders --format '{offset} {key} {payload} {header.trace}'",
   "mq work jobs -- ./handle.sh",
   "mq work mail --max-attempts 3 --backoff 5s,5m -- ./send.sh",
   "mq work jobs --visibility 30s -- ./slow.sh",
