@@ -95,7 +95,7 @@ Deno.test("cli: bash completions of `mq to` give topics", () =>
     }).output();
     eq(new TextDecoder().decode(out.stdout), "topics\n--partitions\ntomatoes\n");
     ok(
-      (await mq(h, ["completions", "fish"])).out.includes('complete -c mq -n "__mq_at" -a pub'),
+      (await mq(h, ["completions", "fish"])).out.includes("complete -c mq -f -a '(__mq_complete)'"),
     );
     eq((await mq(h, ["completions", "tcsh"])).code, 2);
   }));
