@@ -1,9 +1,9 @@
 /** What every command gets: the backend, the global options, diagnostics. */
 import { MqError } from "../core/errors.ts";
 import type { Mq } from "../core/client.ts";
-import { connect } from "../mod.ts";
+import type * as Mod from "../mod.ts";
 import { resolveBackend, type ResolvedBackend } from "./backend.ts";
-import type { Call, GlobalOptions } from "./definition.ts";
+import { type Call, type GlobalOptions, load } from "./definition.ts";
 import { clearProgressLine } from "./progress.ts";
 
 export type { GlobalOptions } from "./definition.ts";
@@ -21,6 +21,8 @@ export function globals(cmd: Call): GlobalOptions {
  */
 export async function openBackend(cmd: Call): Promise<{ mq: Mq; backend: ResolvedBackend }> {
   const backend = await resolveBackend(globals(cmd));
+  // The library is loaded here, not on start: `mq info` and `mq context` do without it.
+  const { connect } = await load<typeof Mod>(import.meta.url, "../mod.ts");
   return { mq: await connect(backend.url, { create: !cmd.reads }), backend };
 }
 

@@ -4,14 +4,15 @@ import { redactUrl } from "../../core/backend_url.ts";
 import { resolveBackend } from "../backend.ts";
 import { globals, print } from "../runtime.ts";
 import { VERSION } from "../version.ts";
-import { connect } from "../../mod.ts";
+import { builtinRegistry } from "../../adapters/builtin.ts";
 
 /** `mq info`: the version and the backend in use. */
 export async function infoCommand(opts: { json?: boolean }, cmd: Call): Promise<void> {
   const backend = await resolveBackend(globals(cmd));
-  const mq = await connect(backend.url);
-  const capabilities = mq.adapter.capabilities;
-  await mq.close();
+  // The adapter alone says what it can do; the queue client is not needed.
+  const adapter = await builtinRegistry().open(backend.url, { create: !cmd.reads });
+  const capabilities = adapter.capabilities;
+  await adapter.close();
   const info = {
     version: VERSION,
     deno: Deno.version.deno,
