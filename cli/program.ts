@@ -24,6 +24,7 @@ import { registerBridge } from "./commands/bridge.ts";
 import { registerContext } from "./commands/context.ts";
 import { registerCompletions } from "./commands/completions.ts";
 import { registerBench } from "./commands/bench.ts";
+import { registerDoctor } from "./commands/doctor.ts";
 import { VERSION } from "./version.ts";
 
 const EXAMPLES = `
@@ -65,6 +66,7 @@ export function buildProgram(): Command {
   registerRequest(program);
   registerBridge(program);
   registerBench(program);
+  registerDoctor(program);
   registerContext(program);
   registerCompletions(program);
   registerInfo(program);

@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { MqError } from "../core/errors.ts";
 import type { Mq } from "../core/client.ts";
+import type { CorruptionReport } from "../core/adapter.ts";
 import { connect } from "../mod.ts";
 import { resolveBackend, type ResolvedBackend } from "./backend.ts";
 import { clearProgressLine } from "./progress.ts";
@@ -43,8 +44,38 @@ export function globals(cmd: Command): GlobalOptions {
 
 /** Opens the backend the global options name. */
 export async function openBackend(cmd: Command): Promise<{ mq: Mq; backend: ResolvedBackend }> {
-  const backend = await resolveBackend(globals(cmd));
-  return { mq: await connect(backend.url), backend };
+  return await openResolved(globals(cmd));
+}
+
+/**
+ * Opens the backend `--url`/`--context` (or the environment) name, with
+ * corruption reported on stderr (see {@link corruptionLine}).
+ */
+export async function openResolved(
+  opts: { url?: string; context?: string },
+): Promise<{ mq: Mq; backend: ResolvedBackend }> {
+  const backend = await resolveBackend(opts);
+  return {
+    mq: await connect(backend.url, { onCorrupt: (r) => note(corruptionLine(r)) }),
+    backend,
+  };
+}
+
+/** The stderr line for corrupt data skipped (one per stretch). */
+export function corruptionLine(r: CorruptionReport): string {
+  const o = r.offsets;
+  const n = o ? o.to - o.from : 0;
+  const offsets = o ? `${n} offset${n === 1 ? "" : "s"}, ${o.from}-${o.to - 1}` : "";
+  const where = `topic "${r.topic}" partition ${r.partition}`;
+  if (r.group !== undefined) {
+    return `mq: warning: group "${r.group}" passed unreadable messages of ${where} (${offsets})`;
+  }
+  if (r.bytes) {
+    return `mq: warning: skipped corrupt bytes ${r.bytes.from}-${r.bytes.to} of ${r.location} (${
+      offsets || "no offsets lost"
+    })`;
+  }
+  return `mq: warning: ${where}: messages lost to damage in ${r.location} (${offsets})`;
 }
 
 /** Writes one diagnostic line to stderr (clearing a progress line first). */

@@ -1,5 +1,6 @@
 /** `mq context add|ls|use|rm|show`: named backend URLs, one per environment. */
 import type { Command } from "commander";
+import { checkUrlFully } from "../../adapters/builtin.ts";
 import { MqError } from "../../core/errors.ts";
 import { assertName } from "../../core/names.ts";
 import { redactUrl } from "../../core/backend_url.ts";
@@ -69,6 +70,7 @@ export function registerContext(program: Command): void {
     .action(async (name: string, url: string, opts: { description?: string }) => {
       assertName("context", name);
       checkBackendUrl(url);
+      await checkUrlFully(url);
       url = absoluteUrl(url, Deno.cwd());
       const store = await loadContexts();
       store.contexts[name] = {

@@ -1,7 +1,7 @@
-/** `mq groups` and `mq groups reset`. */
+/** `mq groups`, `mq groups reset` and `mq groups rm`. */
 import type { Command } from "commander";
 import { parseStartFrom } from "../../core/start_position.ts";
-import { note, openBackend, print } from "../runtime.ts";
+import { globals, note, openBackend, openResolved, print } from "../runtime.ts";
 import { table } from "./topics.ts";
 
 /** Adds `groups` to the program. */
@@ -16,7 +16,7 @@ export function registerGroups(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText(
       "after",
-      "\nExamples:\n  mq groups jobs\n  mq groups reset jobs billing --to beginning\n  mq groups reset jobs billing --to -1h",
+      "\nExamples:\n  mq groups jobs\n  mq groups reset jobs billing --to beginning\n  mq groups reset jobs billing --to -1h\n  mq groups rm jobs billing",
     )
     .action(async (topic: string, opts: { json?: boolean }, cmd: Command) => {
       const { mq } = await openBackend(cmd);
@@ -62,4 +62,48 @@ Examples:
         await mq.close();
       }
     });
+
+  groups
+    .command("rm")
+    .description(
+      "Delete a group's state with its leases (also a damaged document); its consumers start it afresh.",
+    )
+    .argument("<topic>")
+    .argument("<group>")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  mq groups rm orders billing          forget the group "billing" of "orders"`,
+    )
+    .action(async (topic: string, group: string, _opts: unknown, cmd: Command) => {
+      await removeGroup({ ...globals(cmd), topic, group });
+    });
+}
+
+/** The options of `mq groups rm`, as plain values. */
+export interface RemoveGroupOptions {
+  /** Backend URL (`--url`). */
+  url?: string;
+  /** Context name (`--context`). */
+  context?: string;
+  /** The topic. */
+  topic: string;
+  /** The group. */
+  group: string;
+}
+
+/**
+ * Runs `mq groups rm`: deletes the group's state document (a damaged one too).
+ *
+ * @throws {MqError} `INVALID_ARGUMENT` (exit 2) when the topic has no such group
+ */
+export async function removeGroup(opts: RemoveGroupOptions): Promise<void> {
+  const { mq } = await openResolved(opts);
+  try {
+    await mq.topics.removeGroup(opts.topic, opts.group);
+    note(`mq: removed group "${opts.group}" of "${opts.topic}"`);
+  } finally {
+    await mq.close();
+  }
 }

@@ -4,6 +4,7 @@ import { formatDuration, parseDuration } from "../../core/duration.ts";
 import type { TopicConfig } from "../../core/topic_config.ts";
 import { note, openBackend, print, wholeNumber } from "../runtime.ts";
 import { describe } from "./exchange.ts";
+import { deadLetterTopic } from "../../core/dead_letter.ts";
 
 const EXAMPLES = `
 Examples:
@@ -156,7 +157,7 @@ Examples:
           (c.retentionAgeMs ? ` retention-age=${formatDuration(c.retentionAgeMs)}` : "") +
           (c.maxMessages ? ` max-messages=${c.maxMessages}` : "") +
           (c.maxBytes ? ` max-bytes=${c.maxBytes}` : "") +
-          ` dlq=${c.dlq ?? info.name + ".dlq"}` +
+          ` dlq=${deadLetterTopic(info.name, c.dlq)}` +
           (c.deadLetterExpired ? " dlq-expired" : ""),
           "",
           table(
