@@ -70,6 +70,9 @@ export function corruptionLine(r: CorruptionReport): string {
   if (r.group !== undefined) {
     return `mq: warning: group "${r.group}" passed unreadable messages of ${where} (${offsets})`;
   }
+  if (r.bytes && r.quarantined) {
+    return `mq: warning: cut corrupt bytes ${r.bytes.from}-${r.bytes.to} of ${r.location}, kept in ${r.quarantined} (${offsets} lost to damage; offsets go on from ${o?.to})`;
+  }
   if (r.bytes) {
     return `mq: warning: skipped corrupt bytes ${r.bytes.from}-${r.bytes.to} of ${r.location} (${
       offsets || "no offsets lost"

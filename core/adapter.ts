@@ -181,6 +181,8 @@ export interface CorruptionReport {
   offsets?: { from: number; to: number };
   /** The group that settled these offsets unread, when a group did. */
   group?: string;
+  /** Where the bytes were moved when a writer cut them off (a side file). */
+  quarantined?: string;
 }
 
 /** What {@link StorageAdapter.checkStorage} looks at. */

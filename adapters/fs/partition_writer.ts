@@ -16,7 +16,7 @@ import {
   segmentName,
 } from "./_paths.ts";
 import { scanValid } from "./segment_scan.ts";
-import { HighWater, quarantine, readHighWater, recordLost } from "./recovery.ts";
+import { HighWater, quarantine, quarantinePath, readHighWater, recordLost } from "./recovery.ts";
 import type { CorruptionReport } from "../../core/adapter.ts";
 
 /** What a writer reports of damage it found (topic and partition are added by the adapter). */
@@ -281,6 +281,7 @@ export class PartitionWriter {
             location: path,
             bytes: { from: end, to: st.size },
             offsets: { from: nextOffset, to: hwm },
+            quarantined: quarantinePath(path),
           });
           await recordLost(this.dir, nextOffset, hwm);
           nextOffset = hwm;
