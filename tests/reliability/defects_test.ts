@@ -170,14 +170,19 @@ cliTest(
     await mq(h, ["topics", "create", name, "--max-attempts", "1"]);
     await mq(h, ["pub", name, "x"]);
     const work = await mqWithin(h, ["work", name, "-e", "-q", "--", "false"], 30_000);
-  eq(work.err, "");
-    const dlq = await mq(h, ["dlq", "ls", name, "--json"]);
-    eq(dlq.code, 0, dlq.err);
-    eq(JSON.parse(dlq.out).length, 1);
+    eq(work.err, "");
     const topics = JSON.parse((await mq(h, ["topics", "--json"])).out).map((t: { name: string }) =>
       t.name
     );
-    eq(topics.length, 2);
+    eq(topics, [`${"t".repeat(187)}-6c481c85.dlq`, name]);
+    const dead = await mq(h, [
+      "sub",
+      topics[0],
+      "-e",
+      "--format",
+      "{payload} {header.mq-dlq-topic}",
+    ]);
+    eq(dead.out, `x ${name}\n`);
     ok(topics.every((t: string) => t.length <= 200));
   },
   { backends: ["file", "kv"] },
