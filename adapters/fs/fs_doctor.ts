@@ -160,8 +160,9 @@ async function checkPartition(
       );
     }
     let prev = Math.max(expected, base);
+    const explained = [...lost, ...scan.corrupt.map((c) => ({ from: c.lostFrom, to: c.lostTo }))];
     for (const f of scan.frames) {
-      if (f.base > prev && !isKnownLost(lost, prev, f.base)) {
+      if (f.base > prev && !isKnownLost(explained, prev, f.base)) {
         found(
           `offsets ${prev}-${f.base - 1} are missing before byte ${f.pos}` +
             (f.base <= hwm ? " (acknowledged once: lost to damage)" : ""),

@@ -61,7 +61,7 @@ export async function runDoctor(opts: DoctorCommandOptions): Promise<DoctorRepor
   }
   const scope = `${report.topics} topic${report.topics === 1 ? "" : "s"}, ${report.groups} group${
     report.groups === 1 ? "" : "s"
-  }${report.storageChecked ? ", their logs" : " (this backend's logs are not checked)"}`;
+  }${report.storageChecked ? ", their logs" : ", this backend's logs are not checked"}`;
   if (left > 0) {
     throw new MqError(
       "CORRUPT",
