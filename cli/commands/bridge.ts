@@ -1,5 +1,6 @@
 /** `mq bridge`: mirror topics to another backend or broker, or bring subjects in. */
 import type { Command } from "commander";
+import { parseDuration } from "../../core/duration.ts";
 import { MqError } from "../../core/errors.ts";
 import { assertName } from "../../core/names.ts";
 import { redactUrl } from "../../core/backend_url.ts";
@@ -16,6 +17,7 @@ interface BridgeOptions {
   into?: string;
   group: string;
   exit?: boolean;
+  visibility: string;
 }
 
 const EXAMPLES = `
@@ -59,6 +61,11 @@ export function registerBridge(program: Command): void {
     .option("--into <topic>", "with --from: the topic to store them in")
     .option("-g, --group <name>", "the group that keeps the bridge's position", "bridge")
     .option("-e, --exit", "drain what is there, then exit")
+    .option(
+      "--visibility <dur>",
+      "with --to: after a crash, a batch in flight is forwarded again this long after",
+      "30s",
+    )
     .addHelpText("after", EXAMPLES)
     .action(async (opts: BridgeOptions, cmd: Command) => {
       assertName("group", opts.group);
@@ -87,6 +94,7 @@ export function registerBridge(program: Command): void {
               follow: !opts.exit,
               signal: stop.signal,
               onState: say,
+              visibilityMs: parseDuration(opts.visibility),
             });
             const n = Object.values(result).reduce((a, b) => a + b, 0);
             say(
