@@ -157,6 +157,8 @@ export class Mq {
   /** Exchanges and bindings. */
   readonly exchanges: ExchangeAdmin;
   #configs = new Map<string, TopicConfig>();
+  /** When each cached topic's settings were last seen stored (ms). */
+  #seen = new Map<string, number>();
   #sticky = 0;
 
   /** A client over `adapter` (see {@link connect} in `mod.ts` to open one by URL). */
@@ -258,6 +260,7 @@ export class Mq {
     // anything is written: a refused publish creates nothing.
     const existing = await this.topicConfig(topic);
     if (!existing && options.ifExists) return { count: 0, duplicates: 0, written: [] };
+    if (existing) await this.#stillThere(topic, existing);
     const limits = existing ?? makeTopicConfig({}, this.now());
     // A partition that does not exist is refused before the topic is made.
     if (options.partition !== undefined) {
@@ -750,7 +753,23 @@ export class Mq {
     if (!doc) return undefined;
     const config = parseTopicConfig(this.adapter, topic, doc.value);
     this.#configs.set(topic, config);
+    this.#seen.set(topic, this.now());
     return config;
+  }
+
+  /**
+   * A long-running publisher's topic may be removed by another client: about
+   * once a second, look that its settings are still stored, and make the
+   * topic again with them where they are not (publishing makes a topic), so
+   * that what it goes on publishing belongs to a topic, not to a removed one.
+   */
+  async #stillThere(topic: string, config: TopicConfig): Promise<void> {
+    const now = this.now();
+    if (now - (this.#seen.get(topic) ?? 0) < 1000) return;
+    this.#seen.set(topic, now);
+    const key = ["topics", topic];
+    if (await this.adapter.getState(key)) return;
+    await this.adapter.compareAndSet(key, null, enc.encode(JSON.stringify(config)));
   }
 
   /** Forgets cached topic settings (after another client changed them). */

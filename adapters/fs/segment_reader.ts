@@ -190,11 +190,12 @@ export class SegmentReader implements LogReader {
       lock = await Deno.open(`${this.#dir}/.lock`, { read: true, write: true, create: true });
       await lock.lock(false);
       this.#rewind(origin);
-      if (await this.#fill()) {
-        this.#rewind(origin);
-        return; // bytes came meanwhile: read them first
-      }
+      while (await this.#fill()) { /* to the end of the segment */ }
+      const buf = this.#buf;
+      const valid = checkFrame(buf, this.#dv, this.#pos, buf.length) > 0 ||
+        resync(buf, this.#dv, this.#pos, buf.length, this.#next) >= 0;
       this.#rewind(origin);
+      if (valid) return; // frames came meanwhile: read them first
       const hwm = await readHighWater(this.#dir);
       if (hwm <= this.#next) return;
       this.#onCorrupt?.({
