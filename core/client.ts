@@ -260,7 +260,6 @@ export class Mq {
     // anything is written: a refused publish creates nothing.
     const existing = await this.topicConfig(topic);
     if (!existing && options.ifExists) return { count: 0, duplicates: 0, written: [] };
-    if (existing) await this.#stillThere(topic, existing);
     const limits = existing ?? makeTopicConfig({}, this.now());
     // A partition that does not exist is refused before the topic is made.
     if (options.partition !== undefined) {
@@ -280,6 +279,7 @@ export class Mq {
         options.deduplicate !== false,
       );
       result = await this.#write(prepared);
+      if (existing) await this.#stillThere(topic, existing);
     }
     if (bad) {
       throw new MqError(bad.code, bad.message, {
@@ -758,14 +758,15 @@ export class Mq {
   }
 
   /**
-   * A long-running publisher's topic may be removed by another client: about
-   * once a second, look that its settings are still stored, and make the
-   * topic again with them where they are not (publishing makes a topic), so
-   * that what it goes on publishing belongs to a topic, not to a removed one.
+   * A long-running publisher's topic may be removed by another client: after
+   * a write (at most four times a second), look that its settings are still
+   * stored, and make the topic again with them where they are not
+   * (publishing makes a topic), so that what it wrote belongs to a topic,
+   * not to a removed one.
    */
   async #stillThere(topic: string, config: TopicConfig): Promise<void> {
     const now = this.now();
-    if (now - (this.#seen.get(topic) ?? 0) < 1000) return;
+    if (now - (this.#seen.get(topic) ?? 0) < 250) return;
     this.#seen.set(topic, now);
     const key = ["topics", topic];
     if (await this.adapter.getState(key)) return;

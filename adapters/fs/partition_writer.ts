@@ -170,7 +170,19 @@ export class PartitionWriter {
   }
 
   async #append(batch: RecordBatch): Promise<number> {
-    return await this.#locked(async () => {
+    try {
+      return await this.#appendLocked(batch);
+    } catch (e) {
+      if (!isFolderGone(e)) throw e;
+      // The partition's folder was removed meanwhile (`topics rm` in
+      // another process): start afresh in a new one.
+      this.reset();
+      return await this.#appendLocked(batch);
+    }
+  }
+
+  #appendLocked(batch: RecordBatch): Promise<number> {
+    return this.#locked(async () => {
       let tail = await this.#refresh();
       if (tail.size >= SEGMENT_BYTES) tail = await this.#roll(tail.nextOffset);
       const first = tail.nextOffset;
@@ -340,6 +352,12 @@ export class PartitionWriter {
     this.#lockFile = undefined;
     this.#hwm.close();
   }
+}
+
+/** True for an error of a file whose folder is gone (directly, or as the cause of an IO error). */
+function isFolderGone(e: unknown): boolean {
+  return e instanceof Deno.errors.NotFound ||
+    (e instanceof Error && e.cause instanceof Deno.errors.NotFound);
 }
 
 async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
