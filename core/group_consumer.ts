@@ -58,6 +58,9 @@ interface DeadLetter {
 
 let consumerSeq = 0;
 
+/** Marks an offset the log could not give in a preread (ordered consumption). */
+const UNREADABLE = { offset: -1 } as unknown as StoredRecord;
+
 /** A consumer's state updates: the topic must still exist (see `updateGroup`). */
 const REQUIRE_TOPIC = { requireTopic: true } as const;
 
@@ -499,7 +502,14 @@ export class GroupSource implements BatchSource, Settler {
     for (let p = 0; p < bounds.length; p++) {
       const cursor = structuredClone(state.partitions[p] ?? newCursor(bounds[p].start));
       for (const c of claim(cursor, bounds[p], max, now, now + 1, "preread")) {
-        for (const r of await this.#readRange(p, c.from, c.to)) out.set(`${p}:${r.offset}`, r);
+        const records = await this.#readRange(p, c.from, c.to);
+        for (const r of records) out.set(`${p}:${r.offset}`, r);
+        // Offsets the log cannot give: settled by the claim (see #claimOrdered).
+        let i = 0;
+        for (let o = c.from; o < this.#reach; o++) {
+          if (i < records.length && records[i].offset === o) i++;
+          else out.set(`${p}:${o}`, UNREADABLE);
+        }
       }
     }
     return out;
@@ -534,6 +544,12 @@ export class GroupSource implements BatchSource, Settler {
       for (const c of claims) {
         for (let o = c.from; o < c.to; o++) {
           const r = preread.get(`${p}:${o}`);
+          if (r === UNREADABLE) {
+            // Corrupt in storage: settled now, so that the group moves on.
+            settle(cursor, token, [{ from: o, to: o + 1 }]);
+            state.corrupt = (state.corrupt ?? 0) + 1;
+            continue;
+          }
           const lockKey = r?.key === undefined ? undefined : `${p}:${r.key}`;
           const holder = lockKey === undefined ? undefined : locks[lockKey];
           if (!r || (holder !== undefined && holder !== o)) {

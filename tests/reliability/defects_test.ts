@@ -79,14 +79,32 @@ fsTest(
     const sub = await mqWithin(h, ["sub", "t", "--group", "g", "-e"], 30_000);
     eq(sub.code, 0, sub.err);
     eq(sub.out.split("\n").length - 1, 2000);
-    const work = await mqWithin(h, ["work", "t", "--group", "w", "-e", "-q", "--", "true"], 60_000);
+    const work = await mqWithin(h, [
+      "work",
+      "t",
+      "--group",
+      "w",
+      "-c",
+      "4",
+      "-e",
+      "-q",
+      "--",
+      "true",
+    ], 60_000);
     eq(work.code, 0, work.err);
+    const ordered = await mqWithin(
+      h,
+      ["sub", "t", "--group", "o", "--ordered", "-e", "-q"],
+      60_000,
+    );
+    eq(ordered.code, 0, ordered.err);
+    eq(ordered.out.split("\n").length - 1, 2000);
     const groups = JSON.parse((await mq(h, ["groups", "t", "--json"])).out);
     eq(
       groups.map((
         g: { name: string; lag: number; inFlight: number },
       ) => [g.name, g.lag, g.inFlight]),
-      [["g", 0, 0], ["w", 0, 0]],
+      [["g", 0, 0], ["o", 0, 0], ["w", 0, 0]],
     );
   },
 );
