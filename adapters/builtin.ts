@@ -8,6 +8,7 @@ import { MqError } from "../core/errors.ts";
 import { type BackendUrl, parseBackendUrl } from "../core/backend_url.ts";
 import type * as KvModule from "./kv/mod.ts";
 import type * as NatsModule from "./nats/mod.ts";
+import type * as NatsConnection from "./nats/connection.ts";
 import type * as NatsBridgeModule from "../adapters/nats/bridge.ts";
 
 /**
@@ -45,6 +46,50 @@ export function fileUrlPath(url: BackendUrl): string {
   return body;
 }
 
+/** The sync policy a `file:` URL names; its other options are refused. */
+function fileFsync(url: BackendUrl): "always" | "batch" | "never" {
+  const fsync = url.params.get("fsync") ?? "batch";
+  if (fsync !== "always" && fsync !== "batch" && fsync !== "never") {
+    throw new MqError(
+      "INVALID_URL",
+      `fsync must be always, batch or never, not ${JSON.stringify(fsync)}`,
+    );
+  }
+  for (const name of url.params.keys()) {
+    if (name !== "fsync") {
+      throw new MqError("INVALID_URL", `unknown file: URL option ${JSON.stringify(name)}`);
+    }
+  }
+  return fsync;
+}
+
+/**
+ * Checks a backend URL as opening it would (a file: URL's host and options,
+ * a kv: path, a nats: URL's servers and ports), without opening anything:
+ * for URLs saved for later (`mq context add`).
+ *
+ * @example
+ * ```ts
+ * import { checkUrlFully } from "./builtin.ts";
+ * await checkUrlFully("file:./data?fsync=never");
+ * ```
+ * @throws {MqError} `INVALID_URL` naming what is wrong
+ */
+export async function checkUrlFully(href: string): Promise<void> {
+  const url = parseBackendUrl(href);
+  if (url.scheme === "file") {
+    fileUrlPath(url);
+    fileFsync(url);
+  } else if (url.scheme === "kv" && url.body === "") {
+    throw new MqError("INVALID_URL", "kv: needs a path, :memory: or an https:// URL");
+  } else if (url.scheme === "nats") {
+    const { parseNatsServers } = await importLazily<typeof NatsConnection>(
+      "../adapters/nats/connection.ts",
+    );
+    parseNatsServers(url);
+  }
+}
+
 /** A registry with memory:, file:, kv: and nats: (each loaded on first use). */
 export function builtinRegistry(): Registry {
   return new Registry()
@@ -54,21 +99,7 @@ export function builtinRegistry(): Registry {
     })
     .register("file", async () => {
       const { FsAdapter } = await import("./fs/mod.ts");
-      return (url) => {
-        const fsync = url.params.get("fsync") ?? "batch";
-        if (fsync !== "always" && fsync !== "batch" && fsync !== "never") {
-          throw new MqError(
-            "INVALID_URL",
-            `fsync must be always, batch or never, not ${JSON.stringify(fsync)}`,
-          );
-        }
-        for (const name of url.params.keys()) {
-          if (name !== "fsync") {
-            throw new MqError("INVALID_URL", `unknown file: URL option ${JSON.stringify(name)}`);
-          }
-        }
-        return FsAdapter.open(fileUrlPath(url), { fsync });
-      };
+      return (url) => FsAdapter.open(fileUrlPath(url), { fsync: fileFsync(url) });
     })
     .register("kv", async () => {
       const { KvAdapter } = await importLazily<typeof KvModule>("../adapters/kv/mod.ts");

@@ -30,6 +30,7 @@ export const COMMANDS: readonly (readonly [name: string, file: string])[] = [
   ["reply", "./definitions/reply.ts"],
   ["bridge", "./definitions/bridge.ts"],
   ["bench", "./definitions/bench.ts"],
+  ["doctor", "./definitions/doctor.ts"],
   ["context", "./definitions/context.ts"],
   ["completions", "./definitions/completions.ts"],
   ["info", "./definitions/info.ts"],

@@ -2,6 +2,7 @@
 import { MqError } from "../core/errors.ts";
 import type { Mq } from "../core/client.ts";
 import type * as Mod from "../mod.ts";
+import type { CorruptionReport } from "../core/adapter.ts";
 import { resolveBackend, type ResolvedBackend } from "./backend.ts";
 import { type Call, type GlobalOptions, load } from "./definition.ts";
 import { clearProgressLine } from "./progress.ts";
@@ -20,10 +21,47 @@ export function globals(cmd: Call): GlobalOptions {
  * `CommandDefinition.reads`) opens it without creating anything.
  */
 export async function openBackend(cmd: Call): Promise<{ mq: Mq; backend: ResolvedBackend }> {
-  const backend = await resolveBackend(globals(cmd));
+  return await openResolved(globals(cmd), { create: !cmd.reads });
+}
+
+/**
+ * Opens the backend `--url`/`--context` (or the environment) name, with
+ * corruption reported on stderr (see {@link corruptionLine}).
+ */
+export async function openResolved(
+  opts: { url?: string; context?: string },
+  how: { create?: boolean } = {},
+): Promise<{ mq: Mq; backend: ResolvedBackend }> {
+  const backend = await resolveBackend(opts);
   // The library is loaded here, not on start: `mq info` and `mq context` do without it.
   const { connect } = await load<typeof Mod>(import.meta.url, "../mod.ts");
-  return { mq: await connect(backend.url, { create: !cmd.reads }), backend };
+  return {
+    mq: await connect(backend.url, {
+      create: how.create ?? true,
+      onCorrupt: (r) => note(corruptionLine(r)),
+    }),
+    backend,
+  };
+}
+
+/** The stderr line for corrupt data skipped (one per stretch). */
+export function corruptionLine(r: CorruptionReport): string {
+  const o = r.offsets;
+  const n = o ? o.to - o.from : 0;
+  const offsets = o ? `${n} offset${n === 1 ? "" : "s"}, ${o.from}-${o.to - 1}` : "";
+  const where = `topic "${r.topic}" partition ${r.partition}`;
+  if (r.group !== undefined) {
+    return `mq: warning: group "${r.group}" passed unreadable messages of ${where} (${offsets})`;
+  }
+  if (r.bytes && r.quarantined) {
+    return `mq: warning: cut corrupt bytes ${r.bytes.from}-${r.bytes.to} of ${r.location}, kept in ${r.quarantined} (${offsets} lost to damage; offsets go on from ${o?.to})`;
+  }
+  if (r.bytes) {
+    return `mq: warning: skipped corrupt bytes ${r.bytes.from}-${r.bytes.to} of ${r.location} (${
+      offsets || "no offsets lost"
+    })`;
+  }
+  return `mq: warning: ${where}: messages lost to damage in ${r.location} (${offsets})`;
 }
 
 /** Writes one diagnostic line to stderr (clearing a progress line first). */

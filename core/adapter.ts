@@ -46,6 +46,12 @@ export interface LogReader {
    * array when nothing more is stored right now.
    */
   read(max: number): Promise<StoredRecord[]>;
+  /**
+   * Optional: the offset the next record returned will have at least. Where
+   * it is past the last record returned, the offsets between were skipped as
+   * unreadable (corrupt; reported through `onCorrupt`) or trimmed.
+   */
+  position?(): number;
   /** Releases the reader's resources. */
   close(): void;
 }
@@ -136,8 +142,74 @@ export interface StorageAdapter {
   /** The names directly below `prefix` that hold a document. */
   listState(prefix: string[]): Promise<string[]>;
 
+  /**
+   * Optional: where the document `key` lives, as a user can find it (the
+   * fs backend's file path), for error messages about a damaged document.
+   */
+  stateLocation?(key: string[]): string;
+
+  /**
+   * Optional: told of every stretch of corrupt bytes a reader skips (once per
+   * stretch and reader). The core sets it (see `MqOptions.onCorrupt`); an
+   * adapter that can detect corruption calls it.
+   */
+  onCorrupt?: ((report: CorruptionReport) => void) | undefined;
+
+  /**
+   * Optional: checks the stored logs as `mq doctor` does (frames, offsets,
+   * indexes, leftover files) and, with `repair`, fixes what can be fixed
+   * without losing an acknowledged message. The core checks state documents
+   * on top, on every backend.
+   */
+  checkStorage?(options: StorageCheckOptions): Promise<StorageFinding[]>;
+
   /** Releases everything; later calls fail with `CLOSED`. */
   close(): Promise<void>;
+}
+
+/** Corrupt bytes skipped by a reader, or unreadable offsets settled by a group. */
+export interface CorruptionReport {
+  /** The topic. */
+  topic: string;
+  /** The partition. */
+  partition: number;
+  /** Where: a segment file on fs, a key on kv. */
+  location: string;
+  /** The bytes `[from, to)` of `location` skipped, where known. */
+  bytes?: { from: number; to: number };
+  /** The offsets `[from, to)` that could not be read, where known. */
+  offsets?: { from: number; to: number };
+  /** The group that settled these offsets unread, when a group did. */
+  group?: string;
+  /** Where the bytes were moved when a writer cut them off (a side file). */
+  quarantined?: string;
+}
+
+/** What {@link StorageAdapter.checkStorage} looks at. */
+export interface StorageCheckOptions {
+  /** The topics to check, with their partition counts. */
+  topics: { name: string; partitions: number }[];
+  /**
+   * True when every topic is checked: data of topics not in `topics` (whose
+   * settings are gone) is then a leftover.
+   */
+  wholeStore: boolean;
+  /** Fix what can be fixed without losing an acknowledged message. */
+  repair: boolean;
+}
+
+/** One problem {@link StorageAdapter.checkStorage} (or the core's checks) found. */
+export interface StorageFinding {
+  /** The topic, where the problem belongs to one. */
+  topic?: string;
+  /** The partition, where it belongs to one. */
+  partition?: number;
+  /** The file or key. */
+  location: string;
+  /** What is wrong. */
+  problem: string;
+  /** What a repair did about it (only with `repair`, when it could). */
+  repaired?: string;
 }
 
 /** One batch of an {@link StorageAdapter.appendAtomic} call. */

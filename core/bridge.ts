@@ -60,6 +60,11 @@ export interface BridgeOptions {
   follow?: boolean;
   /** Stops the bridge. */
   signal?: AbortSignal;
+  /**
+   * How long a batch being forwarded is leased (ms): after a crash, the
+   * batch is forwarded again (a duplicate the target drops by id) this long after. @default 30000
+   */
+  visibilityMs?: number;
   /** Told of each state change, as one line ("forwarding", "target unreachable, retrying", ...). */
   onState?: (line: string) => void;
 }
@@ -98,6 +103,7 @@ export async function runBridge(
       follow: options.follow ?? true,
       signal: stop.signal,
       batchSize: 1024,
+      visibilityMs: options.visibilityMs,
     });
     try {
       for (;;) {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { PartitionWrite, StorageAdapter } from "./adapter.ts";
+import type { CorruptionReport, PartitionWrite, StorageAdapter } from "./adapter.ts";
 import { MqError } from "./errors.ts";
 import { assertName } from "./names.ts";
 import { partitionOf } from "./partitioner.ts";
@@ -17,7 +17,7 @@ import {
   type RecordMeta,
   sliceOf,
 } from "./record.ts";
-import { makeTopicConfig, type TopicConfig } from "./topic_config.ts";
+import { makeTopicConfig, parseTopicConfig, type TopicConfig } from "./topic_config.ts";
 import { type SubscribeOptions, Subscription } from "./subscription.ts";
 import { reserveIds } from "./dedup.ts";
 import { checkRoom, enforceRetention, hasRetention, retainedSince } from "./retention.ts";
@@ -28,6 +28,7 @@ import { ReceivedMessage } from "./message.ts";
 import { loadGroup } from "./group_store.ts";
 import { claim, newCursor } from "./lease_table.ts";
 import { TopicAdmin } from "./topic_admin.ts";
+import { checkStore, type DoctorOptions, type DoctorReport } from "./doctor.ts";
 import { ExchangeAdmin } from "./exchanges.ts";
 import { reply, request, type RequestOptions } from "./request_reply.ts";
 
@@ -111,12 +112,26 @@ interface PreparedPublish {
 const MAX_KEY_CHARS = 1024, MAX_ID_CHARS = 1024, MAX_HEADER_BYTES = 64 * 1024;
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 /** Options of {@link Mq}. */
 export interface MqOptions {
   /** The clock, ms since the epoch. @default Date.now */
   now?: () => number;
+  /**
+   * Told of corrupt data the backend skipped while reading (a segment's byte
+   * range and the offsets it held), and of unreadable offsets a group
+   * settled so that it moves on; once per stretch for this client. Where
+   * unset, corruption is skipped silently (a reader never returns a corrupt
+   * record either way).
+   *
+   * @example
+   * ```ts ignore
+   * const mq = await connect("file:./data", {
+   *   onCorrupt: (r) => console.error(`skipped ${r.location} bytes ${r.bytes?.from}-${r.bytes?.to}`),
+   * });
+   * ```
+   */
+  onCorrupt?: (report: CorruptionReport) => void;
 }
 
 /**
@@ -142,6 +157,8 @@ export class Mq {
   /** Exchanges and bindings. */
   readonly exchanges: ExchangeAdmin;
   #configs = new Map<string, TopicConfig>();
+  /** When each cached topic's settings were last seen stored (ms). */
+  #seen = new Map<string, number>();
   #sticky = 0;
 
   /** A client over `adapter` (see {@link connect} in `mod.ts` to open one by URL). */
@@ -155,6 +172,16 @@ export class Mq {
       this.now,
     );
     this.exchanges = new ExchangeAdmin(adapter, this.now);
+    const listener = options.onCorrupt;
+    if (listener) {
+      const seen = new Set<string>();
+      adapter.onCorrupt = (r) => {
+        const k = JSON.stringify([r.topic, r.partition, r.location, r.bytes, r.offsets]);
+        if (seen.has(k)) return;
+        seen.add(k);
+        listener(r);
+      };
+    }
   }
 
   /**
@@ -234,6 +261,10 @@ export class Mq {
     const existing = await this.topicConfig(topic);
     if (!existing && options.ifExists) return { count: 0, duplicates: 0, written: [] };
     const limits = existing ?? makeTopicConfig({}, this.now());
+    // A partition that does not exist is refused before the topic is made.
+    if (options.partition !== undefined) {
+      this.#split(topic, limits, headOf(batch, 0), options.partition);
+    }
     const bad = firstInvalid(batch, limits, topic, this.adapter);
     const ok = bad ? headOf(batch, bad.index) : batch;
     let result: PublishResult = { count: 0, duplicates: 0, written: [] };
@@ -248,6 +279,7 @@ export class Mq {
         options.deduplicate !== false,
       );
       result = await this.#write(prepared);
+      if (existing) await this.#stillThere(topic, existing);
     }
     if (bad) {
       throw new MqError(bad.code, bad.message, {
@@ -719,14 +751,50 @@ export class Mq {
       doc = await this.adapter.getState(key);
     }
     if (!doc) return undefined;
-    const config = JSON.parse(dec.decode(doc.value)) as TopicConfig;
+    const config = parseTopicConfig(this.adapter, topic, doc.value);
     this.#configs.set(topic, config);
+    this.#seen.set(topic, this.now());
     return config;
+  }
+
+  /**
+   * A long-running publisher's topic may be removed by another client: after
+   * a write (at most four times a second), look that its settings are still
+   * stored, and make the topic again with them where they are not
+   * (publishing makes a topic), so that what it wrote belongs to a topic,
+   * not to a removed one.
+   */
+  async #stillThere(topic: string, config: TopicConfig): Promise<void> {
+    const now = this.now();
+    if (now - (this.#seen.get(topic) ?? 0) < 250) return;
+    this.#seen.set(topic, now);
+    const key = ["topics", topic];
+    if (await this.adapter.getState(key)) return;
+    await this.adapter.compareAndSet(key, null, enc.encode(JSON.stringify(config)));
   }
 
   /** Forgets cached topic settings (after another client changed them). */
   forgetTopic(topic: string): void {
     this.#configs.delete(topic);
+  }
+
+  /**
+   * Checks the store (state documents, and the backend's logs where it can
+   * check them) and, with `repair`, fixes what can be fixed without losing
+   * an acknowledged message; what `mq doctor` runs.
+   *
+   * @example
+   * ```ts ignore
+   * const { findings } = await mq.doctor({ repair: true });
+   * for (const f of findings) console.log(f.location, f.problem, f.repaired ?? "");
+   * ```
+   * @throws {MqError} `TOPIC_NOT_FOUND` for a topic named that does not exist
+   */
+  async doctor(options: DoctorOptions = {}): Promise<DoctorReport> {
+    const report = await checkStore(this.adapter, { now: this.now, ...options });
+    for (const t of options.topics ?? []) this.forgetTopic(t);
+    this.#configs.clear();
+    return report;
   }
 
   /** Closes the backend. */

@@ -5,6 +5,7 @@
  * @module
  */
 import type { RecordMeta, StoredRecord } from "./record.ts";
+import { MAX_NAME_LENGTH } from "./names.ts";
 
 /** Header names mq sets on a dead letter. */
 export const DLQ_HEADERS = {
@@ -25,9 +26,29 @@ export interface DeadLetterCause {
   lastFailure: number;
 }
 
-/** The dead-letter topic of `topic`. */
+/**
+ * The dead-letter topic of `topic`: the configured one, else `<topic>.dlq`;
+ * where that would be over the 200 characters a name may have, the name is
+ * shortened and a hash of the whole keeps it apart from others
+ * (`<first 187 characters>-<8 hex digits>.dlq`), so that every topic can
+ * dead-letter.
+ */
 export function deadLetterTopic(topic: string, configured?: string): string {
-  return configured ?? `${topic}.dlq`;
+  if (configured !== undefined) return configured;
+  const name = `${topic}.dlq`;
+  if (name.length <= MAX_NAME_LENGTH) return name;
+  const head = topic.slice(0, MAX_NAME_LENGTH - 13);
+  return `${head}-${fnv1a(topic)}.dlq`;
+}
+
+/** FNV-1a (32 bits) of a string, as 8 hex digits. */
+function fnv1a(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, "0");
 }
 
 /** The metadata of the dead letter for `record` of `topic`/`partition`. */

@@ -28,6 +28,7 @@ import { deadLetterMeta, deadLetterTopic } from "./dead_letter.ts";
 import { loadCancelled } from "./delayed_index.ts";
 import type { BatchSource, SubscribeOptions, SubscriptionContext } from "./subscription.ts";
 import { waitAny } from "./wait.ts";
+import { MqError } from "./errors.ts";
 
 /** A settlement to apply at the next state update. */
 interface Op {
@@ -37,7 +38,7 @@ interface Op {
   to?: number;
   token: string;
   /** `expiredDead`: expired and moved to the dead-letter topic (counted as both). */
-  kind: "ack" | "retry" | "release" | "dead" | "expired" | "expiredDead";
+  kind: "ack" | "retry" | "release" | "dead" | "expired" | "expiredDead" | "corrupt";
   notBefore?: number;
   failedAt?: number;
 }
@@ -56,6 +57,12 @@ interface DeadLetter {
 }
 
 let consumerSeq = 0;
+
+/** Marks an offset the log could not give in a preread (ordered consumption). */
+const UNREADABLE = { offset: -1 } as unknown as StoredRecord;
+
+/** A consumer's state updates: the topic must still exist (see `updateGroup`). */
+const REQUIRE_TOPIC = { requireTopic: true } as const;
 
 /** The group side of a subscription. */
 export class GroupSource implements BatchSource, Settler {
@@ -81,6 +88,16 @@ export class GroupSource implements BatchSource, Settler {
   #turn = 0;
   #blocked = 0;
   #init: (() => GroupState) | undefined;
+  /** Set once the topic was found removed: nothing more is written. */
+  #gone = false;
+
+  #noteGone(e: unknown): void {
+    if (MqError.is(e, "TOPIC_NOT_FOUND")) {
+      this.#gone = true;
+      this.#ops = [];
+      this.#dead = [];
+    }
+  }
 
   constructor(ctx: SubscriptionContext, group: string, options: SubscribeOptions) {
     this.#ctx = ctx;
@@ -253,13 +270,31 @@ export class GroupSource implements BatchSource, Settler {
           state.deadLettered = (state.deadLettered ?? 0) + n;
         }
         if (kind === "expired" || kind === "expiredDead") state.expired = (state.expired ?? 0) + n;
+        if (kind === "corrupt") state.corrupt = (state.corrupt ?? 0) + n;
       }
     }
+  }
+
+  /**
+   * Until the topic exists: a drain (`follow: false`) ends at once and a
+   * follower waits, both writing no group state (a consumer of a topic that
+   * does not exist leaves nothing behind).
+   */
+  async #awaitTopic(signal: AbortSignal): Promise<boolean> {
+    if (this.#init) return true;
+    const { adapter, topic } = this.#ctx;
+    while (!signal.aborted) {
+      if (await adapter.getState(["topics", topic])) return true;
+      if (this.#options.follow === false) return false;
+      await waitAny(adapter, topic, [0], signal, 500);
+    }
+    return false;
   }
 
   async next(max: number, signal: AbortSignal): Promise<ReceivedMessage[] | null> {
     const { adapter, topic, now } = this.#ctx;
     this.#compact();
+    if (this.#gone || !(await this.#awaitTopic(signal))) return null;
     const init = await this.#prepare();
     const partitions = await this.#ctx.partitions();
     while (!signal.aborted) {
@@ -286,6 +321,7 @@ export class GroupSource implements BatchSource, Settler {
       } catch (e) {
         // Not written: the settlements wait for the next write.
         this.#ops = ops.concat(this.#ops);
+        this.#noteGone(e);
         throw e;
       }
       this.#turn++;
@@ -370,7 +406,7 @@ export class GroupSource implements BatchSource, Settler {
       }
       report(due, pendingRetries);
       return out;
-    });
+    }, REQUIRE_TOPIC);
   }
 
   /** Reads claimed records and sorts out those not to deliver now. */
@@ -389,6 +425,7 @@ export class GroupSource implements BatchSource, Settler {
         const records = preread
           ? collect(preread, partition, c.from, c.to)
           : await this.#readRange(partition, c.from, c.to);
+        if (!preread) await this.#settleUnreadable(partition, c.from, records, token);
         // A settlement of record `r` (made only for the few not delivered).
         const op = (r: StoredRecord, kind: Op["kind"], notBefore?: number): Op => ({
           partition,
@@ -465,7 +502,14 @@ export class GroupSource implements BatchSource, Settler {
     for (let p = 0; p < bounds.length; p++) {
       const cursor = structuredClone(state.partitions[p] ?? newCursor(bounds[p].start));
       for (const c of claim(cursor, bounds[p], max, now, now + 1, "preread")) {
-        for (const r of await this.#readRange(p, c.from, c.to)) out.set(`${p}:${r.offset}`, r);
+        const records = await this.#readRange(p, c.from, c.to);
+        for (const r of records) out.set(`${p}:${r.offset}`, r);
+        // Offsets the log cannot give: settled by the claim (see #claimOrdered).
+        let i = 0;
+        for (let o = c.from; o < this.#reach; o++) {
+          if (i < records.length && records[i].offset === o) i++;
+          else out.set(`${p}:${o}`, UNREADABLE);
+        }
       }
     }
     return out;
@@ -500,6 +544,12 @@ export class GroupSource implements BatchSource, Settler {
       for (const c of claims) {
         for (let o = c.from; o < c.to; o++) {
           const r = preread.get(`${p}:${o}`);
+          if (r === UNREADABLE) {
+            // Corrupt in storage: settled now, so that the group moves on.
+            settle(cursor, token, [{ from: o, to: o + 1 }]);
+            state.corrupt = (state.corrupt ?? 0) + 1;
+            continue;
+          }
           const lockKey = r?.key === undefined ? undefined : `${p}:${r.key}`;
           const holder = lockKey === undefined ? undefined : locks[lockKey];
           if (!r || (holder !== undefined && holder !== o)) {
@@ -523,6 +573,10 @@ export class GroupSource implements BatchSource, Settler {
     return out;
   }
 
+  /**
+   * The records of `[from, to)` the log holds. Also sets {@link #reach}: how
+   * far the reader got, past offsets it skipped as unreadable.
+   */
   async #readRange(partition: number, from: number, to: number): Promise<StoredRecord[]> {
     const { adapter, topic } = this.#ctx;
     let r = this.#readers[partition];
@@ -532,13 +586,19 @@ export class GroupSource implements BatchSource, Settler {
       this.#readers[partition] = r;
     }
     const out: StoredRecord[] = [];
+    this.#reach = from;
     while (r.pos < to) {
       const got = await r.reader.read(to - r.pos);
-      if (got.length === 0) break;
+      if (got.length === 0) {
+        // Nothing more: the reader may have passed offsets it cannot read.
+        this.#reach = Math.max(this.#reach, Math.min(to, r.reader.position?.() ?? from));
+        break;
+      }
       for (const rec of got) {
         if (rec.offset >= from && rec.offset < to) out.push(rec);
       }
       const last = got[got.length - 1].offset + 1;
+      this.#reach = Math.min(to, Math.max(this.#reach, last));
       if (last > to) {
         r.reader.close();
         this.#readers[partition] = undefined;
@@ -549,7 +609,52 @@ export class GroupSource implements BatchSource, Settler {
     return out;
   }
 
+  /** How far the last {@link #readRange} got (see there). */
+  #reach = 0;
+
+  /**
+   * Settles the offsets of `[from, #reach)` that `records` lack: the log
+   * cannot give them (corrupt, or trimmed meanwhile), and a group that waited
+   * for them would wait for ever. Reported through the corruption listener.
+   */
+  async #settleUnreadable(
+    partition: number,
+    from: number,
+    records: StoredRecord[],
+    token: string,
+  ): Promise<void> {
+    const reach = this.#reach;
+    if (reach - from <= records.length) return;
+    const { adapter, topic } = this.#ctx;
+    const start = (await adapter.bounds(topic, partition)).start;
+    let o = from, i = 0;
+    const gaps: Range[] = [];
+    while (o < reach) {
+      if (i < records.length && records[i].offset === o) (o++, i++);
+      else {
+        const to = i < records.length ? Math.min(reach, records[i].offset) : reach;
+        gaps.push({ from: o, to });
+        o = to;
+      }
+    }
+    for (const g of gaps) {
+      // Below the start: trimmed meanwhile, not corrupt.
+      const kind = g.to <= start ? "ack" : "corrupt";
+      this.#ops.push({ partition, offset: g.from, to: g.to, token, kind });
+      if (kind === "corrupt") {
+        adapter.onCorrupt?.({
+          topic,
+          partition,
+          location: `group "${this.#group}"`,
+          offsets: g,
+          group: this.#group,
+        });
+      }
+    }
+  }
+
   async commit(): Promise<void> {
+    if (this.#gone || !this.#init) return;
     await this.#flushDeadLetters();
     if (this.#ops.length === 0) return;
     const ops = this.#ops;
@@ -558,10 +663,11 @@ export class GroupSource implements BatchSource, Settler {
       const init = await this.#prepare();
       await updateGroup(this.#ctx.adapter, this.#ctx.topic, this.#group, init, (state) => {
         this.#apply(state, ops);
-      });
+      }, REQUIRE_TOPIC);
     } catch (e) {
       // Not written: the settlements wait for the next write.
       this.#ops = ops.concat(this.#ops);
+      this.#noteGone(e);
       throw e;
     }
   }
@@ -573,7 +679,7 @@ export class GroupSource implements BatchSource, Settler {
       if (!xs) tokens.set(m.partition, xs = new Set());
       xs.add(m.token!);
     }
-    if (tokens.size === 0) return;
+    if (tokens.size === 0 || this.#gone) return;
     const until = this.#ctx.now() + this.#visibility;
     const init = await this.#prepare();
     await updateGroup(this.#ctx.adapter, this.#ctx.topic, this.#group, init, (state) => {
@@ -581,7 +687,7 @@ export class GroupSource implements BatchSource, Settler {
         const cursor = state.partitions[p];
         if (cursor) { for (const t of set) extendLease(cursor, t, until); }
       }
-    });
+    }, REQUIRE_TOPIC);
   }
 
   async close(releaseHeld: boolean): Promise<void> {

@@ -8,6 +8,7 @@
 import type { StorageAdapter } from "./adapter.ts";
 import { MqError } from "./errors.ts";
 import type { PartitionCursor } from "./lease_table.ts";
+import { describe, isObject, isOffset, parseStateDoc, rangesProblem } from "./state_docs.ts";
 
 /** A group's state in a topic. */
 export interface GroupState {
@@ -17,6 +18,8 @@ export interface GroupState {
   deadLettered?: number;
   /** Messages that expired (TTL) before delivery. */
   expired?: number;
+  /** Offsets found unreadable (corrupt in storage) and settled so the group moves on. */
+  corrupt?: number;
   /**
    * For ordered consumption: per `partition:key`, the offset that holds the
    * key until it is settled.
@@ -25,7 +28,6 @@ export interface GroupState {
 }
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 /** The state key of a group. */
 export function groupKey(topic: string, group: string): string[] {
@@ -38,13 +40,29 @@ export async function loadGroup(
   topic: string,
   group: string,
 ): Promise<GroupState | undefined> {
-  const doc = await adapter.getState(groupKey(topic, group));
-  return doc ? parse(doc.value) : undefined;
+  const key = groupKey(topic, group);
+  const doc = await adapter.getState(key);
+  return doc ? parseGroup(adapter, key, topic, group, doc.value) : undefined;
+}
+
+/** How {@link updateGroup} treats a missing topic or a damaged document. */
+export interface UpdateGroupOptions {
+  /**
+   * A consumer's update: the topic must exist. A missing document of a
+   * topic that is gone (removed while this consumer ran) fails with
+   * `TOPIC_NOT_FOUND` instead of being made again, and a document this
+   * update made is taken back when the topic went meanwhile.
+   */
+  requireTopic?: boolean;
+  /** A damaged document is replaced (from `init`) instead of failing (`groups reset`). */
+  replaceDamaged?: boolean;
 }
 
 /**
  * Applies `change` to a group's state and writes it back, retrying on
  * conflicting writers. `change` must be a pure function of the state.
+ *
+ * @throws {MqError} `CORRUPT` for a damaged document, `TOPIC_NOT_FOUND` (with `requireTopic`)
  */
 export async function updateGroup<R>(
   adapter: StorageAdapter,
@@ -52,13 +70,26 @@ export async function updateGroup<R>(
   group: string,
   init: () => GroupState,
   change: (state: GroupState) => R,
+  options: UpdateGroupOptions = {},
 ): Promise<R> {
   const key = groupKey(topic, group);
   for (let attempt = 0; attempt < 10_000; attempt++) {
     const doc = await adapter.getState(key);
-    const state = doc ? parse(doc.value) : init();
+    if (!doc && options.requireTopic) await assertTopic(adapter, topic);
+    let state: GroupState;
+    try {
+      state = doc ? parseGroup(adapter, key, topic, group, doc.value) : init();
+    } catch (e) {
+      if (!options.replaceDamaged) throw e;
+      state = init();
+    }
     const result = change(state);
     if (await adapter.compareAndSet(key, doc?.version ?? null, enc.encode(JSON.stringify(state)))) {
+      if (!doc && options.requireTopic && !(await adapter.getState(["topics", topic]))) {
+        // The topic was removed between the look and the write: take it back.
+        await adapter.deleteState(key);
+        await assertTopic(adapter, topic);
+      }
       return result;
     }
     await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 1 + attempt)));
@@ -66,12 +97,59 @@ export async function updateGroup<R>(
   throw new MqError("CONFLICT", `group "${group}" of topic "${topic}" is too busy to update`);
 }
 
-function parse(bytes: Uint8Array): GroupState {
-  try {
-    const s = JSON.parse(dec.decode(bytes));
-    if (s && typeof s === "object" && s.partitions) return s as GroupState;
-  } catch (cause) {
-    throw new MqError("CORRUPT", "a group state document is not valid JSON", { cause });
+async function assertTopic(adapter: StorageAdapter, topic: string): Promise<void> {
+  if (!(await adapter.getState(["topics", topic]))) {
+    throw new MqError("TOPIC_NOT_FOUND", `topic "${topic}" was removed`);
   }
-  throw new MqError("CORRUPT", "a group state document has no partitions");
+}
+
+/**
+ * Parses and checks a group document.
+ *
+ * @throws {MqError} `CORRUPT` naming the group, the document and what is wrong
+ */
+export function parseGroup(
+  adapter: StorageAdapter,
+  key: string[],
+  topic: string,
+  group: string,
+  bytes: Uint8Array,
+): GroupState {
+  return parseStateDoc<GroupState>(
+    adapter,
+    key,
+    `group "${group}" of topic "${topic}"`,
+    bytes,
+    groupProblem,
+  );
+}
+
+/** What is wrong with a group document's shape, if anything. */
+export function groupProblem(v: unknown): string | undefined {
+  if (!isObject(v)) return `it holds ${describe(v)}, not an object`;
+  if (!isObject(v.partitions)) return `"partitions" is ${describe(v.partitions)}, not an object`;
+  for (const [p, c] of Object.entries(v.partitions)) {
+    const at = `partitions.${p}`;
+    if (!/^\d+$/.test(p)) return `${at}: ${JSON.stringify(p)} is not a partition number`;
+    if (!isObject(c)) return `${at} is ${describe(c)}, not a cursor`;
+    for (const f of ["floor", "next"]) {
+      if (!isOffset(c[f])) return `${at}.${f} is ${describe(c[f])}, not a whole number`;
+    }
+    const problem = rangesProblem(c.settled, `${at}.settled`) ??
+      rangesProblem(c.leases, `${at}.leases`, ["until", "attempt"]) ??
+      rangesProblem(c.retries, `${at}.retries`, ["notBefore", "attempt"]);
+    if (problem) return problem;
+    for (const l of c.leases as Record<string, unknown>[]) {
+      if (typeof l.token !== "string") return `${at}.leases has a lease without a token`;
+    }
+  }
+  for (const f of ["deadLettered", "expired", "corrupt"]) {
+    if (v[f] !== undefined && !isOffset(v[f])) {
+      return `"${f}" is ${describe(v[f])}, not a whole number`;
+    }
+  }
+  if (v.keyLocks !== undefined && !isObject(v.keyLocks)) {
+    return `"keyLocks" is ${describe(v.keyLocks)}, not an object`;
+  }
+  return undefined;
 }

@@ -30,6 +30,8 @@ export { parseStartFrom } from "./start_position.ts";
 export { parseBackendUrl, redactUrl } from "./backend_url.ts";
 export { batchOf, headOf, pickRecords, sliceOf } from "./record.ts";
 export { DEFAULT_TOPIC_CONFIG } from "./topic_config.ts";
+export { checkStore } from "./doctor.ts";
+export type { DoctorOptions, DoctorReport } from "./doctor.ts";
 export type {
   MessageLimit,
   MqOptions,
@@ -54,10 +56,13 @@ export type { RecordBatch, RecordMeta, StoredRecord } from "./record.ts";
 export type {
   AdapterFactory,
   Capabilities,
+  CorruptionReport,
   DeduplicatedAppend,
   LogReader,
   PartitionBounds,
   PartitionWrite,
   StorageAdapter,
+  StorageCheckOptions,
+  StorageFinding,
   Versioned,
 } from "./adapter.ts";

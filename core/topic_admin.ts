@@ -12,6 +12,7 @@ import { groupKey, loadGroup, updateGroup } from "./group_store.ts";
 import { inFlight, lag, newCursor, resetTo, waitingDelay, waitingRetry } from "./lease_table.ts";
 import { resolveStart, type StartFrom } from "./start_position.ts";
 import { ExchangeAdmin } from "./exchanges.ts";
+import { deadLetterTopic } from "./dead_letter.ts";
 
 /** A topic in a listing. */
 export interface TopicSummary {
@@ -95,6 +96,7 @@ export class TopicAdmin {
   async create(name: string, settings: Partial<TopicConfig> = {}): Promise<TopicConfig> {
     assertName("topic", name);
     const config = makeTopicConfig(settings, this.#now());
+    await this.#refuseDeadLetterCycle(name, config.dlq);
     const ok = await this.#adapter.compareAndSet(
       ["topics", name],
       null,
@@ -173,7 +175,8 @@ export class TopicAdmin {
   }
 
   /**
-   * Moves a group to `to` in every partition (its leases are dropped).
+   * Moves a group to `to` in every partition (its leases are dropped). A
+   * damaged group document is replaced.
    *
    * @throws {MqError} `TOPIC_NOT_FOUND`
    */
@@ -189,12 +192,25 @@ export class TopicAdmin {
         const c = state.partitions[p] ??= newCursor(offsets[p]);
         resetTo(c, offsets[p]);
       }
-    });
+    }, { replaceDamaged: true });
   }
 
-  /** Deletes a group's state. */
+  /**
+   * Deletes a group's state (also a damaged one), with its leases: a
+   * consumer of it that still runs starts it afresh.
+   *
+   * @example
+   * ```ts ignore
+   * await mq.topics.removeGroup("orders", "billing");
+   * ```
+   * @throws {MqError} `INVALID_ARGUMENT` when the topic has no such group
+   */
   async removeGroup(name: string, group: string): Promise<void> {
+    assertName("topic", name);
     assertName("group", group);
+    if (!(await this.#adapter.listState(["groups", name])).includes(group)) {
+      throw new MqError("INVALID_ARGUMENT", `topic "${name}" has no group "${group}"`);
+    }
     await this.#adapter.deleteState(groupKey(name, group));
   }
 
@@ -221,17 +237,48 @@ export class TopicAdmin {
    * @throws {MqError} `TOPIC_NOT_FOUND`
    */
   async remove(name: string): Promise<void> {
-    await this.#require(name);
+    assertName("topic", name);
+    // Settings first (even damaged ones): consumers that still run find the
+    // topic gone and stop, instead of writing its groups again.
+    if (!(await this.#adapter.getState(["topics", name]))) {
+      throw new MqError("TOPIC_NOT_FOUND", `topic "${name}" does not exist`);
+    }
+    await this.#adapter.deleteState(["topics", name]);
+    this.#forget(name);
     await this.#adapter.deleteState(["groups", name]);
     await this.#adapter.dropLog(name);
     // What a new topic of the same name must not inherit.
     await this.#adapter.deleteState(["dedup", name]);
     await this.#adapter.deleteState(["delayed", name]);
     await this.#adapter.deleteState(["cancelled", name]);
-    await this.#adapter.deleteState(["topics", name]);
-    this.#forget(name);
     // Bindings to a removed topic go with it (as RabbitMQ's do with a queue).
     await new ExchangeAdmin(this.#adapter, this.#now).removeBindingsTo("topic", name);
+    // A consumer's write that raced the first sweep (it looked before the
+    // settings went): the second one takes it.
+    await this.#adapter.deleteState(["groups", name]);
+  }
+
+  /**
+   * Refuses a dead-letter topic that leads back to `name` (itself, or a
+   * chain of dead-letter topics): its dead letters would loop for ever.
+   */
+  async #refuseDeadLetterCycle(name: string, dlq: string | undefined): Promise<void> {
+    const chain = [name];
+    let at = deadLetterTopic(name, dlq);
+    while (!chain.includes(at)) {
+      chain.push(at);
+      const next = await this.#config(at).catch(() => undefined);
+      if (!next) return;
+      at = deadLetterTopic(at, next.dlq);
+    }
+    if (at !== name) return; // a loop among other topics, not through this one
+    const path = [...chain, at].map((t) => `"${t}"`).join(" -> ");
+    throw new MqError(
+      "INVALID_ARGUMENT",
+      at === name && chain.length === 1
+        ? `--dlq "${at}" is the topic itself: its dead letters would loop for ever`
+        : `--dlq "${dlq}" makes a cycle of dead-letter topics (${path}): dead letters would loop for ever`,
+    );
   }
 
   async #require(name: string): Promise<TopicConfig> {

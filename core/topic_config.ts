@@ -5,6 +5,8 @@
  */
 import { MqError } from "./errors.ts";
 import { assertName } from "./names.ts";
+import type { StorageAdapter } from "./adapter.ts";
+import { describe, isObject, isOffset, parseStateDoc } from "./state_docs.ts";
 
 /** A topic's settings. */
 export interface TopicConfig {
@@ -79,4 +81,36 @@ function positiveInt(name: string, v: number, min: number, max: number): void {
 
 function dropUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * Parses and checks a topic's settings document.
+ *
+ * @throws {MqError} `CORRUPT` naming the topic, the document and what is wrong
+ */
+export function parseTopicConfig(
+  adapter: StorageAdapter,
+  topic: string,
+  bytes: Uint8Array,
+): TopicConfig {
+  return parseStateDoc<TopicConfig>(
+    adapter,
+    ["topics", topic],
+    `settings of topic "${topic}"`,
+    bytes,
+    topicConfigProblem,
+  );
+}
+
+/** What is wrong with a topic settings document's shape, if anything. */
+export function topicConfigProblem(v: unknown): string | undefined {
+  if (!isObject(v)) return `it holds ${describe(v)}, not an object`;
+  for (const f of ["partitions", "maxMessageBytes", "dedupWindowMs", "maxAttempts"]) {
+    if (!isOffset(v[f])) return `"${f}" is ${describe(v[f])}, not a whole number`;
+  }
+  if ((v.partitions as number) < 1) return `"partitions" is ${v.partitions}, not at least 1`;
+  if (v.dlq !== undefined && typeof v.dlq !== "string") {
+    return `"dlq" is ${describe(v.dlq)}, not a topic name`;
+  }
+  return undefined;
 }

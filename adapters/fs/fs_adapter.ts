@@ -1,15 +1,24 @@
 import type {
   Capabilities,
+  CorruptionReport,
   LogReader,
   PartitionBounds,
   StorageAdapter,
+  StorageCheckOptions,
+  StorageFinding,
   Versioned,
 } from "../../core/adapter.ts";
 import { MqError } from "../../core/errors.ts";
 import type { RecordBatch } from "../../core/record.ts";
 import { listSegments, partitionDir, readIndex, readStart, segmentName } from "./_paths.ts";
 import { FRAME_HEAD, FRAME_PREFIX, frameBase, frameCount, MAX_FRAME_BODY } from "../frame_codec.ts";
-import { PartitionWriter, syncDir, type SyncPolicy } from "./partition_writer.ts";
+import {
+  type DamageListener,
+  PartitionWriter,
+  syncDir,
+  type SyncPolicy,
+} from "./partition_writer.ts";
+import { checkFsStore } from "./fs_doctor.ts";
 import { SegmentReader } from "./segment_reader.ts";
 import { StateFiles } from "./state_files.ts";
 
@@ -17,8 +26,12 @@ import { StateFiles } from "./state_files.ts";
 export interface FsOptions {
   /** When data reaches the disk. @default "batch" */
   fsync?: SyncPolicy;
-  /** Told of corrupt bytes a reader skipped. */
-  onCorrupt?: (what: string) => void;
+  /**
+   * Told of corrupt bytes a reader skipped (the segment file, the byte
+   * range, the offsets lost) and of damage a writer cut off; the same as
+   * setting {@link FsAdapter.onCorrupt}.
+   */
+  onCorrupt?: (report: CorruptionReport) => void;
 }
 
 /**
@@ -51,11 +64,35 @@ export class FsAdapter implements StorageAdapter {
   #state: StateFiles;
   #watchers = new Map<string, { watcher: Deno.FsWatcher; waiters: Set<() => void> }>();
   #closed = false;
+  /** Told of corrupt bytes skipped by readers and damage cut off by writers. */
+  onCorrupt: ((report: CorruptionReport) => void) | undefined;
 
   private constructor(root: string, options: FsOptions) {
     this.root = root;
     this.#options = options;
+    this.onCorrupt = options.onCorrupt;
     this.#state = new StateFiles(root, options.fsync ?? "batch");
+  }
+
+  /** A damage listener for one partition that adds its topic and partition. */
+  #damage(topic: string, partition: number): DamageListener {
+    return (r) => this.onCorrupt?.({ topic, partition, ...r });
+  }
+
+  /** The file of a state document. */
+  stateLocation(key: string[]): string {
+    return this.#state.fileOf(key);
+  }
+
+  /**
+   * Checks every segment, index and state folder (see `fs_doctor.ts`);
+   * with `repair`, fixes what can be fixed without losing a message.
+   */
+  checkStorage(options: StorageCheckOptions): Promise<StorageFinding[]> {
+    this.#check();
+    return io(() =>
+      checkFsStore(this.root, options, (topic, partition) => this.#writer(topic, partition))
+    );
   }
 
   /**
@@ -94,6 +131,7 @@ export class FsAdapter implements StorageAdapter {
       w = new PartitionWriter(
         partitionDir(this.root, topic, partition),
         this.#options.fsync ?? "batch",
+        this.#damage(topic, partition),
       );
       this.#writers.set(k, w);
     }
@@ -109,7 +147,11 @@ export class FsAdapter implements StorageAdapter {
   openReader(topic: string, partition: number, from: number): Promise<LogReader> {
     this.#check();
     return io(() =>
-      SegmentReader.open(partitionDir(this.root, topic, partition), from, this.#options.onCorrupt)
+      SegmentReader.open(
+        partitionDir(this.root, topic, partition),
+        from,
+        this.#damage(topic, partition),
+      )
     );
   }
 

@@ -16,6 +16,11 @@ import {
   segmentName,
 } from "./_paths.ts";
 import { scanValid } from "./segment_scan.ts";
+import { HighWater, quarantine, quarantinePath, readHighWater, recordLost } from "./recovery.ts";
+import type { CorruptionReport } from "../../core/adapter.ts";
+
+/** What a writer reports of damage it found (topic and partition are added by the adapter). */
+export type DamageListener = (report: Omit<CorruptionReport, "topic" | "partition">) => void;
 
 /** When data is flushed to the disk. */
 export type SyncPolicy = "always" | "batch" | "never";
@@ -37,6 +42,9 @@ interface Peeked {
   scannedTo: number;
   /** Position after the last valid frame. */
   end: number;
+  /** The offset after the last valid frame. */
+  scanNext: number;
+  /** The partition's end: `scanNext`, or the high-water mark where that is higher. */
   nextOffset: number;
 }
 
@@ -51,12 +59,15 @@ async function peekScan(
   try {
     const { buf, got } = await readAt(file, pos, Math.max(0, st.size - pos));
     const scan = scanValid(buf, 0, got, offset);
+    // Offsets acknowledged once are counted even where no frame holds them now.
+    const hwm = await readHighWater(path.slice(0, path.lastIndexOf("/")));
     return {
       path,
       ino: st.ino,
       scannedTo: pos + got,
       end: pos + scan.end,
-      nextOffset: scan.nextOffset,
+      scanNext: scan.nextOffset,
+      nextOffset: Math.max(scan.nextOffset, hwm),
     };
   } finally {
     file.close();
@@ -72,10 +83,14 @@ export class PartitionWriter {
   #peek: Peeked | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #sink = new ByteSink(1 << 16);
+  #hwm: HighWater;
+  #onDamage: DamageListener | undefined;
 
-  constructor(dir: string, sync: SyncPolicy) {
+  constructor(dir: string, sync: SyncPolicy, onDamage?: DamageListener) {
     this.dir = dir;
     this.#sync = sync;
+    this.#hwm = new HighWater(dir);
+    this.#onDamage = onDamage;
   }
 
   /** Appends a batch; resolves to its first offset. */
@@ -97,7 +112,7 @@ export class PartitionWriter {
       const st = await statOrNull(c.path);
       if (st && st.ino === c.ino && st.size < SEGMENT_BYTES && st.size >= c.scannedTo) {
         if (st.size === c.scannedTo) return c.nextOffset;
-        return (this.#peek = await peekScan(c.path, c.end, c.nextOffset, st)).nextOffset;
+        return (this.#peek = await peekScan(c.path, c.end, c.scanNext, st)).nextOffset;
       }
     }
     for (let attempt = 0;; attempt++) {
@@ -155,7 +170,19 @@ export class PartitionWriter {
   }
 
   async #append(batch: RecordBatch): Promise<number> {
-    return await this.#locked(async () => {
+    try {
+      return await this.#appendLocked(batch);
+    } catch (e) {
+      if (!isFolderGone(e)) throw e;
+      // The partition's folder was removed meanwhile (`topics rm` in
+      // another process): start afresh in a new one.
+      this.reset();
+      return await this.#appendLocked(batch);
+    }
+  }
+
+  #appendLocked(batch: RecordBatch): Promise<number> {
+    return this.#locked(async () => {
       let tail = await this.#refresh();
       if (tail.size >= SEGMENT_BYTES) tail = await this.#roll(tail.nextOffset);
       const first = tail.nextOffset;
@@ -184,11 +211,17 @@ export class PartitionWriter {
         const dv = new DataView(entry.buffer);
         dv.setUint32(0, first - tail.base, true);
         dv.setUint32(4, tail.size, true);
-        await Deno.writeFile(tail.path.replace(/\.log$/, ".idx"), entry, { append: true });
-        tail.indexedAt = tail.size;
+        try {
+          await Deno.writeFile(tail.path.replace(/\.log$/, ".idx"), entry, { append: true });
+          tail.indexedAt = tail.size;
+        } catch {
+          // The batch is stored; the sparse index only speeds up seeks (and
+          // a later entry, or `mq doctor --repair`, makes up for this one).
+        }
       }
       tail.size += sink.length;
       tail.nextOffset += batch.count;
+      await this.#hwm.advance(tail.nextOffset);
       if (sink.bytes.length > 8 << 20) this.#sink = new ByteSink(1 << 16);
       return first;
     });
@@ -246,12 +279,37 @@ export class PartitionWriter {
       const { buf, got } = await readAt(file, pos, st.size - pos);
       const scan = scanValid(buf, 0, got, offset);
       const end = pos + scan.end;
+      let nextOffset = scan.nextOffset;
       if (end < st.size) {
-        // A torn tail from a crashed writer: nothing valid follows it.
+        // Bytes after the last valid frame: a torn tail of a crashed write
+        // (never acknowledged, nothing is lost), or damage to frames that
+        // were. The high-water mark tells them apart: offsets below it were
+        // acknowledged, so they are not handed out again, and the bytes are
+        // kept in the quarantine file.
+        const hwm = await readHighWater(this.dir);
+        if (hwm > nextOffset) {
+          await quarantine(path, end, buf.subarray(scan.end, got));
+          this.#onDamage?.({
+            location: path,
+            bytes: { from: end, to: st.size },
+            offsets: { from: nextOffset, to: hwm },
+            quarantined: quarantinePath(path),
+          });
+          await recordLost(this.dir, nextOffset, hwm);
+          nextOffset = hwm;
+        }
         await file.truncate(end);
         await this.#trimIndex(path, end);
       }
-      return { base, path, ino: st.ino, size: end, nextOffset: scan.nextOffset, indexedAt };
+      const hwm = await readHighWater(this.dir);
+      if (hwm > nextOffset) {
+        // Frames below the mark are gone (the file was cut short): their
+        // offsets stay used.
+        this.#onDamage?.({ location: path, offsets: { from: nextOffset, to: hwm } });
+        await recordLost(this.dir, nextOffset, hwm);
+        nextOffset = hwm;
+      }
+      return { base, path, ino: st.ino, size: end, nextOffset, indexedAt };
     } finally {
       file.close();
     }
@@ -283,6 +341,7 @@ export class PartitionWriter {
   reset(): void {
     this.#tail = undefined;
     this.#peek = undefined;
+    this.#hwm.close();
     this.#lockFile?.close();
     this.#lockFile = undefined;
   }
@@ -291,7 +350,14 @@ export class PartitionWriter {
   close(): void {
     this.#lockFile?.close();
     this.#lockFile = undefined;
+    this.#hwm.close();
   }
+}
+
+/** True for an error of a file whose folder is gone (directly, or as the cause of an IO error). */
+function isFolderGone(e: unknown): boolean {
+  return e instanceof Deno.errors.NotFound ||
+    (e instanceof Error && e.cause instanceof Deno.errors.NotFound);
 }
 
 async function statOrNull(path: string): Promise<Deno.FileInfo | null> {

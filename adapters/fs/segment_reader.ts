@@ -8,6 +8,8 @@ import type { StoredRecord } from "../../core/record.ts";
 import { checkFrame, decodeFrame, frameBase, frameCount } from "../frame_codec.ts";
 import { listSegments, readIndex, readStart, segmentName } from "./_paths.ts";
 import { resync } from "./segment_scan.ts";
+import { readHighWater } from "./recovery.ts";
+import type { DamageListener } from "./partition_writer.ts";
 
 const CHUNK = 1 << 20;
 const RESYNC_WINDOW = 8 << 20;
@@ -29,9 +31,9 @@ export class SegmentReader implements LogReader {
   #queued = 0;
   #listedAt = 0;
   #closed = false;
-  #onCorrupt: ((what: string) => void) | undefined;
+  #onCorrupt: DamageListener | undefined;
 
-  private constructor(dir: string, from: number, onCorrupt?: (what: string) => void) {
+  private constructor(dir: string, from: number, onCorrupt?: DamageListener) {
     this.#dir = dir;
     this.#next = from;
     this.#onCorrupt = onCorrupt;
@@ -41,7 +43,7 @@ export class SegmentReader implements LogReader {
   static async open(
     dir: string,
     from: number,
-    onCorrupt?: (what: string) => void,
+    onCorrupt?: DamageListener,
   ): Promise<SegmentReader> {
     const r = new SegmentReader(dir, Math.max(from, await readStart(dir)), onCorrupt);
     await r.#seek();
@@ -160,9 +162,53 @@ export class SegmentReader implements LogReader {
         await this.#openSegment(this.#seg + 1, 0);
         continue;
       }
-      if (!(await this.#maybeNewSegments())) break;
+      if (!(await this.#maybeNewSegments())) {
+        await this.#passLost();
+        break;
+      }
     }
     return out;
+  }
+
+  /** The offset of the next record this reader can return (see `LogReader.position`). */
+  position(): number {
+    return this.#queued < this.#queue.length ? this.#queue[this.#queued].offset : this.#next;
+  }
+
+  /**
+   * At the end of the last segment: offsets below the high-water mark that
+   * no frame holds (a damaged tail cut off, a segment cut short) can never
+   * be read; pass them, saying so. Checked again under the shared lock, as a
+   * writer may be adding frames for them right now.
+   */
+  async #passLost(): Promise<void> {
+    if (this.#seg < 0 || this.#seg < this.#bases.length - 1) return;
+    if ((await readHighWater(this.#dir)) <= this.#next) return;
+    const origin = this.#filePos - (this.#buf.length - this.#pos);
+    let lock: Deno.FsFile | undefined;
+    try {
+      lock = await Deno.open(`${this.#dir}/.lock`, { read: true, write: true, create: true });
+      await lock.lock(false);
+      this.#rewind(origin);
+      while (await this.#fill()) { /* to the end of the segment */ }
+      const buf = this.#buf;
+      const valid = checkFrame(buf, this.#dv, this.#pos, buf.length) > 0 ||
+        resync(buf, this.#dv, this.#pos, buf.length, this.#next) >= 0;
+      this.#rewind(origin);
+      if (valid) return; // frames came meanwhile: read them first
+      const hwm = await readHighWater(this.#dir);
+      if (hwm <= this.#next) return;
+      this.#onCorrupt?.({
+        location: `${this.#dir}/${segmentName(this.#bases[this.#seg])}`,
+        offsets: { from: this.#next, to: hwm },
+      });
+      this.#next = hwm;
+    } finally {
+      if (lock) {
+        await lock.unlock().catch(() => {});
+        lock.close();
+      }
+    }
   }
 
   /** Looks for segments created since the listing; true when it moved to one. */
@@ -212,11 +258,12 @@ export class SegmentReader implements LogReader {
         const found = resync(buf, this.#dv, this.#pos + 1, buf.length, this.#next);
         if (found >= 0) {
           const skipped = this.#filePos - (buf.length - found) - origin;
-          this.#onCorrupt?.(
-            `skipped ${skipped} corrupt bytes in ${this.#dir}/${
-              segmentName(this.#bases[this.#seg])
-            }`,
-          );
+          const base = frameBase(this.#dv, found);
+          this.#onCorrupt?.({
+            location: `${this.#dir}/${segmentName(this.#bases[this.#seg])}`,
+            bytes: { from: origin, to: origin + skipped },
+            ...(base > this.#next ? { offsets: { from: this.#next, to: base } } : {}),
+          });
           this.#pos = found;
           return true;
         }

@@ -8,7 +8,6 @@
  * itself survives a power loss.
  */
 import type { Versioned } from "../../core/adapter.ts";
-import { MqError } from "../../core/errors.ts";
 import { syncDir, type SyncPolicy } from "./partition_writer.ts";
 
 const enc = new TextEncoder();
@@ -27,6 +26,11 @@ export class StateFiles {
     return `${this.#root}/${key.join("/")}`;
   }
 
+  /** The file of the document `key`. */
+  fileOf(key: string[]): string {
+    return this.#path(key) + ".doc";
+  }
+
   async get(key: string[]): Promise<Versioned | undefined> {
     let bytes: Uint8Array;
     try {
@@ -37,7 +41,9 @@ export class StateFiles {
     }
     const nl = bytes.indexOf(10);
     if (nl < 0) {
-      throw new MqError("CORRUPT", `state file ${this.#path(key)}.doc has no version line`);
+      // Damaged (empty, or cut before its version line): handed over as it
+      // is, so that the core names what is wrong and a repair can replace it.
+      return { version: "damaged", value: bytes };
     }
     return {
       version: new TextDecoder().decode(bytes.subarray(0, nl)),
@@ -54,21 +60,30 @@ export class StateFiles {
       await lock.lock(true);
       const cur = await this.get(key);
       if ((cur?.version ?? null) !== expected) return false;
-      const version = String(cur ? Number(cur.version) + 1 : 1);
+      const previous = cur ? Number(cur.version) : 0;
+      const version = String(Number.isSafeInteger(previous) ? previous + 1 : Date.now());
       const head = enc.encode(version + "\n");
       const bytes = new Uint8Array(head.length + value.length);
       bytes.set(head);
       bytes.set(value, head.length);
-      const tmp = `${path}.${Deno.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-      const f = await Deno.open(tmp, { write: true, create: true, truncate: true });
+      // One temporary name per document, written only under its lock: a
+      // file a crashed or failed writer left is overwritten by the next one.
+      const tmp = `${path}.tmp`;
       try {
-        let n = 0;
-        while (n < bytes.length) n += await f.write(bytes.subarray(n));
-        if (this.#sync !== "never") await f.syncData();
-      } finally {
-        f.close();
+        const f = await Deno.open(tmp, { write: true, create: true, truncate: true });
+        try {
+          let n = 0;
+          while (n < bytes.length) n += await f.write(bytes.subarray(n));
+          if (this.#sync !== "never") await f.syncData();
+        } finally {
+          f.close();
+        }
+        await Deno.rename(tmp, path + ".doc");
+      } catch (e) {
+        // A full disk: nothing of the new version stays behind.
+        await Deno.remove(tmp).catch(() => {});
+        throw e;
       }
-      await Deno.rename(tmp, path + ".doc");
       if (this.#sync === "always" || (this.#sync === "batch" && !cur)) await syncDir(dir);
       return true;
     } finally {
@@ -79,7 +94,7 @@ export class StateFiles {
 
   async delete(key: string[]): Promise<void> {
     const path = this.#path(key);
-    for (const p of [path + ".doc", path + ".lock", path]) {
+    for (const p of [path + ".doc", path + ".tmp", path + ".lock", path]) {
       await Deno.remove(p, { recursive: true }).catch((e) => {
         if (!(e instanceof Deno.errors.NotFound)) throw e;
       });

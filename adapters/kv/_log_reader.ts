@@ -35,6 +35,8 @@ export class KvLogReader implements LogReader {
   #listFrom: number | undefined;
   #queue: StoredRecord[] = [];
   #closed = false;
+  /** True when no value is stored from `#next` to `#end` (they were corrupt, and skipped). */
+  #passed = false;
 
   constructor(
     kv: Deno.Kv,
@@ -52,7 +54,17 @@ export class KvLogReader implements LogReader {
     this.#bounds = readBounds;
   }
 
+  /**
+   * The offset of the next record this reader can return: past offsets whose
+   * values could not be read (see `LogReader.position`).
+   */
+  position(): number {
+    if (this.#queue.length > 0) return this.#queue[0].offset;
+    return this.#passed ? this.#end : this.#next;
+  }
+
   async read(max: number): Promise<StoredRecord[]> {
+    this.#passed = false;
     const out: StoredRecord[] = [];
     let refreshed = false;
     while (out.length < max && !this.#closed) {
@@ -81,6 +93,7 @@ export class KvLogReader implements LogReader {
           this.#listFrom = undefined;
           continue;
         }
+        this.#passed = this.#next < this.#end;
         break;
       }
     }

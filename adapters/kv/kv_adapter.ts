@@ -5,8 +5,11 @@ import type {
   PartitionBounds,
   PartitionWrite,
   StorageAdapter,
+  StorageCheckOptions,
+  StorageFinding,
   Versioned,
 } from "../../core/adapter.ts";
+import { checkKvLogs } from "./_doctor.ts";
 import { MqError } from "../../core/errors.ts";
 import { pickRecords, type RecordBatch, sliceOf } from "../../core/record.ts";
 import {
@@ -945,6 +948,12 @@ export class KvAdapter implements StorageAdapter {
     await this.#calls.run("delete a state document", () => this.#kv.delete(["state", ...key]));
     await this.#deletePrefix(["state", ...key]);
     await this.#deletePrefix(["chunk", ...key]);
+  }
+
+  /** Checks every stored frame of the topics named (see `_doctor.ts`); reports only. */
+  checkStorage(options: StorageCheckOptions): Promise<StorageFinding[]> {
+    this.#check();
+    return checkKvLogs(this.#kv, options, async (t, p) => (await this.bounds(t, p)).start);
   }
 
   async listState(prefix: string[]): Promise<string[]> {

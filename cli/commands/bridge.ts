@@ -1,5 +1,6 @@
 /** `mq bridge`: mirror topics to another backend or broker, or bring subjects in. */
 import type { Call } from "../definition.ts";
+import { parseDuration } from "../../core/duration.ts";
 import { MqError } from "../../core/errors.ts";
 import { assertName } from "../../core/names.ts";
 import { redactUrl } from "../../core/backend_url.ts";
@@ -17,6 +18,7 @@ export interface BridgeOptions {
   into?: string;
   group: string;
   exit?: boolean;
+  visibility: string;
 }
 
 /** `mq bridge --to URL` or `--from URL`, with its options as parsed (see `cli/definitions/bridge.ts`). */
@@ -47,6 +49,7 @@ export async function bridgeCommand(opts: BridgeOptions, cmd: Call): Promise<voi
           follow: !opts.exit,
           signal: stop.signal,
           onState: say,
+          visibilityMs: parseDuration(opts.visibility),
         });
         const n = Object.values(result).reduce((a, b) => a + b, 0);
         say(

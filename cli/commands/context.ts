@@ -1,5 +1,6 @@
 /** `mq context add|ls|use|rm|show`: named backend URLs, one per environment. */
 import type { Call } from "../definition.ts";
+import { checkUrlFully } from "../../adapters/builtin.ts";
 import { MqError } from "../../core/errors.ts";
 import { assertName } from "../../core/names.ts";
 import { redactUrl } from "../../core/backend_url.ts";
@@ -20,6 +21,7 @@ export async function contextAdd(
 ): Promise<void> {
   assertName("context", name);
   checkBackendUrl(url);
+  await checkUrlFully(url);
   url = absoluteUrl(url, Deno.cwd());
   const store = await loadContexts();
   store.contexts[name] = {

@@ -1,7 +1,7 @@
-/** `mq groups` and `mq groups reset`. */
+/** `mq groups`, `mq groups reset` and `mq groups rm`. */
 import type { Call } from "../definition.ts";
 import { parseStartFrom } from "../../core/start_position.ts";
-import { note, openBackend, print } from "../runtime.ts";
+import { note, openBackend, openResolved, print } from "../runtime.ts";
 import { table } from "./topics.ts";
 
 /** `mq groups <topic>`: the groups of a topic with their counts. */
@@ -40,6 +40,33 @@ export async function groupsReset(
   try {
     await mq.topics.resetGroup(topic, group, to);
     note(`mq: group "${group}" of "${topic}" moved to ${opts.to}`);
+  } finally {
+    await mq.close();
+  }
+}
+
+/** The options of `mq groups rm`, as plain values. */
+export interface RemoveGroupOptions {
+  /** Backend URL (`--url`). */
+  url?: string;
+  /** Context name (`--context`). */
+  context?: string;
+  /** The topic. */
+  topic: string;
+  /** The group. */
+  group: string;
+}
+
+/**
+ * Runs `mq groups rm`: deletes the group's state document (a damaged one too).
+ *
+ * @throws {MqError} `INVALID_ARGUMENT` (exit 2) when the topic has no such group
+ */
+export async function removeGroup(opts: RemoveGroupOptions): Promise<void> {
+  const { mq } = await openResolved(opts);
+  try {
+    await mq.topics.removeGroup(opts.topic, opts.group);
+    note(`mq: removed group "${opts.group}" of "${opts.topic}"`);
   } finally {
     await mq.close();
   }

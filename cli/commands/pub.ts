@@ -8,6 +8,7 @@ import { fromEnvelope } from "../envelope.ts";
 import { LineBatcher } from "../line_batcher.ts";
 import { globals, headerFlags, note, openBackend, print } from "../runtime.ts";
 import { Progress } from "../progress.ts";
+import { EXIT_USAGE, exitCodeOf } from "../exit_codes.ts";
 
 /** The options of `mq pub`, as parsed. */
 export interface PubOptions {
@@ -264,7 +265,16 @@ async function publishOrExplain(
       counter.duplicates += r.duplicates;
       return;
     } catch (e) {
-      if (!MqError.is(e) || e.details.index === undefined) throw e;
+      if (!MqError.is(e) || e.details.index === undefined) {
+        // A failed write (a full disk, a lost broker): what was stored before
+        // it is a clean prefix of the input; say how long.
+        if (!MqError.is(e) || exitCodeOf(e.code) === EXIT_USAGE) throw e;
+        counter.n += e.details.published ?? 0;
+        throw new MqError(e.code, `${e.message}; published ${counter.n} before the failure`, {
+          cause: e,
+          details: { published: counter.n },
+        });
+      }
       const index = e.details.index;
       counter.n += e.details.published ?? 0;
       if (!opts.skipInvalid) {

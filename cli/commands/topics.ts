@@ -4,6 +4,7 @@ import { formatDuration, parseDuration } from "../../core/duration.ts";
 import type { TopicConfig } from "../../core/topic_config.ts";
 import { note, openBackend, print } from "../runtime.ts";
 import { describe } from "./exchange.ts";
+import { deadLetterTopic } from "../../core/dead_letter.ts";
 
 /** The options of `mq topics create`, as parsed. */
 export interface CreateOptions {
@@ -80,7 +81,7 @@ export async function topicsInfo(name: string, opts: { json?: boolean }, cmd: Ca
       (c.retentionAgeMs ? ` retention-age=${formatDuration(c.retentionAgeMs)}` : "") +
       (c.maxMessages ? ` max-messages=${c.maxMessages}` : "") +
       (c.maxBytes ? ` max-bytes=${c.maxBytes}` : "") +
-      ` dlq=${c.dlq ?? info.name + ".dlq"}` +
+      ` dlq=${deadLetterTopic(info.name, c.dlq)}` +
       (c.deadLetterExpired ? " dlq-expired" : ""),
       "",
       table(

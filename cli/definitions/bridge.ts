@@ -38,6 +38,12 @@ export const command: CommandDefinition = {
       default: "bridge",
     },
     { long: "exit", short: "e", help: "drain what is there, then exit" },
+    {
+      long: "visibility",
+      value: "dur",
+      help: "with --to: after a crash, a batch in flight is forwarded again this long after",
+      default: "30s",
+    },
   ],
   examples: [
     ["mq bridge --to nats://127.0.0.1:4222 --topics 'orders.#'", "mirror topics to NATS subjects"],

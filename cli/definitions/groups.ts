@@ -1,4 +1,4 @@
-/** `mq groups <topic>` and `mq groups reset`. */
+/** `mq groups <topic>`, `mq groups reset` and `mq groups rm`. */
 import { type CommandDefinition, load } from "../definition.ts";
 import type * as Groups from "../commands/groups.ts";
 
@@ -34,6 +34,24 @@ const reset: CommandDefinition = {
     ),
 };
 
+const rm: CommandDefinition = {
+  name: "rm",
+  summary: "delete a group's state with its leases",
+  description:
+    "Delete a group's state with its leases (also a damaged document); its consumers start it afresh.",
+  arguments: [
+    { name: "topic", required: true, complete: "topic" },
+    { name: "group", required: true, complete: "group" },
+  ],
+  examples: [["mq groups rm orders billing", 'forget the group "billing" of "orders"']],
+  run: async (call) =>
+    (await impl()).removeGroup({
+      ...call.globals,
+      topic: call.args.topic,
+      group: call.args.group,
+    }),
+};
+
 /** `mq groups`, as a definition. */
 export const command: CommandDefinition = {
   name: "groups",
@@ -43,11 +61,12 @@ export const command: CommandDefinition = {
     "List the groups of a topic with lag, in-flight, retrying, delayed and dead-lettered counts.",
   arguments: [{ name: "topic", required: true, complete: "topic" }],
   options: [{ long: "json", help: "print JSON" }],
-  subcommands: [reset],
+  subcommands: [reset, rm],
   examples: [
     ["mq groups jobs", "GROUP, LAG, IN-FLIGHT, RETRYING, DELAYED, DEAD-LETTERED, EXPIRED"],
     ["mq groups reset jobs billing --to beginning"],
     ["mq groups reset jobs billing --to -1h"],
+    ["mq groups rm jobs billing"],
   ],
   run: async (call) => (await impl()).groupsList(call.args.topic, call.options, call),
 };

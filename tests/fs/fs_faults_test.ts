@@ -2,6 +2,7 @@
 import { deepStrictEqual as eq, ok } from "node:assert/strict";
 import { FsAdapter } from "../../adapters/fs/mod.ts";
 import { Mq } from "../../core/client.ts";
+import type { CorruptionReport } from "../../core/adapter.ts";
 
 const dec = new TextDecoder();
 
@@ -24,7 +25,7 @@ async function segment(dir: string, topic: string): Promise<string> {
 async function readAll(
   dir: string,
   topic: string,
-  onCorrupt?: (w: string) => void,
+  onCorrupt?: (r: CorruptionReport) => void,
 ): Promise<{ offset: number; text: string }[]> {
   const mq = new Mq(await FsAdapter.open(dir, { onCorrupt }));
   const out: { offset: number; text: string }[] = [];
@@ -77,7 +78,7 @@ Deno.test("fs: with random bytes flipped, a reader never crashes and never retur
         bytes[s % bytes.length] ^= 1 << (s % 8);
       }
       await Deno.writeFile(path, bytes);
-      const warnings: string[] = [];
+      const warnings: CorruptionReport[] = [];
       const got = await readAll(dir, "t", (w) => warnings.push(w));
       for (const r of got) eq(r.text, sent[r.offset], `seed ${seed}: offset ${r.offset}`);
       const offsets = got.map((r) => r.offset);
