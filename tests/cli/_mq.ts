@@ -61,8 +61,13 @@ export async function mq(
   }).spawn();
   if (options.stdin !== undefined) {
     const w = child.stdin.getWriter();
-    await w.write(typeof options.stdin === "string" ? enc.encode(options.stdin) : options.stdin);
-    await w.close();
+    try {
+      await w.write(typeof options.stdin === "string" ? enc.encode(options.stdin) : options.stdin);
+      await w.close();
+    } catch (e) {
+      // mq may stop reading before the end (a bad line, a full disk): that is its answer.
+      if (!(e instanceof Deno.errors.BrokenPipe)) throw e;
+    }
   }
   const out = await child.output();
   return {
