@@ -53,6 +53,7 @@ interface DeadLetter {
   /** When the last attempt failed (or the message was found expired). */
   lastFailure: number;
   kind: "dead" | "expiredDead";
+  stderr?: string;
 }
 
 let consumerSeq = 0;
@@ -141,7 +142,7 @@ export class GroupSource implements BatchSource, Settler {
     }
   }
 
-  nack(m: ReceivedMessage, delayMs: number | undefined, reason?: string): void {
+  nack(m: ReceivedMessage, delayMs: number | undefined, reason?: string, stderr?: string): void {
     if (!this.#take(m)) return;
     const now = this.#ctx.now();
     const max = this.#maxAttempts;
@@ -155,6 +156,7 @@ export class GroupSource implements BatchSource, Settler {
         firstFailure: this.#firstFailures.get(m) ?? now,
         lastFailure: now,
         kind: "dead",
+        stderr,
       });
       return;
     }
@@ -206,6 +208,7 @@ export class GroupSource implements BatchSource, Settler {
           attempts: d.attempts,
           firstFailure: d.firstFailure,
           lastFailure: d.lastFailure,
+          stderr: d.stderr,
         }),
       })),
     );

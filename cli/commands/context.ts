@@ -140,9 +140,14 @@ export function registerContext(program: Command): void {
 
   ctx.command("show")
     .description("Show the backend this command line would use, and why.")
+    .option("--json", "print JSON: url (secrets as ***), source, context")
     .addHelpText("after", SHOW_EXAMPLES)
-    .action(async (_opts: unknown, cmd: Command) => {
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
       const b = await resolveBackend(globals(cmd));
+      if (opts.json) {
+        const shown = { url: redactUrl(b.url), source: b.source, context: b.context ?? null };
+        return await print(JSON.stringify(shown) + "\n");
+      }
       await print(`${redactUrl(b.url)} (from ${b.source}${b.context ? `: ${b.context}` : ""})\n`);
     });
 }

@@ -1,6 +1,7 @@
 /** `mq groups` and `mq groups reset`. */
 import type { Command } from "commander";
 import { parseStartFrom } from "../../core/start_position.ts";
+import { MqError } from "../../core/errors.ts";
 import { note, openBackend, print } from "../runtime.ts";
 import { table } from "./topics.ts";
 
@@ -43,6 +44,7 @@ export function registerGroups(program: Command): void {
     .argument("<topic>")
     .argument("<group>")
     .requiredOption("--to <where>", "beginning, end, an offset, an ISO time or -DUR")
+    .option("--create", "create the group if it does not exist (else exit 2)")
     .addHelpText(
       "after",
       `
@@ -50,13 +52,24 @@ Examples:
   mq groups reset orders billing --to beginning     process everything again
   mq groups reset orders billing --to end           skip the backlog
   mq groups reset orders billing --to -1h           from an hour ago
-  mq groups reset orders billing --to 2024-05-01T00:00:00Z`,
+  mq groups reset orders billing --to 2024-05-01T00:00:00Z
+  mq groups reset orders audit --to -1d --create     a new group, from a day ago
+
+A group that does not exist is exit 2 unless --create.`,
     )
-    .action(async (topic: string, group: string, opts: { to: string }, cmd: Command) => {
+    .action(async (
+      topic: string,
+      group: string,
+      opts: { to: string; create?: boolean },
+      cmd: Command,
+    ) => {
       const to = parseStartFrom(opts.to);
       const { mq } = await openBackend(cmd);
       try {
-        await mq.topics.resetGroup(topic, group, to);
+        await mq.topics.resetGroup(topic, group, to, { create: opts.create }).catch((e) => {
+          if (!MqError.is(e, "INVALID_ARGUMENT") || opts.create) throw e;
+          throw new MqError("INVALID_ARGUMENT", `${e.message} (--create makes it)`);
+        });
         note(`mq: group "${group}" of "${topic}" moved to ${opts.to}`);
       } finally {
         await mq.close();

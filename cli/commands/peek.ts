@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { MqError } from "../../core/errors.ts";
 import { assertName } from "../../core/names.ts";
 import { formatterFor } from "../message_format.ts";
+import { toEnvelope } from "../envelope.ts";
 import { note, openBackend, print, wholeNumber } from "../runtime.ts";
 
 /** Adds `peek` and `cancel` to the program. */
@@ -14,15 +15,16 @@ export function registerPeek(program: Command): void {
     .argument("<topic>")
     .option("-g, --group <group>", "the group", "default")
     .option("-n, --count <n>", "how many", wholeNumber("--count", 1), 10)
-    .option("-f, --format <format>", "raw, json, or a template", "raw")
+    .option("-f, --format <format>", "raw, json (one envelope a line), or a template", "raw")
+    .option("--json", "print one JSON array of envelopes")
     .addHelpText(
       "after",
-      "\nExamples:\n  mq peek jobs                          the next 10 for the group \"default\"\n  mq peek jobs -g billing -n 3 --format '{offset} {attempt} {payload}'",
+      "\nExamples:\n  mq peek jobs                          the next 10 for the group \"default\"\n  mq peek jobs -g billing -n 3 --format '{offset} {attempt} {payload}'\n  mq peek jobs --json | jq '.[].offset'",
     )
     .action(
       async (
         topic: string,
-        opts: { group: string; count: number; format: string },
+        opts: { group: string; count: number; format: string; json?: boolean },
         cmd: Command,
       ) => {
         assertName("topic", topic);
@@ -30,6 +32,9 @@ export function registerPeek(program: Command): void {
         const { mq } = await openBackend(cmd);
         try {
           const messages = await mq.peek(topic, { group: opts.group, count: opts.count });
+          if (opts.json) {
+            return await print(`[${messages.map((m) => toEnvelope(m)).join(",")}]\n`);
+          }
           const dec = new TextDecoder();
           await print(
             messages.map((m) => (format ? format(m) : dec.decode(m.payload)) + "\n").join(""),
