@@ -175,24 +175,28 @@ export class TopicAdmin {
 
   /**
    * Moves a group to `to` in every partition (its leases are dropped). A
-   * group that does not exist is refused unless `create` is set.
+   * group that does not exist is created there, or refused with
+   * `create: false` (as `mq groups reset` does without `--create`).
    *
    * @example
    * ```ts ignore
    * await mq.topics.resetGroup("orders", "billing", "beginning");
-   * await mq.topics.resetGroup("orders", "audit", { agoMs: 3_600_000 }, { create: true });
+   * await mq.topics.resetGroup("orders", "audit", { agoMs: 3_600_000 }, { create: false });
    * ```
-   * @throws {MqError} `TOPIC_NOT_FOUND`; `INVALID_ARGUMENT` for an unknown group without `create`
+   * @throws {MqError} `TOPIC_NOT_FOUND`; `INVALID_ARGUMENT` for an unknown group with `create: false`
    */
   async resetGroup(
     name: string,
     group: string,
     to: StartFrom,
-    options: { create?: boolean } = {},
+    options: {
+      /** Create the group when it does not exist. @default true */
+      create?: boolean;
+    } = {},
   ): Promise<void> {
     assertName("group", group);
     const config = await this.#require(name);
-    if (!options.create && !(await loadGroup(this.#adapter, name, group))) {
+    if (options.create === false && !(await loadGroup(this.#adapter, name, group))) {
       throw new MqError("INVALID_ARGUMENT", `group "${group}" of topic "${name}" does not exist`);
     }
     const offsets: number[] = [];

@@ -66,10 +66,12 @@ A group that does not exist is exit 2 unless --create.`,
       const to = parseStartFrom(opts.to);
       const { mq } = await openBackend(cmd);
       try {
-        await mq.topics.resetGroup(topic, group, to, { create: opts.create }).catch((e) => {
-          if (!MqError.is(e, "INVALID_ARGUMENT") || opts.create) throw e;
-          throw new MqError("INVALID_ARGUMENT", `${e.message} (--create makes it)`);
-        });
+        await mq.topics.resetGroup(topic, group, to, { create: opts.create === true }).catch(
+          (e) => {
+            if (!MqError.is(e, "INVALID_ARGUMENT") || opts.create) throw e;
+            throw new MqError("INVALID_ARGUMENT", `${e.message} (--create makes it)`);
+          },
+        );
         note(`mq: group "${group}" of "${topic}" moved to ${opts.to}`);
       } finally {
         await mq.close();
