@@ -144,6 +144,13 @@ export function subscribeOptionsOf(topics: readonly string[], opts: SubOptions):
       );
     }
   }
+  if (opts.from !== undefined && /^-\d+$/.test(opts.from)) {
+    throw new MqError(
+      "INVALID_ARGUMENT",
+      `--from ${opts.from} is not a time span (use e.g. ${opts.from}s or ${opts.from}m); ` +
+        `for the last ${opts.from.slice(1)} messages use --last ${opts.from.slice(1)}`,
+    );
+  }
   if (opts.last !== undefined && opts.from !== undefined && opts.from !== "beginning") {
     throw new MqError("INVALID_ARGUMENT", "--last and --from cannot be used together");
   }
