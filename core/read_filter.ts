@@ -41,16 +41,15 @@ export function filters(f: MessageFilter | undefined): f is MessageFilter {
  * A test of the records of a block against `f`: given a block, the test of
  * its record `i` (true when the record is kept).
  *
- * The payloads a regular expression sees are decoded once per block: the
- * block's bytes as Latin-1 (one character per byte, so a payload's bytes are
- * a slice of the text), and, for a payload with a byte over 127, as UTF-8 on
- * its own.
+ * The payloads a regular expression sees are decoded once per block: copied
+ * side by side and decoded as UTF-8 in one call; when that text is ASCII (one
+ * character per byte), a payload's text is a slice of it, else each payload
+ * is decoded on its own.
  */
 export function blockMatcher(
   f: MessageFilter,
 ): (block: RecordBlock) => (i: number) => boolean {
   const utf8 = new TextDecoder();
-  const latin1 = new TextDecoder("latin1");
   // A global or sticky expression keeps state between tests: drop those flags.
   const grep = f.grep ? new RegExp(f.grep.source, f.grep.flags.replace(/[gy]/g, "")) : undefined;
   const headers = f.headers ? Object.entries(f.headers) : [];
@@ -59,15 +58,29 @@ export function blockMatcher(
   return (block) => {
     const { data, starts, ends } = block;
     let text: string | undefined;
-    let base = 0;
-    const payloadText = (i: number): string => {
-      const s = starts[i], e = ends[i];
-      for (let k = s; k < e; k++) if (data[k] > 127) return utf8.decode(data.subarray(s, e));
-      if (text === undefined) {
-        base = starts[0];
-        text = latin1.decode(data.subarray(base, ends[block.count - 1]));
+    let at: Uint32Array | undefined;
+    const decodeAll = () => {
+      const n = block.count;
+      let total = 0;
+      for (let i = 0; i < n; i++) total += ends[i] - starts[i];
+      const joined = new Uint8Array(total);
+      at = new Uint32Array(n + 1);
+      let p = 0;
+      for (let i = 0; i < n; i++) {
+        at[i] = p;
+        const s = starts[i], e = ends[i];
+        if (e - s < 64) { for (let k = s; k < e; k++) joined[p++] = data[k]; }
+        else (joined.set(data.subarray(s, e), p), (p += e - s));
       }
-      return text.substring(s - base, e - base);
+      at[n] = p;
+      const decoded = utf8.decode(joined);
+      // One character per byte and no replacement: every byte was ASCII.
+      text = decoded.length === total && decoded.indexOf("\ufffd") < 0 ? decoded : "";
+    };
+    const payloadText = (i: number): string => {
+      if (text === undefined) decodeAll();
+      if (text === "") return utf8.decode(data.subarray(starts[i], ends[i]));
+      return text!.substring(at![i], at![i + 1]);
     };
     return (i) => {
       let match = true;

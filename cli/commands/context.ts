@@ -46,7 +46,8 @@ const SHOW_EXAMPLES = `
 Examples:
   mq context show                     e.g. file:/home/me/.local/share/mq (from default)
   MQ_ENV=prod mq context show         what MQ_ENV=prod picks from ./mq.json
-  mq --context dev context show`;
+  mq --context dev context show
+  mq context show --json | jq -r .url`;
 
 function unknownContext(name: string, path: string): MqError {
   return new MqError("INVALID_ARGUMENT", `unknown context ${JSON.stringify(name)} in ${path}`);

@@ -50,6 +50,7 @@ Examples:
   mq sub logs --header level=debug --invert -e   all but the debug ones
   mq sub orders --key customer-7 -e     one key's messages
   mq sub orders --idle 5s               stop after 5s without a new message
+  mq sub jobs --all -e --format json    cancelled and expired ones too (deliver_at, expires_at)
   mq sub orders -n 1 --timeout 5s       wait up to 5s for one message (exit 3 if none)
   mq sub orders --format json -e        one JSON envelope per line
   mq sub orders --format '{offset}\\t{key}\\t{payload} {header.trace}'
