@@ -18,6 +18,7 @@ import {
   compactBlock,
   messagesOf,
   type RecordBlock,
+  sliceBlock,
   type TopicBlock,
 } from "./record_block.ts";
 import { blockMatcher, filters, type MessageFilter } from "./read_filter.ts";
@@ -210,7 +211,11 @@ export class LogSource {
     if (!this.#opened) await this.#open();
     while (!signal.aborted) {
       while (this.#pending.length > 0) {
-        const block = this.#pending.shift()!;
+        let block = this.#pending.shift()!;
+        if (block.count > max) {
+          this.#pending.unshift(sliceBlock(block, max, block.count));
+          block = sliceBlock(block, 0, max);
+        }
         const cursor = this.#cursors.find((c) =>
           c.topic.name === block.topic && c.partition === block.partition
         )!;

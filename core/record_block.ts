@@ -120,6 +120,19 @@ export function messagesOf(block: TopicBlock): ReceivedMessage[] {
   return out;
 }
 
+/** Records `from` to `to` (exclusive) of `block`, as a block over the same bytes and columns. */
+export function sliceBlock<B extends RecordBlock>(block: B, from: number, to: number): B {
+  return {
+    ...block,
+    count: to - from,
+    starts: block.starts.subarray(from, to),
+    ends: block.ends.subarray(from, to),
+    offsets: block.offsets.subarray(from, to),
+    timestamps: block.timestamps.subarray(from, to),
+    meta: block.meta?.slice(from, to),
+  };
+}
+
 /**
  * Keeps the records for which `keep(i)` is true, in order, moving them to
  * the front of the columns; returns the new count.

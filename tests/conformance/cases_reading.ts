@@ -96,6 +96,7 @@ export function readingCases(test: DefineCase): void {
     const payloads = (lines: string[]) => lines.map((l) => l.split(":").at(-1));
     eq(payloads(await read(mq, t, { last: 4 })), ["m2", "m3", "m4", "m5"]);
     eq(payloads(await readBlocks(mq, t, { last: 2 })), ["m4", "m5"]);
+    eq(payloads(await read(mq, t, { last: 4, count: 2, batchSize: 1 })), ["m2", "m3"]);
     eq(payloads(await read(mq, t, { last: 100 })), ["m0", "m1", "m2", "m3", "m4", "m5"]);
     eq(await read(mq, t, { last: 0 }), []);
     // The last 2 of partition 0 only; then, following, what comes next.
