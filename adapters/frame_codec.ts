@@ -290,6 +290,12 @@ function decodeMeta(
  * must have room); payloads stay in `buf`, which must be `block.data`.
  * Returns how many were added, or -1 if the frame's records do not add up
  * (then nothing is added).
+ *
+ * @example
+ * ```ts ignore
+ * const total = checkFrame(buf, dv, pos, buf.length);
+ * if (total > 0) decodeFrameColumns(buf, dv, pos, total, next, block, room);
+ * ```
  */
 export function decodeFrameColumns(
   buf: Uint8Array,

@@ -45,6 +45,13 @@ export function toEnvelope(m: Message, extra?: Record<string, unknown>): string 
  * True when `text` is a JSON object or array that `JSON.stringify` prints
  * back as the very same text (so that a copy through `payload_json` keeps
  * every byte).
+ *
+ * @example
+ * ```ts
+ * import { isCanonicalJson } from "./envelope.ts";
+ * isCanonicalJson('{"a":1}'); // true
+ * isCanonicalJson('{ "a": 1 }'); // false: printed back, it would lose its spaces
+ * ```
  */
 export function isCanonicalJson(text: string): boolean {
   const c = text.charCodeAt(0);

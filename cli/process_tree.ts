@@ -118,6 +118,12 @@ function passStderr(child: Deno.ChildProcess, keep: number): () => Promise<strin
 /**
  * The text of `bytes`, the end of a longer output: when it was cut (it holds
  * `keep` bytes), from its first whole line on; without a final newline.
+ *
+ * @example
+ * ```ts
+ * import { lastLines } from "./process_tree.ts";
+ * lastLines(new TextEncoder().encode("ut line\nlast\n"), 13); // "last"
+ * ```
  */
 export function lastLines(bytes: Uint8Array, keep: number): string {
   let start = 0;

@@ -30,7 +30,16 @@ export interface MessageFilter {
   invert?: boolean;
 }
 
-/** True when `f` filters anything. */
+/**
+ * True when `f` filters anything.
+ *
+ * @example
+ * ```ts
+ * import { filters } from "./read_filter.ts";
+ * filters({}); // false
+ * filters({ key: "a" }); // true
+ * ```
+ */
 export function filters(f: MessageFilter | undefined): f is MessageFilter {
   return f !== undefined &&
     (f.key !== undefined || (f.headers !== undefined && Object.keys(f.headers).length > 0) ||
@@ -40,6 +49,14 @@ export function filters(f: MessageFilter | undefined): f is MessageFilter {
 /**
  * A test of the records of a block against `f`: given a block, the test of
  * its record `i` (true when the record is kept).
+ *
+ * @example
+ * ```ts
+ * import { blockMatcher } from "./read_filter.ts";
+ * import { blockOf } from "./record_block.ts";
+ * const block = blockOf([{ offset: 0, timestamp: 0, payload: new TextEncoder().encode("disk error") }]);
+ * blockMatcher({ grep: /error/ })(block)(0); // true
+ * ```
  *
  * The payloads a regular expression sees are decoded once per block: copied
  * side by side and decoded as UTF-8 in one call; when that text is ASCII (one

@@ -95,7 +95,16 @@ function metaOf(r: StoredRecord): RecordMeta | undefined {
   return m;
 }
 
-/** Record `i` of `block` as a stored record (its payload a view). */
+/**
+ * Record `i` of `block` as a stored record (its payload a view).
+ *
+ * @example
+ * ```ts
+ * import { blockOf, recordAt } from "./record_block.ts";
+ * const block = blockOf([{ offset: 3, timestamp: 0, payload: new Uint8Array([1]), key: "k" }]);
+ * recordAt(block, 0).key; // "k"
+ * ```
+ */
 export function recordAt(block: RecordBlock, i: number): StoredRecord {
   const m = block.meta?.[i];
   const payload = block.data.subarray(block.starts[i], block.ends[i]);
@@ -111,7 +120,16 @@ export function recordAt(block: RecordBlock, i: number): StoredRecord {
   return r;
 }
 
-/** The records of a topic block as messages (attempt 1: a plain read). */
+/**
+ * The records of a topic block as messages (attempt 1: a plain read).
+ *
+ * @example
+ * ```ts
+ * import { blockOf, messagesOf } from "./record_block.ts";
+ * const block = { ...blockOf([{ offset: 0, timestamp: 0, payload: new Uint8Array([104]) }]), topic: "t", partition: 0 };
+ * messagesOf(block)[0].text(); // "h"
+ * ```
+ */
 export function messagesOf(block: TopicBlock): ReceivedMessage[] {
   const out = new Array<ReceivedMessage>(block.count);
   for (let i = 0; i < block.count; i++) {
@@ -120,7 +138,16 @@ export function messagesOf(block: TopicBlock): ReceivedMessage[] {
   return out;
 }
 
-/** Records `from` to `to` (exclusive) of `block`, as a block over the same bytes and columns. */
+/**
+ * Records `from` to `to` (exclusive) of `block`, as a block over the same bytes and columns.
+ *
+ * @example
+ * ```ts
+ * import { blockOf, sliceBlock } from "./record_block.ts";
+ * const two = blockOf([0, 1].map((offset) => ({ offset, timestamp: 0, payload: new Uint8Array(0) })));
+ * sliceBlock(two, 1, 2).offsets[0]; // 1
+ * ```
+ */
 export function sliceBlock<B extends RecordBlock>(block: B, from: number, to: number): B {
   return {
     ...block,
@@ -136,6 +163,13 @@ export function sliceBlock<B extends RecordBlock>(block: B, from: number, to: nu
 /**
  * Keeps the records for which `keep(i)` is true, in order, moving them to
  * the front of the columns; returns the new count.
+ *
+ * @example
+ * ```ts
+ * import { blockOf, compactBlock } from "./record_block.ts";
+ * const block = blockOf([0, 1, 2].map((offset) => ({ offset, timestamp: 0, payload: new Uint8Array(0) })));
+ * compactBlock(block, (i) => i !== 1); // 2: offsets 0 and 2 are left
+ * ```
  */
 export function compactBlock(block: RecordBlock, keep: (i: number) => boolean): number {
   const { starts, ends, offsets, timestamps, meta } = block;

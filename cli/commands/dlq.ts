@@ -50,7 +50,15 @@ export interface DlqListOptions {
   json?: boolean;
 }
 
-/** Runs `mq dlq ls` with plain options. */
+/**
+ * Runs `mq dlq ls` with plain options.
+ *
+ * @example
+ * ```ts ignore
+ * await runDlqList(await connect("file:./data"), "jobs", { json: true });
+ * ```
+ * @throws {MqError} `INVALID_ARGUMENT` for an unknown topic (exit 2)
+ */
 export async function runDlqList(mq: Mq, topic: string, opts: DlqListOptions): Promise<void> {
   const format = opts.json || opts.format === undefined || opts.format === "table"
     ? undefined

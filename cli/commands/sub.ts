@@ -118,7 +118,16 @@ export function registerSub(program: Command): void {
     });
 }
 
-/** The subscription options `mq sub` asks for (checked, parsed). */
+/**
+ * The subscription options `mq sub` asks for (checked, parsed).
+ *
+ * @example
+ * ```ts
+ * import { subscribeOptionsOf } from "./sub.ts";
+ * subscribeOptionsOf(["logs.#"], { grep: "error", last: 10, exit: true }).follow; // false
+ * ```
+ * @throws {MqError} `INVALID_ARGUMENT`, `INVALID_NAME` (exit 2)
+ */
 export function subscribeOptionsOf(topics: readonly string[], opts: SubOptions): SubscribeOptions {
   for (const t of topics) assertTopicOrPattern(t);
   if (opts.group !== undefined) {
@@ -204,6 +213,11 @@ function parseUntil(text: string): StartFrom {
 /**
  * Runs `mq sub` on `topics` with plain options; `open` connects to the
  * backend (after the options were checked, so a bad flag touches nothing).
+ *
+ * @example
+ * ```ts ignore
+ * await runSub(["orders"], { last: 10, exit: true }, () => connect("file:./data"));
+ * ```
  */
 export async function runSub(
   topics: readonly string[],
