@@ -83,7 +83,11 @@ export async function spawnCommand(path: string, options: SpawnOptions): Promise
 /** How long the stderr of a command that ended may stay open (held by what it left running). */
 const STDERR_LINGER_MS = 200;
 
-/** Copies the child's stderr to mq's, keeping its last `keep` bytes. */
+/**
+ * Copies the child's stderr to mq's, keeping its last `keep` bytes. The copy
+ * stops soon after the child ends, also when a process it left running holds
+ * the pipe open (that would keep mq from exiting).
+ */
 function passStderr(child: Deno.ChildProcess, keep: number): () => Promise<string> {
   const reader = child.stderr.getReader();
   let tail = new Uint8Array(0);
@@ -104,13 +108,15 @@ function passStderr(child: Deno.ChildProcess, keep: number): () => Promise<strin
       // The pipe closed under us: keep what was read.
     }
   })();
-  return async () => {
-    await child.status.catch(() => {});
+  const stopped = child.status.catch(() => {}).then(async () => {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const linger = new Promise<void>((resolve) => timer = setTimeout(resolve, STDERR_LINGER_MS));
     await Promise.race([pump, linger]);
     clearTimeout(timer);
-    reader.cancel().catch(() => {});
+    await reader.cancel().catch(() => {});
+  });
+  return async () => {
+    await stopped;
     return lastLines(tail, keep);
   };
 }
