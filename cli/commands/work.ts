@@ -189,7 +189,8 @@ async function runWork(
       args,
       env: envFor(m, opts.group),
       ownGroup,
-      keepStderr: DLQ_STDERR_BYTES,
+      // Only the last attempt's stderr goes with a dead letter: the others pass straight through.
+      keepStderr: m.attempt >= maxAttempts ? DLQ_STDERR_BYTES : undefined,
     });
     const entry = { m, stoppedByUs: killing !== undefined };
     runs.set(run, entry);
