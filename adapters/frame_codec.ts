@@ -11,6 +11,7 @@
  */
 import { crc32 } from "./crc32.ts";
 import type { RecordBatch, RecordMeta, StoredRecord } from "../core/record.ts";
+import type { RecordBlock } from "../core/record_block.ts";
 
 /** Bytes of the `length` and `crc` fields before a frame body. */
 export const FRAME_PREFIX = 8;
@@ -281,4 +282,62 @@ function decodeMeta(
   if (flags & F_ATTEMPT) (r.attempt = dv.getUint16(p, true)), (p += 2);
   r.payload = buf.subarray(Math.min(p, end), end);
   return r;
+}
+
+/**
+ * Decodes up to `room` records of a checked frame whose offsets are at least
+ * `minOffset` into the columns of `block` (from `block.count` on; its arrays
+ * must have room); payloads stay in `buf`, which must be `block.data`.
+ * Returns how many were added, or -1 if the frame's records do not add up
+ * (then nothing is added).
+ *
+ * @example
+ * ```ts ignore
+ * const total = checkFrame(buf, dv, pos, buf.length);
+ * if (total > 0) decodeFrameColumns(buf, dv, pos, total, next, block, room);
+ * ```
+ */
+export function decodeFrameColumns(
+  buf: Uint8Array,
+  dv: DataView,
+  pos: number,
+  total: number,
+  minOffset: number,
+  block: RecordBlock,
+  room: number,
+): number {
+  const end = pos + total;
+  const base = frameBase(dv, pos);
+  const count = frameCount(dv, pos);
+  const mark = block.count;
+  const { starts, ends, offsets, timestamps } = block;
+  let n = mark;
+  let p = pos + FRAME_PREFIX + FRAME_HEAD;
+  const first = Math.max(0, minOffset - base);
+  const last = Math.min(count, first + room);
+  for (let i = 0; i < count; i++) {
+    if (p + RECORD_HEAD > end) return (block.count = mark), -1;
+    const recEnd = p + 4 + dv.getUint32(p, true);
+    if (recEnd > end || recEnd < p + RECORD_HEAD) return (block.count = mark), -1;
+    if (i >= first && i < last) {
+      const flags = buf[p + 12];
+      offsets[n] = base + i;
+      const timestamp = timestamps[n] = dv.getFloat64(p + 4, true);
+      if (flags === 0) {
+        starts[n] = p + RECORD_HEAD;
+        if (block.meta) block.meta[n] = undefined;
+      } else {
+        const r = decodeMeta(buf, dv, p + RECORD_HEAD, recEnd, flags, base + i, timestamp);
+        starts[n] = r.payload.byteOffset - buf.byteOffset;
+        (block.meta ??= new Array(starts.length))[n] = r;
+      }
+      ends[n] = recEnd;
+      n++;
+    }
+    // Records past what fits are still walked: a frame is valid as a whole or not.
+    p = recEnd;
+  }
+  if (p !== end) return (block.count = mark), -1;
+  block.count = n;
+  return n - mark;
 }

@@ -1,13 +1,16 @@
 /**
  * The JSON envelope of CLI.md, one per line, both ways:
  * `{"topic","partition","offset","id","key","headers","timestamp","attempt","payload"}`,
- * with `payload_base64` for bytes that are not valid UTF-8.
+ * with exactly one of `payload` (UTF-8 text), `payload_json` (a JSON object or
+ * array that prints back as the same bytes) and `payload_base64` (not valid
+ * UTF-8), and `deliver_at` / `expires_at` (ISO 8601) for a delay or a TTL.
  */
 import type { Message } from "../core/message.ts";
 import { MqError } from "../core/errors.ts";
 import type { RecordMeta } from "../core/record.ts";
 
 const strict = new TextDecoder("utf-8", { fatal: true });
+const PAYLOAD_FIELDS = ["payload", "payload_json", "payload_base64"] as const;
 const enc = new TextEncoder();
 
 /** The envelope of a message, as one line of JSON. */
@@ -22,13 +25,42 @@ export function toEnvelope(m: Message, extra?: Record<string, unknown>): string 
     timestamp: new Date(m.timestamp).toISOString(),
     attempt: m.attempt,
   };
+  if (m.record.deliverAt !== undefined) e.deliver_at = new Date(m.record.deliverAt).toISOString();
+  if (m.record.expiresAt !== undefined) e.expires_at = new Date(m.record.expiresAt).toISOString();
+  let json: string | undefined;
   try {
-    e.payload = strict.decode(m.payload);
+    const text = strict.decode(m.payload);
+    if (isCanonicalJson(text)) json = text;
+    else e.payload = text;
   } catch {
     e.payload_base64 = toBase64(m.payload);
   }
   if (extra) Object.assign(e, extra);
-  return JSON.stringify(e);
+  const line = JSON.stringify(e);
+  // The payload's own bytes are its JSON (they print back the same): spliced in as they are.
+  return json === undefined ? line : `${line.slice(0, -1)},"payload_json":${json}}`;
+}
+
+/**
+ * True when `text` is a JSON object or array that `JSON.stringify` prints
+ * back as the very same text (so that a copy through `payload_json` keeps
+ * every byte).
+ *
+ * @example
+ * ```ts
+ * import { isCanonicalJson } from "./envelope.ts";
+ * isCanonicalJson('{"a":1}'); // true
+ * isCanonicalJson('{ "a": 1 }'); // false: printed back, it would lose its spaces
+ * ```
+ */
+export function isCanonicalJson(text: string): boolean {
+  const c = text.charCodeAt(0);
+  if (c !== 123 && c !== 91) return false; // "{" or "["
+  try {
+    return JSON.stringify(JSON.parse(text)) === text;
+  } catch {
+    return false;
+  }
 }
 
 /** A message parsed from an envelope line. */
@@ -38,7 +70,8 @@ export interface ParsedEnvelope {
 }
 
 /**
- * Parses one `--json-lines` line; only `payload` or `payload_base64` is required.
+ * Parses one `--json-lines` line; exactly one of `payload`, `payload_json`
+ * and `payload_base64` is required; `deliver_at` and `expires_at` are kept.
  *
  * @throws {MqError} `MALFORMED_MESSAGE` naming what is wrong
  */
@@ -50,18 +83,42 @@ export function fromEnvelope(line: string): ParsedEnvelope {
     throw new MqError("MALFORMED_MESSAGE", `not valid JSON: ${(e as Error).message}`);
   }
   if (!v || typeof v !== "object" || Array.isArray(v)) {
-    throw new MqError("MALFORMED_MESSAGE", "expected a JSON object with payload or payload_base64");
+    throw new MqError(
+      "MALFORMED_MESSAGE",
+      "expected a JSON object with payload, payload_json or payload_base64",
+    );
   }
   const o = v as Record<string, unknown>;
+  const given = PAYLOAD_FIELDS.filter((f) => o[f] !== undefined && o[f] !== null);
+  if (given.length !== 1) {
+    throw new MqError(
+      "MALFORMED_MESSAGE",
+      given.length === 0
+        ? "expected one of payload, payload_json or payload_base64"
+        : `expected one of payload, payload_json or payload_base64, not ${given.join(" and ")}`,
+    );
+  }
   let payload: Uint8Array;
-  if (typeof o.payload === "string") payload = enc.encode(o.payload);
-  else if (typeof o.payload_base64 === "string") {
+  if (given[0] === "payload") {
+    if (typeof o.payload !== "string") {
+      throw new MqError("MALFORMED_MESSAGE", "payload must be a string");
+    }
+    payload = enc.encode(o.payload);
+  } else if (given[0] === "payload_json") {
+    if (typeof o.payload_json !== "object") {
+      throw new MqError("MALFORMED_MESSAGE", "payload_json must be a JSON object or array");
+    }
+    payload = enc.encode(JSON.stringify(o.payload_json));
+  } else {
+    if (typeof o.payload_base64 !== "string") {
+      throw new MqError("MALFORMED_MESSAGE", "payload_base64 must be a string");
+    }
     try {
       payload = fromBase64(o.payload_base64);
     } catch {
       throw new MqError("MALFORMED_MESSAGE", "payload_base64 is not valid base64");
     }
-  } else throw new MqError("MALFORMED_MESSAGE", "expected a payload or payload_base64 string");
+  }
   const meta: RecordMeta = {};
   if (o.key !== undefined && o.key !== null) {
     if (typeof o.key !== "string") throw new MqError("MALFORMED_MESSAGE", "key must be a string");
@@ -88,6 +145,17 @@ export function fromEnvelope(line: string): ParsedEnvelope {
       throw new MqError("MALFORMED_MESSAGE", "timestamp must be an ISO time");
     }
     meta.timestamp = t;
+  }
+  for (const [field, name] of [["deliver_at", "deliverAt"], ["expires_at", "expiresAt"]] as const) {
+    const value = o[field];
+    if (value === undefined || value === null) continue;
+    const t = typeof value === "string" && /^\d{4}-\d{2}-\d{2}/.test(value)
+      ? Date.parse(value)
+      : NaN;
+    if (!Number.isFinite(t)) {
+      throw new MqError("MALFORMED_MESSAGE", `${field} must be an ISO 8601 time`);
+    }
+    meta[name] = t;
   }
   return { payload, meta: Object.keys(meta).length > 0 ? meta : undefined };
 }

@@ -42,6 +42,22 @@ export class Output {
     return true;
   }
 
+  /**
+   * Adds `data[start, end)` and a delimiter byte, synchronously when they
+   * fit; returns false when they do not.
+   */
+  putRange(data: Uint8Array, start: number, end: number, delimiter: number): boolean {
+    const n = end - start;
+    let len = this.#len;
+    if (len + n + 1 > this.#buf.length) return false;
+    const buf = this.#buf;
+    if (n < 64) { for (let i = start; i < end; i++) buf[len++] = data[i]; }
+    else (buf.set(data.subarray(start, end), len), (len += n));
+    buf[len++] = delimiter;
+    this.#len = len;
+    return true;
+  }
+
   /** Writes out what is buffered. */
   async flush(): Promise<void> {
     if (this.#len === 0) return;

@@ -24,6 +24,12 @@ export interface RunningCommand {
   readonly ownGroup: boolean;
   /** Set once its status is known (its pid may then belong to another process). */
   ended: boolean;
+  /**
+   * With `keepStderr`: the last lines of what the command wrote to stderr
+   * (at most that many bytes), once it ended (or shortly after: a process it
+   * left running may hold the pipe open).
+   */
+  stderrTail?: () => Promise<string>;
 }
 
 /** What to spawn. */
@@ -34,6 +40,11 @@ export interface SpawnOptions {
   env: Record<string, string>;
   /** Run it in a process group and session of its own. */
   ownGroup: boolean;
+  /**
+   * Pass its stderr through to mq's and keep the last this many bytes of it
+   * (see {@link RunningCommand.stderrTail}).
+   */
+  keepStderr?: number;
 }
 
 let setsid: Promise<string | undefined> | undefined;
@@ -48,7 +59,7 @@ export async function spawnCommand(path: string, options: SpawnOptions): Promise
   const common = {
     stdin: "piped",
     stdout: "inherit",
-    stderr: "inherit",
+    stderr: options.keepStderr ? "piped" : "inherit",
     env: options.env,
   } as const;
   let child: Deno.ChildProcess;
@@ -65,7 +76,68 @@ export async function spawnCommand(path: string, options: SpawnOptions): Promise
   const run: RunningCommand = { child, ownGroup: options.ownGroup, ended: false };
   const ended = () => void (run.ended = true);
   child.status.then(ended, ended);
+  if (options.keepStderr) run.stderrTail = passStderr(child, options.keepStderr);
   return run;
+}
+
+/** How long the stderr of a command that ended may stay open (held by what it left running). */
+const STDERR_LINGER_MS = 200;
+
+/**
+ * Copies the child's stderr to mq's, keeping its last `keep` bytes. The copy
+ * stops soon after the child ends, also when a process it left running holds
+ * the pipe open (that would keep mq from exiting).
+ */
+function passStderr(child: Deno.ChildProcess, keep: number): () => Promise<string> {
+  const reader = child.stderr.getReader();
+  let tail = new Uint8Array(0);
+  const pump = (async () => {
+    try {
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        let n = 0;
+        while (n < value.length) n += await Deno.stderr.write(value.subarray(n));
+        const joined = new Uint8Array(Math.min(keep, tail.length + value.length));
+        const fromValue = Math.min(value.length, joined.length);
+        joined.set(tail.subarray(tail.length - (joined.length - fromValue)), 0);
+        joined.set(value.subarray(value.length - fromValue), joined.length - fromValue);
+        tail = joined;
+      }
+    } catch {
+      // The pipe closed under us: keep what was read.
+    }
+  })();
+  const stopped = child.status.catch(() => {}).then(async () => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const linger = new Promise<void>((resolve) => timer = setTimeout(resolve, STDERR_LINGER_MS));
+    await Promise.race([pump, linger]);
+    clearTimeout(timer);
+    await reader.cancel().catch(() => {});
+  });
+  return async () => {
+    await stopped;
+    return lastLines(tail, keep);
+  };
+}
+
+/**
+ * The text of `bytes`, the end of a longer output: when it was cut (it holds
+ * `keep` bytes), from its first whole line on; without a final newline.
+ *
+ * @example
+ * ```ts
+ * import { lastLines } from "./process_tree.ts";
+ * lastLines(new TextEncoder().encode("ut line\nlast\n"), 13); // "last"
+ * ```
+ */
+export function lastLines(bytes: Uint8Array, keep: number): string {
+  let start = 0;
+  if (bytes.length >= keep) {
+    const nl = bytes.indexOf(10);
+    if (nl >= 0 && nl < bytes.length - 1) start = nl + 1;
+  }
+  return new TextDecoder().decode(bytes.subarray(start)).replace(/\r?\n$/, "");
 }
 
 /**

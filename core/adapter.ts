@@ -15,6 +15,7 @@
  * @module
  */
 import type { RecordBatch, StoredRecord } from "./record.ts";
+import type { RecordBlock } from "./record_block.ts";
 
 /** What a backend can do; the core fills in the rest, tests skip what is ruled out. */
 export interface Capabilities {
@@ -52,6 +53,14 @@ export interface LogReader {
    * unreadable (corrupt; reported through `onCorrupt`) or trimmed.
    */
   position?(): number;
+  /**
+   * Optional, the fast path of plain reads: up to `max` records from the
+   * reader's position as columns over one buffer (no object per record), an
+   * empty block when nothing more is stored right now. Where it is missing
+   * the core builds blocks from {@link LogReader.read}. A reader is read
+   * either way, not both.
+   */
+  readBlock?(max: number): Promise<RecordBlock>;
   /** Releases the reader's resources. */
   close(): void;
 }

@@ -8,6 +8,7 @@
 import type { CorruptionReport, PartitionWrite, StorageAdapter } from "./adapter.ts";
 import { MqError } from "./errors.ts";
 import { assertName } from "./names.ts";
+import { assertTopicOrPattern, isTopicPattern } from "./topic_pattern.ts";
 import { partitionOf } from "./partitioner.ts";
 import {
   batchOf,
@@ -535,20 +536,46 @@ export class Mq {
   }
 
   /**
-   * Reads a topic: from a position without a group, or as a member of a group.
+   * Reads a topic: from a position without a group, or as a member of a
+   * group. Without a group it may read several topics and topic patterns at
+   * once (`orders.*`: `*` one word, `#` any words; topics that match later
+   * are picked up while following), the last N messages, until a point, some
+   * partitions, and filtered (see {@link SubscribeOptions}).
    *
    * @example
    * ```ts ignore
    * for await (const m of mq.subscribe("orders", { group: "billing" })) m.ack();
+   * const errors = mq.subscribe(["logs.#"], { last: 10, filter: { grep: /error/ } });
    * ```
+   * @throws {MqError} `INVALID_NAME`; `INVALID_ARGUMENT` for a group with
+   * several topics, a pattern or a plain-read option
    */
-  subscribe(topic: string, options: SubscribeOptions = {}): Subscription {
-    assertName("topic", topic);
-    if (options.group !== undefined) assertName("group", options.group);
+  subscribe(topics: string | readonly string[], options: SubscribeOptions = {}): Subscription {
+    const names = typeof topics === "string" ? [topics] : [...topics];
+    if (names.length === 0) throw new MqError("INVALID_ARGUMENT", "no topic to read");
+    for (const t of names) assertTopicOrPattern(t);
+    const topic = names[0];
+    if (options.group !== undefined) {
+      assertName("group", options.group);
+      if (names.length > 1 || isTopicPattern(topic)) {
+        throw new MqError("INVALID_ARGUMENT", "a group reads one topic, not several or a pattern");
+      }
+      const plain = (["last", "until", "partitions", "filter", "idleMs", "all"] as const)
+        .filter((k) => options[k] !== undefined);
+      if (plain.length > 0) {
+        throw new MqError(
+          "INVALID_ARGUMENT",
+          `${plain.join(", ")} ${plain.length === 1 ? "is" : "are"} for reads without a group`,
+        );
+      }
+    }
     let partitions: Promise<number> | undefined;
     const ctx = {
       adapter: this.adapter,
       topic,
+      topics: names,
+      configOf: (t: string) => this.topicConfig(t),
+      listTopics: () => this.adapter.listState(["topics"]),
       partitions: () => partitions ??= this.topicConfig(topic).then((c) => c?.partitions ?? 1),
       config: () => this.topicConfig(topic),
       publishDeadLetters: async (

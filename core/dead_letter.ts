@@ -16,7 +16,11 @@ export const DLQ_HEADERS = {
   offset: "mq-dlq-offset",
   firstFailure: "mq-dlq-first-failure",
   lastFailure: "mq-dlq-last-failure",
+  stderr: "mq-dlq-stderr",
 } as const;
+
+/** The most bytes of a command's stderr a dead letter keeps (its last lines). */
+export const DLQ_STDERR_BYTES = 2048;
 
 /** Why and when a message is dead-lettered. */
 export interface DeadLetterCause {
@@ -24,6 +28,8 @@ export interface DeadLetterCause {
   attempts: number;
   firstFailure?: number;
   lastFailure: number;
+  /** What the last attempt wrote to stderr (its end, at most {@link DLQ_STDERR_BYTES}). */
+  stderr?: string;
 }
 
 /**
@@ -71,6 +77,7 @@ export function deadLetterMeta(
       [DLQ_HEADERS.offset]: String(record.offset),
       [DLQ_HEADERS.firstFailure]: new Date(cause.firstFailure ?? cause.lastFailure).toISOString(),
       [DLQ_HEADERS.lastFailure]: new Date(cause.lastFailure).toISOString(),
+      ...(cause.stderr ? { [DLQ_HEADERS.stderr]: cause.stderr } : {}),
     },
   };
 }

@@ -22,7 +22,8 @@ export type MqErrorCode =
   | "UNREACHABLE"
   | "IO"
   | "CORRUPT"
-  | "CLOSED";
+  | "CLOSED"
+  | "DEAD_LETTERED";
 
 /** Extra facts about a failure, e.g. which record of a batch was refused. */
 export interface MqErrorDetails {

@@ -54,6 +54,7 @@ interface DeadLetter {
   /** When the last attempt failed (or the message was found expired). */
   lastFailure: number;
   kind: "dead" | "expiredDead";
+  stderr?: string;
 }
 
 let consumerSeq = 0;
@@ -158,7 +159,7 @@ export class GroupSource implements BatchSource, Settler {
     }
   }
 
-  nack(m: ReceivedMessage, delayMs: number | undefined, reason?: string): void {
+  nack(m: ReceivedMessage, delayMs: number | undefined, reason?: string, stderr?: string): void {
     if (!this.#take(m)) return;
     const now = this.#ctx.now();
     const max = this.#maxAttempts;
@@ -172,6 +173,7 @@ export class GroupSource implements BatchSource, Settler {
         firstFailure: this.#firstFailures.get(m) ?? now,
         lastFailure: now,
         kind: "dead",
+        stderr,
       });
       return;
     }
@@ -223,6 +225,7 @@ export class GroupSource implements BatchSource, Settler {
           attempts: d.attempts,
           firstFailure: d.firstFailure,
           lastFailure: d.lastFailure,
+          stderr: d.stderr,
         }),
       })),
     );

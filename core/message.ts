@@ -9,8 +9,11 @@ import type { StoredRecord } from "./record.ts";
 export interface Settler {
   /** Marks `m` done. */
   ack(m: ReceivedMessage): void;
-  /** Puts `m` back for redelivery after `delayMs` (default: the backoff), saying why. */
-  nack(m: ReceivedMessage, delayMs: number | undefined, reason?: string): void;
+  /**
+   * Puts `m` back for redelivery after `delayMs` (default: the backoff),
+   * saying why (and, for a dead letter, what the attempt wrote to stderr).
+   */
+  nack(m: ReceivedMessage, delayMs: number | undefined, reason?: string, stderr?: string): void;
 }
 
 const dec = new TextDecoder();
@@ -115,10 +118,11 @@ export class ReceivedMessage {
   /**
    * Reports a failed attempt: the message is delivered again after `delayMs`
    * (default: the subscription's backoff), or, on its last attempt, moves to
-   * the dead-letter topic with `reason` in its headers.
+   * the dead-letter topic with `reason` in its headers (and `stderr`, the
+   * end of what the attempt wrote there, as `mq-dlq-stderr`).
    */
-  nack(options?: { delayMs?: number; reason?: string }): void {
-    this.#settler?.nack(this, options?.delayMs, options?.reason);
+  nack(options?: { delayMs?: number; reason?: string; stderr?: string }): void {
+    this.#settler?.nack(this, options?.delayMs, options?.reason, options?.stderr);
   }
 }
 

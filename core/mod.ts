@@ -29,6 +29,8 @@ export { formatDuration, parseDuration } from "./duration.ts";
 export { parseStartFrom } from "./start_position.ts";
 export { parseBackendUrl, redactUrl } from "./backend_url.ts";
 export { batchOf, headOf, pickRecords, sliceOf } from "./record.ts";
+export { blockOf, messagesOf, recordAt } from "./record_block.ts";
+export { assertTopicOrPattern, isTopicPattern, topicMatches } from "./topic_pattern.ts";
 export { DEFAULT_TOPIC_CONFIG } from "./topic_config.ts";
 export { checkStore } from "./doctor.ts";
 export type { DoctorOptions, DoctorReport } from "./doctor.ts";
@@ -42,6 +44,8 @@ export type {
 } from "./client.ts";
 export type { MqErrorCode, MqErrorDetails } from "./errors.ts";
 export type { SubscribeOptions } from "./subscription.ts";
+export type { RecordBlock, TopicBlock } from "./record_block.ts";
+export type { MessageFilter } from "./read_filter.ts";
 export type { Message, Receipt } from "./message.ts";
 export type { Backoff } from "./retry.ts";
 export type { ConsumeOptions, ConsumeResult } from "./consume.ts";

@@ -176,13 +176,34 @@ export class TopicAdmin {
 
   /**
    * Moves a group to `to` in every partition (its leases are dropped). A
-   * damaged group document is replaced.
+   * damaged group document is replaced. A group that does not exist is
+   * created there, or refused with `create: false` (as `mq groups reset`
+   * does without `--create`).
    *
-   * @throws {MqError} `TOPIC_NOT_FOUND`
+   * @example
+   * ```ts ignore
+   * await mq.topics.resetGroup("orders", "billing", "beginning");
+   * await mq.topics.resetGroup("orders", "audit", { agoMs: 3_600_000 }, { create: false });
+   * ```
+   * @throws {MqError} `TOPIC_NOT_FOUND`; `INVALID_ARGUMENT` for an unknown group with `create: false`
    */
-  async resetGroup(name: string, group: string, to: StartFrom): Promise<void> {
+  async resetGroup(
+    name: string,
+    group: string,
+    to: StartFrom,
+    options: {
+      /** Create the group when it does not exist. @default true */
+      create?: boolean;
+    } = {},
+  ): Promise<void> {
     assertName("group", group);
     const config = await this.#require(name);
+    if (
+      options.create === false &&
+      !(await this.#adapter.listState(["groups", name])).includes(group)
+    ) {
+      throw new MqError("INVALID_ARGUMENT", `group "${group}" of topic "${name}" does not exist`);
+    }
     const offsets: number[] = [];
     for (let p = 0; p < config.partitions; p++) {
       offsets.push(await resolveStart(this.#adapter, name, p, to, this.#now()));
@@ -229,6 +250,51 @@ export class TopicAdmin {
       removed += b.end - b.start;
     }
     return removed;
+  }
+
+  /**
+   * Removes every dead letter of a topic (its dead-letter topic's messages)
+   * and sets its groups' dead-lettered counts to what is left (none);
+   * resolves to how many were removed.
+   *
+   * @example
+   * ```ts ignore
+   * const removed = await mq.topics.purgeDeadLetters("jobs");
+   * ```
+   * @throws {MqError} `TOPIC_NOT_FOUND`
+   */
+  async purgeDeadLetters(name: string): Promise<number> {
+    const config = await this.#require(name);
+    const dlq = deadLetterTopic(name, config.dlq);
+    const removed = (await this.#config(dlq)) ? await this.purge(dlq) : 0;
+    await this.countDeadLetters(name);
+    return removed;
+  }
+
+  /**
+   * Makes the dead-lettered count of each group of a topic at most the dead
+   * letters its dead-letter topic still holds (after a purge or a replay);
+   * resolves to that number.
+   *
+   * @throws {MqError} `TOPIC_NOT_FOUND`
+   */
+  async countDeadLetters(name: string): Promise<number> {
+    const config = await this.#require(name);
+    const dlq = deadLetterTopic(name, config.dlq);
+    const dlqConfig = await this.#config(dlq);
+    let left = 0;
+    for (let p = 0; p < (dlqConfig?.partitions ?? 0); p++) {
+      const b = await this.#adapter.bounds(dlq, p);
+      left += b.end - b.start;
+    }
+    for (const group of await this.#adapter.listState(["groups", name])) {
+      const state = await loadGroup(this.#adapter, name, group);
+      if ((state?.deadLettered ?? 0) <= left) continue;
+      await updateGroup(this.#adapter, name, group, () => ({ partitions: {} }), (s) => {
+        if ((s.deadLettered ?? 0) > left) s.deadLettered = left;
+      });
+    }
+    return left;
   }
 
   /**

@@ -5,13 +5,22 @@
  */
 import type { LogReader } from "../../core/adapter.ts";
 import type { StoredRecord } from "../../core/record.ts";
-import { checkFrame, decodeFrame, frameBase, frameCount } from "../frame_codec.ts";
+import { blockOf, type RecordBlock } from "../../core/record_block.ts";
+import {
+  checkFrame,
+  decodeFrame,
+  decodeFrameColumns,
+  frameBase,
+  frameCount,
+} from "../frame_codec.ts";
 import { listSegments, readIndex, readStart, segmentName } from "./_paths.ts";
 import { resync } from "./segment_scan.ts";
 import { readHighWater } from "./recovery.ts";
 import type { DamageListener } from "./partition_writer.ts";
 
 const CHUNK = 1 << 20;
+/** The most records one block holds (its columns are allocated at this size or `max`). */
+const BLOCK_RECORDS = 16384;
 const RESYNC_WINDOW = 8 << 20;
 
 /** A reader over the segments of one partition folder. */
@@ -168,6 +177,73 @@ export class SegmentReader implements LogReader {
       }
     }
     return out;
+  }
+
+  /**
+   * Up to `max` records from the reader's position as columns over the read
+   * buffer (no object per record); an empty block when nothing more is
+   * stored right now. Records come from one buffer, so a block may hold
+   * fewer than `max` though more are stored.
+   */
+  async readBlock(max: number): Promise<RecordBlock> {
+    if (this.#queued < this.#queue.length) return blockOf(await this.read(max));
+    if (this.#closed) return blockOf([]);
+    if (this.#seg < 0) {
+      await this.#seek();
+      if (this.#seg < 0) return blockOf([]);
+    }
+    const room = Math.max(1, Math.min(max, BLOCK_RECORDS));
+    while (true) {
+      const buf = this.#buf, dv = this.#dv;
+      const len = buf.length;
+      let pos = this.#pos;
+      const block: RecordBlock = {
+        count: 0,
+        data: buf,
+        starts: new Uint32Array(room),
+        ends: new Uint32Array(room),
+        offsets: new Float64Array(room),
+        timestamps: new Float64Array(room),
+        meta: undefined,
+      };
+      while (block.count < room) {
+        const total = checkFrame(buf, dv, pos, len);
+        if (total <= 0) break;
+        const end = frameBase(dv, pos) + frameCount(dv, pos);
+        if (end > this.#next) {
+          const added = decodeFrameColumns(
+            buf,
+            dv,
+            pos,
+            total,
+            this.#next,
+            block,
+            room - block.count,
+          );
+          // A frame whose records do not add up despite its checksum is skipped.
+          if (added < 0) {
+            pos += total;
+            continue;
+          }
+          if (added > 0) this.#next = block.offsets[block.count - 1] + 1;
+          if (this.#next < end) break; // the block is full within this frame
+        }
+        pos += total;
+      }
+      this.#pos = pos;
+      if (block.count > 0) return block;
+      const status = checkFrame(buf, dv, pos, len);
+      if (status === 0 && (await this.#fill())) continue;
+      if (this.#pos < this.#buf.length && (await this.#skipCorrupt())) continue;
+      if (this.#seg < this.#bases.length - 1) {
+        await this.#openSegment(this.#seg + 1, 0);
+        continue;
+      }
+      if (!(await this.#maybeNewSegments())) {
+        await this.#passLost();
+        return block;
+      }
+    }
   }
 
   /** The offset of the next record this reader can return (see `LogReader.position`). */

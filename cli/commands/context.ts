@@ -81,7 +81,11 @@ export async function contextRemove(name: string): Promise<void> {
 }
 
 /** `mq context show`: the backend this command line would use, and why. */
-export async function contextShow(cmd: Call): Promise<void> {
+export async function contextShow(cmd: Call, opts: { json?: boolean } = {}): Promise<void> {
   const b = await resolveBackend(globals(cmd));
+  if (opts.json) {
+    const shown = { url: redactUrl(b.url), source: b.source, context: b.context ?? null };
+    return await print(JSON.stringify(shown) + "\n");
+  }
   await print(`${redactUrl(b.url)} (from ${b.source}${b.context ? `: ${b.context}` : ""})\n`);
 }

@@ -3,36 +3,96 @@ import type { Call } from "../definition.ts";
 import { assertName } from "../../core/names.ts";
 import { deadLetterTopic, DLQ_HEADERS, withoutDeadLetterHeaders } from "../../core/dead_letter.ts";
 import { batchOf, type RecordMeta } from "../../core/record.ts";
+import { MqError } from "../../core/errors.ts";
+import type { Mq } from "../../core/client.ts";
+import type { Message } from "../../core/message.ts";
 import { formatterFor } from "../message_format.ts";
+import { toEnvelope } from "../envelope.ts";
 import { note, openBackend, print } from "../runtime.ts";
 import { table } from "./topics.ts";
 
-/** `mq dlq ls <topic>`: the dead letters of a topic. */
-export async function dlqList(topic: string, opts: { format: string }, cmd: Call): Promise<void> {
+/** The dead-letter topic of `topic`; an unknown topic is a usage error (exit 2). */
+async function deadLetterTopicOf(mq: Mq, topic: string): Promise<string> {
   assertName("topic", topic);
-  const format = opts.format === "table" ? undefined : formatterFor(opts.format);
+  const config = await mq.topicConfig(topic);
+  if (!config) throw new MqError("INVALID_ARGUMENT", `topic "${topic}" does not exist`);
+  return deadLetterTopic(topic, config.dlq);
+}
+
+/** One dead letter as `dlq ls --json` prints it: the envelope, and why it failed. */
+function deadLetterJson(m: Message): Record<string, unknown> {
+  const h = m.headers;
+  const attempts = h[DLQ_HEADERS.attempts];
+  return {
+    ...JSON.parse(toEnvelope(m)),
+    reason: h[DLQ_HEADERS.reason] ?? null,
+    attempts: attempts === undefined ? null : Number(attempts),
+    origin: {
+      topic: h[DLQ_HEADERS.topic] ?? null,
+      partition: h[DLQ_HEADERS.partition] === undefined ? null : Number(h[DLQ_HEADERS.partition]),
+      offset: h[DLQ_HEADERS.offset] === undefined ? null : Number(h[DLQ_HEADERS.offset]),
+    },
+    first_failure: h[DLQ_HEADERS.firstFailure] ?? null,
+    last_failure: h[DLQ_HEADERS.lastFailure] ?? null,
+    stderr: h[DLQ_HEADERS.stderr] ?? null,
+  };
+}
+
+/** A cell of the table: one line, at most `max` characters. */
+function cell(text: string, max: number): string {
+  const line = [...text].map((c) => (c < " " ? " " : c)).join("");
+  return line.length > max ? line.slice(0, max - 3) + "..." : line;
+}
+
+/** Options of `mq dlq ls`. */
+export interface DlqListOptions {
+  format?: string;
+  json?: boolean;
+}
+
+/**
+ * Runs `mq dlq ls` with plain options.
+ *
+ * @example
+ * ```ts ignore
+ * await runDlqList(await connect("file:./data"), "jobs", { json: true });
+ * ```
+ * @throws {MqError} `INVALID_ARGUMENT` for an unknown topic (exit 2)
+ */
+export async function runDlqList(mq: Mq, topic: string, opts: DlqListOptions): Promise<void> {
+  const format = opts.json || opts.format === undefined || opts.format === "table"
+    ? undefined
+    : formatterFor(opts.format);
+  const name = await deadLetterTopicOf(mq, topic);
+  const messages: Message[] = [];
+  if (await mq.topicConfig(name)) {
+    for await (const m of mq.subscribe(name, { follow: false })) messages.push(m);
+  }
+  if (opts.json) return await print(JSON.stringify(messages.map(deadLetterJson)) + "\n");
+  if (format) return await print(messages.map((m) => format(m) + "\n").join(""));
+  if (messages.length === 0) return note(`mq: no dead letters for "${topic}"`);
+  const rows = messages.map((m) => {
+    const stderr = m.headers[DLQ_HEADERS.stderr];
+    return [
+      m.headers[DLQ_HEADERS.offset] ?? "-",
+      m.headers[DLQ_HEADERS.attempts] ?? "-",
+      m.headers[DLQ_HEADERS.reason] ?? "-",
+      m.headers[DLQ_HEADERS.lastFailure] ?? "-",
+      stderr === undefined ? "-" : cell(stderr.split("\n").at(-1) ?? "", 40),
+      cell(m.text(), 40),
+    ];
+  });
+  await print(
+    table(["OFFSET", "ATTEMPTS", "REASON", "LAST FAILURE", "STDERR (LAST LINE)", "PAYLOAD"], rows),
+  );
+}
+
+/** `mq dlq ls <topic>`: the dead letters of a topic. */
+export async function dlqList(topic: string, opts: DlqListOptions, cmd: Call): Promise<void> {
+  assertName("topic", topic);
   const { mq } = await openBackend(cmd);
   try {
-    const name = deadLetterTopic(topic, (await mq.topicConfig(topic))?.dlq);
-    if (!(await mq.topicConfig(name))) return note(`mq: no dead letters for "${topic}"`);
-    const rows: (string | number)[][] = [];
-    const lines: string[] = [];
-    for await (const m of mq.subscribe(name, { follow: false })) {
-      if (format) lines.push(format(m));
-      else {
-        const text = [...m.text()].map((c) => (c < " " ? " " : c)).join("");
-        rows.push([
-          m.headers[DLQ_HEADERS.offset] ?? "-",
-          m.headers[DLQ_HEADERS.attempts] ?? "-",
-          m.headers[DLQ_HEADERS.reason] ?? "-",
-          m.headers[DLQ_HEADERS.lastFailure] ?? "-",
-          text.length > 40 ? text.slice(0, 37) + "..." : text,
-        ]);
-      }
-    }
-    if (format) await print(lines.map((l) => l + "\n").join(""));
-    else if (rows.length === 0) note(`mq: no dead letters for "${topic}"`);
-    else await print(table(["OFFSET", "ATTEMPTS", "REASON", "LAST FAILURE", "PAYLOAD"], rows));
+    await runDlqList(mq, topic, opts);
   } finally {
     await mq.close();
   }
@@ -43,7 +103,7 @@ export async function dlqReplay(topic: string, opts: { count?: number }, cmd: Ca
   assertName("topic", topic);
   const { mq } = await openBackend(cmd);
   try {
-    const name = deadLetterTopic(topic, (await mq.topicConfig(topic))?.dlq);
+    const name = await deadLetterTopicOf(mq, topic);
     if (!(await mq.topicConfig(name))) return note(`mq: no dead letters for "${topic}"`);
     const payloads: Uint8Array[] = [];
     const meta: RecordMeta[] = [];
@@ -60,6 +120,7 @@ export async function dlqReplay(topic: string, opts: { count?: number }, cmd: Ca
       await mq.publishRecords(topic, batchOf(payloads, meta), { deduplicate: false });
     }
     for (const [p, o] of lastOffset) await mq.adapter.trim(name, p, o + 1);
+    await mq.topics.countDeadLetters(topic);
     note(
       `mq: replayed ${payloads.length} dead letter${
         payloads.length === 1 ? "" : "s"
@@ -75,8 +136,8 @@ export async function dlqPurge(topic: string, cmd: Call): Promise<void> {
   assertName("topic", topic);
   const { mq } = await openBackend(cmd);
   try {
-    const name = deadLetterTopic(topic, (await mq.topicConfig(topic))?.dlq);
-    const n = (await mq.topicConfig(name)) ? await mq.topics.purge(name) : 0;
+    await deadLetterTopicOf(mq, topic);
+    const n = await mq.topics.purgeDeadLetters(topic);
     note(`mq: purged ${n} dead letter${n === 1 ? "" : "s"} of "${topic}"`);
   } finally {
     await mq.close();

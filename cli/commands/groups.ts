@@ -1,6 +1,7 @@
 /** `mq groups`, `mq groups reset` and `mq groups rm`. */
 import type { Call } from "../definition.ts";
 import { parseStartFrom } from "../../core/start_position.ts";
+import { MqError } from "../../core/errors.ts";
 import { note, openBackend, openResolved, print } from "../runtime.ts";
 import { table } from "./topics.ts";
 
@@ -32,13 +33,18 @@ export async function groupsList(
 export async function groupsReset(
   topic: string,
   group: string,
-  opts: { to: string },
+  opts: { to: string; create?: boolean },
   cmd: Call,
 ): Promise<void> {
   const to = parseStartFrom(opts.to);
   const { mq } = await openBackend(cmd);
   try {
-    await mq.topics.resetGroup(topic, group, to);
+    await mq.topics.resetGroup(topic, group, to, { create: opts.create === true }).catch(
+      (e) => {
+        if (!MqError.is(e, "INVALID_ARGUMENT") || opts.create) throw e;
+        throw new MqError("INVALID_ARGUMENT", `${e.message} (--create makes it)`);
+      },
+    );
     note(`mq: group "${group}" of "${topic}" moved to ${opts.to}`);
   } finally {
     await mq.close();

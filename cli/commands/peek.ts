@@ -3,12 +3,13 @@ import type { Call } from "../definition.ts";
 import { MqError } from "../../core/errors.ts";
 import { assertName } from "../../core/names.ts";
 import { formatterFor } from "../message_format.ts";
+import { toEnvelope } from "../envelope.ts";
 import { note, openBackend, print } from "../runtime.ts";
 
 /** `mq peek <topic>`: the next messages a group would get, not taken. */
 export async function peekCommand(
   topic: string,
-  opts: { group: string; count: number; format: string },
+  opts: { group: string; count: number; format: string; json?: boolean },
   cmd: Call,
 ): Promise<void> {
   assertName("topic", topic);
@@ -16,6 +17,9 @@ export async function peekCommand(
   const { mq } = await openBackend(cmd);
   try {
     const messages = await mq.peek(topic, { group: opts.group, count: opts.count });
+    if (opts.json) {
+      return await print(`[${messages.map((m) => toEnvelope(m)).join(",")}]\n`);
+    }
     const dec = new TextDecoder();
     await print(
       messages.map((m) => (format ? format(m) : dec.decode(m.payload)) + "\n").join(""),

@@ -1,6 +1,8 @@
 /** `mq work`: run a command once per message, with retries and dead letters. */
 import type { Call } from "../definition.ts";
 import { assertName } from "../../core/names.ts";
+import { MqError } from "../../core/errors.ts";
+import { deadLetterTopic, DLQ_STDERR_BYTES } from "../../core/dead_letter.ts";
 import { parseDuration } from "../../core/duration.ts";
 import { parseBackoff } from "../../core/retry.ts";
 import type { Message } from "../../core/message.ts";
@@ -140,7 +142,13 @@ async function runWork(
 
   const runOne = async (m: Message) => {
     const started = performance.now();
-    const run = await spawnCommand(path, { args, env: envFor(m, opts.group), ownGroup });
+    const run = await spawnCommand(path, {
+      args,
+      env: envFor(m, opts.group),
+      ownGroup,
+      // Only the last attempt's stderr goes with a dead letter: the others pass straight through.
+      keepStderr: m.attempt >= maxAttempts ? DLQ_STDERR_BYTES : undefined,
+    });
     const entry = { m, stoppedByUs: killing !== undefined };
     runs.set(run, entry);
     if (killing) void signalTree(run, killing);
@@ -174,9 +182,10 @@ async function runWork(
           : status.signal
           ? `killed by ${status.signal}`
           : `exit code ${status.code}`;
-        if (m.attempt >= maxAttempts) stats.dead++;
+        const last = m.attempt >= maxAttempts;
+        if (last) stats.dead++;
         stats.failed++;
-        m.nack({ reason });
+        m.nack({ reason, stderr: last ? await run.stderrTail?.() : undefined });
       }
     } finally {
       clearTimeout(timer);
@@ -262,12 +271,23 @@ async function runWork(
     await mq.close();
     progress.done();
   }
-  // A summary where the progress line was (a terminal, without -q); nothing elsewhere.
-  if (progress.on) {
+  // A summary (on a terminal or not), unless -q.
+  if (!globals(cmd).quiet) {
     note(
-      `mq: work on "${topic}": ${stats.acked} acked, ${stats.failed} failed attempt${
-        stats.failed === 1 ? "" : "s"
-      }, ${stats.dead} dead-lettered`,
+      `mq: work on "${topic}": ${stats.acked} done, ${
+        stats.failed - stats.dead
+      } retried, ${stats.dead} dead-lettered`,
+    );
+  }
+  // As xargs: a run that stops by itself (-e, -n) fails when a message failed for good.
+  if ((opts.exit || opts.count !== undefined) && stats.dead > 0) {
+    throw new MqError(
+      "DEAD_LETTERED",
+      `${stats.dead} message${
+        stats.dead === 1 ? "" : "s"
+      } of "${topic}" went to the dead-letter topic "${
+        deadLetterTopic(topic, config?.dlq)
+      }" (see mq dlq ls ${topic})`,
     );
   }
 }

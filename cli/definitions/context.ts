@@ -55,12 +55,14 @@ const rm: CommandDefinition = {
 const show: CommandDefinition = {
   name: "show",
   summary: "show the backend this command line would use, and why",
+  options: [{ long: "json", help: "print JSON: url (secrets as ***), source, context" }],
   examples: [
     ["mq context show", "e.g. file:/home/me/.local/share/mq (from default)"],
     ["MQ_ENV=prod mq context show", "what MQ_ENV=prod picks from ./mq.json"],
     ["mq --context dev context show"],
+    ["mq context show --json | jq -r .url"],
   ],
-  run: async (call) => (await impl()).contextShow(call),
+  run: async (call) => (await impl()).contextShow(call, call.options),
 };
 
 /** `mq context`, as a definition. */

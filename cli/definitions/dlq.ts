@@ -14,14 +14,21 @@ const ls: CommandDefinition = {
     long: "format",
     short: "f",
     value: "format",
-    help: "table, json, or a template",
+    help: "table, json (one envelope a line), or a template",
     default: "table",
     complete: ["table", "json"],
+  }, {
+    long: "json",
+    help: "print one JSON array: each envelope with reason, attempts, stderr, ...",
   }],
   examples: [
-    ["mq dlq ls jobs", "offset, attempts, reason, payload"],
+    ["mq dlq ls jobs", "offset, attempts, reason, stderr, payload"],
+    ["mq dlq ls jobs --json | jq -r '.[].stderr'", "what each failed command wrote to stderr"],
     ["mq dlq ls jobs --format json | jq .headers"],
   ],
+  notes: `
+A dead letter of mq work carries the last lines of the command's stderr (at
+most 2 KiB) in its header mq-dlq-stderr. An unknown topic is exit 2.`,
   run: async (call) => (await impl()).dlqList(call.args.topic, call.options as never, call),
 };
 

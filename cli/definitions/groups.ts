@@ -18,18 +18,20 @@ const reset: CommandDefinition = {
     help: "beginning, end, an offset, an ISO time or -DUR",
     required: true,
     complete: ["beginning", "end"],
-  }],
+  }, { long: "create", help: "create the group if it does not exist (else exit 2)" }],
   examples: [
     ["mq groups reset orders billing --to beginning", "process everything again"],
     ["mq groups reset orders billing --to end", "skip the backlog"],
     ["mq groups reset orders billing --to -1h", "from an hour ago"],
     ["mq groups reset orders billing --to 2024-05-01T00:00:00Z"],
+    ["mq groups reset orders audit --to -1d --create", "a new group, from a day ago"],
   ],
+  notes: "\nA group that does not exist is exit 2 unless --create.",
   run: async (call) =>
     (await impl()).groupsReset(
       call.args.topic,
       call.args.group,
-      call.options as { to: string },
+      call.options as { to: string; create?: boolean },
       call,
     ),
 };

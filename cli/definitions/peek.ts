@@ -32,14 +32,16 @@ export const command: CommandDefinition = {
       long: "format",
       short: "f",
       value: "format",
-      help: "raw, json, or a template",
+      help: "raw, json (one envelope a line), or a template",
       default: "raw",
       complete: FORMATS,
     },
+    { long: "json", help: "print one JSON array of envelopes" },
   ],
   examples: [
     ["mq peek jobs", 'the next 10 for the group "default"'],
     ["mq peek jobs -g billing -n 3 --format '{offset} {attempt} {payload}'"],
+    ["mq peek jobs --json | jq '.[].offset'"],
   ],
   run: async (call) => (await impl()).peekCommand(call.args.topic, call.options as never, call),
 };

@@ -82,12 +82,16 @@ export const command: CommandDefinition = {
     ["mq work jobs -c 4 -e -- python3 job.py", "four at a time, exit when drained"],
     ["mq work mail --max-attempts 3 --backoff 5s,5m -- ./send.sh"],
     ["mq work jobs --visibility 30s -- ./slow.sh", "kill and retry a run that takes longer"],
+    ["mq work jobs -e -- ./handle.sh || mq dlq ls jobs", "see what failed, and its stderr"],
   ],
   notes: `
 The command gets the payload on stdin and MQ_TOPIC, MQ_GROUP, MQ_ID, MQ_OFFSET,
 MQ_PARTITION, MQ_KEY, MQ_ATTEMPT and MQ_HEADER_<NAME> in its environment. Exit 0
 acks; any other exit retries after the backoff; after --max-attempts the message
-moves to the dead-letter topic (<topic>.dlq, see mq dlq). On SIGINT/SIGTERM mq
+moves to the dead-letter topic (<topic>.dlq, see mq dlq) with the last lines of
+the command's stderr (at most 2 KiB, header mq-dlq-stderr). A summary line (done,
+retried, dead-lettered) goes to stderr unless -q; with -e or -n, mq work exits 1
+when any message of the run was dead-lettered (as xargs does). On SIGINT/SIGTERM mq
 stops taking and lets running commands finish for --grace; then it stops them
 (SIGTERM to the command and what it started, SIGKILL 2s later), releases their
 messages without counting an attempt, and exits 0. A second signal ends the

@@ -84,7 +84,9 @@ cliTest(
     const missing = await mq(h, ["pub", "j", "--json-lines"], { stdin: '{"key":"x"}\n' });
     eq(missing.code, 2);
     ok(
-      errorLine(missing).includes("line 1: expected a payload or payload_base64 string"),
+      errorLine(missing).includes(
+        "line 1: expected one of payload, payload_json or payload_base64",
+      ),
       missing.err,
     );
   },

@@ -137,7 +137,16 @@ cliTest(
         stderr: "piped",
       }).output()
     );
-    for (const r of await Promise.all(workers)) eq(r.code, 0, dec.decode(r.stderr));
+    // A worker that dead-lettered exits 1 (as xargs does), saying how many; together, every tenth.
+    let deadSaid = 0;
+    for (const r of await Promise.all(workers)) {
+      const err = dec.decode(r.stderr);
+      const said = /^mq: error: (\d+) messages? of "jobs" went to the dead-letter topic "jobs\.dlq"/
+        .exec(err);
+      eq([r.code, err === "" || said !== null], [said ? 1 : 0, true], err);
+      deadSaid += said ? Number(said[1]) : 0;
+    }
+    eq(deadSaid, N / 10);
     const acked: string[] = [];
     for (let k = 0; k < 4; k++) {
       try {

@@ -50,7 +50,11 @@ Deno.test("cli on kv: pub, sub, groups, work, take/ack, dlq, oversize lines", ()
       "-c",
       'read x; [ "$x" != 2 ]',
     ], { env });
-    eq(w.code, 0, w.err);
+    eq(w.code, 1, "a message went to the dead-letter topic");
+    eq(w.err.trimEnd().split("\n").slice(-2), [
+      'mq: work on "jobs": 2 done, 1 retried, 1 dead-lettered',
+      'mq: error: 1 message of "jobs" went to the dead-letter topic "jobs.dlq" (see mq dlq ls jobs)',
+    ]);
     const dead = await mq(h, ["dlq", "ls", "jobs"], { env });
     ok(dead.out.includes("exit code 1"), dead.out);
     eq((await mq(h, ["sub", "jobs.dlq", "-e"], { env })).out, "2\n");

@@ -35,6 +35,11 @@ async function group(h: string, topic: string, name = "default"): Promise<Record
   return g ?? {};
 }
 
+/** The summary line `mq work` prints on stderr (unless -q). */
+function summary(topic: string, done: number, retried: number, dead: number): string {
+  return `mq: work on "${topic}": ${done} done, ${retried} retried, ${dead} dead-lettered\n`;
+}
+
 /** Waits for a spawned mq to exit (failing the case after `ms`); its exit code, stderr and how long it took. */
 async function exitOf(
   child: Deno.ChildProcess,
@@ -158,7 +163,7 @@ cliTest("work: the payload on stdin and MQ_* in the environment, exactly", async
     "-c",
     script,
   ]);
-  eq([r.code, r.err, r.out], [0, "", ""]);
+  eq([r.code, r.err, r.out], [0, summary("jobs", 2, 2, 0), ""]);
   eq((await lines(`${h}/env`)).sort(), [
     "jobs|billing|0-0|0|0||1|||second",
     "jobs|billing|0-0|0|0||2|||second",
@@ -191,7 +196,7 @@ cliTest(
         "-c",
         script,
       ]);
-      eq([r.code, r.err], [0, ""]);
+      eq([r.code, r.err], [0, summary("t", 1, 1, 0)]);
       eq(await lines(`${h}/done`), ["2 x"]);
       const [sh1, sleep1] = (await lines(`${h}/pids`)).map(Number);
       eq([alive(sh1), alive(sleep1)], [false, false], "the command and its sleep are gone");
@@ -215,7 +220,7 @@ cliTest(
       await waitUntil(async () => (await lines(`${h}/pids`)).length === 4, 30_000, "two runs");
       w.kill("SIGTERM");
       const st = await exitOf(w, 20_000);
-      eq([st.code, st.err], [0, ""]);
+      eq([st.code, st.err], [0, summary("t", 0, 0, 0)]);
       ok(st.ms >= 900 && st.ms < 5000, `exited ${Math.round(st.ms)} ms after SIGTERM (grace 1s)`);
       ok((await lines(`${h}/pids`)).map(Number).every((p) => !alive(p)), "nothing left running");
       const g = await group(h, "t");
@@ -241,7 +246,7 @@ cliTest(
       w.kill("SIGTERM");
       // 500ms of grace, then SIGTERM, then SIGKILL 2s later for the one that ignores it.
       const st = await exitOf(w, 20_000);
-      eq([st.code, st.err], [0, ""]);
+      eq([st.code, st.err], [0, summary("t", 0, 0, 0)]);
       ok(st.ms >= 2400 && st.ms < 8000, `exited ${Math.round(st.ms)} ms after SIGTERM`);
       ok((await lines(`${h}/pids`)).map(Number).every((p) => !alive(p)), "nothing left running");
       const g = await group(h, "t");
@@ -265,7 +270,7 @@ cliTest(
       await waitUntil(async () => (await lines(`${h}/pids`)).length === 1, 30_000, "a run");
       w.kill("SIGTERM");
       const st = await exitOf(w, 20_000);
-      eq([st.code, st.err], [0, ""]);
+      eq([st.code, st.err], [0, summary("t", 1, 0, 0)]);
       eq(await lines(`${h}/log`), ["finished"]);
       const g = await group(h, "t");
       eq([g.lag, g.inFlight, g.retrying], [0, 0, 0], "acked");
@@ -296,11 +301,14 @@ cliTest(
 );
 
 cliTest(
-  "work: a progress line and a summary on a terminal, nothing extra elsewhere; -q silences both",
+  "work: a progress line on a terminal, a summary on a terminal or not; -q silences both",
   async (h) => {
     eq((await mq(h, ["pub", "t", "-q"], { stdin: "a\nb\nc\n" })).code, 0);
     const piped = await mq(h, ["work", "t", "-e", "--", "true"]);
-    eq([piped.code, piped.out, piped.err], [0, "", ""]);
+    eq([piped.code, piped.out, piped.err], [0, "", summary("t", 3, 0, 0)]);
+    eq((await mq(h, ["groups", "reset", "t", "default", "--to", "beginning"])).code, 0);
+    const quietPipe = await mq(h, ["work", "t", "-e", "-q", "--", "true"]);
+    eq([quietPipe.code, quietPipe.out, quietPipe.err], [0, "", ""]);
     if (!hasScript) return console.log("skipped the terminal part: no `script` command");
     eq((await mq(h, ["groups", "reset", "t", "default", "--to", "beginning"])).code, 0);
     const tty = onTerminal(h, ["work", "t", "-e", "--", "sh", "-c", "cat > /dev/null"]);
@@ -309,7 +317,7 @@ cliTest(
     // The first frame comes as soon as one run is done; the next run has not started.
     ok(out.includes("\r\x1b[2Kwork: 1 done, 0 failed, 0 running, "), JSON.stringify(out));
     ok(
-      out.endsWith('\r\x1b[2Kmq: work on "t": 3 acked, 0 failed attempts, 0 dead-lettered\r\n'),
+      out.endsWith('\r\x1b[2Kmq: work on "t": 3 done, 0 retried, 0 dead-lettered\r\n'),
       JSON.stringify(out),
     );
     eq((await mq(h, ["groups", "reset", "t", "default", "--to", "beginning"])).code, 0);
@@ -423,7 +431,7 @@ cliTest("peek and cancel; --delay and --ttl from the command line", async (h) =>
   await waitUntil(async () => (await mq(h, ["peek", "t"])).out === "now\nlater\n", 20_000, "peek");
   eq(
     (await mq(h, ["peek", "t", "-n", "1", "--format", "{offset} {id} {payload}"])).out,
-    "0 0-0 now\n",
+    "0  now\n",
   );
   const w = await mq(h, [
     "work",
@@ -514,20 +522,57 @@ cliTest(
 cliTest("dlq ls, replay (with the original id) and purge; groups and groups reset", async (h) => {
   eq((await mq(h, ["pub", "t", "-q", "--id", "job-1", "-k", "c1", "-H", "trace=t1", "x"])).code, 0);
   eq((await mq(h, ["pub", "t", "-q", "y"])).code, 0);
-  const fail = ["work", "t", "-e", "--max-attempts", "1", "--", "sh", "-c", "exit 3"];
-  eq((await mq(h, fail)).code, 0);
+  // Each run says why on stderr; a dead letter keeps the last 2 KiB of it, from a whole line.
+  const noise = `i=0; while [ $i -lt 200 ]; do echo "noise line $i" >&2; i=$((i+1)); done; ` +
+    `echo "failed on $(cat)" >&2; exit 3`;
+  const fail = ["work", "t", "-e", "--max-attempts", "1", "--", "sh", "-c", noise];
+  const failed = await mq(h, fail);
+  eq(failed.code, 1, "work -e exits 1 when a message was dead-lettered");
+  const errLines = failed.err.trimEnd().split("\n");
+  eq(errLines.slice(-2), [
+    summary("t", 0, 0, 2).trimEnd(),
+    'mq: error: 2 messages of "t" went to the dead-letter topic "t.dlq" (see mq dlq ls t)',
+  ]);
+  eq(errLines.filter((l) => l === "failed on x" || l === "failed on y").sort(), [
+    "failed on x",
+    "failed on y",
+  ], "the command's stderr still reaches mq's");
   const ls = await mq(h, ["dlq", "ls", "t"]);
   eq(ls.code, 0, ls.err);
   const rows = ls.out.trimEnd().split("\n");
-  eq(rows[0].split(/\s{2,}/), ["OFFSET", "ATTEMPTS", "REASON", "LAST FAILURE", "PAYLOAD"]);
-  eq(rows.slice(1).map((r) => r.split(/\s{2,}/).filter((_, i) => i !== 3)), [
-    ["0", "1", "exit code 3", "x"],
-    ["1", "1", "exit code 3", "y"],
+  eq(rows[0].split(/\s{2,}/), [
+    "OFFSET",
+    "ATTEMPTS",
+    "REASON",
+    "LAST FAILURE",
+    "STDERR (LAST LINE)",
+    "PAYLOAD",
   ]);
+  eq(rows.slice(1).map((r) => r.split(/\s{2,}/).filter((_, i) => i !== 3)), [
+    ["0", "1", "exit code 3", "failed on x", "x"],
+    ["1", "1", "exit code 3", "failed on y", "y"],
+  ]);
+  const json = await mq(h, ["dlq", "ls", "t", "--json"]);
+  eq(json.code, 0, json.err);
+  const entries = JSON.parse(json.out);
+  eq(entries.map((e: Record<string, unknown>) => [e.payload, e.reason, e.attempts, e.id]), [
+    ["x", "exit code 3", 1, "job-1"],
+    ["y", "exit code 3", 1, "0-1"],
+  ]);
+  eq(entries[0].origin, { topic: "t", partition: 0, offset: 0 });
+  const stderr: string = entries[0].stderr;
+  ok(new TextEncoder().encode(stderr).length <= 2048, `${stderr.length} characters kept`);
+  ok(/^noise line \d+\n/.test(stderr), stderr.slice(0, 40));
+  ok(stderr.endsWith("noise line 199\nfailed on x"), stderr.slice(-40));
+  eq(entries[0].headers["mq-dlq-stderr"], stderr);
   eq(
     (await mq(h, ["dlq", "ls", "t", "--format", "{id} {key} {payload}"])).out,
     "job-1 c1 x\n0-1  y\n",
   );
+  for (const sub of ["ls", "replay", "purge"]) {
+    const nosuch = await mq(h, ["dlq", sub, "nosuch"]);
+    eq([nosuch.code, errorLine(nosuch)], [2, 'mq: error: topic "nosuch" does not exist']);
+  }
   // Replayed within the dedup window of "job-1": kept, with its id, key and own headers
   // (not mq's dead-letter ones), attempts from 1.
   const rp = await mq(h, ["dlq", "replay", "t", "-n", "1"]);
@@ -551,12 +596,23 @@ cliTest("dlq ls, replay (with the original id) and purge; groups and groups rese
 
   const table = async () =>
     (await mq(h, ["groups", "t"])).out.trimEnd().split("\n").map((l) => l.split(/\s{2,}/));
+  // After the purge the counts agree with what is left: no dead letters.
   eq(await table(), [
     ["GROUP", "LAG", "IN-FLIGHT", "RETRYING", "DELAYED", "DEAD-LETTERED", "EXPIRED"],
-    ["default", "0", "0", "0", "0", "2", "0"],
+    ["default", "0", "0", "0", "0", "0", "0"],
   ]);
+  eq(JSON.parse((await mq(h, ["topics", "info", "t", "--json"])).out).groups[0].deadLettered, 0);
   const reset = await mq(h, ["groups", "reset", "t", "default", "--to", "beginning"]);
   eq([reset.code, reset.err], [0, 'mq: group "default" of "t" moved to beginning\n']);
+  const unknown = await mq(h, ["groups", "reset", "t", "nosuch", "--to", "beginning"]);
+  eq([unknown.code, errorLine(unknown)], [
+    2,
+    'mq: error: group "nosuch" of topic "t" does not exist (--create makes it)',
+  ]);
+  eq((await table()).length, 2, "nothing was created");
+  const made = await mq(h, ["groups", "reset", "t", "new", "--to", "2", "--create"]);
+  eq([made.code, made.err], [0, 'mq: group "new" of "t" moved to 2\n']);
+  eq((await table())[2].slice(0, 2), ["new", "1"]);
   eq((await table())[1].slice(0, 2), ["default", "3"]);
   eq((await mq(h, ["groups", "reset", "t", "default", "--to", "2"])).code, 0);
   eq((await table())[1].slice(0, 2), ["default", "1"]);

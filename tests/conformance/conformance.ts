@@ -12,6 +12,7 @@ import { logCases } from "./cases_log.ts";
 import { groupCases } from "./cases_groups.ts";
 import { adminCases } from "./cases_admin.ts";
 import { routingCases } from "./cases_routing.ts";
+import { readingCases } from "./cases_reading.ts";
 
 export type { Features } from "./_helpers.ts";
 
@@ -45,4 +46,5 @@ export function conformance(name: string, features: Features): void {
   groupCases(test);
   adminCases(test);
   routingCases(test);
+  readingCases(test);
 }
