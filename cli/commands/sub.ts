@@ -301,13 +301,15 @@ async function printBlocks(
   for await (const block of sub.blocks()) {
     const { data, starts, ends } = block;
     const n = block.count;
-    for (let i = 0; i < n; i++) {
-      const s = starts[i], e = ends[i];
-      if (!out.putRange(data, s, e, delimiter)) {
-        await out.flush();
-        await out.write(data.subarray(s, e));
+    for (let i = out.putRanges(data, starts, ends, 0, n, delimiter); i < n;) {
+      await out.flush();
+      const next = out.putRanges(data, starts, ends, i, n, delimiter);
+      if (next === i) {
+        // Larger than the whole buffer: written on its own.
+        await out.write(data.subarray(starts[i], ends[i]));
         await out.write(new Uint8Array([delimiter]));
-      }
+        i++;
+      } else i = next;
     }
     await out.flush();
     count(n);
