@@ -43,19 +43,31 @@ export class Output {
   }
 
   /**
-   * Adds `data[start, end)` and a delimiter byte, synchronously when they
-   * fit; returns false when they do not.
+   * Adds the ranges `data[starts[i], ends[i])` for `i` from `from` to `to`,
+   * each followed by a delimiter byte, as many as fit; returns the index of
+   * the first range not added (`to` when all were).
    */
-  putRange(data: Uint8Array, start: number, end: number, delimiter: number): boolean {
-    const n = end - start;
-    let len = this.#len;
-    if (len + n + 1 > this.#buf.length) return false;
+  putRanges(
+    data: Uint8Array,
+    starts: Uint32Array,
+    ends: Uint32Array,
+    from: number,
+    to: number,
+    delimiter: number,
+  ): number {
     const buf = this.#buf;
-    if (n < 64) { for (let i = start; i < end; i++) buf[len++] = data[i]; }
-    else (buf.set(data.subarray(start, end), len), (len += n));
-    buf[len++] = delimiter;
+    const cap = buf.length;
+    let len = this.#len;
+    let i = from;
+    for (; i < to; i++) {
+      const s = starts[i], e = ends[i];
+      if (len + (e - s) + 1 > cap) break;
+      if (e - s < 64) { for (let k = s; k < e; k++) buf[len++] = data[k]; }
+      else (buf.set(data.subarray(s, e), len), (len += e - s));
+      buf[len++] = delimiter;
+    }
     this.#len = len;
-    return true;
+    return i;
   }
 
   /** Writes out what is buffered. */
