@@ -92,13 +92,13 @@ fsTest(
       "true",
     ], 60_000);
     eq(work.code, 0, work.err);
+    // The ordered claim path (one in flight per key) passes the damage too.
     const ordered = await mqWithin(
       h,
-      ["sub", "t", "--group", "o", "--ordered", "-e", "-q"],
+      ["work", "t", "--group", "o", "--ordered", "-c", "2", "-e", "-q", "--", "true"],
       60_000,
     );
     eq(ordered.code, 0, ordered.err);
-    eq(ordered.out.split("\n").length - 1, 2000);
     const groups = JSON.parse((await mq(h, ["groups", "t", "--json"])).out);
     eq(
       groups.map((
@@ -187,8 +187,10 @@ cliTest(
     const name = "t".repeat(200);
     await mq(h, ["topics", "create", name, "--max-attempts", "1"]);
     await mq(h, ["pub", name, "x"]);
+    // work -e exits 1 when a message was dead-lettered, naming the dead-letter topic.
     const work = await mqWithin(h, ["work", name, "-e", "-q", "--", "false"], 30_000);
-    eq(work.err, "");
+    eq(work.code, 1, work.err);
+    ok(work.err.includes(`dead-letter topic "${"t".repeat(187)}-6c481c85.dlq"`), work.err);
     const topics = JSON.parse((await mq(h, ["topics", "--json"])).out).map((t: { name: string }) =>
       t.name
     );
