@@ -4,6 +4,7 @@ import { MqError } from "../../core/errors.ts";
 import { assertName } from "../../core/names.ts";
 import { redactUrl } from "../../core/backend_url.ts";
 import { runBridge } from "../../core/bridge.ts";
+import { compileTarget } from "../../core/bridge_target.ts";
 import { bridgeFrom, bridgeSinkFor } from "../../adapters/builtin.ts";
 import { collect, globals, note, openBackend } from "../runtime.ts";
 import { Progress } from "../progress.ts";
@@ -12,6 +13,7 @@ interface BridgeOptions {
   to?: string;
   from?: string;
   topics: string[];
+  target?: string;
   subjects: string[];
   into?: string;
   group: string;
@@ -54,6 +56,10 @@ export function registerBridge(program: Command): void {
       collect,
       [],
     )
+    .option(
+      "--target <template>",
+      "with --to: where each message goes ({topic} {key} {partition} {header.NAME}; default {topic})",
+    )
     .option("--from <url>", "a broker to bring messages from")
     .option("--subjects <subject>", "with --from: subjects to bring in (repeatable)", collect, [])
     .option("--into <topic>", "with --from: the topic to store them in")
@@ -65,6 +71,8 @@ export function registerBridge(program: Command): void {
       if (!opts.to === !opts.from) {
         throw new MqError("INVALID_ARGUMENT", "give either --to URL or --from URL");
       }
+      // A bad template is refused before anything connects.
+      if (opts.target !== undefined) compileTarget(opts.target);
       const quiet = globals(cmd).quiet;
       const say = (line: string) => {
         if (!quiet) note(`mq: bridge: ${line}`);
@@ -78,7 +86,9 @@ export function registerBridge(program: Command): void {
       const progress = Progress.start("bridge", { quiet });
       try {
         if (opts.to) {
-          const sink = progress.countSends(await bridgeSinkFor(opts.to));
+          const sink = progress.countSends(
+            await bridgeSinkFor(opts.to, { target: opts.target, onState: say }),
+          );
           try {
             say(`to ${redactUrl(opts.to)}`);
             const result = await runBridge(mq, sink, {
@@ -98,6 +108,9 @@ export function registerBridge(program: Command): void {
             await sink.close().catch(() => {});
           }
         } else {
+          if (opts.target !== undefined) {
+            throw new MqError("INVALID_ARGUMENT", "--target goes with --to, not --from");
+          }
           if (!opts.into) throw new MqError("INVALID_ARGUMENT", "--from needs --into TOPIC");
           if (opts.subjects.length === 0) {
             throw new MqError("INVALID_ARGUMENT", "--from needs at least one --subjects SUBJECT");
