@@ -98,6 +98,8 @@ export function builtinRegistry(): Registry {
  */
 const SUBJECT_BRIDGES: Record<string, () => Promise<BrokerConnector>> = {
   nats: () => importLazily<BrokerConnector>("../adapters/nats/bridge.ts"),
+  redis: () => importLazily<BrokerConnector>("../adapters/redis/bridge.ts"),
+  rediss: () => importLazily<BrokerConnector>("../adapters/redis/bridge.ts"),
 };
 
 /**
