@@ -100,6 +100,8 @@ const SUBJECT_BRIDGES: Record<string, () => Promise<BrokerConnector>> = {
   nats: () => importLazily<BrokerConnector>("../adapters/nats/bridge.ts"),
   redis: () => importLazily<BrokerConnector>("../adapters/redis/bridge.ts"),
   rediss: () => importLazily<BrokerConnector>("../adapters/redis/bridge.ts"),
+  mqtt: () => importLazily<BrokerConnector>("../adapters/mqtt/bridge.ts"),
+  mqtts: () => importLazily<BrokerConnector>("../adapters/mqtt/bridge.ts"),
 };
 
 /**
