@@ -63,10 +63,10 @@ export function parseRedisUrl(url: BackendUrl): RedisUrl {
   try {
     u = new URL(`${url.scheme}:${url.body}`);
   } catch {
-    throw bad("expected redis://[user:pass@]host:port[/db]");
+    throw bad("expected redis://host:port[/db]");
   }
   if (!url.body.startsWith("//") || u.hostname === "") {
-    throw bad("expected redis://[user:pass@]host:port[/db]");
+    throw bad("expected redis://host:port[/db]");
   }
   const port = u.port === "" ? 6379 : Number(u.port);
   if (!(port >= 1 && port <= 65535)) throw bad("the port must be 1 to 65535");

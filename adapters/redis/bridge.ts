@@ -14,8 +14,11 @@
  * after the local store took them. On start, the consumer's own pending
  * entries (a crashed run's) are read again, and entries other consumers of
  * the group left pending for `?claim_idle=` (default 60s) are claimed
- * (XAUTOCLAIM); each entry comes in with the id `redis:<stream>:<entry-id>`,
- * so a second delivery is dropped by the topic's dedup window.
+ * (XAUTOCLAIM); each entry comes in with the id `redis:<stream>:<entry-id>`.
+ * Entries are acknowledged batch by batch, so only the last batch of a run
+ * that stopped can be pending: before it is read again, the bridge looks up
+ * which of those ids the topic stored since the oldest was delivered, and
+ * drops them (the topic's dedup window would cost 64 state updates a batch).
  *
  * | mq | Redis stream entry |
  * | --- | --- |
@@ -25,14 +28,14 @@
  * | header NAME | field NAME (`payload`, `mq-key`, `mq-id`, `mq-headers` go in field `mq-headers`, JSON) |
  * | origin | in: header `redis-stream` (the stream key) |
  *
- * Exactly once in effect coming in (a redelivered entry has the same id,
- * dropped within the topic's dedup window); at least once going out (a batch
+ * Exactly once in effect coming in (a redelivered entry has the same id, and
+ * is dropped when the topic has it); at least once going out (a batch
  * resent after a crash or an outage is added again; `mq-id` tells the copies
  * apart).
  *
  * @module
  */
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
 import type { BridgeSink, IntoOptions, SinkOptions } from "../../core/bridge.ts";
 import { groupByTarget } from "../../core/bridge.ts";
 import { compileTarget } from "../../core/bridge_target.ts";
@@ -40,7 +43,7 @@ import type { BackendUrl } from "../../core/backend_url.ts";
 import type { Mq, OutgoingMessage } from "../../core/client.ts";
 import type { ReceivedMessage } from "../../core/message.ts";
 import { MqError } from "../../core/errors.ts";
-import { retrier } from "../_bridge_loop.ts";
+import { retrier, storeAsIs, storedIdsSince } from "../_bridge_in.ts";
 import {
   connectRedis,
   parseRedisUrl,
@@ -186,22 +189,52 @@ export async function bridgeInto(
   signal?.addEventListener("abort", stopRead, { once: true });
   const run = retrier({ signal, onState: say });
   const group = options.group, consumer = conf.consumer;
-  let total = 0;
+  let total = 0, skipped = 0;
 
-  /** Stores entries (of several streams), then acknowledges them. */
-  const take = async (byStream: Map<string, Entry[]>) => {
+  /**
+   * Stores entries (of several streams), but those in `stored` (a crashed
+   * run's, stored before it could acknowledge them), then acknowledges them.
+   */
+  const take = async (byStream: Map<string, Entry[]>, stored?: Set<string>) => {
     const batch: OutgoingMessage[] = [];
     for (const [stream, entries] of byStream) {
       for (const [id, fields] of entries) {
-        if (fields) batch.push(messageOf(stream, dec.decode(id), fields));
+        if (!fields) continue; // deleted from the stream since
+        const m = messageOf(stream, dec.decode(id), fields);
+        if (stored?.has(m.id!)) skipped++;
+        else batch.push(m);
       }
     }
-    if (batch.length > 0) total += (await target.publishBatch(options.into, batch)).count;
+    if (batch.length > 0) total += (await storeAsIs(target, options.into, batch)).count;
     const acks = client.multi();
     for (const [stream, entries] of byStream) {
       if (entries.length) acks.addCommand(["XACK", stream, group, ...entries.map((e) => e[0])]);
     }
     await acks.execAsPipeline();
+  };
+
+  /**
+   * The ids of the entries of the group's pending lists that the topic has
+   * already (stored since the oldest was delivered, a margin for clocks
+   * included), or undefined when nothing is pending.
+   */
+  const alreadyStored = async (): Promise<Set<string> | undefined> => {
+    let oldest = -1;
+    for (const stream of streams) {
+      const pending = await client.sendCommand<[Buffer, Buffer, number, number][]>([
+        "XPENDING",
+        stream,
+        group,
+        "-",
+        "+",
+        "100000",
+      ]).catch((e) => {
+        throw redisFailure(e, `listing pending entries of ${stream}`);
+      });
+      for (const p of pending) oldest = Math.max(oldest, Number(p[2]));
+    }
+    if (oldest < 0) return undefined;
+    return await storedIdsSince(target, options.into, Date.now() - oldest - 60_000, "redis:");
   };
 
   try {
@@ -222,6 +255,8 @@ export async function bridgeInto(
 
     /** This consumer's pending entries (a crashed run's), then others' stale ones. */
     const recover = async () => {
+      const stored = await alreadyStored();
+      if (!stored) return;
       for (const stream of streams) {
         let after = "0";
         for (;;) {
@@ -240,7 +275,7 @@ export async function bridgeInto(
           });
           const entries = reply?.[0]?.[1] ?? [];
           if (entries.length === 0) break;
-          await take(new Map([[stream, entries]]));
+          await take(new Map([[stream, entries]]), stored);
           after = dec.decode(entries[entries.length - 1][0]);
         }
         let cursor = "0-0";
@@ -258,7 +293,7 @@ export async function bridgeInto(
             throw redisFailure(e, `claiming pending entries of ${stream}`);
           });
           cursor = dec.decode(reply[0]);
-          if (reply[1].length > 0) await take(new Map([[stream, reply[1]]]));
+          if (reply[1].length > 0) await take(new Map([[stream, reply[1]]]), stored);
         } while (cursor !== "0-0");
       }
       return true;
@@ -295,6 +330,11 @@ export async function bridgeInto(
         }
       });
       if (!more || signal?.aborted) break;
+    }
+    if (skipped > 0) {
+      say(
+        `${skipped} entr${skipped === 1 ? "y" : "ies"} of a run that stopped were stored already`,
+      );
     }
     return total;
   } finally {
