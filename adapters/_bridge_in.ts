@@ -145,3 +145,26 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener("abort", done, { once: true });
   });
 }
+
+/**
+ * The headers a connector put in one JSON field or property (`mq-headers`:
+ * headers whose names its own fields take), or undefined when `text` is not
+ * such a value.
+ *
+ * @example
+ * ```ts
+ * import { headersFromJson } from "./_bridge_in.ts";
+ * headersFromJson('{"payload":"p"}'); // { payload: "p" }
+ * headersFromJson("[1]"); // undefined
+ * ```
+ */
+export function headersFromJson(text: string): Record<string, string> | undefined {
+  try {
+    const v = JSON.parse(text);
+    if (!v || typeof v !== "object" || Array.isArray(v)) return undefined;
+    if (!Object.values(v).every((x) => typeof x === "string")) return undefined;
+    return v;
+  } catch {
+    return undefined;
+  }
+}

@@ -17,7 +17,8 @@
  * ratios are what to read, the machine being shared. The peak RSS of each
  * mq process is reported too (the contract: under 150 MB).
  *
- * Run: `deno task bench:bridges` (`-n 200000` for fewer, `--json`).
+ * Run: `deno task bench:bridges` (`-n 200000` for fewer, `--json`); it needs
+ * `--allow-all` to read the peak RSS of each process in /proc.
  *
  * @module
  */

@@ -21,7 +21,8 @@
  * | payload | the PUBLISH payload, bytes as they are |
  * | key | user property `mq-key` |
  * | message id | user property `mq-id` (out: the id published with, else `<topic>:<partition>-<offset>`; in: the message's id, none without it; not deduplicated) |
- * | header NAME | user property NAME (`mq-key`, `mq-id`, `mq-headers` go in `mq-headers`, JSON) |
+ * | header NAME | user property NAME |
+ * | what cannot be a user property as it is | user property `mq-meta`, JSON `{ key?, id?, headers? }`: a header named `mq-key`, `mq-id` or `mq-meta`, a name or value with control characters (which MQTT refuses) |
  * | origin | in: header `mqtt-topic` |
  *
  * MQTT 3.1.1 (`?version=3.1.1`, or a broker that refuses 5) has no user
@@ -47,7 +48,7 @@ import type { ReceivedMessage } from "../../core/message.ts";
 import { MqError } from "../../core/errors.ts";
 import { retrier, sleep, storeAsIs } from "../_bridge_in.ts";
 import { connectMqtt, type MqttUrl, parseMqttUrl } from "./_connection.ts";
-import { messageOf, type UserProperties, userPropertiesOf } from "./_mapping.ts";
+import { messageOf, mqttSafe, type UserProperties, userPropertiesOf } from "./_mapping.ts";
 
 export { parseMqttUrl } from "./_connection.ts";
 
@@ -62,12 +63,12 @@ const BATCH = 1024;
  * @throws {MqError} `INVALID_ARGUMENT`
  */
 function checkTopicName(name: string, topic: string): void {
-  if (name === "" || name.includes("\u0000") || /[+#]/.test(name)) {
+  if (name === "" || /[+#]/.test(name) || !mqttSafe(name)) {
     throw new MqError(
       "INVALID_ARGUMENT",
       `MQTT topic ${
         JSON.stringify(name)
-      } (for messages of ${topic}) must be non-empty, without + # or NUL`,
+      } (for messages of ${topic}) must be non-empty, without + # or control characters`,
     );
   }
 }
@@ -198,7 +199,7 @@ export async function bridgeInto(
     throw new MqError("INVALID_ARGUMENT", "--bind is for AMQP brokers, not MQTT");
   }
   for (const f of options.subjects) {
-    if (f === "" || f.includes("\u0000") || /#./.test(f) || /[^/]#|\+[^/]|[^/]\+/.test(f)) {
+    if (f === "" || !mqttSafe(f) || /#./.test(f) || /[^/]#|\+[^/]|[^/]\+/.test(f)) {
       throw new MqError(
         "INVALID_ARGUMENT",
         `--subjects ${

@@ -7,6 +7,7 @@
 import { Buffer } from "node:buffer";
 import type { ReceivedMessage } from "../../core/message.ts";
 import type { OutgoingMessage } from "../../core/client.ts";
+import { headersFromJson } from "../_bridge_in.ts";
 
 /** The entry field of the payload. */
 export const PAYLOAD = "payload";
@@ -97,7 +98,7 @@ export function messageOf(
       else if (name === KEY) key = dec.decode(value);
       else if (name === ID) continue; // the id it went out with: it comes in with the entry's
       else if (name === HEADERS) {
-        const taken = parseTaken(dec.decode(value));
+        const taken = headersFromJson(dec.decode(value));
         if (taken) Object.assign(headers, taken);
         else headers[name] = dec.decode(value);
       } else headers[name] = dec.decode(value);
@@ -110,16 +111,4 @@ export function messageOf(
     headers,
     id: `redis:${stream}:${entryId}`,
   };
-}
-
-/** The headers of an `mq-headers` field, or undefined when it is not such a value. */
-function parseTaken(text: string): Record<string, string> | undefined {
-  try {
-    const v = JSON.parse(text);
-    if (!v || typeof v !== "object" || Array.isArray(v)) return undefined;
-    if (!Object.values(v).every((x) => typeof x === "string")) return undefined;
-    return v;
-  } catch {
-    return undefined;
-  }
 }
