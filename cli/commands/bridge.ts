@@ -25,6 +25,10 @@ Examples:
   mq bridge --to nats://127.0.0.1:4222 --topics 'orders.#'     mirror topics to NATS subjects
   mq bridge --to kv:./mirror.sqlite -e                          copy every topic to Deno KV, then exit
   mq bridge --from nats://127.0.0.1:4222 --subjects 'events.>' --into events
+  mq bridge --to redis://127.0.0.1:6379 --target 'mq:{topic}'     XADD to Redis streams
+  mq bridge --from redis://127.0.0.1:6379 --subjects orders --into orders -g copier
+  mq bridge --to mqtt://127.0.0.1:1883 --target 'site/{header.site}/{topic}'
+  mq bridge --from mqtt://127.0.0.1:1883 --subjects 'sensors/#' --into sensors
 
 A bridge keeps its position as a group (--group, default "bridge") on the
 source and moves it only after the target has stored a batch, so it resumes
@@ -38,8 +42,14 @@ of its own (named by the group and the subject), acked only after the messages
 are stored, each with the id nats:<stream>:<seq> (a redelivery is dropped as a
 duplicate); the subject and the NATS headers are kept as headers. Other
 subjects are subscribed to (core NATS: only messages from then on; not with
--e). Broker outages are retried with backoff. Without -e it runs until stopped
-and says on stderr when its state changes (one line per change).`;
+-e). Redis: each message an XADD (fields payload, mq-key, mq-id, headers);
+--from reads by the consumer group --group, XACK after the store, ids
+redis:<stream>:<entry-id>. MQTT: QoS 1 publishes (MQTT 5 user properties for
+key, id and headers); --from takes topic filters in a persistent session
+(client id mq-bridge-<group>), PUBACK after the store. --target names each
+message's subject, stream or topic from {topic} {key} {partition}
+{header.NAME}. Broker outages are retried with backoff. Without -e it runs
+until stopped and says on stderr when its state changes (one line per change).`;
 
 /** Adds `bridge` to the program. */
 export function registerBridge(program: Command): void {
