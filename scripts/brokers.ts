@@ -181,9 +181,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Br
     [
       `listener ${port} 127.0.0.1`,
       "allow_anonymous true",
-      options.persistence
-        ? `persistence true\npersistence_location ${dir}/`
-        : "persistence false",
+      options.persistence ? `persistence true\npersistence_location ${dir}/` : "persistence false",
       options.config ?? "",
     ].join("\n") + "\n",
   );
