@@ -217,12 +217,10 @@ export async function bridgeInto(
   let lastArrival = Date.now();
   let wake: (() => void) | undefined;
   let paused = false;
-  let connection = 0;
 
   /** Set up on the client before it connects: a session's messages may come with the CONNACK. */
   const prepare = (client: MqttClient) => {
     const v5 = client.options.protocolVersion === 5;
-    client.on("connect", () => connection++);
     client.on("message", (topic: string, payload: Buffer, packet: IPublishPacket) => {
       lastArrival = Date.now();
       if (packet.dup) redelivered++;
@@ -250,10 +248,12 @@ export async function bridgeInto(
     const sendPacket = internals._sendPacket.bind(client);
     internals._sendPacket = (packet, cb, ...rest) => {
       if (packet.cmd !== "puback" || !last || last.ack) return sendPacket(packet, cb, ...rest);
-      const on = connection;
+      // Each connection has a stream of its own (the 'connect' event may come
+      // after the first messages of a session).
+      const on = client.stream;
       last.ack = () => {
         // An ack for an earlier connection is void: the broker delivers the message again.
-        if (on === connection && client.connected) sendPacket(packet);
+        if (on === client.stream && client.connected) sendPacket(packet);
       };
       cb?.();
     };
@@ -328,6 +328,8 @@ export async function bridgeInto(
       if (!r) break;
       total += r.count;
       for (const m of batch) m.ack?.();
+      // The broker sends more only once it has the acks: idle counts from here.
+      lastArrival = Date.now();
     }
   } finally {
     await client.endAsync().catch(() => client.end(true));
