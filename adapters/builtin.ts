@@ -9,7 +9,7 @@ import { type BackendUrl, parseBackendUrl } from "../core/backend_url.ts";
 import type * as KvModule from "./kv/mod.ts";
 import type * as NatsModule from "./nats/mod.ts";
 import type * as NatsConnection from "./nats/connection.ts";
-import type * as NatsBridgeModule from "../adapters/nats/bridge.ts";
+import type { BridgeSink, BrokerConnector, IntoOptions, SinkOptions } from "../core/bridge.ts";
 
 /**
  * Imports an adapter by a computed specifier: Deno reads a module named in a
@@ -122,25 +122,37 @@ export function builtinRegistry(): Registry {
 }
 
 /**
- * Backends whose URL names a broker with subjects: a bridge goes to its
- * subjects (`--to`) and comes from them (`--from`), through the module named
- * here, loaded when used. Every other backend is bridged through its topics.
+ * Brokers a bridge goes to (`--to`) and comes from (`--from`), by URL scheme:
+ * each a lazy import of `adapters/<broker>/bridge.ts` (a connector of the
+ * contract in core/bridge.ts), so a connector's npm client is loaded only
+ * when its scheme is used. Every other backend is bridged through its topics.
  */
-const SUBJECT_BRIDGES: Record<string, () => Promise<typeof NatsBridgeModule>> = {
-  nats: () => importLazily<typeof NatsBridgeModule>("../adapters/nats/bridge.ts"),
+const SUBJECT_BRIDGES: Record<string, () => Promise<BrokerConnector>> = {
+  nats: () => importLazily<BrokerConnector>("../adapters/nats/bridge.ts"),
+  redis: () => importLazily<BrokerConnector>("../adapters/redis/bridge.ts"),
+  rediss: () => importLazily<BrokerConnector>("../adapters/redis/bridge.ts"),
+  mqtt: () => importLazily<BrokerConnector>("../adapters/mqtt/bridge.ts"),
+  mqtts: () => importLazily<BrokerConnector>("../adapters/mqtt/bridge.ts"),
 };
 
 /**
- * The sink `mq bridge --to URL` writes to: the subjects of a broker (for
- * `nats://`, JetStream where a stream covers them), else the backend's topics.
+ * The sink `mq bridge --to URL` writes to: a broker (`nats://` subjects,
+ * JetStream where a stream covers them; `redis://` streams; `mqtt://`
+ * topics), else the backend's topics (there `options.target` names the topic).
+ *
+ * @example
+ * ```ts ignore
+ * const sink = await bridgeSinkFor("redis://127.0.0.1:6379", { target: "mq:{topic}" });
+ * ```
+ * @throws {MqError} `INVALID_URL`, `INVALID_ARGUMENT` (a bad template)
  */
-export async function bridgeSinkFor(href: string): Promise<import("../core/bridge.ts").BridgeSink> {
+export async function bridgeSinkFor(href: string, options: SinkOptions = {}): Promise<BridgeSink> {
   const url = parseBackendUrl(href);
-  const subjects = SUBJECT_BRIDGES[url.scheme];
-  if (subjects) return (await subjects()).subjectSink(url);
+  const connector = SUBJECT_BRIDGES[url.scheme];
+  if (connector) return (await connector()).subjectSink(url, options);
   const { mqSink } = await import("../core/bridge.ts");
   const { Mq } = await import("../core/client.ts");
-  return mqSink(new Mq(await builtinRegistry().open(href)));
+  return mqSink(new Mq(await builtinRegistry().open(href)), options);
 }
 
 /**
@@ -152,16 +164,16 @@ export async function bridgeSinkFor(href: string): Promise<import("../core/bridg
 export async function bridgeFrom(
   href: string,
   target: import("../core/client.ts").Mq,
-  options: import("./nats/subject_bridge.ts").FromNatsOptions,
+  options: IntoOptions,
 ): Promise<number> {
   const url = parseBackendUrl(href);
-  const subjects = SUBJECT_BRIDGES[url.scheme];
-  if (!subjects) {
+  const connector = SUBJECT_BRIDGES[url.scheme];
+  if (!connector) {
     const known = Object.keys(SUBJECT_BRIDGES).map((s) => `${s}://...`).join(", ");
     throw new MqError(
       "INVALID_URL",
-      `--from needs a broker with subjects (${known}), not ${JSON.stringify(url.scheme + ":")}`,
+      `--from needs a broker (${known}), not ${JSON.stringify(url.scheme + ":")}`,
     );
   }
-  return (await subjects()).bridgeInto(url, target, options);
+  return (await connector()).bridgeInto(url, target, options);
 }

@@ -9,9 +9,11 @@
  */
 import type { Mq } from "./client.ts";
 import type { ReceivedMessage } from "./message.ts";
+import type { BackendUrl } from "./backend_url.ts";
 import { Router } from "./routing.ts";
 import { backoffDelay } from "./retry.ts";
 import { MqError, type MqErrorCode } from "./errors.ts";
+import { compileTarget, type TargetOf } from "./bridge_target.ts";
 
 /** Errors of a send that no retry mends: the bridge stops with them. */
 const FATAL: ReadonlySet<MqErrorCode> = new Set([
@@ -48,6 +50,97 @@ export interface BridgeSink {
   watch?(onState: (line: string) => void): void;
   /** Releases the sink. */
   close(): Promise<void>;
+}
+
+/**
+ * Options every connector's sink takes (`mq bridge --to URL`).
+ *
+ * @example
+ * ```ts
+ * import type { SinkOptions } from "./bridge.ts";
+ * const options: SinkOptions = { target: "mq.{topic}.{key}", onState: (l) => console.error(l) };
+ * ```
+ */
+export interface SinkOptions {
+  /**
+   * Where each message goes: a template of `{topic}`, `{key}`, `{partition}`,
+   * `{header.NAME}` (see `compileTarget` in `bridge_target.ts`): the NATS
+   * subject, the Redis stream key, the MQTT topic, the AMQP routing key, the
+   * Kafka topic. @default "{topic}"
+   */
+  target?: string;
+  /**
+   * Brokers that can tell a message went nowhere (AMQP's mandatory flag):
+   * accept that rather than fail. @default false
+   */
+  allowUnroutable?: boolean;
+  /** Told of each change of the connection's state, as one line. */
+  onState?: (line: string) => void;
+}
+
+/**
+ * Options of bringing messages in from a broker (`mq bridge --from URL`).
+ *
+ * @example
+ * ```ts
+ * import type { IntoOptions } from "./bridge.ts";
+ * const options: IntoOptions = {
+ *   subjects: ["sensors/#"],
+ *   into: "sensors",
+ *   group: "bridge",
+ *   follow: false,
+ * };
+ * ```
+ */
+export interface IntoOptions {
+  /** What to bring in: subjects, stream keys, topic filters, queues, topics (per broker). */
+  subjects: string[];
+  /** The local topic to store them in. */
+  into: string;
+  /** Names the broker-side position (durable consumer, consumer group, client id). */
+  group: string;
+  /** Keep bringing new messages in; false drains what is there and returns. */
+  follow: boolean;
+  /** Stops the bridge. */
+  signal?: AbortSignal;
+  /** Told of each state change, as one line. */
+  onState?: (line: string) => void;
+  /** AMQP: `EXCHANGE:PATTERN` bindings of the bridge's own queue (repeatable). */
+  bind?: string[];
+}
+
+/**
+ * What one broker's module exports (`adapters/<broker>/bridge.ts`), loaded by
+ * its URL scheme only when a bridge uses it.
+ *
+ * Every connector keeps to these rules:
+ * - at least once: `subjectSink(...).send` resolves only once the broker
+ *   confirmed every message of the batch (so the local position moves only
+ *   then); `bridgeInto` acks to the broker only after `publishBatch`
+ *   resolved;
+ * - every incoming message gets a stable id from its origin where there is
+ *   one (`redis:<stream>:<entry-id>`, `kafka:<topic>:<partition>:<offset>`,
+ *   ...), so mq's dedup window drops a redelivery; the origin is kept as a
+ *   header;
+ * - a bounded window of unconfirmed messages (memory stays flat);
+ * - a broker outage is retried with backoff, one line per change of state;
+ *   {@link isFatal} errors stop the bridge (`INVALID_ARGUMENT`, `INVALID_URL`
+ *   map to exit 2).
+ *
+ * @example
+ * ```ts
+ * import type { BrokerConnector } from "./bridge.ts";
+ * async function mirror(connector: BrokerConnector, url: import("./backend_url.ts").BackendUrl) {
+ *   const sink = await connector.subjectSink(url, { target: "{topic}" });
+ *   await sink.close();
+ * }
+ * ```
+ */
+export interface BrokerConnector {
+  /** A sink onto the broker (`mq bridge --to URL`). */
+  subjectSink(url: BackendUrl, options: SinkOptions): Promise<BridgeSink>;
+  /** Brings `options.subjects` into `options.into`; resolves to how many messages were stored. */
+  bridgeInto(url: BackendUrl, target: Mq, options: IntoOptions): Promise<number>;
 }
 
 /** Options of {@link runBridge}. */
@@ -166,22 +259,75 @@ export async function runBridge(
 
 /**
  * A sink that publishes into another mq backend, keeping keys, headers,
- * times and explicit ids (which the target's dedup window then guards).
+ * times and explicit ids (which the target's dedup window then guards); each
+ * message goes to the topic of its name, or the one `options.target` names.
+ *
+ * @example
+ * ```ts
+ * import { Mq } from "./client.ts";
+ * import { MemoryAdapter } from "../adapters/memory/mod.ts";
+ * import { mqSink, runBridge } from "./bridge.ts";
+ * const source = new Mq(new MemoryAdapter());
+ * await source.publish("orders", "one");
+ * const sink = mqSink(new Mq(new MemoryAdapter()), { target: "copy.{topic}" });
+ * await runBridge(source, sink, { follow: false }); // { orders: 1 }, into "copy.orders"
+ * await sink.close();
+ * ```
+ * @throws {MqError} `INVALID_ARGUMENT` for a bad `options.target`
  */
-export function mqSink(target: Mq): BridgeSink {
+export function mqSink(target: Mq, options: SinkOptions = {}): BridgeSink {
+  const targetOf = options.target === undefined || options.target === "{topic}"
+    ? undefined
+    : compileTarget(options.target);
+  const publish = (topic: string, messages: ReceivedMessage[]) =>
+    target.publishBatch(
+      topic,
+      messages.map((m) => ({
+        payload: m.payload,
+        key: m.key,
+        id: m.record.id,
+        headers: m.record.headers,
+        timestamp: m.timestamp,
+      })),
+    );
   return {
     async send(topic, messages) {
-      await target.publishBatch(
-        topic,
-        messages.map((m) => ({
-          payload: m.payload,
-          key: m.key,
-          id: m.record.id,
-          headers: m.record.headers,
-          timestamp: m.timestamp,
-        })),
-      );
+      if (!targetOf) {
+        await publish(topic, messages);
+        return;
+      }
+      for (const [to, list] of groupByTarget(topic, messages, targetOf)) {
+        await publish(to, list);
+      }
     },
     close: () => target.close(),
   };
+}
+
+/**
+ * The messages of a batch by where `targetOf` sends them, each list in the
+ * batch's order; every target is named before anything is sent, so a
+ * message the template cannot name stops a bridge with none of its batch out.
+ *
+ * @example
+ * ```ts
+ * import { groupByTarget } from "./bridge.ts";
+ * import { compileTarget } from "./bridge_target.ts";
+ * groupByTarget("orders", [], compileTarget("{topic}.{key}")).size; // 0
+ * ```
+ * @throws {MqError} `INVALID_ARGUMENT` from `targetOf`
+ */
+export function groupByTarget(
+  topic: string,
+  messages: ReceivedMessage[],
+  targetOf: TargetOf,
+): Map<string, ReceivedMessage[]> {
+  const out = new Map<string, ReceivedMessage[]>();
+  for (const m of messages) {
+    const to = targetOf(topic, m);
+    const list = out.get(to);
+    if (list) list.push(m);
+    else out.set(to, [m]);
+  }
+  return out;
 }

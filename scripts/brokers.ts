@@ -22,6 +22,14 @@ export interface Broker {
 const BINARIES: Record<string, string[]> = {
   "nats-server": ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"],
   mosquitto: ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"],
+  "redis-server": [
+    "/usr/bin/redis-server",
+    "/usr/local/bin/redis-server",
+    "/usr/sbin/redis-server",
+  ],
+  "redis-cli": ["/usr/bin/redis-cli", "/usr/local/bin/redis-cli"],
+  mosquitto_sub: ["/usr/bin/mosquitto_sub", "/usr/local/bin/mosquitto_sub"],
+  mosquitto_pub: ["/usr/bin/mosquitto_pub", "/usr/local/bin/mosquitto_pub"],
 };
 
 /** The path of a broker binary, or undefined. */
@@ -150,33 +158,133 @@ export async function startNats(options: NatsOptions = {}): Promise<Broker> {
   };
 }
 
-/** Starts a mosquitto on a free loopback port. */
-export async function startMosquitto(): Promise<Broker> {
+/** Options of {@link startMosquitto}. */
+export interface MosquittoOptions {
+  /** Keep sessions and queued messages in a store (saved on stop, loaded on start). @default false */
+  persistence?: boolean;
+  /** More mosquitto configuration lines. */
+  config?: string;
+}
+
+/**
+ * Starts a mosquitto on a free loopback port (anonymous access); with
+ * `persistence`, its store is a temporary folder that `stop({ keepStore: true })`
+ * keeps for a `restart()`.
+ */
+export async function startMosquitto(options: MosquittoOptions = {}): Promise<Broker> {
   const bin = findBinary("mosquitto");
   if (!bin) throw new Error("mosquitto is not installed");
   const port = freePort();
   const dir = await Deno.makeTempDir({ prefix: "mq-mosquitto-" });
   await Deno.writeTextFile(
     `${dir}/m.conf`,
-    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`,
+    [
+      `listener ${port} 127.0.0.1`,
+      "allow_anonymous true",
+      options.persistence ? `persistence true\npersistence_location ${dir}/` : "persistence false",
+      options.config ?? "",
+    ].join("\n") + "\n",
   );
   let child: Deno.ChildProcess | undefined;
   const start = async () => {
-    child = new Deno.Command(bin, { args: ["-c", `${dir}/m.conf`], stdout: "null", stderr: "null" })
-      .spawn();
-    await waitForPort(port, 10_000);
+    const c = child = new Deno.Command(bin, {
+      args: ["-c", `${dir}/m.conf`],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const exited = c.status.then((s) => {
+      throw new Error(`mosquitto exited (code ${s.code})`);
+    });
+    exited.catch(() => {});
+    await Promise.race([waitForPort(port, 10_000), exited]);
+  };
+  const stop = async () => {
+    if (!child) return;
+    const c = child;
+    child = undefined;
+    try {
+      c.kill("SIGTERM");
+    } catch { /* gone */ }
+    await c.status;
   };
   await start();
   return {
     url: `mqtt://127.0.0.1:${port}`,
     port,
-    async stop() {
+    async stop(opts) {
+      await stop();
+      if (!opts?.keepStore) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+    restart: start,
+  };
+}
+
+/** Options of {@link startRedis}. */
+export interface RedisOptions {
+  /** More `redis-server` arguments (`["--requirepass", "s3cret"]`). */
+  args?: string[];
+}
+
+/**
+ * Starts a redis-server on a free loopback port with a temporary store (an
+ * append-only file, so that `stop({ keepStore: true })` then `restart()`
+ * keeps the streams and groups).
+ */
+export async function startRedis(options: RedisOptions = {}): Promise<Broker> {
+  const bin = findBinary("redis-server");
+  if (!bin) throw new Error("redis-server is not installed");
+  const port = freePort();
+  const dir = await Deno.makeTempDir({ prefix: "mq-redis-" });
+  let child: Deno.ChildProcess | undefined;
+  const start = async () => {
+    const c = child = new Deno.Command(bin, {
+      args: [
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        dir,
+        "--save",
+        "",
+        "--appendonly",
+        "yes",
+        "--logfile",
+        `${dir}/redis.log`,
+        ...(options.args ?? []),
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const exited = c.status.then(async (s) => {
+      const log = await Deno.readTextFile(`${dir}/redis.log`).catch(() => "");
+      throw new Error(`redis-server exited (code ${s.code}): ${log.trim().split("\n").at(-1)}`);
+    });
+    exited.catch(() => {});
+    await Promise.race([waitForPort(port, 10_000), exited]);
+  };
+  const stop = async () => {
+    if (!child) return;
+    const c = child;
+    child = undefined;
+    try {
+      c.kill("SIGTERM");
+    } catch { /* gone */ }
+    const timer = setTimeout(() => {
       try {
-        child?.kill("SIGTERM");
+        c.kill("SIGKILL");
       } catch { /* gone */ }
-      await child?.status;
-      child = undefined;
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }, 5000);
+    await c.status;
+    clearTimeout(timer);
+  };
+  await start();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    async stop(opts) {
+      await stop();
+      if (!opts?.keepStore) await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
     restart: start,
   };

@@ -17,7 +17,8 @@ import {
   jetstreamManager,
   type JsMsg,
 } from "@nats-io/jetstream";
-import { type BridgeSink, isFatal } from "../../core/bridge.ts";
+import { type BridgeSink, groupByTarget, type IntoOptions, isFatal } from "../../core/bridge.ts";
+import { compileTarget } from "../../core/bridge_target.ts";
 import type { Mq, OutgoingMessage } from "../../core/client.ts";
 import type { ReceivedMessage } from "../../core/message.ts";
 import { MqError } from "../../core/errors.ts";
@@ -163,10 +164,13 @@ function checkSize(topic: string, m: ReceivedMessage, h: MsgHdrs | undefined, ma
 export interface SubjectSinkOptions {
   /** How long a lookup of the stream that covers a subject is trusted (ms). @default 10000 */
   coverageTtlMs?: number;
+  /** The subject of each message, a `--target` template (see `compileTarget`). @default "{topic}" */
+  target?: string;
 }
 
 /**
- * A sink that publishes each topic to the NATS subject of the same name:
+ * A sink that publishes each topic to the NATS subject of the same name (or
+ * the one `options.target` names for each message):
  * through JetStream when a stream covers it (acknowledged, `Nats-Msg-Id` =
  * the message id, so a resend is a no-op), else as core NATS (flushed).
  *
@@ -177,6 +181,9 @@ export interface SubjectSinkOptions {
 export function natsSubjectSink(nc: NatsConnection, options: SubjectSinkOptions = {}): BridgeSink {
   const js = jetstream(nc);
   const ttl = options.coverageTtlMs ?? COVERAGE_TTL_MS;
+  const targetOf = options.target === undefined || options.target === "{topic}"
+    ? undefined
+    : compileTarget(options.target);
   // Only answers are cached (covered or not), each for a while; failures are not.
   const covered = new Map<string, { stream: boolean; until: number }>();
   let jsm: JetStreamManager | undefined;
@@ -192,46 +199,54 @@ export function natsSubjectSink(nc: NatsConnection, options: SubjectSinkOptions 
       if (!isNotFound(e, JetStreamApiCodes.StreamNotFound) && !noJetStream(e)) throw e;
       stream = false;
     }
+    // A --target with {key} may name many subjects: the cache stays bounded.
+    if (covered.size >= 10_000) covered.clear();
     covered.set(subject, { stream, until: Date.now() + ttl });
     return stream;
   };
+  const sendTo = async (topic: string, messages: ReceivedMessage[]) => {
+    const jetStream = await isCovered(topic);
+    const max = nc.info?.max_payload ?? 1024 * 1024;
+    const frames = jetStream ? undefined : coreFrames(nc, topic);
+    const pending: Promise<unknown>[] = [];
+    let settled = 0;
+    try {
+      for (const m of messages) {
+        const h = headersOf(m.record.headers, m.key);
+        if (m.payload.length > max - 65536) checkSize(topic, m, h, max);
+        if (jetStream) {
+          const id = m.record.id;
+          pending.push(
+            js.publish(topic, m.payload, {
+              headers: h,
+              msgID: id !== undefined && !/[\r\n]/.test(id) ? id : `${topic}:${m.id}`,
+            }),
+          );
+          if (pending.length - settled >= WINDOW) {
+            await Promise.all(pending.slice(settled, settled + WINDOW / 2));
+            settled += WINDOW / 2;
+          }
+        } else if (!frames) {
+          nc.publish(topic, m.payload, { headers: h });
+        } else frames.add(m.payload, h);
+      }
+      frames?.end();
+      await Promise.all(pending.slice(settled));
+      // Core NATS: the server has it once a round trip after it returns.
+      if (!jetStream) await nc.flush();
+    } catch (e) {
+      // Let every outstanding publish finish (or fail) before the batch is retried,
+      // and look the subject up again then (its stream may be gone).
+      await Promise.allSettled(pending);
+      covered.delete(topic);
+      throw e;
+    }
+  };
   return {
     async send(topic, messages) {
-      const jetStream = await isCovered(topic);
-      const max = nc.info?.max_payload ?? 1024 * 1024;
-      const frames = jetStream ? undefined : coreFrames(nc, topic);
-      const pending: Promise<unknown>[] = [];
-      let settled = 0;
-      try {
-        for (const m of messages) {
-          const h = headersOf(m.record.headers, m.key);
-          if (m.payload.length > max - 65536) checkSize(topic, m, h, max);
-          if (jetStream) {
-            const id = m.record.id;
-            pending.push(
-              js.publish(topic, m.payload, {
-                headers: h,
-                msgID: id !== undefined && !/[\r\n]/.test(id) ? id : `${topic}:${m.id}`,
-              }),
-            );
-            if (pending.length - settled >= WINDOW) {
-              await Promise.all(pending.slice(settled, settled + WINDOW / 2));
-              settled += WINDOW / 2;
-            }
-          } else if (!frames) {
-            nc.publish(topic, m.payload, { headers: h });
-          } else frames.add(m.payload, h);
-        }
-        frames?.end();
-        await Promise.all(pending.slice(settled));
-        // Core NATS: the server has it once a round trip after it returns.
-        if (!jetStream) await nc.flush();
-      } catch (e) {
-        // Let every outstanding publish finish (or fail) before the batch is retried,
-        // and look the subject up again then (its stream may be gone).
-        await Promise.allSettled(pending);
-        covered.delete(topic);
-        throw e;
+      if (!targetOf) return await sendTo(topic, messages);
+      for (const [subject, list] of groupByTarget(topic, messages, targetOf)) {
+        await sendTo(subject, list);
       }
     },
     watch: (onState) => watchConnection(nc, onState),
@@ -239,20 +254,11 @@ export function natsSubjectSink(nc: NatsConnection, options: SubjectSinkOptions 
   };
 }
 
-/** Options of {@link bridgeFromNats}. */
-export interface FromNatsOptions {
-  /** Subjects to bring in (wildcards allowed). */
-  subjects: string[];
-  /** The local topic to store them in. */
-  into: string;
-  /** Names the durable consumers that keep the position. */
-  group: string;
-  /** Keep bringing new messages in; false drains what is there and returns. */
-  follow: boolean;
-  /** Stops the bridge. */
-  signal?: AbortSignal;
-  /** Told of each state change, as one line. */
-  onState?: (line: string) => void;
+/**
+ * Options of {@link bridgeFromNats}: the connector contract's (subjects may
+ * have wildcards; the group names the durable consumers), and more.
+ */
+export interface FromNatsOptions extends IntoOptions {
   /**
    * How long a message handed to the bridge may stay unacknowledged before
    * JetStream delivers it again (ms). @default 10000

@@ -5,6 +5,7 @@ import { MqError } from "../../core/errors.ts";
 import { assertName } from "../../core/names.ts";
 import { redactUrl } from "../../core/backend_url.ts";
 import { runBridge } from "../../core/bridge.ts";
+import { compileTarget } from "../../core/bridge_target.ts";
 import { bridgeFrom, bridgeSinkFor } from "../../adapters/builtin.ts";
 import { globals, note, openBackend } from "../runtime.ts";
 import { Progress } from "../progress.ts";
@@ -19,6 +20,9 @@ export interface BridgeOptions {
   group: string;
   exit?: boolean;
   visibility: string;
+  target?: string;
+  bind: string[];
+  allowUnroutable?: boolean;
 }
 
 /** `mq bridge --to URL` or `--from URL`, with its options as parsed (see `cli/definitions/bridge.ts`). */
@@ -27,6 +31,8 @@ export async function bridgeCommand(opts: BridgeOptions, cmd: Call): Promise<voi
   if (!opts.to === !opts.from) {
     throw new MqError("INVALID_ARGUMENT", "give either --to URL or --from URL");
   }
+  // A bad template is refused before anything connects.
+  if (opts.target !== undefined) compileTarget(opts.target);
   const quiet = globals(cmd).quiet;
   const say = (line: string) => {
     if (!quiet) note(`mq: bridge: ${line}`);
@@ -40,7 +46,13 @@ export async function bridgeCommand(opts: BridgeOptions, cmd: Call): Promise<voi
   const progress = Progress.start("bridge", { quiet });
   try {
     if (opts.to) {
-      const sink = progress.countSends(await bridgeSinkFor(opts.to));
+      const sink = progress.countSends(
+        await bridgeSinkFor(opts.to, {
+          target: opts.target,
+          allowUnroutable: opts.allowUnroutable,
+          onState: say,
+        }),
+      );
       try {
         say(`to ${redactUrl(opts.to)}`);
         const result = await runBridge(mq, sink, {
@@ -59,8 +71,11 @@ export async function bridgeCommand(opts: BridgeOptions, cmd: Call): Promise<voi
         await sink.close().catch(() => {});
       }
     } else {
+      if (opts.target !== undefined) {
+        throw new MqError("INVALID_ARGUMENT", "--target goes with --to, not --from");
+      }
       if (!opts.into) throw new MqError("INVALID_ARGUMENT", "--from needs --into TOPIC");
-      if (opts.subjects.length === 0) {
+      if (opts.subjects.length === 0 && opts.bind.length === 0) {
         throw new MqError("INVALID_ARGUMENT", "--from needs at least one --subjects SUBJECT");
       }
       assertName("topic", opts.into);
@@ -71,6 +86,7 @@ export async function bridgeCommand(opts: BridgeOptions, cmd: Call): Promise<voi
         follow: !opts.exit,
         signal: stop.signal,
         onState: say,
+        bind: opts.bind,
       });
       say(`stored ${n} message${n === 1 ? "" : "s"} in "${opts.into}"`);
     }

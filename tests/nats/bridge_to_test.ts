@@ -220,3 +220,34 @@ Deno.test({
       }
     }),
 });
+
+natsCase(
+  "bridge --to NATS --target: subjects from the template; a message without a key stops it (exit 2)",
+  async (h, broker, nc) => {
+    const lines = [
+      JSON.stringify({ payload: "a", key: "k1", headers: { region: "eu" } }),
+      JSON.stringify({ payload: "b", key: "k2", headers: { region: "us" } }),
+    ].join("\n") + "\n";
+    eq((await mq(h, ["pub", "orders", "--json-lines", "-q"], { stdin: lines })).code, 0);
+    const sub = nc.subscribe("out.>", { max: 2 });
+    await nc.flush();
+    const target = "out.{header.region}.{key}";
+    const r = await mq(h, ["bridge", "--to", broker.url, "--target", target, "-e"]);
+    eq(r.code, 0, r.err);
+    const got: string[] = [];
+    for await (const m of sub) got.push(`${m.subject}=${dec.decode(m.data)}`);
+    eq(got.sort(), ["out.eu.k1=a", "out.us.k2=b"]);
+    // No key: the bridge stops with one line and exit 2, and keeps its position.
+    eq((await mq(h, ["pub", "nokey", "-q"], { stdin: "x\n" })).code, 0);
+    const bad = await mq(h, ["bridge", "--to", broker.url, "--target", "{key}", "-e", "-q"]);
+    eq(bad.code, 2, bad.err);
+    eq(bad.err, 'mq: error: --target "{key}": message nokey/0/0 has no key\n');
+    // An unknown placeholder is refused before anything connects.
+    const unknown = await mq(h, ["bridge", "--to", "nats://127.0.0.1:1", "--target", "{nope}"]);
+    eq(unknown.code, 2);
+    eq(
+      unknown.err,
+      'mq: error: --target "{nope}": unknown placeholder {nope}; use {topic}, {key}, {partition} or {header.NAME}\n',
+    );
+  },
+);

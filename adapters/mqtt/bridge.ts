@@ -1,0 +1,345 @@
+/**
+ * The MQTT connector of `mq bridge` (`mqtt://[user:pass@]host:port`,
+ * `mqtts://` for TLS), loaded only when a bridge uses it; a
+ * `BrokerConnector` of core/bridge.ts, through `mqtt` (mqtt.js).
+ *
+ * Going out (`--to`), each message is a PUBLISH to the topic `--target`
+ * names (default: the local topic), at QoS `?qos=` (default 1); the local
+ * position moves only once the broker acknowledged every message of a
+ * batch (PUBACK; PUBCOMP at QoS 2; at QoS 0, once written).
+ *
+ * Coming in (`--from`), `--subjects` are topic filters (`+`, `#`),
+ * subscribed at QoS 1 (or `?qos=0`) in a persistent session: the client id
+ * is `mq-bridge-<group>`, clean start off and the session kept for
+ * `?session_expiry=` (default 7d), so what is published while the bridge is
+ * down arrives when it is back. Each PUBACK goes only after the local store
+ * took the message. With `-e`, it stops once nothing arrived for `?idle=`
+ * (default 1s).
+ *
+ * | mq | MQTT 5 |
+ * | --- | --- |
+ * | payload | the PUBLISH payload, bytes as they are |
+ * | key | user property `mq-key` |
+ * | message id | user property `mq-id` (out: the id published with, else `<topic>:<partition>-<offset>`; in: the message's id, none without it; not deduplicated) |
+ * | header NAME | user property NAME |
+ * | what cannot be a user property as it is | user property `mq-meta`, JSON `{ key?, id?, headers? }`: a header named `mq-key`, `mq-id` or `mq-meta`, a name or value with control characters (which MQTT refuses) |
+ * | origin | in: header `mqtt-topic` |
+ *
+ * MQTT 3.1.1 (`?version=3.1.1`, or a broker that refuses 5) has no user
+ * properties: only the payload travels, both ways; name what matters in the
+ * topic with `--target` (`{key}`, `{header.NAME}`).
+ *
+ * At least once both ways. MQTT gives a message no stable id of its own:
+ * coming in, a message the broker delivers again (the PUBACK of a run that
+ * stopped never went, so it has the DUP flag) is stored again, and the
+ * bridge says how many came so. Going out, a batch resent after a crash or an
+ * outage is published again (`mq-id` tells the copies apart).
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import type { IPublishPacket, MqttClient } from "mqtt";
+import type { BridgeSink, IntoOptions, SinkOptions } from "../../core/bridge.ts";
+import { groupByTarget } from "../../core/bridge.ts";
+import { compileTarget } from "../../core/bridge_target.ts";
+import type { BackendUrl } from "../../core/backend_url.ts";
+import type { Mq, OutgoingMessage } from "../../core/client.ts";
+import type { ReceivedMessage } from "../../core/message.ts";
+import { MqError } from "../../core/errors.ts";
+import { retrier, sleep, storeAsIs } from "../_bridge_in.ts";
+import { connectMqtt, type MqttUrl, parseMqttUrl } from "./_connection.ts";
+import { messageOf, mqttSafe, type UserProperties, userPropertiesOf } from "./_mapping.ts";
+
+export { parseMqttUrl } from "./_connection.ts";
+
+/** Publishes awaiting their acknowledgement at once. */
+const WINDOW = 1024;
+/** Messages stored at once coming in (also the Receive Maximum asked of the broker). */
+const BATCH = 1024;
+
+/**
+ * Refuses a topic name MQTT does not take for a PUBLISH.
+ *
+ * @throws {MqError} `INVALID_ARGUMENT`
+ */
+function checkTopicName(name: string, topic: string): void {
+  if (name === "" || /[+#]/.test(name) || !mqttSafe(name)) {
+    throw new MqError(
+      "INVALID_ARGUMENT",
+      `MQTT topic ${
+        JSON.stringify(name)
+      } (for messages of ${topic}) must be non-empty, without + # or control characters`,
+    );
+  }
+}
+
+/**
+ * A sink onto MQTT topics: each message a PUBLISH at the URL's QoS to the
+ * topic `options.target` names (default `{topic}`), at most 1024 awaiting
+ * their acknowledgement; `send` resolves once every one is acknowledged.
+ *
+ * @example
+ * ```ts ignore
+ * import { parseBackendUrl } from "../../core/backend_url.ts";
+ * const sink = await subjectSink(parseBackendUrl("mqtt://127.0.0.1:1883?qos=1"), { target: "mq/{topic}" });
+ * ```
+ * @throws {MqError} `INVALID_URL`, `INVALID_ARGUMENT` (a bad template), `UNREACHABLE`
+ */
+export async function subjectSink(url: BackendUrl, options: SinkOptions = {}): Promise<BridgeSink> {
+  const conf = parseMqttUrl(url);
+  for (const name of ["session_expiry", "idle"]) {
+    if (url.params.has(name)) {
+      throw new MqError("INVALID_URL", `${url.scheme}: ${name} applies to bridge --from`);
+    }
+  }
+  const targetOf = options.target === undefined || options.target === "{topic}"
+    ? undefined
+    : compileTarget(options.target);
+  let onState = options.onState;
+  const client = await connectMqtt(conf, { onState: (line) => onState?.(line) });
+  const v5 = client.options.protocolVersion === 5;
+  return {
+    async send(topic, messages) {
+      if (!targetOf) {
+        checkTopicName(topic, topic);
+        return await publish(client, conf, v5, topic, topic, messages);
+      }
+      const byName = groupByTarget(topic, messages, targetOf);
+      for (const name of byName.keys()) checkTopicName(name, topic);
+      for (const [name, list] of byName) await publish(client, conf, v5, name, topic, list);
+    },
+    watch(say) {
+      onState = say;
+    },
+    close: () => client.endAsync().catch(() => client.end(true)).then(() => {}),
+  };
+}
+
+/** Publishes `messages` of `topic` to `name`; resolves once every one is acknowledged. */
+function publish(
+  client: MqttClient,
+  conf: MqttUrl,
+  v5: boolean,
+  name: string,
+  topic: string,
+  messages: ReceivedMessage[],
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let sent = 0, done = 0;
+    let failed: Error | undefined;
+    const acked = (e?: Error) => {
+      if (e) failed ??= e;
+      done++;
+      if (done === messages.length) {
+        if (failed) reject(failed);
+        else resolve();
+      } else if (!failed) pump();
+    };
+    const pump = () => {
+      while (sent < messages.length && sent - done < WINDOW) {
+        const m = messages[sent++];
+        const p = m.payload;
+        client.publish(
+          name,
+          Buffer.from(p.buffer, p.byteOffset, p.byteLength),
+          v5
+            ? { qos: conf.qos, properties: { userProperties: userPropertiesOf(topic, m) } }
+            : { qos: conf.qos },
+          acked,
+        );
+      }
+    };
+    if (messages.length === 0) resolve();
+    else pump();
+  });
+}
+
+/** A message on its way in, with what acknowledges it. */
+interface Incoming {
+  topic: string;
+  payload: Uint8Array;
+  properties?: UserProperties;
+  dup: boolean;
+  /** Sends its PUBACK (none at QoS 0); a no-op once its connection is gone. */
+  ack?: () => void;
+}
+
+/** The part of mqtt.js's client that sends packets (for acknowledgements held back). */
+type SendPacket = (packet: { cmd: string }, cb?: (e?: Error) => void, ...rest: unknown[]) => void;
+
+/**
+ * Brings messages of the topic filters `options.subjects` into the topic
+ * `options.into` through a persistent session (client id
+ * `mq-bridge-<group>`), acknowledging each only after `publishBatch`
+ * resolved. Without `follow`, it returns once nothing arrived for the URL's
+ * `idle` time.
+ *
+ * @example
+ * ```ts ignore
+ * import { parseBackendUrl } from "../../core/backend_url.ts";
+ * const n = await bridgeInto(parseBackendUrl("mqtt://127.0.0.1:1883"), mq, {
+ *   subjects: ["sensors/#"], into: "sensors", group: "bridge", follow: false,
+ * });
+ * ```
+ * @throws {MqError} `INVALID_URL`, `INVALID_ARGUMENT` (a bad filter), `UNREACHABLE`
+ */
+export async function bridgeInto(
+  url: BackendUrl,
+  target: Mq,
+  options: IntoOptions,
+): Promise<number> {
+  const conf = parseMqttUrl(url);
+  if (conf.qos === 2) {
+    throw new MqError(
+      "INVALID_URL",
+      `${url.scheme}: qos=2 applies to bridge --to; --from subscribes at QoS 1 at most (it acknowledges after the store)`,
+    );
+  }
+  if (options.bind?.length) {
+    throw new MqError("INVALID_ARGUMENT", "--bind is for AMQP brokers, not MQTT");
+  }
+  for (const f of options.subjects) {
+    if (f === "" || !mqttSafe(f) || /#./.test(f) || /[^/]#|\+[^/]|[^/]\+/.test(f)) {
+      throw new MqError(
+        "INVALID_ARGUMENT",
+        `--subjects ${
+          JSON.stringify(f)
+        } is not an MQTT topic filter (+ and # stand alone between /, # last)`,
+      );
+    }
+  }
+  const say = (line: string) => options.onState?.(line);
+  const signal = options.signal;
+  const clientId = `mq-bridge-${options.group}`;
+  const buffer: Incoming[] = [];
+  let last: Incoming | undefined;
+  let total = 0, redelivered = 0;
+  let lastArrival = Date.now();
+  let wake: (() => void) | undefined;
+  let paused = false;
+
+  /** Set up on the client before it connects: a session's messages may come with the CONNACK. */
+  const prepare = (client: MqttClient) => {
+    const v5 = client.options.protocolVersion === 5;
+    client.on("message", (topic: string, payload: Buffer, packet: IPublishPacket) => {
+      lastArrival = Date.now();
+      if (packet.dup) redelivered++;
+      buffer.push(
+        last = {
+          topic,
+          payload,
+          properties: v5
+            ? packet.properties?.userProperties as UserProperties | undefined
+            : undefined,
+          dup: !!packet.dup,
+        },
+      );
+      // QoS 0 messages have no window: stop reading until the batch is stored.
+      if (buffer.length >= BATCH * 4 && !paused) {
+        paused = true;
+        client.stream.pause();
+      }
+      wake?.();
+    });
+    // A PUBACK goes only once its message is stored. mqtt.js sends it right
+    // after the message event (same tick), so its packet is kept with that
+    // message and sent after the store.
+    const internals = client as unknown as { _sendPacket: SendPacket };
+    const sendPacket = internals._sendPacket.bind(client);
+    internals._sendPacket = (packet, cb, ...rest) => {
+      if (packet.cmd !== "puback" || !last || last.ack) return sendPacket(packet, cb, ...rest);
+      // Each connection has a stream of its own (the 'connect' event may come
+      // after the first messages of a session).
+      const on = client.stream;
+      last.ack = () => {
+        // An ack for an earlier connection is void: the broker delivers the message again.
+        if (on === client.stream && client.connected) sendPacket(packet);
+      };
+      cb?.();
+    };
+  };
+  const client = await connectMqtt(conf, {
+    clientId,
+    persistent: true,
+    receiveMaximum: BATCH,
+    onState: say,
+    prepare,
+  });
+  const v5 = client.options.protocolVersion === 5;
+
+  const subscribed = new Promise<void>((resolve, reject) => {
+    const filters: Record<string, { qos: 0 | 1 }> = {};
+    for (const f of options.subjects) filters[f] = { qos: conf.qos as 0 | 1 };
+    client.subscribe(filters, (e, granted) => {
+      if (e) return reject(e);
+      const refused = granted?.find((g) => g.qos === 128 || (g as { qos: number }).qos > 2);
+      if (refused) {
+        reject(
+          new MqError(
+            "CONFLICT",
+            `the MQTT broker at ${conf.where} refused the subscription to ${
+              JSON.stringify(refused.topic)
+            }`,
+          ),
+        );
+      } else resolve();
+    });
+  });
+
+  const run = retrier({ signal, onState: say, recovered: "storing messages again" });
+  try {
+    await subscribed;
+    say(
+      `subscribed to ${options.subjects.join(", ")} as ${clientId} (MQTT ${
+        v5 ? "5" : "3.1.1"
+      }, persistent session)`,
+    );
+    for (;;) {
+      if (buffer.length === 0) {
+        if (signal?.aborted) break;
+        if (!options.follow && Date.now() - lastArrival >= conf.idleMs) break;
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            signal?.removeEventListener("abort", done);
+            wake = undefined;
+            resolve();
+          };
+          const timer = setTimeout(done, options.follow ? 1000 : conf.idleMs);
+          signal?.addEventListener("abort", done, { once: true });
+          wake = done;
+        });
+        continue;
+      }
+      // A moment for more to arrive, so that a batch is stored at once.
+      if (buffer.length < BATCH) await sleep(2);
+      const batch = buffer.splice(0, BATCH);
+      if (paused && buffer.length < BATCH) {
+        paused = false;
+        client.stream.resume();
+      }
+      const messages: OutgoingMessage[] = batch.map((m) =>
+        messageOf(m.topic, m.payload, m.properties)
+      );
+      const r = await run(
+        `storing into ${options.into}`,
+        () => storeAsIs(target, options.into, messages),
+      );
+      if (!r) break;
+      total += r.count;
+      for (const m of batch) m.ack?.();
+      // The broker sends more only once it has the acks: idle counts from here.
+      lastArrival = Date.now();
+    }
+  } finally {
+    await client.endAsync().catch(() => client.end(true));
+  }
+  if (redelivered > 0) {
+    say(
+      `${redelivered} message${
+        redelivered === 1 ? "" : "s"
+      } came again (DUP flag: delivered before, perhaps stored before); stored again`,
+    );
+  }
+  return total;
+}

@@ -1,0 +1,114 @@
+/**
+ * How an mq message maps to a Redis stream entry and back (the table is in
+ * `bridge.ts`).
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import type { ReceivedMessage } from "../../core/message.ts";
+import type { OutgoingMessage } from "../../core/client.ts";
+import { headersFromJson } from "../_bridge_in.ts";
+
+/** The entry field of the payload. */
+export const PAYLOAD = "payload";
+/** The entry field of the key. */
+export const KEY = "mq-key";
+/** The entry field of the message id. */
+export const ID = "mq-id";
+/** The entry field of headers whose names are taken by the fields above (JSON). */
+export const HEADERS = "mq-headers";
+/** The header that names the stream a message came from. */
+export const ORIGIN = "redis-stream";
+
+const RESERVED = new Set([PAYLOAD, KEY, ID, HEADERS]);
+const dec = new TextDecoder();
+
+/** The bytes of `payload` as a Buffer, without copying. */
+function bufferOf(payload: Uint8Array): Buffer {
+  return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+}
+
+/**
+ * The arguments of the XADD that stores `m` (read from `topic`) in `stream`:
+ * `payload` the bytes as they are, `mq-key` the key, `mq-id` the id (the one
+ * it was published with, else `<topic>:<partition>-<offset>`), each header
+ * as a field of its name (a name taken by those fields in `mq-headers`, JSON).
+ *
+ * @example
+ * ```ts
+ * import { xaddArgs } from "./_mapping.ts";
+ * import { ReceivedMessage } from "../../core/message.ts";
+ * const m = new ReceivedMessage("t", 0, { offset: 4, timestamp: 0, payload: new Uint8Array([1]) }, 1);
+ * xaddArgs("s", "t", m).slice(0, 4); // ["XADD", "s", "*", "payload"]
+ * ```
+ */
+export function xaddArgs(
+  stream: string,
+  topic: string,
+  m: ReceivedMessage,
+  maxlen?: number,
+): (string | Buffer)[] {
+  const args: (string | Buffer)[] = maxlen === undefined
+    ? ["XADD", stream, "*", PAYLOAD, bufferOf(m.payload)]
+    : ["XADD", stream, "MAXLEN", "~", String(maxlen), "*", PAYLOAD, bufferOf(m.payload)];
+  const r = m.record;
+  if (r.key !== undefined) args.push(KEY, r.key);
+  args.push(ID, r.id ?? `${topic}:${m.partition}-${r.offset}`);
+  if (r.headers) {
+    let taken: Record<string, string> | undefined;
+    for (const name in r.headers) {
+      if (RESERVED.has(name)) (taken ??= {})[name] = r.headers[name];
+      else args.push(name, r.headers[name]);
+    }
+    if (taken) args.push(HEADERS, JSON.stringify(taken));
+  }
+  return args;
+}
+
+/**
+ * The message an entry of `stream` brings in: field `payload` (else the
+ * only field, whatever its name) as the payload, `mq-key` as the key,
+ * `mq-headers` merged into the headers, `mq-id` dropped (the entry's id
+ * takes its place), every other field as a header (as
+ * UTF-8 text), the header `redis-stream` = `stream`, and the id
+ * `redis:<stream>:<entry-id>`.
+ *
+ * @example
+ * ```ts
+ * import { Buffer } from "node:buffer";
+ * import { messageOf } from "./_mapping.ts";
+ * const m = messageOf("s", "1-0", [Buffer.from("payload"), Buffer.from("hi"), Buffer.from("level"), Buffer.from("info")]);
+ * m.headers; // { level: "info", "redis-stream": "s" }
+ * ```
+ */
+export function messageOf(
+  stream: string,
+  entryId: string,
+  fields: Uint8Array[],
+): OutgoingMessage & { headers: Record<string, string> } {
+  const headers: Record<string, string> = {};
+  let payload: Uint8Array | undefined;
+  let key: string | undefined;
+  if (fields.length === 2 && dec.decode(fields[0]) !== KEY) payload = fields[1];
+  else {
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const name = dec.decode(fields[i]);
+      const value = fields[i + 1];
+      if (name === PAYLOAD && payload === undefined) payload = value;
+      else if (name === KEY) key = dec.decode(value);
+      else if (name === ID) continue; // the id it went out with: it comes in with the entry's
+      else if (name === HEADERS) {
+        const taken = headersFromJson(dec.decode(value));
+        if (taken) Object.assign(headers, taken);
+        else headers[name] = dec.decode(value);
+      } else headers[name] = dec.decode(value);
+    }
+  }
+  headers[ORIGIN] = stream;
+  return {
+    payload: payload ?? new Uint8Array(0),
+    key,
+    headers,
+    id: `redis:${stream}:${entryId}`,
+  };
+}

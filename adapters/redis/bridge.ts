@@ -1,0 +1,344 @@
+/**
+ * The Redis Streams connector of `mq bridge` (`redis://[user:pass@]host:port[/db]`,
+ * `rediss://` for TLS), loaded only when a bridge uses it; a
+ * `BrokerConnector` of core/bridge.ts, through `@redis/client`.
+ *
+ * Going out (`--to`), each message is an XADD to the stream `--target` names
+ * (default: the topic), pipelined in batches; `?maxlen=N` trims each stream
+ * to about N entries (`MAXLEN ~ N`). The local position moves only after
+ * Redis answered every XADD of a batch.
+ *
+ * Coming in (`--from`), `--subjects` are stream keys, read by the consumer
+ * group `--group` (created at the stream's start when missing) as consumer
+ * `?consumer=` (default `mq-bridge`); entries are acknowledged (XACK) only
+ * after the local store took them. On start, the consumer's own pending
+ * entries (a crashed run's) are read again, and entries other consumers of
+ * the group left pending for `?claim_idle=` (default 60s) are claimed
+ * (XAUTOCLAIM); each entry comes in with the id `redis:<stream>:<entry-id>`.
+ * Entries are acknowledged batch by batch, so only the last batch of a run
+ * that stopped can be pending: before it is read again, the bridge looks up
+ * which of those ids the topic stored since the oldest was delivered, and
+ * drops them (the topic's dedup window would cost 64 state updates a batch).
+ *
+ * | mq | Redis stream entry |
+ * | --- | --- |
+ * | payload | field `payload`, bytes as they are (in: else the entry's only field, whatever its name) |
+ * | key | field `mq-key` |
+ * | message id | out: field `mq-id` (the id published with, else `<topic>:<partition>-<offset>`); in: `redis:<stream>:<entry-id>` (field `mq-id` is dropped) |
+ * | header NAME | field NAME (`payload`, `mq-key`, `mq-id`, `mq-headers` go in field `mq-headers`, JSON) |
+ * | origin | in: header `redis-stream` (the stream key) |
+ *
+ * Exactly once in effect coming in (a redelivered entry has the same id, and
+ * is dropped when the topic has it); at least once going out (a batch
+ * resent after a crash or an outage is added again; `mq-id` tells the copies
+ * apart).
+ *
+ * @module
+ */
+import type { Buffer } from "node:buffer";
+import type { BridgeSink, IntoOptions, SinkOptions } from "../../core/bridge.ts";
+import { groupByTarget } from "../../core/bridge.ts";
+import { compileTarget } from "../../core/bridge_target.ts";
+import type { BackendUrl } from "../../core/backend_url.ts";
+import type { Mq, OutgoingMessage } from "../../core/client.ts";
+import type { ReceivedMessage } from "../../core/message.ts";
+import { MqError } from "../../core/errors.ts";
+import { retrier, storeAsIs, storedIdsSince } from "../_bridge_in.ts";
+import {
+  connectRedis,
+  parseRedisUrl,
+  type RedisClient,
+  redisFailure,
+  type RedisUrl,
+} from "./_connection.ts";
+import { messageOf, xaddArgs } from "./_mapping.ts";
+
+export { parseRedisUrl } from "./_connection.ts";
+
+/** XADDs per pipeline. */
+const CHUNK = 1024;
+/** Pipelines in flight at once (so at most CHUNK * WINDOW unconfirmed XADDs). */
+const WINDOW = 4;
+/** Entries per read. */
+const READ_COUNT = 1024;
+/** How long a read waits for new entries before it looks at the stop signal again (ms). */
+const BLOCK_MS = 1000;
+
+const dec = new TextDecoder();
+
+/**
+ * Refuses URL options that belong to the other direction.
+ *
+ * @throws {MqError} `INVALID_URL`
+ */
+function onlyFor(url: BackendUrl, direction: "--to" | "--from", names: string[]) {
+  for (const name of names) {
+    if (url.params.has(name)) {
+      throw new MqError(
+        "INVALID_URL",
+        `${url.scheme}: ${name} applies to bridge ${direction === "--to" ? "--from" : "--to"}`,
+      );
+    }
+  }
+}
+
+/**
+ * A sink onto Redis streams: each message an XADD to the stream
+ * `options.target` names (default `{topic}`), in pipelines of 1024 with at
+ * most 4 unanswered; `send` resolves once Redis answered every one.
+ *
+ * @example
+ * ```ts ignore
+ * import { parseBackendUrl } from "../../core/backend_url.ts";
+ * const sink = await subjectSink(parseBackendUrl("redis://127.0.0.1:6379?maxlen=100000"), {});
+ * ```
+ * @throws {MqError} `INVALID_URL`, `INVALID_ARGUMENT` (a bad template), `UNREACHABLE`
+ */
+export async function subjectSink(url: BackendUrl, options: SinkOptions = {}): Promise<BridgeSink> {
+  const conf = parseRedisUrl(url);
+  onlyFor(url, "--to", ["consumer", "claim_idle"]);
+  const targetOf = options.target === undefined || options.target === "{topic}"
+    ? undefined
+    : compileTarget(options.target);
+  let onState = options.onState;
+  const client = await connectRedis(conf, (line) => onState?.(line));
+  return {
+    async send(topic, messages) {
+      if (!targetOf) return await xadd(client, conf, topic, topic, messages);
+      for (const [stream, list] of groupByTarget(topic, messages, targetOf)) {
+        await xadd(client, conf, stream, topic, list);
+      }
+    },
+    watch(say) {
+      onState = say;
+    },
+    async close() {
+      await client.close().catch(() => client.destroy());
+    },
+  };
+}
+
+/** Adds `messages` of `topic` to `stream`, pipelined; resolves once Redis answered each XADD. */
+async function xadd(
+  client: RedisClient,
+  conf: RedisUrl,
+  stream: string,
+  topic: string,
+  messages: ReceivedMessage[],
+): Promise<void> {
+  const inFlight: Promise<unknown>[] = [];
+  let settled = 0;
+  try {
+    for (let i = 0; i < messages.length; i += CHUNK) {
+      const pipeline = client.multi();
+      const end = Math.min(messages.length, i + CHUNK);
+      for (let j = i; j < end; j++) {
+        pipeline.addCommand(xaddArgs(stream, topic, messages[j], conf.maxlen));
+      }
+      inFlight.push(pipeline.execAsPipeline());
+      if (inFlight.length - settled >= WINDOW) await inFlight[settled++];
+    }
+    await Promise.all(inFlight.slice(settled));
+  } catch (e) {
+    // Every pipeline ends (or fails) before the batch may be sent again.
+    await Promise.allSettled(inFlight);
+    throw redisFailure(e, `XADD to stream ${JSON.stringify(stream)}`);
+  }
+}
+
+/** A stream entry as XREADGROUP and XAUTOCLAIM give it (fields null once deleted). */
+type Entry = [Buffer, Buffer[] | null];
+
+/**
+ * Brings entries of the streams `options.subjects` into the topic
+ * `options.into`, by the consumer group `options.group`; XACK only after
+ * `publishBatch` resolved. Without `follow` it returns once the group has
+ * nothing new and nothing pending for this consumer.
+ *
+ * @example
+ * ```ts ignore
+ * import { parseBackendUrl } from "../../core/backend_url.ts";
+ * const n = await bridgeInto(parseBackendUrl("redis://127.0.0.1:6379"), mq, {
+ *   subjects: ["orders"], into: "orders", group: "bridge", follow: false,
+ * });
+ * ```
+ * @throws {MqError} `INVALID_URL`, `UNREACHABLE`, `CONFLICT` (a key that is not a stream)
+ */
+export async function bridgeInto(
+  url: BackendUrl,
+  target: Mq,
+  options: IntoOptions,
+): Promise<number> {
+  const conf = parseRedisUrl(url);
+  onlyFor(url, "--from", ["maxlen"]);
+  if (options.bind?.length) {
+    throw new MqError("INVALID_ARGUMENT", "--bind is for AMQP brokers, not Redis");
+  }
+  const streams = [...new Set(options.subjects)];
+  for (const s of streams) {
+    if (s === "") throw new MqError("INVALID_ARGUMENT", "--subjects: a stream key is empty");
+  }
+  const say = (line: string) => options.onState?.(line);
+  const client = await connectRedis(conf, say);
+  const signal = options.signal;
+  // A stop cuts a blocked read short; a batch being stored is let finish.
+  let reading = false;
+  const stopRead = () => {
+    if (reading) client.destroy();
+  };
+  signal?.addEventListener("abort", stopRead, { once: true });
+  const run = retrier({ signal, onState: say });
+  const group = options.group, consumer = conf.consumer;
+  let total = 0, skipped = 0;
+
+  /**
+   * Stores entries (of several streams), but those in `stored` (a crashed
+   * run's, stored before it could acknowledge them), then acknowledges them.
+   */
+  const take = async (byStream: Map<string, Entry[]>, stored?: Set<string>) => {
+    const batch: OutgoingMessage[] = [];
+    for (const [stream, entries] of byStream) {
+      for (const [id, fields] of entries) {
+        if (!fields) continue; // deleted from the stream since
+        const m = messageOf(stream, dec.decode(id), fields);
+        if (stored?.has(m.id!)) skipped++;
+        else batch.push(m);
+      }
+    }
+    if (batch.length > 0) total += (await storeAsIs(target, options.into, batch)).count;
+    const acks = client.multi();
+    for (const [stream, entries] of byStream) {
+      if (entries.length) acks.addCommand(["XACK", stream, group, ...entries.map((e) => e[0])]);
+    }
+    await acks.execAsPipeline();
+  };
+
+  /**
+   * The ids of the entries of the group's pending lists that the topic has
+   * already (stored since the oldest was delivered, a margin for clocks
+   * included), or undefined when nothing is pending.
+   */
+  const alreadyStored = async (): Promise<Set<string> | undefined> => {
+    let oldest = -1;
+    for (const stream of streams) {
+      const pending = await client.sendCommand<[Buffer, Buffer, number, number][]>([
+        "XPENDING",
+        stream,
+        group,
+        "-",
+        "+",
+        "100000",
+      ]).catch((e) => {
+        throw redisFailure(e, `listing pending entries of ${stream}`);
+      });
+      for (const p of pending) oldest = Math.max(oldest, Number(p[2]));
+    }
+    if (oldest < 0) return undefined;
+    return await storedIdsSince(target, options.into, Date.now() - oldest - 60_000, "redis:");
+  };
+
+  try {
+    // The group of each stream, made at its start when missing.
+    const made = await run("creating the consumer groups", async () => {
+      for (const stream of streams) {
+        try {
+          await client.sendCommand(["XGROUP", "CREATE", stream, group, "0", "MKSTREAM"]);
+        } catch (e) {
+          if (/^BUSYGROUP/.test((e as Error).message)) continue;
+          throw redisFailure(e, `creating group ${JSON.stringify(group)} of ${stream}`);
+        }
+      }
+      return true;
+    });
+    if (!made) return total;
+    say(`reading ${streams.join(", ")} as group ${group}, consumer ${consumer}`);
+
+    /** This consumer's pending entries (a crashed run's), then others' stale ones. */
+    const recover = async () => {
+      const stored = await alreadyStored();
+      if (!stored) return;
+      for (const stream of streams) {
+        let after = "0";
+        for (;;) {
+          const reply = await client.sendCommand<[Buffer, Entry[]][] | null>([
+            "XREADGROUP",
+            "GROUP",
+            group,
+            consumer,
+            "COUNT",
+            String(READ_COUNT),
+            "STREAMS",
+            stream,
+            after,
+          ]).catch((e) => {
+            throw redisFailure(e, `reading ${stream}`);
+          });
+          const entries = reply?.[0]?.[1] ?? [];
+          if (entries.length === 0) break;
+          await take(new Map([[stream, entries]]), stored);
+          after = dec.decode(entries[entries.length - 1][0]);
+        }
+        let cursor = "0-0";
+        do {
+          const reply = await client.sendCommand<[Buffer, Entry[], Buffer[]?]>([
+            "XAUTOCLAIM",
+            stream,
+            group,
+            consumer,
+            String(conf.claimIdleMs),
+            cursor,
+            "COUNT",
+            String(READ_COUNT),
+          ]).catch((e) => {
+            throw redisFailure(e, `claiming pending entries of ${stream}`);
+          });
+          cursor = dec.decode(reply[0]);
+          if (reply[1].length > 0) await take(new Map([[stream, reply[1]]]), stored);
+        } while (cursor !== "0-0");
+      }
+      return true;
+    };
+
+    let recovered = false;
+    for (;;) {
+      const more = await run(`reading ${streams.join(", ")}`, async () => {
+        if (!recovered) {
+          await recover();
+          recovered = true;
+        }
+        try {
+          reading = true;
+          const reply = await client.sendCommand<[Buffer, Entry[]][] | null>([
+            "XREADGROUP",
+            "GROUP",
+            group,
+            consumer,
+            "COUNT",
+            String(READ_COUNT),
+            ...(options.follow ? ["BLOCK", String(BLOCK_MS)] : []),
+            "STREAMS",
+            ...streams,
+            ...streams.map(() => ">"),
+          ]).finally(() => reading = false);
+          if (reply === null) return options.follow;
+          await take(new Map(reply.map(([key, entries]) => [dec.decode(key), entries])));
+          return true;
+        } catch (e) {
+          // After any failure, what was read and not acknowledged is read again.
+          recovered = false;
+          throw redisFailure(e, `reading ${streams.join(", ")}`);
+        }
+      });
+      if (!more || signal?.aborted) break;
+    }
+    if (skipped > 0) {
+      say(
+        `${skipped} entr${skipped === 1 ? "y" : "ies"} of a run that stopped were stored already`,
+      );
+    }
+    return total;
+  } finally {
+    signal?.removeEventListener("abort", stopRead);
+    if (client.isOpen) await client.close().catch(() => client.destroy());
+  }
+}
