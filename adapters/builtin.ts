@@ -8,7 +8,7 @@ import { MqError } from "../core/errors.ts";
 import { type BackendUrl, parseBackendUrl } from "../core/backend_url.ts";
 import type * as KvModule from "./kv/mod.ts";
 import type * as NatsModule from "./nats/mod.ts";
-import type * as NatsBridgeModule from "../adapters/nats/bridge.ts";
+import type { BridgeSink, BrokerConnector, IntoOptions, SinkOptions } from "../core/bridge.ts";
 
 /**
  * Imports an adapter by a computed specifier: Deno reads a module named in a
@@ -95,18 +95,24 @@ export function builtinRegistry(): Registry {
  * subjects (`--to`) and comes from them (`--from`), through the module named
  * here, loaded when used. Every other backend is bridged through its topics.
  */
-const SUBJECT_BRIDGES: Record<string, () => Promise<typeof NatsBridgeModule>> = {
-  nats: () => importLazily<typeof NatsBridgeModule>("../adapters/nats/bridge.ts"),
+const SUBJECT_BRIDGES: Record<string, () => Promise<BrokerConnector>> = {
+  nats: () => importLazily<BrokerConnector>("../adapters/nats/bridge.ts"),
+  amqp: () => importLazily<BrokerConnector>("../adapters/amqp/bridge.ts"),
+  amqps: () => importLazily<BrokerConnector>("../adapters/amqp/bridge.ts"),
+  kafka: () => importLazily<BrokerConnector>("../adapters/kafka/bridge.ts"),
 };
 
 /**
  * The sink `mq bridge --to URL` writes to: the subjects of a broker (for
  * `nats://`, JetStream where a stream covers them), else the backend's topics.
  */
-export async function bridgeSinkFor(href: string): Promise<import("../core/bridge.ts").BridgeSink> {
+export async function bridgeSinkFor(
+  href: string,
+  options: SinkOptions = {},
+): Promise<BridgeSink> {
   const url = parseBackendUrl(href);
   const subjects = SUBJECT_BRIDGES[url.scheme];
-  if (subjects) return (await subjects()).subjectSink(url);
+  if (subjects) return (await subjects()).subjectSink(url, options);
   const { mqSink } = await import("../core/bridge.ts");
   const { Mq } = await import("../core/client.ts");
   return mqSink(new Mq(await builtinRegistry().open(href)));
@@ -121,7 +127,7 @@ export async function bridgeSinkFor(href: string): Promise<import("../core/bridg
 export async function bridgeFrom(
   href: string,
   target: import("../core/client.ts").Mq,
-  options: import("./nats/subject_bridge.ts").FromNatsOptions,
+  options: IntoOptions,
 ): Promise<number> {
   const url = parseBackendUrl(href);
   const subjects = SUBJECT_BRIDGES[url.scheme];

@@ -12,6 +12,7 @@ import type { ReceivedMessage } from "./message.ts";
 import { Router } from "./routing.ts";
 import { backoffDelay } from "./retry.ts";
 import { MqError, type MqErrorCode } from "./errors.ts";
+import type { BackendUrl } from "./backend_url.ts";
 
 /** Errors of a send that no retry mends: the bridge stops with them. */
 const FATAL: ReadonlySet<MqErrorCode> = new Set([
@@ -22,6 +23,7 @@ const FATAL: ReadonlySet<MqErrorCode> = new Set([
   "MALFORMED_MESSAGE",
   "CONFLICT",
   "CLOSED",
+  "UNROUTABLE",
 ]);
 
 /**
@@ -48,6 +50,50 @@ export interface BridgeSink {
   watch?(onState: (line: string) => void): void;
   /** Releases the sink. */
   close(): Promise<void>;
+}
+
+/** Options every connector's sink takes. */
+export interface SinkOptions {
+  /** Where each message goes (a template of `compileTarget`, core/bridge_target.ts). @default "{topic}" */
+  target?: string;
+  /** Drop a message no queue takes (AMQP `mandatory` returns) instead of failing. @default false */
+  allowUnroutable?: boolean;
+  /** Told of each change of the connection's state, as one line. */
+  onState?: (line: string) => void;
+}
+
+/** Options of bringing messages in. */
+export interface IntoOptions {
+  /** What to read: subjects, stream keys, topic filters, queues or topics. */
+  subjects: string[];
+  /** The local topic to store them in. */
+  into: string;
+  /** Names the broker-side position (durable consumer, consumer group, queue). */
+  group: string;
+  /** Keep bringing new messages in; false drains what is there and returns. */
+  follow: boolean;
+  /** Stops the bridge. */
+  signal?: AbortSignal;
+  /** Told of each state change, as one line. */
+  onState?: (line: string) => void;
+  /** AMQP: `EXCHANGE:PATTERN` bindings of a durable queue named by `group`. */
+  bind?: string[];
+}
+
+/**
+ * What one broker's module exports (adapters/<broker>/bridge.ts).
+ *
+ * @example
+ * ```ts ignore
+ * const connector: BrokerConnector = await import("../adapters/kafka/bridge.ts");
+ * const sink = await connector.subjectSink(parseBackendUrl("kafka://127.0.0.1:9092"), {});
+ * ```
+ */
+export interface BrokerConnector {
+  /** A sink that sends local topics to the broker (`mq bridge --to URL`). */
+  subjectSink(url: BackendUrl, options: SinkOptions): Promise<BridgeSink>;
+  /** Brings messages of the broker into `options.into`; resolves to how many were stored. */
+  bridgeInto(url: BackendUrl, target: Mq, options: IntoOptions): Promise<number>;
 }
 
 /** Options of {@link runBridge}. */

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { BridgeSink } from "../../core/bridge.ts";
+import type { BridgeSink, SinkOptions } from "../../core/bridge.ts";
 import type { BackendUrl } from "../../core/backend_url.ts";
 import type { Mq } from "../../core/client.ts";
 import { connectNats } from "./connection.ts";
@@ -14,7 +14,10 @@ export { connectNats } from "./connection.ts";
 export { bridgeFromNats, type FromNatsOptions, natsSubjectSink } from "./subject_bridge.ts";
 
 /** A sink onto the subjects named like the topics (JetStream where a stream covers them). */
-export async function subjectSink(url: BackendUrl): Promise<BridgeSink> {
+export async function subjectSink(
+  url: BackendUrl,
+  _options: SinkOptions = {},
+): Promise<BridgeSink> {
   return natsSubjectSink(await connectNats(url));
 }
 

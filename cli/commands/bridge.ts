@@ -16,6 +16,9 @@ interface BridgeOptions {
   into?: string;
   group: string;
   exit?: boolean;
+  target?: string;
+  bind: string[];
+  allowUnroutable?: boolean;
 }
 
 const EXAMPLES = `
@@ -59,6 +62,20 @@ export function registerBridge(program: Command): void {
     .option("--into <topic>", "with --from: the topic to store them in")
     .option("-g, --group <name>", "the group that keeps the bridge's position", "bridge")
     .option("-e, --exit", "drain what is there, then exit")
+    .option(
+      "--target <template>",
+      "with --to: where each message goes ({topic} {key} {partition} {header.NAME})",
+    )
+    .option(
+      "--bind <exchange:pattern>",
+      "with --from amqp://: bind the --group queue (repeatable)",
+      collect,
+      [],
+    )
+    .option(
+      "--allow-unroutable",
+      "with --to amqp://: drop messages no queue takes instead of failing",
+    )
     .addHelpText("after", EXAMPLES)
     .action(async (opts: BridgeOptions, cmd: Command) => {
       assertName("group", opts.group);
@@ -78,7 +95,13 @@ export function registerBridge(program: Command): void {
       const progress = Progress.start("bridge", { quiet });
       try {
         if (opts.to) {
-          const sink = progress.countSends(await bridgeSinkFor(opts.to));
+          const sink = progress.countSends(
+            await bridgeSinkFor(opts.to, {
+              target: opts.target,
+              allowUnroutable: opts.allowUnroutable,
+              onState: say,
+            }),
+          );
           try {
             say(`to ${redactUrl(opts.to)}`);
             const result = await runBridge(mq, sink, {
@@ -99,7 +122,7 @@ export function registerBridge(program: Command): void {
           }
         } else {
           if (!opts.into) throw new MqError("INVALID_ARGUMENT", "--from needs --into TOPIC");
-          if (opts.subjects.length === 0) {
+          if (opts.subjects.length === 0 && opts.bind.length === 0) {
             throw new MqError("INVALID_ARGUMENT", "--from needs at least one --subjects SUBJECT");
           }
           assertName("topic", opts.into);
@@ -110,6 +133,7 @@ export function registerBridge(program: Command): void {
             follow: !opts.exit,
             signal: stop.signal,
             onState: say,
+            bind: opts.bind,
           });
           say(`stored ${n} message${n === 1 ? "" : "s"} in "${opts.into}"`);
         }
