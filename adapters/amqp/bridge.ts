@@ -76,13 +76,13 @@ function parseAmqpUrl(url: BackendUrl): AmqpTarget {
   } catch {
     throw new MqError(
       "INVALID_URL",
-      `invalid AMQP URL ${shown}: expected amqp://user:pass@host:port/vhost`,
+      `invalid AMQP URL ${shown}: expected amqp://HOST:PORT/VHOST (credentials as USER:PASSWORD@HOST)`,
     );
   }
   if (!url.body.startsWith("//") || u.hostname === "") {
     throw new MqError(
       "INVALID_URL",
-      `invalid AMQP URL ${shown}: expected amqp://user:pass@host:port/vhost`,
+      `invalid AMQP URL ${shown}: expected amqp://HOST:PORT/VHOST (credentials as USER:PASSWORD@HOST)`,
     );
   }
   if (u.port !== "" && !(Number(u.port) > 0 && Number(u.port) < 65536)) {
