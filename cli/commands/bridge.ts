@@ -26,6 +26,10 @@ Examples:
   mq bridge --to nats://127.0.0.1:4222 --topics 'orders.#'     mirror topics to NATS subjects
   mq bridge --to kv:./mirror.sqlite -e                          copy every topic to Deno KV, then exit
   mq bridge --from nats://127.0.0.1:4222 --subjects 'events.>' --into events
+  mq bridge --to 'amqp://guest:guest@127.0.0.1:5672/?exchange=events' --target 'orders.{key}'
+  mq bridge --from amqp://guest:guest@127.0.0.1:5672 --bind 'events:orders.#' -g orders --into orders
+  mq bridge --to kafka://127.0.0.1:9092 --topics 'orders.#' -e
+  mq bridge --from kafka://127.0.0.1:9092 --subjects orders -g mq --into orders
 
 A bridge keeps its position as a group (--group, default "bridge") on the
 source and moves it only after the target has stored a batch, so it resumes
@@ -39,7 +43,12 @@ of its own (named by the group and the subject), acked only after the messages
 are stored, each with the id nats:<stream>:<seq> (a redelivery is dropped as a
 duplicate); the subject and the NATS headers are kept as headers. Other
 subjects are subscribed to (core NATS: only messages from then on; not with
--e). Broker outages are retried with backoff. Without -e it runs until stopped
+-e). RabbitMQ: persistent, mandatory, confirmed publishes to ?exchange= with
+the routing key of --target; a message no queue takes stops the bridge (exit 1)
+unless --allow-unroutable; queues come in with manual acks after the store and
+message-id as the id. Kafka: the idempotent producer (acks=all), the record key
+is the mq key; in, a consumer group with commits after the store and the id
+kafka:<topic>:<partition>:<offset>. Broker outages are retried with backoff. Without -e it runs until stopped
 and says on stderr when its state changes (one line per change).`;
 
 /** Adds `bridge` to the program. */
