@@ -18,16 +18,28 @@ const n = Number(Deno.args[Deno.args.indexOf("-n") + 1] || 1_000_000);
 const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 
+/** Peak RSS (MB) of each run, by `/usr/bin/time`, where it is installed. */
+const rss: number[] = [];
+const TIME = (() => {
+  try {
+    return Deno.statSync("/usr/bin/time").isFile ? "/usr/bin/time" : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
 async function run(args: string[], env: Record<string, string> = {}): Promise<number> {
   const t0 = performance.now();
-  const out = await new Deno.Command(Deno.execPath(), {
-    args,
-    env,
-    stdout: "null",
-    stderr: "piped",
-  }).output();
+  const [cmd, all] = TIME
+    ? [TIME, ["-f", "MAXRSS=%M", Deno.execPath(), ...args]]
+    : [Deno.execPath(), args];
+  const out = await new Deno.Command(cmd, { args: all, env, stdout: "null", stderr: "piped" })
+    .output();
   const ms = performance.now() - t0;
-  if (!out.success) throw new Error(`${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  const err = new TextDecoder().decode(out.stderr);
+  if (!out.success) throw new Error(`${args.join(" ")}: ${err}`);
+  const m = /MAXRSS=(\d+)/.exec(err);
+  rss.push(m ? Number(m[1]) / 1024 : NaN);
   return ms;
 }
 
@@ -112,7 +124,7 @@ const raw = (job: string, url: string) =>
 
 const rabbit = await startRabbitMq();
 const kafka = await startKafkaMock();
-const rows: [string, number, number][] = [];
+const rows: [string, number, number, number, number][] = [];
 try {
   // The local topic: n messages of 100 bytes.
   const home = `${dir}/home`;
@@ -137,7 +149,7 @@ try {
 
   const amqpTo = await mqCmd(home, "bridge", "--to", rabbit.url, "--topics", "bench", "-e");
   const amqpToRaw = await raw("amqp-to", rabbit.url);
-  rows.push(["amqp --to", amqpTo, amqpToRaw]);
+  rows.push(["amqp --to", amqpTo, amqpToRaw, rss.at(-2)!, rss.at(-1)!]);
   const amqpFrom = await mqCmd(
     home,
     "bridge",
@@ -150,7 +162,7 @@ try {
     "-e",
   );
   const amqpFromRaw = await raw("amqp-from", rabbit.url);
-  rows.push(["amqp --from", amqpFrom, amqpFromRaw]);
+  rows.push(["amqp --from", amqpFrom, amqpFromRaw, rss.at(-2)!, rss.at(-1)!]);
 
   const kafkaTo = await mqCmd(
     home,
@@ -164,7 +176,7 @@ try {
     "-e",
   );
   const kafkaToRaw = await raw("kafka-to", kafka.bootstrap);
-  rows.push(["kafka --to", kafkaTo, kafkaToRaw]);
+  rows.push(["kafka --to", kafkaTo, kafkaToRaw, rss.at(-2)!, rss.at(-1)!]);
   const kafkaFrom = await mqCmd(
     home,
     "bridge",
@@ -177,18 +189,18 @@ try {
     "-e",
   );
   const kafkaFromRaw = await raw("kafka-from", kafka.bootstrap);
-  rows.push(["kafka --from", kafkaFrom, kafkaFromRaw]);
+  rows.push(["kafka --from", kafkaFrom, kafkaFromRaw, rss.at(-2)!, rss.at(-1)!]);
 } finally {
   await kafka.stop();
   await rabbit.stop();
   await Deno.remove(dir, { recursive: true }).catch(() => {});
 }
 console.log(`${n} messages of 100 bytes, one run (time of a whole process, start-up included)`);
-console.log("case           mq        raw client   raw/mq");
-for (const [name, ours, theirs] of rows) {
+console.log("case           mq        raw client   raw/mq   peak RSS mq / raw");
+for (const [name, ours, theirs, rssOurs, rssTheirs] of rows) {
   console.log(
     `${name.padEnd(14)} ${(ours / 1000).toFixed(2).padStart(7)}s ${
       (theirs / 1000).toFixed(2).padStart(9)
-    }s   ${(theirs / ours).toFixed(2)}x`,
+    }s   ${(theirs / ours).toFixed(2)}x    ${rssOurs.toFixed(0)} MB / ${rssTheirs.toFixed(0)} MB`,
   );
 }

@@ -267,7 +267,14 @@ export async function startRabbitMq(): Promise<RabbitBroker> {
       throw new Error(`rabbitmq-server exited (code ${s.code}); see ${dir}/log`);
     });
     exited.catch(() => {});
-    await Promise.race([waitForPort(port, 60_000), exited]);
+    try {
+      await Promise.race([waitForPort(port, 120_000), exited]);
+    } catch (e) {
+      const log = await Deno.readTextFile(`${dir}/log/${node}.log`).catch(() => "");
+      throw new Error(
+        `${(e as Error).message}; its log ends: ${log.trim().split("\n").slice(-5).join(" | ")}`,
+      );
+    }
   };
   const ctl = async (...args: string[]) => {
     const out = await new Deno.Command(`${RABBITMQ_BIN}/rabbitmqctl`, {

@@ -35,6 +35,7 @@
 import {
   type AMQPChannel,
   AMQPClient,
+  AMQPError,
   type AMQPMessage,
   type AMQPProperties,
 } from "@cloudamqp/amqp-client";
@@ -52,6 +53,16 @@ const KEY = "mq-key";
 /** The content type header that travels as the AMQP property. */
 const CONTENT_TYPE = "content-type";
 const OPTIONS = new Set(["exchange", "prefetch"]);
+/** How long a batch waits for its publisher confirms before the connection counts as dead. */
+const CONFIRM_MS = 30_000;
+
+// When a connection dies with publishes in flight, the client rejects both a
+// publish's send and its confirm; nothing can wait on the confirm once the send
+// failed, so that rejection would end the process. The failure is already
+// handled (the batch fails and is sent again): those rejections are dropped.
+globalThis.addEventListener("unhandledrejection", (e) => {
+  if (e.reason instanceof AMQPError) e.preventDefault();
+});
 
 /** What an `amqp://` URL says. */
 interface AmqpTarget {
@@ -193,6 +204,7 @@ export async function subjectSink(url: BackendUrl, options: SinkOptions): Promis
   let returnedKey = "";
   const open = async () => {
     if (!client || client.closed) {
+      channel = undefined;
       client = await connect(t);
       if (lost) onState?.(`reconnected to ${t.shown}`);
       lost = false;
@@ -268,7 +280,30 @@ export async function subjectSink(url: BackendUrl, options: SinkOptions): Promis
           true,
         );
       }
-      const settled = await Promise.allSettled(pending);
+      // Confirms that never come (a connection that died without a word) fail the batch,
+      // which is then sent again on a new connection.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const silent = new Promise<"silent">((r) =>
+        timer = setTimeout(() => r("silent"), CONFIRM_MS)
+      );
+      const settled = await Promise.race([Promise.allSettled(pending), silent]);
+      clearTimeout(timer);
+      if (settled === "silent") {
+        const c = client;
+        client = undefined;
+        channel = undefined;
+        c?.close().catch(() => {});
+        if (!lost) {
+          onState?.(
+            `no confirms from ${t.shown} in ${CONFIRM_MS / 1000}s; reconnecting with backoff`,
+          );
+        }
+        lost = true;
+        throw new MqError(
+          "UNREACHABLE",
+          `no publisher confirms from ${t.shown} in ${CONFIRM_MS / 1000}s`,
+        );
+      }
       const failed = settled.find((s) => s.status === "rejected");
       if (failed) {
         if (client?.closed) {
