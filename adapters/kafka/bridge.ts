@@ -45,17 +45,12 @@ const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
 // kafkajs 2.2.4 schedules a timer with a negative delay when it is not
 // throttled (harmless); Node's compatibility layer would print a warning
 // for each, so that warning alone is dropped.
-const emitWarning = process.emitWarning.bind(process);
+const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void;
 process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
-  const name = typeof warning === "string" ? (rest[0] as { type?: string } | string) : warning.name;
-  if (
-    name === "TimeoutNegativeWarning" ||
-    (name as { type?: string })?.type === "TimeoutNegativeWarning"
-  ) {
-    return;
-  }
-  if (typeof warning !== "string" && warning.name === "TimeoutNegativeWarning") return;
-  return (emitWarning as (...a: unknown[]) => void)(warning, ...rest);
+  const type = typeof warning === "string"
+    ? (typeof rest[0] === "string" ? rest[0] : (rest[0] as { type?: string } | undefined)?.type)
+    : warning.name;
+  if (type !== "TimeoutNegativeWarning") emitWarning(warning, ...rest);
 }) as typeof process.emitWarning;
 
 // An idempotent producer asks the controller for its producer id; a cluster
