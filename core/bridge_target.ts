@@ -1,17 +1,42 @@
 /**
- * `--target TEMPLATE`: where a bridge sends each message (the NATS subject,
- * the Redis stream key, the MQTT topic, the AMQP routing key, the Kafka
- * topic), filled from the message: `{topic}`, `{key}`, `{partition}`,
- * `{header.NAME}`.
+ * `--target` templates of bridges: where each outgoing message goes (the NATS
+ * subject, the Redis stream key, the MQTT topic, the AMQP routing key, the
+ * Kafka topic), filled from the message's topic, key, partition and headers.
+ *
+ * | placeholder | value |
+ * | --- | --- |
+ * | `{topic}` | the local topic the message was read from |
+ * | `{key}` | its key (an error when it has none) |
+ * | `{partition}` | its partition number |
+ * | `{header.NAME}` | its header `NAME` (an error when it has none) |
+ *
+ * Everything else is copied as it is; `{` and `}` appear only around a
+ * placeholder.
+ *
+ * @example
+ * ```ts
+ * import { compileTarget } from "./bridge_target.ts";
+ * import { ReceivedMessage } from "./message.ts";
+ * const targetOf = compileTarget("orders.{header.region}.{key}");
+ * const m = new ReceivedMessage("orders", 0, {
+ *   offset: 7,
+ *   timestamp: 0,
+ *   payload: new Uint8Array(),
+ *   key: "c-42",
+ *   headers: { region: "eu" },
+ * }, 1);
+ * targetOf("orders", m); // "orders.eu.c-42"
+ * ```
  *
  * @module
  */
 import type { ReceivedMessage } from "./message.ts";
 import { MqError } from "./errors.ts";
 
-/** Fills a --target template for one message. */
+/** Fills a `--target` template for one message. */
 export type TargetOf = (topic: string, message: ReceivedMessage) => string;
 
+/** One piece of a compiled template. */
 type Part =
   | { kind: "text"; text: string }
   | { kind: "topic" }
@@ -19,65 +44,44 @@ type Part =
   | { kind: "partition" }
   | { kind: "header"; name: string };
 
+const PLACEHOLDERS = "{topic}, {key}, {partition} or {header.NAME}";
+
 /**
- * Compiles a --target template ({topic}, {key}, {partition}, {header.NAME}).
+ * Compiles a `--target` template (`{topic}`, `{key}`, `{partition}`,
+ * `{header.NAME}`) into a function that fills it for one message.
  *
  * @example
  * ```ts
  * import { compileTarget } from "./bridge_target.ts";
- * const targetOf = compileTarget("orders.{topic}");
- * // targetOf("eu", message) === "orders.eu"
+ * import { ReceivedMessage } from "./message.ts";
+ * const m = new ReceivedMessage("orders", 3, {
+ *   offset: 1,
+ *   timestamp: 0,
+ *   payload: new Uint8Array(),
+ * }, 1);
+ * compileTarget()("orders", m); // "orders"
+ * compileTarget("mq/{topic}/{partition}")("orders", m); // "mq/orders/3"
  * ```
- * @param template the template @default "{topic}"
- * @throws {MqError} `INVALID_ARGUMENT` for an unknown placeholder or
- * unbalanced braces; the returned function throws `INVALID_ARGUMENT`
- * (`--target "{key}": message <topic>/<partition>/<offset> has no key`) when
- * a placeholder has no value.
+ *
+ * @param template the template. @default "{topic}"
+ * @throws {MqError} `INVALID_ARGUMENT` for an unknown placeholder, unbalanced
+ * braces or an empty template; the returned function throws
+ * `INVALID_ARGUMENT` (`--target "{key}": message orders/0/5 has no key`)
+ * when a placeholder has no value for a message
  */
-export function compileTarget(template = "{topic}"): TargetOf {
-  const shown = JSON.stringify(template);
-  const parts: Part[] = [];
-  let text = "";
-  for (let i = 0; i < template.length; i++) {
-    const c = template[i];
-    if (c === "}") {
-      throw new MqError("INVALID_ARGUMENT", `--target ${shown}: unbalanced "}" at ${i + 1}`);
-    }
-    if (c !== "{") {
-      text += c;
-      continue;
-    }
-    const end = template.indexOf("}", i + 1);
-    const open = template.indexOf("{", i + 1);
-    if (end < 0 || (open >= 0 && open < end)) {
-      throw new MqError("INVALID_ARGUMENT", `--target ${shown}: unbalanced "{" at ${i + 1}`);
-    }
-    const name = template.slice(i + 1, end);
-    if (text) parts.push({ kind: "text", text });
-    text = "";
-    if (name === "topic" || name === "key" || name === "partition") parts.push({ kind: name });
-    else if (name.startsWith("header.") && name.length > 7) {
-      parts.push({ kind: "header", name: name.slice(7) });
-    } else {
-      throw new MqError(
-        "INVALID_ARGUMENT",
-        `--target ${shown}: unknown placeholder {${name}} (use {topic}, {key}, {partition} or {header.NAME})`,
-      );
-    }
-    i = end;
-  }
-  if (text) parts.push({ kind: "text", text });
+export function compileTarget(template: string = "{topic}"): TargetOf {
+  const parts = parseTemplate(template);
   if (parts.length === 1 && parts[0].kind === "topic") return (topic) => topic;
   if (parts.length === 1 && parts[0].kind === "text") {
-    const fixed = parts[0].text;
-    return () => fixed;
+    const text = parts[0].text;
+    return () => text;
   }
-  const missing = (topic: string, m: ReceivedMessage, what: string): never => {
-    throw new MqError(
+  const quoted = JSON.stringify(template);
+  const missing = (topic: string, m: ReceivedMessage, what: string) =>
+    new MqError(
       "INVALID_ARGUMENT",
-      `--target ${shown}: message ${topic}/${m.partition}/${m.offset} has no ${what}`,
+      `--target ${quoted}: message ${topic}/${m.partition}/${m.offset} has no ${what}`,
     );
-  };
   return (topic, m) => {
     let out = "";
     for (const p of parts) {
@@ -89,15 +93,58 @@ export function compileTarget(template = "{topic}"): TargetOf {
           out += topic;
           break;
         case "partition":
-          out += String(m.partition);
+          out += m.partition;
           break;
-        case "key":
-          out += m.key ?? missing(topic, m, "key");
+        case "key": {
+          const key = m.key;
+          if (key === undefined) throw missing(topic, m, "key");
+          out += key;
           break;
-        case "header":
-          out += m.record.headers?.[p.name] ?? missing(topic, m, `header ${p.name}`);
+        }
+        case "header": {
+          const value = m.record.headers?.[p.name];
+          if (value === undefined) throw missing(topic, m, `header ${JSON.stringify(p.name)}`);
+          out += value;
+          break;
+        }
       }
     }
     return out;
   };
+}
+
+/**
+ * The pieces of `template`.
+ *
+ * @throws {MqError} `INVALID_ARGUMENT`
+ */
+function parseTemplate(template: string): Part[] {
+  const bad = (why: string) =>
+    new MqError("INVALID_ARGUMENT", `--target ${JSON.stringify(template)}: ${why}`);
+  if (template === "") throw bad(`is empty; give a template such as "{topic}"`);
+  const parts: Part[] = [];
+  let at = 0;
+  while (at < template.length) {
+    const open = template.indexOf("{", at);
+    const close = template.indexOf("}", at);
+    if (close >= 0 && (open < 0 || close < open)) {
+      throw bad(`unbalanced "}" at character ${close + 1}`);
+    }
+    if (open < 0) {
+      parts.push({ kind: "text", text: template.slice(at) });
+      break;
+    }
+    if (open > at) parts.push({ kind: "text", text: template.slice(at, open) });
+    if (close < 0) throw bad(`unbalanced "{" at character ${open + 1}`);
+    const inner = template.slice(open + 1, close);
+    if (inner.includes("{")) throw bad(`unbalanced "{" at character ${open + 1}`);
+    if (inner === "topic") parts.push({ kind: "topic" });
+    else if (inner === "key") parts.push({ kind: "key" });
+    else if (inner === "partition") parts.push({ kind: "partition" });
+    else if (inner.startsWith("header.") && inner.length > "header.".length) {
+      parts.push({ kind: "header", name: inner.slice("header.".length) });
+    } else throw bad(`unknown placeholder {${inner}}; use ${PLACEHOLDERS}`);
+    at = close + 1;
+  }
+  return parts;
 }

@@ -535,7 +535,7 @@ Deno.test({
               [
                 ["--to", url, "--target", "{nope}"],
                 2,
-                'mq: error: --target "{nope}": unknown placeholder {nope} (use {topic}, {key}, {partition} or {header.NAME})',
+                'mq: error: --target "{nope}": unknown placeholder {nope}; use {topic}, {key}, {partition} or {header.NAME}',
               ],
               [
                 ["--to", url, "--target", "{key}"],

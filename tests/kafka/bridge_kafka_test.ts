@@ -310,7 +310,7 @@ Deno.test({
             [
               ["--to", k.url, "--target", "{partition"],
               2,
-              'mq: error: --target "{partition": unbalanced "{" at 1',
+              'mq: error: --target "{partition": unbalanced "{" at character 1',
             ],
             [
               ["--to", k.url, "--target", "a/{topic}"],

@@ -7,7 +7,7 @@
  * with one ack per batch (AMQP in), a consumer group with a commit per batch
  * (Kafka in). Brokers: a private RabbitMQ node, librdkafka's mock cluster.
  *
- * `deno task bench:bridges [-n MESSAGES]` (default 1,000,000 of 100 bytes).
+ * `deno task bench:bridges-amqp-kafka [-n MESSAGES]` (default 1,000,000 of 100 bytes).
  * Reports each side's time and the ratio raw/mq (>= 0.7 is the goal).
  *
  * @module
