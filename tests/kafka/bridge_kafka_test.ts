@@ -220,7 +220,7 @@ Deno.test({
                 i,
               ) => [m.key, m.headers, m.payload ?? m.payload_json ?? m.payload_base64, i]),
               [
-                ["k1", { trace: "t-1", "content-type": "application/json", ...origin(0) }, {}, 0],
+                ["k1", { trace: "t-1", "content-type": "application/json", ...origin(0) }, "{}", 0],
                 [null, { region: "eu", ...origin(1) }, "/wD+gA==", 1],
               ],
             );
