@@ -133,6 +133,9 @@ const SUBJECT_BRIDGES: Record<string, () => Promise<BrokerConnector>> = {
   rediss: () => importLazily<BrokerConnector>("../adapters/redis/bridge.ts"),
   mqtt: () => importLazily<BrokerConnector>("../adapters/mqtt/bridge.ts"),
   mqtts: () => importLazily<BrokerConnector>("../adapters/mqtt/bridge.ts"),
+  amqp: () => importLazily<BrokerConnector>("../adapters/amqp/bridge.ts"),
+  amqps: () => importLazily<BrokerConnector>("../adapters/amqp/bridge.ts"),
+  kafka: () => importLazily<BrokerConnector>("../adapters/kafka/bridge.ts"),
 };
 
 /**

@@ -24,6 +24,7 @@ const FATAL: ReadonlySet<MqErrorCode> = new Set([
   "MALFORMED_MESSAGE",
   "CONFLICT",
   "CLOSED",
+  "UNROUTABLE",
 ]);
 
 /**

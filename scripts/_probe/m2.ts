@@ -1,7 +1,11 @@
 import mqtt from "mqtt";
 import { Buffer } from "node:buffer";
 const port = Number(Deno.args[0]);
-const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, clean: true, reconnectPeriod: 0 });
+const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+  protocolVersion: 5,
+  clean: true,
+  reconnectPeriod: 0,
+});
 const N = 100000;
 const payload = Buffer.alloc(100, 120);
 let t = performance.now();
@@ -17,7 +21,10 @@ await new Promise<void>((resolve) => {
   const pump = () => {
     while (sent - acked < 1024 && sent < N) {
       sent++;
-      c.publish("bench/x", payload, { qos: 1 }, () => { if (++acked === N) resolve(); else pump(); });
+      c.publish("bench/x", payload, { qos: 1 }, () => {
+        if (++acked === N) resolve();
+        else pump();
+      });
     }
   };
   pump();

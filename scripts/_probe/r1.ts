@@ -27,5 +27,5 @@ for (let b = 0; b < N; b += 1000) {
   await m.execAsPipeline();
 }
 console.log("pipeline xadd/s", Math.round(N / ((performance.now() - t) / 1000)));
-console.log("hello", await c.sendCommand(["HELLO"]).then(()=>"ok", (e)=>e.message));
+console.log("hello", await c.sendCommand(["HELLO"]).then(() => "ok", (e) => e.message));
 await c.close();

@@ -31,7 +31,12 @@ for (const B of [256, 1024, 4096]) {
     // two in flight
     await c.sendCommand(args);
   }
-  console.log(B, "evalsha xadd/s", Math.round(N / ((performance.now() - t) / 1000)), await c.sendCommand(["XLEN", "ev"]));
+  console.log(
+    B,
+    "evalsha xadd/s",
+    Math.round(N / ((performance.now() - t) / 1000)),
+    await c.sendCommand(["XLEN", "ev"]),
+  );
 }
 {
   await c.sendCommand(["DEL", "ev"]);
@@ -42,10 +47,14 @@ for (const B of [256, 1024, 4096]) {
     const args: (string | Buffer)[] = ["EVALSHA", sha, "1", "ev"];
     for (let i = 0; i < B; i++) args.push("2", "payload", payload);
     inflight.push(c.sendCommand(args));
-    if (inflight.length >= 4) { await inflight.shift(); }
+    if (inflight.length >= 4) await inflight.shift();
   }
   await Promise.all(inflight);
-  console.log("windowed 4x1024 evalsha xadd/s", Math.round(N / ((performance.now() - t) / 1000)), await c.sendCommand(["XLEN", "ev"]));
+  console.log(
+    "windowed 4x1024 evalsha xadd/s",
+    Math.round(N / ((performance.now() - t) / 1000)),
+    await c.sendCommand(["XLEN", "ev"]),
+  );
 }
 {
   await c.sendCommand(["DEL", "p"]);

@@ -25,7 +25,12 @@ for (const RESP of [2, 3] as const) {
       for (let i = 0; i < B; i++) ps.push(c.sendCommand(["XADD", "p", "*", "payload", payload]));
       await Promise.all(ps);
     }
-    console.log("RESP", RESP, "sendCommand x1024", Math.round(N / ((performance.now() - t) / 1000)));
+    console.log(
+      "RESP",
+      RESP,
+      "sendCommand x1024",
+      Math.round(N / ((performance.now() - t) / 1000)),
+    );
   }
   await c.sendCommand(["DEL", "p"]);
   await c.close();
