@@ -30,6 +30,9 @@ export { parseStartFrom } from "./start_position.ts";
 export { parseBackendUrl, redactUrl } from "./backend_url.ts";
 export { batchOf, headOf, pickRecords, sliceOf } from "./record.ts";
 export { DEFAULT_TOPIC_CONFIG } from "./topic_config.ts";
+export { overview, RateTracker, topicMatcher } from "./overview.ts";
+export { listDeadLetters, purgeDeadLetters, replayDeadLetters } from "./dead_letters.ts";
+export { formatMetrics, METRICS_CONTENT_TYPE } from "./metrics.ts";
 export type {
   MessageLimit,
   MqOptions,
@@ -45,6 +48,21 @@ export type { Backoff } from "./retry.ts";
 export type { ConsumeOptions, ConsumeResult } from "./consume.ts";
 export type { GroupInfo, TopicInfo, TopicSummary } from "./topic_admin.ts";
 export type { TopicConfig } from "./topic_config.ts";
+export type {
+  GroupStats,
+  Overview,
+  OverviewOptions,
+  RatedOverview,
+  RatedTopic,
+  RateTrackerOptions,
+  TopicStats,
+} from "./overview.ts";
+export type {
+  DeadLetter,
+  DeadLetterRef,
+  ListDeadLettersOptions,
+  ReplayDeadLettersOptions,
+} from "./dead_letters.ts";
 export type { Binding, ExchangeType } from "./routing.ts";
 export type { ExchangeInfo, ExchangeResolver, InboundBinding } from "./exchanges.ts";
 export type { RequestOptions } from "./request_reply.ts";
