@@ -32,7 +32,9 @@ export { batchOf, headOf, pickRecords, sliceOf } from "./record.ts";
 export { DEFAULT_TOPIC_CONFIG } from "./topic_config.ts";
 export { overview, RateTracker, topicMatcher } from "./overview.ts";
 export { listDeadLetters, purgeDeadLetters, replayDeadLetters } from "./dead_letters.ts";
+export type { BrowseFilter, BrowseOptions, BrowsePage } from "./browse.ts";
 export { formatMetrics, METRICS_CONTENT_TYPE } from "./metrics.ts";
+export { browseMessages } from "./browse.ts";
 export type {
   MessageLimit,
   MqOptions,

@@ -3,6 +3,7 @@ import { Mq } from "./client.ts";
 import { overview, RateTracker, topicMatcher } from "./overview.ts";
 import { listDeadLetters, purgeDeadLetters, replayDeadLetters } from "./dead_letters.ts";
 import { formatMetrics } from "./metrics.ts";
+import { browseMessages } from "./browse.ts";
 import { MemoryAdapter } from "../adapters/memory/mod.ts";
 
 function client(clock = { now: 1_000_000 }): Mq {
@@ -190,5 +191,55 @@ Deno.test("metrics: Prometheus text that a parser reads back, names and labels b
   assertEquals(types.get("mq_topic_published_total"), "counter");
   assertEquals(types.get("mq_group_lag"), "gauge");
   assertEquals(samples.every((s) => Number.isFinite(s.value)), true);
+  await mq.close();
+});
+
+Deno.test("browse: the end, paging both ways, from a time, filters, a scan limit", async () => {
+  const clock = { now: 1_000_000 };
+  const mq = client(clock);
+  for (let i = 0; i < 20; i++) {
+    await mq.publish("t", i % 5 === 0 ? `{"n":${i}}` : `line ${i}`, {
+      key: i % 2 ? "odd" : "even",
+      headers: { mod3: String(i % 3) },
+    });
+    clock.now += 1000;
+  }
+  const texts = (p: { messages: { text(): string }[] }) => p.messages.map((m) => m.text());
+  const last = await browseMessages(mq, "t", { limit: 3 });
+  assertEquals([texts(last), last.prev, last.next, last.start, last.end], [
+    ["line 17", "line 18", "line 19"],
+    17,
+    null,
+    0,
+    20,
+  ]);
+  const before = await browseMessages(mq, "t", { before: 17, limit: 3 });
+  assertEquals([texts(before), before.prev, before.next], [
+    ["line 14", '{"n":15}', "line 16"],
+    14,
+    17,
+  ]);
+  const first = await browseMessages(mq, "t", { from: "beginning", limit: 2 });
+  assertEquals([texts(first), first.prev, first.next], [['{"n":0}', "line 1"], null, 2]);
+  const byTime = await browseMessages(mq, "t", { from: new Date(1_000_000 + 18_000), limit: 5 });
+  assertEquals([texts(byTime), byTime.next], [["line 18", "line 19"], null]);
+  const odd3 = await browseMessages(mq, "t", {
+    from: "beginning",
+    limit: 3,
+    filter: { key: "odd", headers: { mod3: "0" } },
+  });
+  assertEquals([texts(odd3), odd3.next], [["line 3", "line 9", '{"n":15}'], 16]);
+  const tail = await browseMessages(mq, "t", { limit: 2, filter: { text: /^\{/ } });
+  assertEquals([texts(tail), tail.prev], [['{"n":10}', '{"n":15}'], 10]);
+  const capped = await browseMessages(mq, "t", {
+    from: "beginning",
+    limit: 1,
+    scanLimit: 4,
+    filter: { text: "nothing like it" },
+  });
+  assertEquals([texts(capped), capped.next], [[], 4]);
+  let code = "";
+  await browseMessages(mq, "t", { partition: 1 }).catch((e) => (code = e.code));
+  assertEquals(code, "INVALID_ARGUMENT");
   await mq.close();
 });
