@@ -24,6 +24,9 @@ import { registerBridge } from "./commands/bridge.ts";
 import { registerContext } from "./commands/context.ts";
 import { registerCompletions } from "./commands/completions.ts";
 import { registerBench } from "./commands/bench.ts";
+import { registerMetrics } from "./commands/metrics.ts";
+import { registerTop } from "./commands/top.ts";
+import { registerUi } from "./commands/ui.ts";
 import { VERSION } from "./version.ts";
 
 const EXAMPLES = `
@@ -65,6 +68,9 @@ export function buildProgram(): Command {
   registerRequest(program);
   registerBridge(program);
   registerBench(program);
+  registerUi(program);
+  registerTop(program);
+  registerMetrics(program);
   registerContext(program);
   registerCompletions(program);
   registerInfo(program);
