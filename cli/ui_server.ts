@@ -194,9 +194,11 @@ export function createUiHandler(mq: Mq, options: UiOptions): UiHandler {
   let sampling: Promise<RatedOverview> | undefined;
 
   const sample = (): Promise<RatedOverview> =>
-    sampling ??= overview(mq).then((o) => (latest = tracker.add(o))).finally(() => {
-      sampling = undefined;
-    });
+    sampling ??= overview(mq, { previous: latest }).then((o) => (latest = tracker.add(o))).finally(
+      () => {
+        sampling = undefined;
+      },
+    );
 
   const tick = async () => {
     timer = undefined;

@@ -80,6 +80,11 @@ export interface OverviewOptions {
   bytes?: boolean;
   /** Topics read at once. @default 32 */
   concurrency?: number;
+  /**
+   * The previous snapshot: a topic whose partitions did not move since keeps
+   * its bytes from it, without asking the backend again.
+   */
+  previous?: Overview;
 }
 
 /**
@@ -127,19 +132,31 @@ export async function overview(mq: Mq, options: OverviewOptions = {}): Promise<O
   const names = (await adapter.listState(["topics"])).sort();
   const all = new Map<string, TopicStats>();
   const wantBytes = options.bytes ?? true;
+  const previous = options.previous
+    ? new Map(options.previous.topics.map((t) => [t.name, t]))
+    : undefined;
   const one = async (name: string): Promise<void> => {
     const config = await mq.topicConfig(name);
     if (!config) return;
     const bounds: PartitionBounds[] = [];
-    let messages = 0,
-      published = 0,
-      bytes: number | null = wantBytes && adapter.storedBytes ? 0 : null;
+    let messages = 0, published = 0;
     for (let p = 0; p < config.partitions; p++) {
       const b = await adapter.bounds(name, p);
       bounds.push(b);
       messages += b.end - b.start;
       published += b.end;
-      if (bytes !== null) bytes += await adapter.storedBytes!(name, p);
+    }
+    let bytes: number | null = null;
+    if (wantBytes && adapter.storedBytes) {
+      const before = previous?.get(name);
+      if (
+        before && before.bytes !== null && before.published === published &&
+        before.messages === messages
+      ) bytes = before.bytes;
+      else {
+        bytes = 0;
+        for (let p = 0; p < config.partitions; p++) bytes += await adapter.storedBytes(name, p);
+      }
     }
     const groups: GroupStats[] = [];
     for (const group of (await adapter.listState(["groups", name])).sort()) {

@@ -243,3 +243,22 @@ Deno.test("browse: the end, paging both ways, from a time, filters, a scan limit
   assertEquals(code, "INVALID_ARGUMENT");
   await mq.close();
 });
+
+Deno.test("overview: with the previous snapshot, bytes are asked for only where partitions moved", async () => {
+  const adapter = new MemoryAdapter();
+  let asked = 0;
+  const storedBytes = adapter.storedBytes.bind(adapter);
+  adapter.storedBytes = (t: string, p: number) => (asked++, storedBytes(t, p));
+  const mq = new Mq(adapter);
+  await mq.publish("a", "xx");
+  await mq.publish("b", "yyy");
+  const first = await overview(mq);
+  assertEquals([asked, first.topics.map((t) => t.bytes)], [2, [2, 3]]);
+  await mq.publish("b", "zzzz");
+  const second = await overview(mq, { previous: first });
+  assertEquals([asked, second.topics.map((t) => t.bytes)], [3, [2, 7]]);
+  await mq.topics.purge("a");
+  const third = await overview(mq, { previous: second });
+  assertEquals([asked, third.topics.map((t) => t.bytes)], [4, [0, 7]]);
+  await mq.close();
+});

@@ -7,7 +7,15 @@ import type {
 } from "../../core/adapter.ts";
 import { MqError } from "../../core/errors.ts";
 import type { RecordBatch } from "../../core/record.ts";
-import { listSegments, partitionDir, readIndex, readStart, segmentName } from "./_paths.ts";
+import {
+  listSegments,
+  listSegmentsSync,
+  partitionDir,
+  readIndex,
+  readStart,
+  readStartSync,
+  segmentName,
+} from "./_paths.ts";
 import { FRAME_HEAD, FRAME_PREFIX, frameBase, frameCount, MAX_FRAME_BODY } from "../frame_codec.ts";
 import { PartitionWriter, syncDir, type SyncPolicy } from "./partition_writer.ts";
 import { SegmentReader } from "./segment_reader.ts";
@@ -115,13 +123,15 @@ export class FsAdapter implements StorageAdapter {
 
   async bounds(topic: string, partition: number): Promise<PartitionBounds> {
     const dir = partitionDir(this.root, topic, partition);
-    const bases = await listSegments(dir);
+    // Metadata of a few bytes, read synchronously: the views (`mq ui`, `mq
+    // top`) ask for the bounds of every partition of thousands of topics.
+    const bases = await io(() => Promise.resolve(listSegmentsSync(dir)));
     if (bases.length === 0) {
-      const start = await readStart(dir);
+      const start = await io(() => Promise.resolve(readStartSync(dir)));
       return { start, end: start };
     }
     const end = await io(() => this.#writer(topic, partition).peekEnd());
-    const start = Math.min(end, Math.max(bases[0], await readStart(dir)));
+    const start = Math.min(end, Math.max(bases[0], readStartSync(dir)));
     return { start, end };
   }
 
