@@ -20,6 +20,7 @@ import { formatMetrics, METRICS_CONTENT_TYPE } from "../core/metrics.ts";
 import { type BrowseFilter, browseMessages } from "../core/browse.ts";
 import { listDeadLetters, purgeDeadLetters, replayDeadLetters } from "../core/dead_letters.ts";
 import { parseStartFrom } from "../core/start_position.ts";
+import { DLQ_HEADERS } from "../core/dead_letter.ts";
 import { toEnvelope } from "./envelope.ts";
 import { redactSecrets } from "./exit_codes.ts";
 import type { ReceivedMessage } from "../core/message.ts";
@@ -360,16 +361,21 @@ export function createUiHandler(mq: Mq, options: UiOptions): UiHandler {
     if (sub === "dlq") {
       if (parts.length === 3 && !write) {
         const letters = await listDeadLetters(mq, topic, { count: 1000 });
+        // The fields of `mq dlq ls --json`: the envelope, and why it failed.
         return json(letters.map((l) => ({
           ...envelope(l.message),
           reason: l.reason ?? null,
           attempts: l.attempts ?? null,
+          origin: {
+            topic: l.message.headers[DLQ_HEADERS.topic] ?? null,
+            partition: l.originPartition ?? null,
+            offset: l.originOffset ?? null,
+          },
           first_failure: l.firstFailure === undefined
             ? null
             : new Date(l.firstFailure).toISOString(),
           last_failure: l.lastFailure === undefined ? null : new Date(l.lastFailure).toISOString(),
-          origin_partition: l.originPartition ?? null,
-          origin_offset: l.originOffset ?? null,
+          stderr: l.message.headers["mq-dlq-stderr"] ?? null,
         })));
       }
       if (parts.length === 4 && groupRaw === "replay" && req.method === "POST") {

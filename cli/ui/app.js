@@ -722,7 +722,7 @@ async function dlqPage(topic) {
               dataset: { partition: l.partition, offset: l.offset },
             }),
           ),
-          h("td", { class: "num" }, `${l.origin_partition ?? "-"}/${l.origin_offset ?? "-"}`),
+          h("td", { class: "num" }, `${l.origin.partition ?? "-"}/${l.origin.offset ?? "-"}`),
           h("td", {}, l.reason ?? "-"),
           h("td", { class: "num" }, l.attempts ?? "-"),
           h("td", { class: "mono" }, l.first_failure ?? "-"),

@@ -152,10 +152,13 @@ Deno.test("ui api: topics, messages, publish, groups, dead letters, with --json'
   ]);
   const [, letters] = await answer(call(ui, "/api/topics/jobs/dlq"));
   const ls = letters as Record<string, unknown>[];
-  assertEquals(ls.map((l) => [l.payload, l.reason, l.attempts, l.origin_offset]), [
-    ["a", "broken", 1, 0],
-    ["b", "broken", 1, 1],
-  ]);
+  assertEquals(
+    ls.map((l) => [l.payload, l.reason, l.attempts, (l.origin as { offset: number }).offset]),
+    [
+      ["a", "broken", 1, 0],
+      ["b", "broken", 1, 1],
+    ],
+  );
   assertEquals(
     await answer(call(ui, "/api/topics/jobs/dlq/replay", {
       method: "POST",
