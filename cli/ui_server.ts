@@ -12,6 +12,7 @@
  *
  * @module
  */
+import process from "node:process";
 import type { Mq } from "../core/client.ts";
 import { MqError } from "../core/errors.ts";
 import { nameProblem } from "../core/names.ts";
@@ -35,6 +36,12 @@ export interface UiOptions {
   backend: string;
   /** Time between live updates, ms. @default 1000 */
   intervalMs?: number;
+  /**
+   * The most of one core the live sampler may use: when a pass over the store
+   * costs more CPU than this share of `intervalMs`, the next pass waits longer.
+   * @default 0.04
+   */
+  cpuShare?: number;
 }
 
 /** A running handler: serve requests with `handle`; `close` stops its timers. */
@@ -48,6 +55,12 @@ export interface UiHandler {
 }
 
 const COOKIE = "mq_ui_token";
+
+/** CPU time (user + system) this process used so far, ms. */
+function cpuUsage(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
 const STATIC: Record<string, string> = {
   "app.js": "text/javascript; charset=utf-8",
   "style.css": "text/css; charset=utf-8",
@@ -188,6 +201,7 @@ function compact(o: RatedOverview) {
  */
 export function createUiHandler(mq: Mq, options: UiOptions): UiHandler {
   const interval = options.intervalMs ?? 1000;
+  const cpuShare = options.cpuShare ?? 0.04;
   const tracker = new RateTracker({ samples: 120 });
   let latest: RatedOverview | undefined;
   const streams = new Set<ReadableStreamDefaultController<Uint8Array>>();
@@ -201,30 +215,38 @@ export function createUiHandler(mq: Mq, options: UiOptions): UiHandler {
       },
     );
 
+  // The sampler's own CPU is held under `cpuShare` of one core: on a store so
+  // large that one pass costs more, the next comes later than `interval`.
+  let delay = interval;
   const tick = async () => {
     timer = undefined;
     if (streams.size === 0) return;
+    const cpu0 = cpuUsage();
+    let frame: Uint8Array;
     try {
       const o = await sample();
-      const frame = enc.encode(
-        `event: overview\ndata: ${JSON.stringify({ at: o.at, topics: compact(o) })}\n\n`,
-      );
-      for (const s of streams) {
-        try {
-          s.enqueue(frame);
-        } catch {
-          streams.delete(s);
-        }
-      }
-    } catch (e) {
-      const frame = enc.encode(
-        `event: failure\ndata: ${
-          JSON.stringify({ error: String((e as Error)?.message ?? e) })
+      frame = enc.encode(
+        `event: overview\ndata: ${
+          JSON.stringify({ at: o.at, intervalMs: delay, topics: compact(o) })
         }\n\n`,
       );
-      for (const s of streams) s.enqueue(frame);
+    } catch (e) {
+      frame = enc.encode(
+        `event: failure\ndata: ${
+          JSON.stringify({ error: redactSecrets(String((e as Error)?.message ?? e)) })
+        }\n\n`,
+      );
     }
-    if (streams.size > 0) timer = setTimeout(tick, interval);
+    for (const s of streams) {
+      try {
+        s.enqueue(frame);
+      } catch {
+        streams.delete(s);
+      }
+    }
+    const used = cpuUsage() - cpu0;
+    delay = Math.max(interval, Math.round(used / cpuShare));
+    if (streams.size > 0) timer = setTimeout(tick, delay);
   };
 
   const events = (): Response => {

@@ -9,11 +9,11 @@ import { MqError } from "../../core/errors.ts";
 import type { RecordBatch } from "../../core/record.ts";
 import {
   listSegments,
-  listSegmentsSync,
   partitionDir,
   readIndex,
   readStart,
   readStartSync,
+  scanPartitionSync,
   segmentName,
 } from "./_paths.ts";
 import { FRAME_HEAD, FRAME_PREFIX, frameBase, frameCount, MAX_FRAME_BODY } from "../frame_codec.ts";
@@ -123,15 +123,15 @@ export class FsAdapter implements StorageAdapter {
 
   async bounds(topic: string, partition: number): Promise<PartitionBounds> {
     const dir = partitionDir(this.root, topic, partition);
-    // Metadata of a few bytes, read synchronously: the views (`mq ui`, `mq
-    // top`) ask for the bounds of every partition of thousands of topics.
-    const bases = await io(() => Promise.resolve(listSegmentsSync(dir)));
+    // Metadata of a few bytes, read synchronously (see scanPartitionSync).
+    const { bases, hasStart } = await io(() => Promise.resolve(scanPartitionSync(dir)));
+    const kept = () => (hasStart ? readStartSync(dir) : 0);
     if (bases.length === 0) {
-      const start = await io(() => Promise.resolve(readStartSync(dir)));
+      const start = await io(() => Promise.resolve(kept()));
       return { start, end: start };
     }
     const end = await io(() => this.#writer(topic, partition).peekEnd());
-    const start = Math.min(end, Math.max(bases[0], readStartSync(dir)));
+    const start = Math.min(end, Math.max(bases[0], kept()));
     return { start, end };
   }
 

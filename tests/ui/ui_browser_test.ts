@@ -38,7 +38,17 @@ async function seed(home: string): Promise<void> {
   await ok(home, ["pub", "jobs", "job-1", "job-2", "job-3"]);
   await ok(home, ["work", "jobs", "-g", "workers", "-e", "--", "false"]).catch(() => {});
   await ok(home, ["pub", "orders", "-k", "k1", ...XSS]);
-  await ok(home, ["pub", "orders", "-k", "k2", "-H", "region=eu", '{"id":7,"total":12.5}']);
+  await ok(home, [
+    "pub",
+    "orders",
+    "-k",
+    "k2",
+    "-H",
+    "region=eu",
+    "-H",
+    `note=${XSS[0]}`,
+    '{"id":7,"total":12.5}',
+  ]);
   await ok(home, ["sub", "orders", "-g", "billing", "-n", "2"]);
   await ok(home, ["exchange", "create", "events", "--type", "topic"]);
   await ok(home, ["bind", "events", "orders", "--key", "orders.#"]);
