@@ -185,6 +185,10 @@ function connectLive() {
     latest = JSON.parse(ev.data);
     remember(latest.topics, false);
     document.body.dataset.liveAt = String(latest.at);
+    // A store so large that a pass costs the server much is sampled less often.
+    live.textContent = latest.intervalMs > 1500
+      ? `\u25CF live, every ${Math.round(latest.intervalMs / 1000)} s`
+      : "\u25CF live";
     if (onLive) act(() => onLive(latest));
   });
 }
