@@ -56,8 +56,42 @@ export interface UiHandler {
 
 const COOKIE = "mq_ui_token";
 
+/**
+ * The time to the next pass of a sampler whose passes should use at most
+ * `share` of one core: the pass's CPU (smoothed, the first, cold one left
+ * out) over `share`, at least `interval` and at most ten of them.
+ *
+ * @example
+ * ```ts ignore
+ * const pace = new Pacer(1000, 0.04);
+ * pace.next(120); // 1000: the first pass warms caches and is not counted
+ * pace.next(120); // 3000: 120 ms of CPU is 4% of 3 s
+ * ```
+ */
+export class Pacer {
+  #interval: number;
+  #share: number;
+  #cost: number | undefined;
+  #passes = 0;
+
+  /** A pacer of passes `interval` ms apart using at most `share` of a core. */
+  constructor(interval: number, share: number) {
+    this.#interval = interval;
+    this.#share = share;
+  }
+
+  /** The delay before the next pass, given the CPU ms the last one used. */
+  next(cpuMs: number): number {
+    if (this.#passes++ === 0) return this.#interval;
+    this.#cost = this.#cost === undefined ? cpuMs : (this.#cost + cpuMs) / 2;
+    return Math.round(
+      Math.min(10 * this.#interval, Math.max(this.#interval, this.#cost / this.#share)),
+    );
+  }
+}
+
 /** CPU time (user + system) this process used so far, ms. */
-function cpuUsage(): number {
+export function cpuUsage(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 }
@@ -217,6 +251,7 @@ export function createUiHandler(mq: Mq, options: UiOptions): UiHandler {
 
   // The sampler's own CPU is held under `cpuShare` of one core: on a store so
   // large that one pass costs more, the next comes later than `interval`.
+  const pace = new Pacer(interval, cpuShare);
   let delay = interval;
   const tick = async () => {
     timer = undefined;
@@ -244,8 +279,7 @@ export function createUiHandler(mq: Mq, options: UiOptions): UiHandler {
         streams.delete(s);
       }
     }
-    const used = cpuUsage() - cpu0;
-    delay = Math.max(interval, Math.round(used / cpuShare));
+    delay = pace.next(cpuUsage() - cpu0);
     if (streams.size > 0) timer = setTimeout(tick, delay);
   };
 

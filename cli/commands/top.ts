@@ -1,5 +1,4 @@
 /** `mq top`: a live terminal view of topics and groups, like `nats top` or `htop`. */
-import process from "node:process";
 import type { Command } from "commander";
 import type { Mq } from "../../core/client.ts";
 import { parseDuration } from "../../core/duration.ts";
@@ -8,6 +7,7 @@ import { overview, type RatedOverview, type RatedTopic, RateTracker } from "../.
 import { assertPattern } from "../../core/routing.ts";
 import { redactUrl } from "../../core/backend_url.ts";
 import { collect, globals, openBackend, print } from "../runtime.ts";
+import { cpuUsage, Pacer } from "../ui_server.ts";
 
 /** Sort orders of `mq top`, by the key that picks them. */
 export const TOP_SORTS = {
@@ -240,12 +240,12 @@ export async function runTop(mq: Mq, options: TopOptions): Promise<void> {
   try {
     // Its own CPU stays under 4% of one core: on a store so large that one
     // refresh costs more, the next comes later than --interval.
+    const pace = new Pacer(options.intervalMs, 0.04);
     const tick = async () => {
-      const u0 = process.cpuUsage();
+      const cpu0 = cpuUsage();
       last = await rated(mq, tracker, options.topics);
       await draw();
-      const u = process.cpuUsage(u0);
-      const delay = Math.max(options.intervalMs, Math.round((u.user + u.system) / 1000 / 0.04));
+      const delay = pace.next(cpuUsage() - cpu0);
       timer = setTimeout(() => tick().catch(() => stop()), delay);
     };
     await tick();

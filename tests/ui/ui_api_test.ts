@@ -5,7 +5,7 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { Mq } from "../../core/client.ts";
 import { MemoryAdapter } from "../../adapters/memory/mod.ts";
-import { createUiHandler, type UiHandler } from "../../cli/ui_server.ts";
+import { createUiHandler, Pacer, type UiHandler } from "../../cli/ui_server.ts";
 import { redactUrl } from "../../core/backend_url.ts";
 
 const TOKEN = "api-test-token";
@@ -303,4 +303,12 @@ Deno.test("ui api: live events about once an interval while a page listens, none
   assertEquals(calls(), after); // the last page closed: the sampler stopped
   ui.close();
   await mq.close();
+});
+
+Deno.test("ui api: the live sampler's pace holds its CPU share, between one and ten intervals", () => {
+  const pace = new Pacer(1000, 0.04);
+  assertEquals(pace.next(5000), 1000); // the first, cold pass is not counted
+  assertEquals(pace.next(10), 1000);
+  assertEquals(pace.next(230), 3000); // smoothed: (10 + 230) / 2 = 120 ms, 4% of 3 s
+  assertEquals(pace.next(2000), 10_000); // never more than ten intervals
 });
