@@ -241,9 +241,14 @@ export function createUiHandler(mq: Mq, options: UiOptions): UiHandler {
   const streams = new Set<ReadableStreamDefaultController<Uint8Array>>();
   let timer: ReturnType<typeof setTimeout> | undefined;
   let sampling: Promise<RatedOverview> | undefined;
+  // Groups are listed every fifth pass (a new group shows within five); the
+  // state of the groups known is read on every pass.
+  let passes = 0;
 
   const sample = (): Promise<RatedOverview> =>
-    sampling ??= overview(mq, { previous: latest }).then((o) => (latest = tracker.add(o))).finally(
+    sampling ??= overview(mq, { previous: latest, listGroups: passes++ % 5 === 0 }).then((
+      o,
+    ) => (latest = tracker.add(o))).finally(
       () => {
         sampling = undefined;
       },

@@ -85,6 +85,12 @@ export interface OverviewOptions {
    * its bytes from it, without asking the backend again.
    */
   previous?: Overview;
+  /**
+   * False: a topic of `previous` keeps its list of groups (their state is
+   * read again, a group removed since drops out; a group made since shows
+   * on the next pass that lists), one call less per topic. @default true
+   */
+  listGroups?: boolean;
 }
 
 /**
@@ -138,6 +144,7 @@ export async function overview(mq: Mq, options: OverviewOptions = {}): Promise<O
   const one = async (name: string): Promise<void> => {
     const config = await mq.topicConfig(name);
     if (!config) return;
+    const before = previous?.get(name);
     const bounds: PartitionBounds[] = [];
     let messages = 0, published = 0;
     for (let p = 0; p < config.partitions; p++) {
@@ -148,7 +155,6 @@ export async function overview(mq: Mq, options: OverviewOptions = {}): Promise<O
     }
     let bytes: number | null = null;
     if (wantBytes && adapter.storedBytes) {
-      const before = previous?.get(name);
       if (
         before && before.bytes !== null && before.published === published &&
         before.messages === messages
@@ -159,7 +165,10 @@ export async function overview(mq: Mq, options: OverviewOptions = {}): Promise<O
       }
     }
     const groups: GroupStats[] = [];
-    for (const group of (await adapter.listState(["groups", name])).sort()) {
+    const groupNames = before && options.listGroups === false
+      ? before.groups.map((g) => g.name)
+      : (await adapter.listState(["groups", name])).sort();
+    for (const group of groupNames) {
       const state = await loadGroup(adapter, name, group);
       if (!state) continue;
       const g: GroupStats = {

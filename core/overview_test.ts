@@ -262,3 +262,20 @@ Deno.test("overview: with the previous snapshot, bytes are asked for only where 
   assertEquals([asked, third.topics.map((t) => t.bytes)], [4, [0, 7]]);
   await mq.close();
 });
+
+Deno.test("overview: listGroups false keeps the groups of the previous snapshot, reads their state", async () => {
+  const mq = client();
+  await mq.publishBatch("t", ["a", "b"]);
+  await mq.consume("t", { group: "g1", follow: false, count: 1 }, () => {});
+  const first = await overview(mq);
+  await mq.consume("t", { group: "g1", follow: false, count: 1 }, () => {});
+  await mq.consume("t", { group: "g2", follow: false }, () => {});
+  const kept = await overview(mq, { previous: first, listGroups: false });
+  assertEquals(kept.topics[0].groups.map((g) => [g.name, g.lag]), [["g1", 0]]);
+  const listed = await overview(mq, { previous: kept });
+  assertEquals(listed.topics[0].groups.map((g) => [g.name, g.lag]), [["g1", 0], ["g2", 0]]);
+  await mq.topics.removeGroup("t", "g1");
+  const gone = await overview(mq, { previous: listed, listGroups: false });
+  assertEquals(gone.topics[0].groups.map((g) => g.name), ["g2"]);
+  await mq.close();
+});

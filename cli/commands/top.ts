@@ -158,8 +158,9 @@ async function rated(
   tracker: RateTracker,
   topics: string[],
   bytes = false,
+  more: { previous?: RatedOverview; listGroups?: boolean } = {},
 ): Promise<RatedOverview> {
-  return tracker.add(await overview(mq, { topics, bytes }));
+  return tracker.add(await overview(mq, { topics, bytes, ...more }));
 }
 
 /**
@@ -241,9 +242,14 @@ export async function runTop(mq: Mq, options: TopOptions): Promise<void> {
     // Its own CPU stays under 4% of one core: on a store so large that one
     // refresh costs more, the next comes later than --interval.
     const pace = new Pacer(options.intervalMs, 0.04);
+    let passes = 0;
     const tick = async () => {
       const cpu0 = cpuUsage();
-      last = await rated(mq, tracker, options.topics);
+      // Groups listed every fifth refresh (a new one shows within five).
+      last = await rated(mq, tracker, options.topics, false, {
+        previous: last,
+        listGroups: passes++ % 5 === 0,
+      });
       await draw();
       const delay = pace.next(cpuUsage() - cpu0);
       timer = setTimeout(() => tick().catch(() => stop()), delay);
