@@ -34,6 +34,11 @@ export { assertTopicOrPattern, isTopicPattern, topicMatches } from "./topic_patt
 export { DEFAULT_TOPIC_CONFIG } from "./topic_config.ts";
 export { checkStore } from "./doctor.ts";
 export type { DoctorOptions, DoctorReport } from "./doctor.ts";
+export { overview, RateTracker, topicMatcher } from "./overview.ts";
+export { listDeadLetters, purgeDeadLetters, replayDeadLetters } from "./dead_letters.ts";
+export type { BrowseFilter, BrowseOptions, BrowsePage } from "./browse.ts";
+export { formatMetrics, METRICS_CONTENT_TYPE } from "./metrics.ts";
+export { browseMessages } from "./browse.ts";
 export type {
   MessageLimit,
   MqOptions,
@@ -51,6 +56,21 @@ export type { Backoff } from "./retry.ts";
 export type { ConsumeOptions, ConsumeResult } from "./consume.ts";
 export type { GroupInfo, TopicInfo, TopicSummary } from "./topic_admin.ts";
 export type { TopicConfig } from "./topic_config.ts";
+export type {
+  GroupStats,
+  Overview,
+  OverviewOptions,
+  RatedOverview,
+  RatedTopic,
+  RateTrackerOptions,
+  TopicStats,
+} from "./overview.ts";
+export type {
+  DeadLetter,
+  DeadLetterRef,
+  ListDeadLettersOptions,
+  ReplayDeadLettersOptions,
+} from "./dead_letters.ts";
 export type { Binding, ExchangeType } from "./routing.ts";
 export type { ExchangeInfo, ExchangeResolver, InboundBinding } from "./exchanges.ts";
 export type { RequestOptions } from "./request_reply.ts";

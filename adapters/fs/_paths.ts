@@ -29,6 +29,28 @@ export async function listSegments(dir: string): Promise<number[]> {
   return bases.sort((a, b) => a - b);
 }
 
+/**
+ * A partition folder's segments (first offsets, ascending) and whether it
+ * keeps a `start` file, from one synchronous directory read: a read of a few
+ * entries costs less than a round trip to the thread pool (ten times less on
+ * a busy machine), and knowing that `start` is missing spares a failed open.
+ * `bounds` of thousands of topics (`mq ui`, `mq top`) adds these up.
+ */
+export function scanPartitionSync(dir: string): { bases: number[]; hasStart: boolean } {
+  const bases: number[] = [];
+  let hasStart = false;
+  try {
+    for (const e of Deno.readDirSync(dir)) {
+      if (e.name === "start") hasStart = true;
+      const m = /^(\d{20})\.log$/.exec(e.name);
+      if (m && e.isFile) bases.push(Number(m[1]));
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return { bases: bases.sort((a, b) => a - b), hasStart };
+}
+
 /** Reads a sparse index: pairs of (offset relative to the base, byte position). */
 export async function readIndex(path: string): Promise<Uint32Array> {
   try {
@@ -40,6 +62,17 @@ export async function readIndex(path: string): Promise<Uint32Array> {
     return out;
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return new Uint32Array(0);
+    throw e;
+  }
+}
+
+/** {@link readStart} without an async round trip (a file of a few bytes). */
+export function readStartSync(dir: string): number {
+  try {
+    const n = Number(Deno.readTextFileSync(`${dir}/start`).trim());
+    return Number.isFinite(n) && n >= 0 ? n : 0;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return 0;
     throw e;
   }
 }

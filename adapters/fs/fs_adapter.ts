@@ -10,7 +10,15 @@ import type {
 } from "../../core/adapter.ts";
 import { MqError } from "../../core/errors.ts";
 import type { RecordBatch } from "../../core/record.ts";
-import { listSegments, partitionDir, readIndex, readStart, segmentName } from "./_paths.ts";
+import {
+  listSegments,
+  partitionDir,
+  readIndex,
+  readStart,
+  readStartSync,
+  scanPartitionSync,
+  segmentName,
+} from "./_paths.ts";
 import { FRAME_HEAD, FRAME_PREFIX, frameBase, frameCount, MAX_FRAME_BODY } from "../frame_codec.ts";
 import {
   type DamageListener,
@@ -157,13 +165,15 @@ export class FsAdapter implements StorageAdapter {
 
   async bounds(topic: string, partition: number): Promise<PartitionBounds> {
     const dir = partitionDir(this.root, topic, partition);
-    const bases = await listSegments(dir);
+    // Metadata of a few bytes, read synchronously (see scanPartitionSync).
+    const { bases, hasStart } = await io(() => Promise.resolve(scanPartitionSync(dir)));
+    const kept = () => (hasStart ? readStartSync(dir) : 0);
     if (bases.length === 0) {
-      const start = await readStart(dir);
+      const start = await io(() => Promise.resolve(kept()));
       return { start, end: start };
     }
     const end = await io(() => this.#writer(topic, partition).peekEnd());
-    const start = Math.min(end, Math.max(bases[0], await readStart(dir)));
+    const start = Math.min(end, Math.max(bases[0], kept()));
     return { start, end };
   }
 

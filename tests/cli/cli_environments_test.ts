@@ -80,7 +80,7 @@ Deno.test("cli: MQ_ENV picks a URL from the project's mq.json", () =>
     );
   }));
 
-Deno.test("cli: bash completions of `mq to` give topics", () =>
+Deno.test("cli: bash completions of `mq to` give topics and top", () =>
   withHome(async (h) => {
     const script = (await mq(h, ["completions", "bash"])).out;
     await Deno.writeTextFile(`${h}/c.bash`, script);
@@ -93,7 +93,7 @@ Deno.test("cli: bash completions of `mq to` give topics", () =>
         `source ${h}/c.bash; COMP_WORDS=(mq to); COMP_CWORD=1; _mq; echo "\${COMPREPLY[*]}"; COMP_WORDS=(mq topics create t --par); COMP_CWORD=4; _mq; echo "\${COMPREPLY[*]}"; COMP_WORDS=(mq sub to); COMP_CWORD=2; _mq; echo "\${COMPREPLY[*]}"`,
       ],
     }).output();
-    eq(new TextDecoder().decode(out.stdout), "topics\n--partitions\ntomatoes\n");
+    eq(new TextDecoder().decode(out.stdout), "topics top\n--partitions\ntomatoes\n");
     ok(
       (await mq(h, ["completions", "fish"])).out.includes("complete -c mq -f -a '(__mq_complete)'"),
     );

@@ -19,7 +19,10 @@ const FOLLOWS = new Set([
   "mq sub orders",
   "mq sub orders --group billing",
   "mq sub orders --from -10m",
-  "mq sub orders --format '{offset} {key} {payload} {header.trace}'",
+  "mq ui",
+  "mq ui --read-only --port 9000",
+  "mq top",
+  "mq top --topics 'orders.#' --interval 5s",
   "mq work jobs -- ./handle.sh",
   "mq work mail --max-attempts 3 --backoff 5s,5m -- ./send.sh",
   "mq work jobs --visibility 30s -- ./slow.sh",
@@ -35,6 +38,8 @@ const has = (bin: string) =>
     }
   });
 
+const OWN_BROKER = "needs the machine's own broker on its standard port, which tests must not use";
+
 /** Lines not run, and why. */
 const NOT_RUN: Record<string, string> = {
   "mq bridge --to nats://127.0.0.1:4222 --topics 'orders.#'":
@@ -42,6 +47,15 @@ const NOT_RUN: Record<string, string> = {
   "mq bridge --from nats://127.0.0.1:4222 --subjects 'events.>' --into events":
     "needs the NATS on 4222, the machine's own, which tests must not use",
   "mq completions bash > /etc/bash_completion.d/mq": "writes outside its folder (/etc)",
+  "mq metrics > /var/lib/node_exporter/textfile/mq.prom": "writes outside its folder (/var/lib)",
+  "MQ_UI_TOKEN=s3cret-token mq ui --host 0.0.0.0": "listens on every interface, not loopback",
+  'curl -H "Authorization: Bearer $T" http://127.0.0.1:8977/api/overview':
+    "needs a running mq ui and its token (tests/ui covers the API)",
+  ...Object.fromEntries(
+    exampleLines().filter((l) => /^mq bridge .*(redis|mqtt|amqp|kafka):\/\//.test(l)).map((
+      l,
+    ) => [l, OWN_BROKER]),
+  ),
   ...(has("zsh") ? {} : { 'eval "$(mq completions zsh)"': "needs zsh, not installed" }),
   ...(has("fish") ? {} : { "mq completions fish | source": "needs fish, not installed" }),
   ...(has("python3")
