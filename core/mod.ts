@@ -29,7 +29,7 @@ export { formatDuration, parseDuration } from "./duration.ts";
 export { parseStartFrom } from "./start_position.ts";
 export { parseBackendUrl, redactUrl } from "./backend_url.ts";
 export { batchOf, headOf, pickRecords, sliceOf } from "./record.ts";
-export { DEFAULT_TOPIC_CONFIG } from "./topic_config.ts";
+export { DEFAULT_TOPIC_CONFIG, MAX_REPLICAS } from "./topic_config.ts";
 export type {
   MessageLimit,
   MqOptions,
@@ -58,6 +58,7 @@ export type {
   LogReader,
   PartitionBounds,
   PartitionWrite,
+  ReconnectPolicy,
   StorageAdapter,
   Versioned,
 } from "./adapter.ts";

@@ -7,6 +7,7 @@ import { runBridge } from "../../core/bridge.ts";
 import { bridgeFrom, bridgeSinkFor } from "../../adapters/builtin.ts";
 import { collect, globals, note, openBackend } from "../runtime.ts";
 import { Progress } from "../progress.ts";
+import { rideThroughFailures } from "../reconnect.ts";
 
 interface BridgeOptions {
   to?: string;
@@ -74,6 +75,7 @@ export function registerBridge(program: Command): void {
       Deno.addSignalListener("SIGINT", onSignal);
       Deno.addSignalListener("SIGTERM", onSignal);
       const { mq } = await openBackend(cmd);
+      rideThroughFailures(mq, { follow: !opts.exit, quiet, prefix: "bridge: " });
       // Progress (messages forwarded or stored, rate) on a terminal.
       const progress = Progress.start("bridge", { quiet });
       try {

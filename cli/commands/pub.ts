@@ -312,6 +312,15 @@ async function publishOrExplain(
       counter.duplicates += r.duplicates;
       return;
     } catch (e) {
+      if (MqError.is(e) && e.details.index === undefined && e.details.published !== undefined) {
+        // A failure of the backend (not of a record): say how much is stored.
+        const n = counter.n + e.details.published;
+        throw new MqError(
+          e.code,
+          `${e.message}; published ${n} message${n === 1 ? "" : "s"} before the failure`,
+          { cause: e },
+        );
+      }
       if (!MqError.is(e) || e.details.index === undefined) throw e;
       const index = e.details.index;
       counter.n += e.details.published ?? 0;

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { assertName } from "../../core/names.ts";
 import { parseDuration } from "../../core/duration.ts";
 import { collect, globals, headerFlags, note, openBackend, wholeNumber } from "../runtime.ts";
+import { rideThroughFailures } from "../reconnect.ts";
 import { requireExecutable } from "../process_tree.ts";
 
 /** Adds `request` and `reply` to the program. */
@@ -71,6 +72,7 @@ export function registerRequest(program: Command): void {
         const [program, ...args] = command;
         const path = await requireExecutable(program);
         const { mq } = await openBackend(cmd);
+        rideThroughFailures(mq, { follow: !opts.exit, quiet: globals(cmd).quiet });
         const stop = new AbortController();
         const onSignal = () => stop.abort();
         Deno.addSignalListener("SIGINT", onSignal);

@@ -8,6 +8,7 @@ import { formatterFor } from "../message_format.ts";
 import { Output, OutputClosed } from "../output.ts";
 import { globals, openBackend, wholeNumber } from "../runtime.ts";
 import { Progress } from "../progress.ts";
+import { rideThroughFailures } from "../reconnect.ts";
 
 interface SubOptions {
   group?: string;
@@ -69,6 +70,10 @@ async function runSub(cmd: Command, topic: string, opts: SubOptions): Promise<vo
   const timeoutMs = opts.timeout === undefined ? undefined : parseDuration(opts.timeout);
   const visibilityMs = parseDuration(opts.visibility ?? "30s");
   const { mq } = await openBackend(cmd);
+  rideThroughFailures(mq, {
+    follow: !opts.exit && opts.count === undefined,
+    quiet: globals(cmd).quiet,
+  });
   const stop = new AbortController();
   let timedOut = false;
   const timer = timeoutMs === undefined ? undefined : setTimeout(() => {

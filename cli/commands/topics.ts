@@ -25,6 +25,7 @@ interface CreateOptions {
   dlq?: string;
   dlqExpired?: boolean;
   maxMessageBytes?: number;
+  replicas?: number;
 }
 
 /** Adds `topics` and its subcommands to the program. */
@@ -88,11 +89,17 @@ export function registerTopics(program: Command): void {
       "largest message accepted",
       wholeNumber("--max-message-bytes", 1),
     )
+    .option(
+      "--replicas <n>",
+      "copies of each message on different servers, 1 to 5 (a NATS cluster; default ?replicas= of the URL)",
+      wholeNumber("--replicas", 1),
+    )
     .addHelpText(
       "after",
       `
 Examples:
   mq topics create orders --partitions 4          keys spread over four partitions
+  mq --url nats://h1:4222,h2:4222,h3:4222 topics create orders --replicas 3
   mq topics create logs --retention-age 7d --max-bytes 1000000000
   mq topics create jobs --max-attempts 3 --dlq jobs.failed
   mq topics create feed --max-messages 1000 --overflow reject   full: pub fails (exit 1)`,
@@ -111,6 +118,7 @@ Examples:
         dlq: opts.dlq,
         deadLetterExpired: opts.dlqExpired,
         maxMessageBytes: opts.maxMessageBytes,
+        replicas: opts.replicas,
       };
       const { mq } = await openBackend(cmd);
       try {
@@ -118,7 +126,7 @@ Examples:
         note(
           `mq: created topic "${name}" with ${c.partitions} partition${
             c.partitions === 1 ? "" : "s"
-          }`,
+          }${c.replicas !== undefined && c.replicas > 1 ? `, ${c.replicas} replicas each` : ""}`,
         );
       } finally {
         await mq.close();
@@ -157,7 +165,8 @@ Examples:
           (c.maxMessages ? ` max-messages=${c.maxMessages}` : "") +
           (c.maxBytes ? ` max-bytes=${c.maxBytes}` : "") +
           ` dlq=${c.dlq ?? info.name + ".dlq"}` +
-          (c.deadLetterExpired ? " dlq-expired" : ""),
+          (c.deadLetterExpired ? " dlq-expired" : "") +
+          (c.replicas !== undefined ? ` replicas=${c.replicas}` : ""),
           "",
           table(
             ["PARTITION", "START", "END", "BYTES"],

@@ -5,6 +5,7 @@ import { parseDuration } from "../../core/duration.ts";
 import { parseBackoff } from "../../core/retry.ts";
 import type { Message } from "../../core/message.ts";
 import { globals, note, openBackend, wholeNumber } from "../runtime.ts";
+import { rideThroughFailures } from "../reconnect.ts";
 import { Progress } from "../progress.ts";
 import {
   onTerminal,
@@ -126,6 +127,10 @@ async function runWork(
   const path = await requireExecutable(program);
 
   const { mq } = await openBackend(cmd);
+  rideThroughFailures(mq, {
+    follow: !opts.exit && opts.count === undefined,
+    quiet: globals(cmd).quiet,
+  });
   const config = await mq.topicConfig(topic);
   const maxAttempts = opts.maxAttempts ?? config?.maxAttempts ?? 5;
   const concurrency = opts.concurrency;
