@@ -26,6 +26,8 @@ export interface ClusterNode {
   port: number;
   /** Its route port on 127.0.0.1. */
   routePort: number;
+  /** Its monitoring port (`/connz`, `/jsz`, ...). */
+  monitorPort: number;
   /** Whether it runs now. */
   readonly running: boolean;
   /** Kills it with SIGKILL (its store stays). */
@@ -72,7 +74,10 @@ export async function startNatsCluster(
   if (!bin) throw new Error("nats-server is not installed");
   const dir = await Deno.makeTempDir({ prefix: "mq-cluster-" });
   const hostOf = options.host ?? (() => "127.0.0.1");
-  const ports = Array.from({ length: size }, () => ({ client: freePort(), route: freePort() }));
+  const ports = Array.from(
+    { length: size },
+    () => ({ client: freePort(), route: freePort(), monitor: freePort() }),
+  );
   const nodes: (ClusterNode & { conf: string })[] = [];
   for (let i = 0; i < size; i++) {
     const name = `n${i + 1}`;
@@ -86,6 +91,7 @@ export async function startNatsCluster(
       [
         `server_name: ${name}`,
         `listen: "${hostOf(i)}:${ports[i].client}"`,
+        `http: "${hostOf(i)}:${ports[i].monitor}"`,
         `jetstream { store_dir: ${JSON.stringify(`${store}/js`)} }`,
         `cluster {`,
         `  name: mq-test`,
@@ -99,6 +105,7 @@ export async function startNatsCluster(
       name,
       port: ports[i].client,
       routePort: ports[i].route,
+      monitorPort: ports[i].monitor,
       conf,
       get running() {
         return child !== undefined;

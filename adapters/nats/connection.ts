@@ -101,6 +101,9 @@ export async function connectNats(url: BackendUrl): Promise<NatsConnection> {
     timeout: parseTimeout(url.params.get("timeout")),
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
+    // A server cut off without a word (a partition) is taken for lost within about 10 s.
+    pingInterval: 5000,
+    maxPingOut: 2,
     name: url.params.get("name") ?? "mq",
   };
   if (userinfo) {

@@ -26,6 +26,14 @@ import { isTransient, reasonOf, Retrier, transientError } from "./_retry.ts";
 
 /** Outstanding publish acks at once. */
 const WINDOW = 2048;
+/**
+ * How long a JetStream request waits for its answer (ms). Short, so that a
+ * request to a leader that went is retried soon (at a new leader), not
+ * after the client's default of 5 s.
+ */
+const API_TIMEOUT_MS = 2000;
+/** How long a read waits for stored messages before it takes its consumer for lost (ms). */
+const FETCH_EXPIRES_MS = 1000;
 /** A stream's duplicate window unless its topic sets one: JetStream's default (ms). */
 const DEFAULT_WINDOW_MS = 120_000;
 /**
@@ -34,6 +42,9 @@ const DEFAULT_WINDOW_MS = 120_000;
  * encoded id of a user (`encodeURIComponent` escapes it).
  */
 const AUTO_ID = ":";
+/** The stream of the state bucket `mq_state`, and the subject of a key in it. */
+const STATE_STREAM = "KV_mq_state";
+const stateSubject = (k: string) => `$KV.mq_state.${k}`;
 const H = {
   key: "Mq-Key",
   id: "Nats-Msg-Id",
@@ -116,14 +127,29 @@ export class NatsAdapter implements StorageAdapter {
   #jsm: JetStreamManager;
   #kv: KV;
   #retry: Retrier;
+  /**
+   * The state bucket is replicated: compare-and-set by the stream's last
+   * sequence, read from its leader. (A key's revision check races between
+   * concurrent writers on a replicated stream in nats-server 2.9: both may
+   * win. The stream-wide check does not; it costs a read more and fails on
+   * any write to the bucket meanwhile, which the core retries.)
+   */
+  #strictState: boolean;
   /** Streams known to exist, with their duplicate window (ns). */
   #streams = new Map<string, number>();
   #closed = false;
 
-  private constructor(nc: NatsConnection, jsm: JetStreamManager, kv: KV, replicas: number) {
+  private constructor(
+    nc: NatsConnection,
+    jsm: JetStreamManager,
+    kv: KV,
+    replicas: number,
+    stateReplicas: number,
+  ) {
     this.#nc = nc;
+    this.#strictState = stateReplicas > 1;
     this.#jsm = jsm;
-    this.#js = jetstream(nc);
+    this.#js = jetstream(nc, { timeout: API_TIMEOUT_MS });
     this.#kv = kv;
     this.#retry = new Retrier(nc, () => this.#closed);
     this.capabilities.defaultReplicas = replicas;
@@ -147,8 +173,11 @@ export class NatsAdapter implements StorageAdapter {
     let jsm: JetStreamManager;
     let kv: KV;
     try {
-      jsm = await jetstreamManager(nc);
-      kv = await new Kvm(nc).create("mq_state", { history: 1, replicas });
+      jsm = await jetstreamManager(nc, { timeout: API_TIMEOUT_MS });
+      kv = await new Kvm(jetstream(nc, { timeout: API_TIMEOUT_MS })).create("mq_state", {
+        history: 1,
+        replicas,
+      });
     } catch (cause) {
       await nc.close().catch(() => {});
       if (isPlacement(cause)) throw placementError(replicas, "the state bucket mq_state", cause);
@@ -158,21 +187,19 @@ export class NatsAdapter implements StorageAdapter {
         { cause },
       );
     }
-    if (replicas > 1) {
-      try {
-        const si = await jsm.streams.info("KV_mq_state");
-        if (si.config.num_replicas < replicas) {
-          await jsm.streams.update("KV_mq_state", { ...si.config, num_replicas: replicas });
-        }
-      } catch (cause) {
-        await nc.close().catch(() => {});
-        if (isPlacement(cause)) {
-          throw placementError(replicas, "the state bucket mq_state", cause);
-        }
-        throw unreachable(cause);
+    let stateReplicas = replicas;
+    try {
+      const si = await jsm.streams.info(STATE_STREAM);
+      stateReplicas = Math.max(replicas, si.config.num_replicas);
+      if (si.config.num_replicas < replicas) {
+        await jsm.streams.update(STATE_STREAM, { ...si.config, num_replicas: replicas });
       }
+    } catch (cause) {
+      await nc.close().catch(() => {});
+      if (isPlacement(cause)) throw placementError(replicas, "the state bucket mq_state", cause);
+      throw unreachable(cause);
     }
-    return new NatsAdapter(nc, jsm, kv, replicas);
+    return new NatsAdapter(nc, jsm, kv, replicas, stateReplicas);
   }
 
   /**
@@ -427,10 +454,15 @@ export class NatsAdapter implements StorageAdapter {
       const want = Math.min(max, end - next);
       const out: StoredRecord[] = [];
       try {
-        const msgs = await consumer.fetch({ max_messages: want, expires: 2000 });
+        const msgs = await consumer.fetch({ max_messages: want, expires: FETCH_EXPIRES_MS });
+        // Strictly ascending: a consumer that reset itself (a lost
+        // heartbeat, a leader change) may deliver some again.
+        let at = next;
         for await (const m of msgs) {
           const r = toRecord(m);
-          if (r.offset >= next) out.push(r);
+          if (r.offset < at) continue;
+          out.push(r);
+          at = r.offset + 1;
           if (out.length >= want) break;
         }
       } catch (e) {
@@ -549,11 +581,36 @@ export class NatsAdapter implements StorageAdapter {
 
   async getState(key: string[]): Promise<Versioned | undefined> {
     this.#check();
+    if (this.#strictState) {
+      const doc = await this.#retry.run("reading state", () => this.#readLatest(kvKey(key)))
+        .catch((e) => {
+          throw unreachable(e, "NATS KV");
+        });
+      return doc.value ? { value: doc.value, version: doc.version } : undefined;
+    }
     const e = await this.#retry.run("reading state", () => this.#kv.get(kvKey(key))).catch((e) => {
       throw unreachable(e, "NATS KV");
     });
     if (!e || e.operation !== "PUT") return undefined;
     return { value: e.value, version: String(e.revision) };
+  }
+
+  /**
+   * A key's latest value as its stream's leader has it, with the stream's
+   * last sequence as the version (for the stream-wide compare-and-set).
+   */
+  async #readLatest(k: string): Promise<{ value?: Uint8Array; version: string }> {
+    for (;;) {
+      const last = (await this.#jsm.streams.info(STATE_STREAM)).state.last_seq;
+      const m = await this.#jsm.streams.getMessage(STATE_STREAM, {
+        last_by_subj: stateSubject(k),
+      });
+      // Written between the two reads: read again.
+      if (m && m.seq > last) continue;
+      const op = m?.header?.get("KV-Operation");
+      if (!m || (op && op !== "PUT")) return { version: String(last) };
+      return { value: m.data, version: String(last) };
+    }
   }
 
   /**
@@ -565,9 +622,24 @@ export class NatsAdapter implements StorageAdapter {
   async compareAndSet(key: string[], expected: string | null, value: Uint8Array): Promise<boolean> {
     this.#check();
     try {
+      const k = kvKey(key);
+      if (this.#strictState) {
+        let version = expected;
+        if (version === null) {
+          const doc = await this.#retry.run("reading state", () => this.#readLatest(k));
+          if (doc.value) return false;
+          version = doc.version;
+        }
+        await this.#retry.run(
+          "writing state",
+          () =>
+            this.#js.publish(stateSubject(k), value, { expect: { lastSequence: Number(version) } }),
+        );
+        return true;
+      }
       await this.#retry.run("writing state", async () => {
-        if (expected === null) await this.#kv.create(kvKey(key), value);
-        else await this.#kv.update(kvKey(key), value, Number(expected));
+        if (expected === null) await this.#kv.create(k, value);
+        else await this.#kv.update(k, value, Number(expected));
       });
       return true;
     } catch (e) {
