@@ -10,6 +10,9 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { ReconnectPolicy } from "../../core/adapter.ts";
 import { watchConnection } from "./connection.ts";
 
+/** How long after the last failure a success counts as the end of the trouble (ms). */
+const SETTLE_MS = 3000;
+
 /** How long an operation retries unless a command says otherwise (ms). */
 export const DEFAULT_RETRY_MS = 20_000;
 
@@ -65,6 +68,8 @@ export class Retrier {
   #policy: ReconnectPolicy = { retryForMs: DEFAULT_RETRY_MS };
   #connected = true;
   #troubled = false;
+  /** When the last failure that passes was seen (ms). */
+  #lastTrouble = 0;
   #closed: () => boolean;
 
   constructor(nc: NatsConnection, closed: () => boolean) {
@@ -123,14 +128,19 @@ export class Retrier {
 
   /** Reports trouble once (unless the connection's own line said it already). */
   trouble(what: string, e: unknown): void {
+    this.#lastTrouble = Date.now();
     if (this.#troubled || !this.#connected) return;
     this.#troubled = true;
     this.#policy.onState?.(`NATS JetStream did not answer ${what} (${reasonOf(e)}); retrying`);
   }
 
-  /** Reports the end of trouble once. */
+  /**
+   * Reports the end of trouble once, at the first success after a quiet
+   * {@link SETTLE_MS}: a server that is starting again (or a new leader)
+   * fails a few calls in a row, which is one state, not several.
+   */
   recovered(): void {
-    if (!this.#troubled) return;
+    if (!this.#troubled || Date.now() - this.#lastTrouble < SETTLE_MS) return;
     this.#troubled = false;
     this.#policy.onState?.("NATS JetStream answers again");
   }
