@@ -106,7 +106,7 @@ export class Retrier {
   async run<T>(what: string, fn: () => Promise<T>): Promise<T> {
     let delay = 100;
     const started = Date.now();
-    for (;;) {
+    for (let attempt = 1;; attempt++) {
       try {
         const v = await fn();
         this.recovered();
@@ -114,7 +114,9 @@ export class Retrier {
       } catch (e) {
         if (this.#closed() || !isTransient(e)) throw e;
         if (Date.now() - started + delay > this.#policy.retryForMs) throw e;
-        this.trouble(what, e);
+        // One slow answer on a busy machine is no change of state: a second is.
+        if (attempt > 1) this.trouble(what, e);
+        else this.#lastTrouble = Date.now();
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 2000);
       }

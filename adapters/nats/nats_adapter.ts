@@ -1,11 +1,10 @@
-import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import {
   DeliverPolicy,
   jetstream,
   type JetStreamClient,
   type JetStreamManager,
   jetstreamManager,
-  type JsMsg,
   type PubAck,
   StorageType,
 } from "@nats-io/jetstream";
@@ -22,7 +21,9 @@ import type {
 import { MqError } from "../../core/errors.ts";
 import type { RecordBatch, StoredRecord } from "../../core/record.ts";
 import type { TopicConfig } from "../../core/topic_config.ts";
-import { isTransient, reasonOf, Retrier, transientError } from "./_retry.ts";
+import { reasonOf, Retrier, transientError } from "./_retry.ts";
+import { STATE_STREAM, StateBucket } from "./_state_bucket.ts";
+import { publishHeaders, toRecord } from "./_records.ts";
 
 /** Outstanding publish acks at once. */
 const WINDOW = 2048;
@@ -36,25 +37,6 @@ const API_TIMEOUT_MS = 2000;
 const FETCH_EXPIRES_MS = 1000;
 /** A stream's duplicate window unless its topic sets one: JetStream's default (ms). */
 const DEFAULT_WINDOW_MS = 120_000;
-/**
- * Marks a `Nats-Msg-Id` that mq gave a record without an id, so that a
- * publish retried after a lost ack is stored once: `:` never starts an
- * encoded id of a user (`encodeURIComponent` escapes it).
- */
-const AUTO_ID = ":";
-/** The stream of the state bucket `mq_state`, and the subject of a key in it. */
-const STATE_STREAM = "KV_mq_state";
-const stateSubject = (k: string) => `$KV.mq_state.${k}`;
-const H = {
-  key: "Mq-Key",
-  id: "Nats-Msg-Id",
-  plainId: "Mq-Id",
-  headers: "Mq-Headers",
-  ts: "Mq-Ts",
-  deliver: "Mq-Deliver-At",
-  expires: "Mq-Expires-At",
-  attempt: "Mq-Attempt",
-} as const;
 
 /** The stream of a topic's partition: a readable name, made unique by a hash. */
 export function streamName(topic: string, partition: number): string {
@@ -68,15 +50,6 @@ export function streamName(topic: string, partition: number): string {
 /** The subject a topic's partition is stored under. */
 export function subjectOf(topic: string, partition: number): string {
   return `mq.${topic}.${partition}`;
-}
-
-/** State keys in the KV bucket: each name escaped so that "." separates levels. */
-function kvKey(key: string[]): string {
-  return key.map((k) => k.replaceAll("_", "__").replaceAll(".", "_d")).join(".");
-}
-
-function unescapeKey(k: string): string {
-  return k.replace(/_(_|d)/g, (_, c) => (c === "_" ? "_" : "."));
 }
 
 /**
@@ -125,16 +98,9 @@ export class NatsAdapter implements StorageAdapter {
   #nc: NatsConnection;
   #js: JetStreamClient;
   #jsm: JetStreamManager;
-  #kv: KV;
   #retry: Retrier;
-  /**
-   * The state bucket is replicated: compare-and-set by the stream's last
-   * sequence, read from its leader. (A key's revision check races between
-   * concurrent writers on a replicated stream in nats-server 2.9: both may
-   * win. The stream-wide check does not; it costs a read more and fails on
-   * any write to the bucket meanwhile, which the core retries.)
-   */
-  #strictState: boolean;
+  /** The state documents (see `_state_bucket.ts`: replicated, they are checked stream-wide). */
+  #state: StateBucket;
   /** Streams known to exist, with their duplicate window (ns). */
   #streams = new Map<string, number>();
   #closed = false;
@@ -147,11 +113,10 @@ export class NatsAdapter implements StorageAdapter {
     stateReplicas: number,
   ) {
     this.#nc = nc;
-    this.#strictState = stateReplicas > 1;
     this.#jsm = jsm;
     this.#js = jetstream(nc, { timeout: API_TIMEOUT_MS });
-    this.#kv = kv;
     this.#retry = new Retrier(nc, () => this.#closed);
+    this.#state = new StateBucket(kv, this.#js, jsm, this.#retry, stateReplicas > 1);
     this.capabilities.defaultReplicas = replicas;
     // What one message may hold: the server's max_payload less room for headers.
     this.capabilities.maxMessageBytes = Math.max(1024, (nc.info?.max_payload ?? 1048576) - 4096);
@@ -350,26 +315,13 @@ export class NatsAdapter implements StorageAdapter {
     const acks = new Array<{ seq: number; duplicate: boolean }>(batch.count);
     const nonce = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
     const send = (i: number): Promise<PubAck> => {
-      const m = batch.meta?.[i];
       const payload = batch.data.subarray(batch.starts[i], batch.ends[i]);
-      let h: MsgHdrs | undefined;
-      let msgID = `${AUTO_ID}${nonce}.${i.toString(36)}`;
-      if (m) {
-        h = natsHeaders();
-        if (m.key !== undefined) h.set(H.key, encodeURIComponent(m.key));
-        if (m.id !== undefined) {
-          if (dedup) msgID = encodeURIComponent(m.id);
-          else h.set(H.plainId, encodeURIComponent(m.id));
-        }
-        if (m.headers && Object.keys(m.headers).length > 0) {
-          h.set(H.headers, encodeURIComponent(JSON.stringify(m.headers)));
-        }
-        if (m.timestamp !== undefined) h.set(H.ts, String(m.timestamp));
-        if (m.deliverAt !== undefined) h.set(H.deliver, String(m.deliverAt));
-        if (m.expiresAt !== undefined) h.set(H.expires, String(m.expiresAt));
-        if (m.attempt) h.set(H.attempt, String(m.attempt));
-      }
-      return this.#js.publish(subject, payload, { headers: h, msgID });
+      const { headers, msgID } = publishHeaders(
+        batch.meta?.[i],
+        dedup,
+        `${nonce}.${i.toString(36)}`,
+      );
+      return this.#js.publish(subject, payload, { headers, msgID });
     };
     const started = Date.now();
     let todo: number[] | undefined;
@@ -422,7 +374,7 @@ export class NatsAdapter implements StorageAdapter {
           { cause: firstError, details: { published: stored } },
         );
       }
-      this.#retry.trouble(`a publish to ${subject}`, firstError);
+      if (round > 0) this.#retry.trouble(`a publish to ${subject}`, firstError);
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 2000);
       todo = failed.sort((x, y) => x - y);
@@ -579,109 +531,24 @@ export class NatsAdapter implements StorageAdapter {
     }
   }
 
-  async getState(key: string[]): Promise<Versioned | undefined> {
+  getState(key: string[]): Promise<Versioned | undefined> {
     this.#check();
-    if (this.#strictState) {
-      const doc = await this.#retry.run("reading state", () => this.#readLatest(kvKey(key)))
-        .catch((e) => {
-          throw unreachable(e, "NATS KV");
-        });
-      return doc.value ? { value: doc.value, version: doc.version } : undefined;
-    }
-    const e = await this.#retry.run("reading state", () => this.#kv.get(kvKey(key))).catch((e) => {
-      throw unreachable(e, "NATS KV");
-    });
-    if (!e || e.operation !== "PUT") return undefined;
-    return { value: e.value, version: String(e.revision) };
+    return this.#state.get(key);
   }
 
-  /**
-   * A key's latest value as its stream's leader has it, with the stream's
-   * last sequence as the version (for the stream-wide compare-and-set).
-   */
-  async #readLatest(k: string): Promise<{ value?: Uint8Array; version: string }> {
-    for (;;) {
-      const last = (await this.#jsm.streams.info(STATE_STREAM)).state.last_seq;
-      const m = await this.#jsm.streams.getMessage(STATE_STREAM, {
-        last_by_subj: stateSubject(k),
-      });
-      // Written between the two reads: read again.
-      if (m && m.seq > last) continue;
-      const op = m?.header?.get("KV-Operation");
-      if (!m || (op && op !== "PUT")) return { version: String(last) };
-      return { value: m.data, version: String(last) };
-    }
-  }
-
-  /**
-   * Writes a state document if its revision is still `expected`. A write
-   * whose answer was lost is tried again: if the first one was stored, the
-   * second finds another revision and this returns false, and the core reads
-   * the document again, as after any concurrent write.
-   */
-  async compareAndSet(key: string[], expected: string | null, value: Uint8Array): Promise<boolean> {
+  compareAndSet(key: string[], expected: string | null, value: Uint8Array): Promise<boolean> {
     this.#check();
-    try {
-      const k = kvKey(key);
-      if (this.#strictState) {
-        let version = expected;
-        if (version === null) {
-          const doc = await this.#retry.run("reading state", () => this.#readLatest(k));
-          if (doc.value) return false;
-          version = doc.version;
-        }
-        await this.#retry.run(
-          "writing state",
-          () =>
-            this.#js.publish(stateSubject(k), value, { expect: { lastSequence: Number(version) } }),
-        );
-        return true;
-      }
-      await this.#retry.run("writing state", async () => {
-        if (expected === null) await this.#kv.create(k, value);
-        else await this.#kv.update(k, value, Number(expected));
-      });
-      return true;
-    } catch (e) {
-      const msg = (e as Error).message ?? "";
-      if (/wrong last sequence|key exists|exists/i.test(msg)) return false;
-      throw unreachable(e, "NATS KV");
-    }
+    return this.#state.compareAndSet(key, expected, value);
   }
 
-  async deleteState(key: string[]): Promise<void> {
+  deleteState(key: string[]): Promise<void> {
     this.#check();
-    const k = kvKey(key);
-    const purge = (name: string) =>
-      this.#retry.run("removing state", () => this.#kv.purge(name)).catch((e) => {
-        if (isTransient(e)) throw unreachable(e, "NATS KV");
-      });
-    await purge(k);
-    const below = await this.#keys(`${k}.>`);
-    for (const name of below) await purge(name);
+    return this.#state.delete(key);
   }
 
-  async listState(prefix: string[]): Promise<string[]> {
+  listState(prefix: string[]): Promise<string[]> {
     this.#check();
-    const out: string[] = [];
-    for (const name of await this.#keys(`${kvKey(prefix)}.*`)) {
-      const e = await this.#retry.run("reading state", () => this.#kv.get(name)).catch((e) => {
-        throw unreachable(e, "NATS KV");
-      });
-      if (e && e.operation === "PUT") out.push(unescapeKey(name.slice(name.lastIndexOf(".") + 1)));
-    }
-    return out;
-  }
-
-  /** The keys of the state bucket matching `filter`. */
-  #keys(filter: string): Promise<string[]> {
-    return this.#retry.run("listing state", async () => {
-      const out: string[] = [];
-      for await (const name of await this.#kv.keys(filter)) out.push(name);
-      return out;
-    }).catch((e) => {
-      throw unreachable(e, "NATS KV");
-    });
+    return this.#state.list(prefix);
   }
 
   async close(): Promise<void> {
@@ -717,39 +584,4 @@ function placementError(replicas: number, what: string, cause: unknown): MqError
       `(replicas must not exceed the JetStream servers of the cluster)`,
     { cause },
   );
-}
-
-function toRecord(m: JsMsg): StoredRecord {
-  const d = m.data;
-  const r: StoredRecord = {
-    offset: m.seq - 1,
-    timestamp: Math.floor(m.info.timestampNanos / 1_000_000),
-    // A plain Uint8Array view (the client hands out Node Buffers).
-    payload: new Uint8Array(d.buffer, d.byteOffset, d.byteLength),
-  };
-  const h = m.headers;
-  if (!h) return r;
-  const get = (k: string) => (h.has(k) ? h.get(k) : undefined);
-  const key = get(H.key);
-  if (key !== undefined) r.key = decodeURIComponent(key);
-  const natsId = get(H.id);
-  const id = natsId !== undefined && !natsId.startsWith(AUTO_ID) ? natsId : get(H.plainId);
-  if (id !== undefined) r.id = decodeURIComponent(id);
-  const hdrs = get(H.headers);
-  if (hdrs !== undefined) {
-    try {
-      r.headers = JSON.parse(decodeURIComponent(hdrs));
-    } catch {
-      r.headers = {};
-    }
-  }
-  const ts = get(H.ts);
-  if (ts !== undefined) r.timestamp = Number(ts);
-  const deliver = get(H.deliver);
-  if (deliver !== undefined) r.deliverAt = Number(deliver);
-  const expires = get(H.expires);
-  if (expires !== undefined) r.expiresAt = Number(expires);
-  const attempt = get(H.attempt);
-  if (attempt !== undefined) r.attempt = Number(attempt);
-  return r;
 }
