@@ -114,10 +114,10 @@ export function builtinRegistry(): Registry {
       };
     })
     .register("nats", async () => {
-      const { NatsAdapter, connectNats } = await importLazily<typeof NatsModule>(
+      const { NatsAdapter, connectNats, replicasOf } = await importLazily<typeof NatsModule>(
         "../adapters/nats/mod.ts",
       );
-      return async (url) => NatsAdapter.open(await connectNats(url));
+      return async (url) => NatsAdapter.open(await connectNats(url), { replicas: replicasOf(url) });
     });
 }
 

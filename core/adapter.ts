@@ -16,6 +16,7 @@
  */
 import type { RecordBatch, StoredRecord } from "./record.ts";
 import type { RecordBlock } from "./record_block.ts";
+import type { TopicConfig } from "./topic_config.ts";
 
 /** What a backend can do; the core fills in the rest, tests skip what is ruled out. */
 export interface Capabilities {
@@ -30,6 +31,26 @@ export interface Capabilities {
    * contiguous run of offsets); the core splits larger batches. Unset: no limit.
    */
   maxAppendBytes?: number;
+  /**
+   * Set by backends that keep copies of each record on several servers: the
+   * copies a topic gets unless it says otherwise (a topic's `replicas`).
+   * Unset: one copy, and a topic asking for more is refused.
+   */
+  defaultReplicas?: number;
+}
+
+/**
+ * How a backend reached over a network rides through failures that pass (a
+ * lost connection, a leader election): see {@link StorageAdapter.setReconnectPolicy}.
+ */
+export interface ReconnectPolicy {
+  /**
+   * How long one operation keeps retrying such a failure before it fails
+   * (ms; `Infinity` for long-running consumers). @default 20000
+   */
+  retryForMs: number;
+  /** Told each change of the connection's state, one line each ("disconnected from ..."). */
+  onState?: (line: string) => void;
 }
 
 /** A position within a partition: the first offset kept and the next to be written. */
@@ -138,6 +159,20 @@ export interface StorageAdapter {
    * right record and nothing after it is stored.
    */
   checkRecords?(batch: RecordBatch): { index: number; message: string } | undefined;
+
+  /**
+   * Optional: makes the storage of a new topic with its settings (say,
+   * replicated streams, `config.replicas` copies each) before the core saves
+   * them; a refusal (more replicas than the cluster has) fails the creation
+   * with nothing saved. Called again for a topic that exists: a no-op then.
+   */
+  prepareTopic?(topic: string, config: TopicConfig): Promise<void>;
+
+  /**
+   * Optional, for backends reached over a network: how long operations keep
+   * retrying failures that pass, and where to report the connection's state.
+   */
+  setReconnectPolicy?(policy: ReconnectPolicy): void;
 
   /** Reads a state document. */
   getState(key: string[]): Promise<Versioned | undefined>;

@@ -5,7 +5,12 @@
  *
  * @module
  */
-import type { CorruptionReport, PartitionWrite, StorageAdapter } from "./adapter.ts";
+import type {
+  CorruptionReport,
+  PartitionWrite,
+  ReconnectPolicy,
+  StorageAdapter,
+} from "./adapter.ts";
 import { MqError } from "./errors.ts";
 import { assertName } from "./names.ts";
 import { assertTopicOrPattern, isTopicPattern } from "./topic_pattern.ts";
@@ -18,7 +23,12 @@ import {
   type RecordMeta,
   sliceOf,
 } from "./record.ts";
-import { makeTopicConfig, parseTopicConfig, type TopicConfig } from "./topic_config.ts";
+import {
+  makeTopicConfig,
+  parseTopicConfig,
+  type TopicConfig,
+  withReplicas,
+} from "./topic_config.ts";
 import { type SubscribeOptions, Subscription } from "./subscription.ts";
 import { reserveIds } from "./dedup.ts";
 import { checkRoom, enforceRetention, hasRetention, retainedSince } from "./retention.ts";
@@ -379,6 +389,13 @@ export class Mq {
     } catch (e) {
       // The ids of what was not stored are free again (a retry stores them).
       await p.undo?.(writtenIds).catch(() => {});
+      // Say how many of the batch were stored before the failure.
+      if (MqError.is(e) && e.details.index === undefined) {
+        throw new MqError(e.code, e.message, {
+          cause: e.cause ?? e,
+          details: { ...e.details, published: count + (e.details.published ?? 0) },
+        });
+      }
       throw e;
     }
     if (count > 0) await this.#afterAppend(p.topic, p.config, delayed, written);
@@ -582,6 +599,11 @@ export class Mq {
         dlq: string,
         records: { payload: Uint8Array; meta: RecordMeta }[],
       ) => {
+        // A dead-letter topic made here keeps as many copies as its topic.
+        const replicas = (await this.topicConfig(topic))?.replicas;
+        if (replicas !== undefined && !(await this.topicConfig(dlq))) {
+          await this.topicConfig(dlq, { create: true, settings: { replicas } });
+        }
         await this.publishRecords(
           dlq,
           batchOf(records.map((r) => r.payload), records.map((r) => r.meta), this.now()),
@@ -761,11 +783,12 @@ export class Mq {
   }
 
   /**
-   * A topic's settings; with `create`, a missing topic is created with defaults.
+   * A topic's settings; with `create`, a missing topic is created with
+   * `settings` (defaults for the rest).
    */
   async topicConfig(
     topic: string,
-    options: { create?: boolean } = {},
+    options: { create?: boolean; settings?: Partial<TopicConfig> } = {},
   ): Promise<TopicConfig | undefined> {
     const cached = this.#configs.get(topic);
     if (cached) return cached;
@@ -773,7 +796,11 @@ export class Mq {
     const key = ["topics", topic];
     let doc = await this.adapter.getState(key);
     if (!doc && options.create) {
-      const config = makeTopicConfig({}, this.now());
+      const config = withReplicas(
+        makeTopicConfig(options.settings ?? {}, this.now()),
+        this.adapter.capabilities,
+      );
+      await this.adapter.prepareTopic?.(topic, config);
       await this.adapter.compareAndSet(key, null, enc.encode(JSON.stringify(config)));
       doc = await this.adapter.getState(key);
     }
@@ -822,6 +849,25 @@ export class Mq {
     for (const t of options.topics ?? []) this.forgetTopic(t);
     this.#configs.clear();
     return report;
+  }
+
+  /**
+   * How a backend reached over a network rides through failures that pass:
+   * operations retry for `retryForMs` (`Infinity` in a long-running
+   * consumer), and `onState` hears each change of the connection (one line
+   * each). A no-op on backends without a network.
+   *
+   * @example
+   * ```ts
+   * import { Mq } from "./client.ts";
+   * import { MemoryAdapter } from "../adapters/memory/mod.ts";
+   * const mq = new Mq(new MemoryAdapter());
+   * mq.setReconnectPolicy({ retryForMs: Infinity, onState: (line) => console.error(line) });
+   * await mq.close();
+   * ```
+   */
+  setReconnectPolicy(policy: ReconnectPolicy): void {
+    this.adapter.setReconnectPolicy?.(policy);
   }
 
   /** Closes the backend. */

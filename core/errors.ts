@@ -20,6 +20,7 @@ export type MqErrorCode =
   | "CONFLICT"
   | "TIMEOUT"
   | "UNREACHABLE"
+  | "UNAVAILABLE"
   | "IO"
   | "CORRUPT"
   | "CLOSED"

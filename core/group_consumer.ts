@@ -65,6 +65,9 @@ const UNREADABLE = { offset: -1 } as unknown as StoredRecord;
 /** A consumer's state updates: the topic must still exist (see `updateGroup`). */
 const REQUIRE_TOPIC = { requireTopic: true } as const;
 
+/** How long closing waits for a claim in flight (ms). */
+const CLOSE_WAIT_MS = 10_000;
+
 /** The group side of a subscription. */
 export class GroupSource implements BatchSource, Settler {
   #ctx: SubscriptionContext;
@@ -294,7 +297,21 @@ export class GroupSource implements BatchSource, Settler {
     return false;
   }
 
-  async next(max: number, signal: AbortSignal): Promise<ReceivedMessage[] | null> {
+  /**
+   * The batch being claimed: it carries the settlements queued before it
+   * (they go with its state update), so closing waits for it.
+   */
+  #claiming: Promise<unknown> | undefined;
+
+  next(max: number, signal: AbortSignal): Promise<ReceivedMessage[] | null> {
+    const p = this.#nextBatch(max, signal);
+    this.#claiming = p;
+    return p.finally(() => {
+      if (this.#claiming === p) this.#claiming = undefined;
+    });
+  }
+
+  async #nextBatch(max: number, signal: AbortSignal): Promise<ReceivedMessage[] | null> {
     const { adapter, topic, now } = this.#ctx;
     this.#compact();
     if (this.#gone || !(await this.#awaitTopic(signal))) return null;
@@ -694,6 +711,16 @@ export class GroupSource implements BatchSource, Settler {
   }
 
   async close(releaseHeld: boolean): Promise<void> {
+    // A claim in flight holds the acks queued before it: let it land (its
+    // batch is then released below) rather than lose them with the backend.
+    if (this.#claiming) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.#claiming.catch(() => {}),
+        new Promise((r) => timer = setTimeout(r, CLOSE_WAIT_MS)),
+      ]);
+      clearTimeout(timer);
+    }
     for (const r of this.#readers) r?.reader.close();
     this.#readers = [];
     if (releaseHeld) {

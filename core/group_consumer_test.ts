@@ -27,3 +27,38 @@ Deno.test("acks given before a failed state write are written with the next one"
   await sub.close();
   await mq.close();
 });
+
+/** A memory backend whose state writes take 200 ms while `slow`, and fail if it went meanwhile. */
+class SlowAdapter extends MemoryAdapter {
+  slow = false;
+  gone = false;
+  override async compareAndSet(key: string[], expected: string | null, value: Uint8Array) {
+    if (this.slow) {
+      await new Promise((r) => setTimeout(r, 200));
+      if (this.gone) throw new Error("connection draining");
+    }
+    return super.compareAndSet(key, expected, value);
+  }
+}
+
+Deno.test("closing while a claim is in flight keeps the acks it carries (nothing delivered again)", async () => {
+  const adapter = new SlowAdapter();
+  const mq = new Mq(adapter);
+  await mq.publishBatch("t", ["a", "b", "c", "d"]);
+  const sub = mq.subscribe("t", { group: "g" });
+  const batch = (await sub.take(2))!;
+  eq(batch.map((m) => m.text()), ["a", "b"]);
+  sub.ackAll(batch);
+  adapter.slow = true;
+  // The next claim carries the acks of a and b; the subscription closes meanwhile,
+  // then the backend goes (as closing the client drains its connection).
+  const claiming = sub.take(2);
+  await new Promise((r) => setTimeout(r, 20));
+  await sub.close();
+  adapter.gone = true;
+  await claiming.catch(() => {});
+  adapter.slow = adapter.gone = false;
+  const [g] = (await mq.topics.info("t")).groups;
+  eq([g.lag, g.inFlight], [2, 0], "a and b acked; c and d back for the group, none leased");
+  await mq.close();
+});

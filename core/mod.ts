@@ -31,7 +31,7 @@ export { parseBackendUrl, redactUrl } from "./backend_url.ts";
 export { batchOf, headOf, pickRecords, sliceOf } from "./record.ts";
 export { blockOf, messagesOf, recordAt } from "./record_block.ts";
 export { assertTopicOrPattern, isTopicPattern, topicMatches } from "./topic_pattern.ts";
-export { DEFAULT_TOPIC_CONFIG } from "./topic_config.ts";
+export { DEFAULT_TOPIC_CONFIG, MAX_REPLICAS } from "./topic_config.ts";
 export { checkStore } from "./doctor.ts";
 export type { DoctorOptions, DoctorReport } from "./doctor.ts";
 export { overview, RateTracker, topicMatcher } from "./overview.ts";
@@ -85,6 +85,7 @@ export type {
   LogReader,
   PartitionBounds,
   PartitionWrite,
+  ReconnectPolicy,
   StorageAdapter,
   StorageCheckOptions,
   StorageFinding,

@@ -7,7 +7,7 @@
 import type { StorageAdapter } from "./adapter.ts";
 import { MqError } from "./errors.ts";
 import { assertName } from "./names.ts";
-import { makeTopicConfig, type TopicConfig } from "./topic_config.ts";
+import { makeTopicConfig, type TopicConfig, withReplicas } from "./topic_config.ts";
 import { groupKey, loadGroup, updateGroup } from "./group_store.ts";
 import { inFlight, lag, newCursor, resetTo, waitingDelay, waitingRetry } from "./lease_table.ts";
 import { resolveStart, type StartFrom } from "./start_position.ts";
@@ -95,8 +95,12 @@ export class TopicAdmin {
    */
   async create(name: string, settings: Partial<TopicConfig> = {}): Promise<TopicConfig> {
     assertName("topic", name);
-    const config = makeTopicConfig(settings, this.#now());
+    const config = withReplicas(makeTopicConfig(settings, this.#now()), this.#adapter.capabilities);
     await this.#refuseDeadLetterCycle(name, config.dlq);
+    if (await this.#config(name)) {
+      throw new MqError("TOPIC_EXISTS", `topic "${name}" exists already`);
+    }
+    await this.#adapter.prepareTopic?.(name, config);
     const ok = await this.#adapter.compareAndSet(
       ["topics", name],
       null,

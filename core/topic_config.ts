@@ -30,6 +30,12 @@ export interface TopicConfig {
   dlq?: string;
   /** Expired messages (TTL) go to the dead-letter topic too (`--dlq-expired`). @default false */
   deadLetterExpired?: boolean;
+  /**
+   * Copies of each message the backend keeps, on different servers (1 to 5;
+   * backends that replicate, such as NATS JetStream in a cluster).
+   * @default the backend's (a `nats://` URL's `?replicas=N`, else 1); unset where the backend keeps one copy
+   */
+  replicas?: number;
   /** When the topic was created (ms since the epoch). */
   createdAt: number;
 }
@@ -67,7 +73,41 @@ export function makeTopicConfig(given: Partial<TopicConfig>, now: number): Topic
     );
   }
   if (c.dlq !== undefined) assertName("topic", c.dlq);
+  if (c.replicas !== undefined) positiveInt("replicas", c.replicas, 1, MAX_REPLICAS);
   return c;
+}
+
+/** The most copies a topic may ask for (as JetStream allows). */
+export const MAX_REPLICAS = 5;
+
+/**
+ * A new topic's settings with its replicas settled for a backend: the
+ * topic's own, else the backend's default; refused above 1 where the backend
+ * keeps one copy.
+ *
+ * @example
+ * ```ts
+ * import { makeTopicConfig, withReplicas } from "./topic_config.ts";
+ * const c = withReplicas(makeTopicConfig({}, 0), { persistent: true, multiProcess: true, defaultReplicas: 3 });
+ * c.replicas; // 3
+ * ```
+ * @throws {MqError} `INVALID_ARGUMENT` for more than one replica on a backend that keeps one copy
+ */
+export function withReplicas(
+  config: TopicConfig,
+  capabilities: { defaultReplicas?: number },
+): TopicConfig {
+  if (capabilities.defaultReplicas === undefined) {
+    if (config.replicas !== undefined && config.replicas > 1) {
+      throw new MqError(
+        "INVALID_ARGUMENT",
+        `replicas must be 1 on this backend (it keeps one copy of each message); ` +
+          `more need a replicating backend such as a NATS cluster`,
+      );
+    }
+    return config;
+  }
+  return { ...config, replicas: config.replicas ?? capabilities.defaultReplicas };
 }
 
 function positiveInt(name: string, v: number, min: number, max: number): void {

@@ -25,6 +25,7 @@ const KNOWN = new Set([
   "tls_key",
   "timeout",
   "name",
+  "replicas",
 ]);
 
 /** One `host[:port]` of a server list: a name, an IPv4 address or a bracketed IPv6 one. */
@@ -57,7 +58,32 @@ export function parseNatsServers(url: BackendUrl): { userinfo?: string; servers:
 }
 
 /**
- * Opens a connection for `url` (`nats://[user:pass@]host:port[,host:port]?token=&creds=&nkey=&tls=1&timeout=5s`).
+ * The copies of each stream and of the state bucket a `nats://` URL asks for
+ * (`?replicas=N`, 1 to 5); undefined when it does not say.
+ *
+ * @example
+ * ```ts
+ * import { parseBackendUrl } from "../../core/backend_url.ts";
+ * import { replicasOf } from "./connection.ts";
+ * replicasOf(parseBackendUrl("nats://h1:4222,h2:4222,h3:4222?replicas=3")); // 3
+ * ```
+ * @throws {MqError} `INVALID_URL` for anything but a whole number from 1 to 5
+ */
+export function replicasOf(url: BackendUrl): number | undefined {
+  const v = url.params.get("replicas");
+  if (v === null) return undefined;
+  if (!/^[1-5]$/.test(v)) {
+    throw new MqError(
+      "INVALID_URL",
+      `nats: replicas must be a whole number from 1 to 5, not ${JSON.stringify(v)}`,
+    );
+  }
+  return Number(v);
+}
+
+/**
+ * Opens a connection for `url` (`nats://[user:pass@]host:port[,host:port]?token=&creds=&nkey=&tls=1&timeout=5s&replicas=N`).
+ * With several servers the client picks one and fails over to the others.
  *
  * @throws {MqError} `INVALID_URL`, `UNREACHABLE` (refused, timed out, bad credentials)
  */
@@ -67,6 +93,7 @@ export async function connectNats(url: BackendUrl): Promise<NatsConnection> {
       throw new MqError("INVALID_URL", `unknown nats: URL option ${JSON.stringify(k)}`);
     }
   }
+  replicasOf(url);
   const { userinfo, servers } = parseNatsServers(url);
   const hosts = servers.join(",");
   const opts: Record<string, unknown> = {
@@ -74,6 +101,9 @@ export async function connectNats(url: BackendUrl): Promise<NatsConnection> {
     timeout: parseTimeout(url.params.get("timeout")),
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
+    // A server cut off without a word (a partition) is taken for lost within about 10 s.
+    pingInterval: 5000,
+    maxPingOut: 2,
     name: url.params.get("name") ?? "mq",
   };
   if (userinfo) {

@@ -13,4 +13,4 @@
  * @module
  */
 export { NatsAdapter, streamName, subjectOf } from "./nats_adapter.ts";
-export { connectNats } from "./connection.ts";
+export { connectNats, replicasOf } from "./connection.ts";

@@ -1,11 +1,10 @@
-import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import {
   DeliverPolicy,
   jetstream,
   type JetStreamClient,
   type JetStreamManager,
   jetstreamManager,
-  type JsMsg,
   type PubAck,
   StorageType,
 } from "@nats-io/jetstream";
@@ -15,24 +14,29 @@ import type {
   DeduplicatedAppend,
   LogReader,
   PartitionBounds,
+  ReconnectPolicy,
   StorageAdapter,
   Versioned,
 } from "../../core/adapter.ts";
 import { MqError } from "../../core/errors.ts";
 import type { RecordBatch, StoredRecord } from "../../core/record.ts";
+import type { TopicConfig } from "../../core/topic_config.ts";
+import { reasonOf, Retrier, transientError } from "./_retry.ts";
+import { STATE_STREAM, StateBucket } from "./_state_bucket.ts";
+import { publishHeaders, toRecord } from "./_records.ts";
 
 /** Outstanding publish acks at once. */
 const WINDOW = 2048;
-const H = {
-  key: "Mq-Key",
-  id: "Nats-Msg-Id",
-  plainId: "Mq-Id",
-  headers: "Mq-Headers",
-  ts: "Mq-Ts",
-  deliver: "Mq-Deliver-At",
-  expires: "Mq-Expires-At",
-  attempt: "Mq-Attempt",
-} as const;
+/**
+ * How long a JetStream request waits for its answer (ms). Short, so that a
+ * request to a leader that went is retried soon (at a new leader), not
+ * after the client's default of 5 s.
+ */
+const API_TIMEOUT_MS = 2000;
+/** How long a read waits for stored messages before it takes its consumer for lost (ms). */
+const FETCH_EXPIRES_MS = 1000;
+/** A stream's duplicate window unless its topic sets one: JetStream's default (ms). */
+const DEFAULT_WINDOW_MS = 120_000;
 
 /** The stream of a topic's partition: a readable name, made unique by a hash. */
 export function streamName(topic: string, partition: number): string {
@@ -46,15 +50,6 @@ export function streamName(topic: string, partition: number): string {
 /** The subject a topic's partition is stored under. */
 export function subjectOf(topic: string, partition: number): string {
   return `mq.${topic}.${partition}`;
-}
-
-/** State keys in the KV bucket: each name escaped so that "." separates levels. */
-function kvKey(key: string[]): string {
-  return key.map((k) => k.replaceAll("_", "__").replaceAll(".", "_d")).join(".");
-}
-
-function unescapeKey(k: string): string {
-  return k.replace(/_(_|d)/g, (_, c) => (c === "_" ? "_" : "."));
 }
 
 /**
@@ -71,6 +66,14 @@ function unescapeKey(k: string): string {
  * | multiProcess | yes (and many machines) |
  * | native dedup | yes (`Nats-Msg-Id`, the stream's duplicate window) |
  * | atomic writes across topics | no |
+ * | replicas | `?replicas=N` (1 to 5) or a topic's own; every stream of a topic and the state bucket |
+ *
+ * On a cluster the URL names several seeds (`nats://h1:4222,h2:4222,h3:4222`):
+ * the client fails over to another when the one it uses goes, and every
+ * operation retries failures that pass (a lost connection, a stream-leader
+ * election) for the reconnect policy's time; a publish whose ack was lost is
+ * sent again with the same `Nats-Msg-Id` (mq gives one to each record
+ * without an id), so JetStream stores it once.
  *
  * One departure from the storage contract: when several clients append to
  * one partition at the same moment, JetStream interleaves their messages, so
@@ -90,41 +93,101 @@ export class NatsAdapter implements StorageAdapter {
     persistent: true,
     multiProcess: true,
     maxMessageBytes: 0,
+    defaultReplicas: 1,
   };
   #nc: NatsConnection;
   #js: JetStreamClient;
   #jsm: JetStreamManager;
-  #kv: KV;
+  #retry: Retrier;
+  /** The state documents (see `_state_bucket.ts`: replicated, they are checked stream-wide). */
+  #state: StateBucket;
   /** Streams known to exist, with their duplicate window (ns). */
   #streams = new Map<string, number>();
   #closed = false;
 
-  private constructor(nc: NatsConnection, jsm: JetStreamManager, kv: KV) {
+  private constructor(
+    nc: NatsConnection,
+    jsm: JetStreamManager,
+    kv: KV,
+    replicas: number,
+    stateReplicas: number,
+  ) {
     this.#nc = nc;
     this.#jsm = jsm;
-    this.#js = jetstream(nc);
-    this.#kv = kv;
+    this.#js = jetstream(nc, { timeout: API_TIMEOUT_MS });
+    this.#retry = new Retrier(nc, () => this.#closed);
+    this.#state = new StateBucket(kv, this.#js, jsm, this.#retry, stateReplicas > 1);
+    this.capabilities.defaultReplicas = replicas;
     // What one message may hold: the server's max_payload less room for headers.
     this.capabilities.maxMessageBytes = Math.max(1024, (nc.info?.max_payload ?? 1048576) - 4096);
   }
 
   /**
-   * Opens the backend on a connection (JetStream must be enabled).
+   * Opens the backend on a connection (JetStream must be enabled); the state
+   * bucket `mq_state` is made with `replicas` copies (1 to 5, default 1), or
+   * raised to that many where it has fewer.
    *
-   * @throws {MqError} `UNREACHABLE` when JetStream is not available
+   * @throws {MqError} `UNREACHABLE` when JetStream is not available,
+   *   `UNAVAILABLE` when the cluster cannot keep that many copies
    */
-  static async open(nc: NatsConnection): Promise<NatsAdapter> {
+  static async open(
+    nc: NatsConnection,
+    options: { replicas?: number } = {},
+  ): Promise<NatsAdapter> {
+    const replicas = options.replicas ?? 1;
+    let jsm: JetStreamManager;
+    let kv: KV;
     try {
-      const jsm = await jetstreamManager(nc);
-      const kv = await new Kvm(nc).create("mq_state", { history: 1 });
-      return new NatsAdapter(nc, jsm, kv);
+      jsm = await jetstreamManager(nc, { timeout: API_TIMEOUT_MS });
+      kv = await new Kvm(jetstream(nc, { timeout: API_TIMEOUT_MS })).create("mq_state", {
+        history: 1,
+        replicas,
+      });
     } catch (cause) {
       await nc.close().catch(() => {});
+      if (isPlacement(cause)) throw placementError(replicas, "the state bucket mq_state", cause);
       throw new MqError(
         "UNREACHABLE",
         `NATS JetStream is not available: ${(cause as Error).message}`,
         { cause },
       );
+    }
+    let stateReplicas = replicas;
+    try {
+      const si = await jsm.streams.info(STATE_STREAM);
+      stateReplicas = Math.max(replicas, si.config.num_replicas);
+      if (si.config.num_replicas < replicas) {
+        await jsm.streams.update(STATE_STREAM, { ...si.config, num_replicas: replicas });
+      }
+    } catch (cause) {
+      await nc.close().catch(() => {});
+      if (isPlacement(cause)) throw placementError(replicas, "the state bucket mq_state", cause);
+      throw unreachable(cause);
+    }
+    return new NatsAdapter(nc, jsm, kv, replicas, stateReplicas);
+  }
+
+  /**
+   * How long operations retry failures that pass (a lost server, a leader
+   * election) and who hears of the connection's state, one line per change.
+   */
+  setReconnectPolicy(policy: ReconnectPolicy): void {
+    this.#retry.setPolicy(policy);
+  }
+
+  /**
+   * Makes the streams of a new topic, `config.replicas` copies each (the
+   * URL's `?replicas=N` unless the topic sets it), with the topic's
+   * duplicate window.
+   *
+   * @throws {MqError} `UNAVAILABLE` when the cluster cannot place that many copies
+   */
+  async prepareTopic(topic: string, config: TopicConfig): Promise<void> {
+    this.#check();
+    const replicas = config.replicas ?? this.capabilities.defaultReplicas ?? 1;
+    const windowMs = config.dedupWindowMs > 0 ? config.dedupWindowMs : DEFAULT_WINDOW_MS;
+    for (let p = 0; p < config.partitions; p++) {
+      await this.#ensureStream(topic, p, windowMs, replicas);
     }
   }
 
@@ -134,31 +197,52 @@ export class NatsAdapter implements StorageAdapter {
 
   /**
    * The stream of a partition, created on first use (with `windowMs` as its
-   * duplicate window, else JetStream's default of two minutes).
+   * duplicate window, else JetStream's default of two minutes, and
+   * `replicas` copies, else the URL's); given `replicas`, an existing stream
+   * with another count is changed to it.
    */
-  async #ensureStream(topic: string, partition: number, windowMs?: number): Promise<string> {
+  async #ensureStream(
+    topic: string,
+    partition: number,
+    windowMs?: number,
+    replicas?: number,
+  ): Promise<string> {
     const name = streamName(topic, partition);
-    if (this.#streams.has(name)) return name;
-    let window: number;
-    try {
-      window = (await this.#jsm.streams.info(name)).config.duplicate_window;
-    } catch (e) {
-      if (!/not found/i.test((e as Error).message)) throw unreachable(e);
-      window = Math.max(1, windowMs ?? 120_000) * 1_000_000;
+    if (this.#streams.has(name) && replicas === undefined) return name;
+    const copies = replicas ?? this.capabilities.defaultReplicas ?? 1;
+    const window = await this.#retry.run(`about stream ${name}`, async () => {
+      try {
+        const si = await this.#jsm.streams.info(name);
+        if (replicas !== undefined && si.config.num_replicas !== replicas) {
+          await this.#jsm.streams.update(name, { ...si.config, num_replicas: replicas });
+        }
+        return si.config.duplicate_window;
+      } catch (e) {
+        if (!isNotFound(e)) throw e;
+      }
+      const window = Math.max(1, windowMs ?? DEFAULT_WINDOW_MS) * 1_000_000;
       try {
         await this.#jsm.streams.add({
           name,
           subjects: [subjectOf(topic, partition)],
           storage: StorageType.File,
           duplicate_window: window,
+          num_replicas: copies,
         });
+        return window;
       } catch (e) {
+        if (isPlacement(e)) throw e;
         // Created meanwhile by another client: fine.
-        window = (await this.#jsm.streams.info(name).catch(() => {
-          throw unreachable(e);
-        })).config.duplicate_window;
+        try {
+          return (await this.#jsm.streams.info(name)).config.duplicate_window;
+        } catch {
+          throw e;
+        }
       }
-    }
+    }).catch((e) => {
+      if (isPlacement(e)) throw placementError(copies, `topic "${topic}" (stream ${name})`, e);
+      throw unreachable(e);
+    });
     this.#streams.set(name, window);
     return name;
   }
@@ -167,14 +251,14 @@ export class NatsAdapter implements StorageAdapter {
   async #ensureWindow(stream: string, windowMs: number): Promise<void> {
     const want = Math.max(1, windowMs) * 1_000_000;
     if (this.#streams.get(stream) === want) return;
-    try {
+    await this.#retry.run(`about stream ${stream}`, async () => {
       const si = await this.#jsm.streams.info(stream);
       if (si.config.duplicate_window !== want) {
         await this.#jsm.streams.update(stream, { ...si.config, duplicate_window: want });
       }
-    } catch (e) {
+    }).catch((e) => {
       throw unreachable(e);
-    }
+    });
     this.#streams.set(stream, want);
   }
 
@@ -214,57 +298,86 @@ export class NatsAdapter implements StorageAdapter {
    * Publishes every record of `batch`, with up to {@link WINDOW} acks
    * outstanding (no await per message); resolves to the acks in record
    * order. Ids go out as `Nats-Msg-Id` (deduplicated by the server) only with
-   * `dedup`, else as `Mq-Id` (the core has deduplicated already).
+   * `dedup`, else as `Mq-Id` (the core has deduplicated already); a record
+   * without one gets an id of mq's own ({@link AUTO_ID}). Records whose ack
+   * did not come (a lost server, a leader election) are sent again with the
+   * same ids, after a backoff, for the reconnect policy's time: the server
+   * drops what it stored already, and its ack names the stored sequence.
+   * During such a failover one batch's records may be stored out of order.
    */
   async #publish(
     topic: string,
     partition: number,
     batch: RecordBatch,
     dedup: boolean,
-  ): Promise<PubAck[]> {
+  ): Promise<{ seq: number; duplicate: boolean }[]> {
     const subject = subjectOf(topic, partition);
-    const acks: PubAck[] = [];
-    const half = WINDOW / 2;
-    let chunk: Promise<PubAck>[] = [];
-    let previous: Promise<PubAck[]> | undefined;
-    try {
-      for (let i = 0; i < batch.count; i++) {
-        const m = batch.meta?.[i];
-        const payload = batch.data.subarray(batch.starts[i], batch.ends[i]);
-        let h: MsgHdrs | undefined;
-        let msgID: string | undefined;
-        if (m) {
-          h = natsHeaders();
-          if (m.key !== undefined) h.set(H.key, encodeURIComponent(m.key));
-          if (m.id !== undefined) {
-            if (dedup) msgID = encodeURIComponent(m.id);
-            else h.set(H.plainId, encodeURIComponent(m.id));
+    const acks = new Array<{ seq: number; duplicate: boolean }>(batch.count);
+    const nonce = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+    const send = (i: number): Promise<PubAck> => {
+      const payload = batch.data.subarray(batch.starts[i], batch.ends[i]);
+      const { headers, msgID } = publishHeaders(
+        batch.meta?.[i],
+        dedup,
+        `${nonce}.${i.toString(36)}`,
+      );
+      return this.#js.publish(subject, payload, { headers, msgID });
+    };
+    const started = Date.now();
+    let todo: number[] | undefined;
+    let delay = 100;
+    for (let round = 0;; round++) {
+      const failed: number[] = [];
+      let firstError: unknown;
+      const settle = async (xs: { i: number; p: Promise<PubAck> }[]) => {
+        const rs = await Promise.allSettled(xs.map((x) => x.p));
+        for (let k = 0; k < rs.length; k++) {
+          const r = rs[k];
+          if (r.status === "fulfilled") {
+            // Sent before: a "duplicate" is most likely the earlier attempt, stored.
+            acks[xs[k].i] = { seq: r.value.seq, duplicate: r.value.duplicate && round === 0 };
+          } else {
+            failed.push(xs[k].i);
+            firstError ??= r.reason;
           }
-          if (m.headers && Object.keys(m.headers).length > 0) {
-            h.set(H.headers, encodeURIComponent(JSON.stringify(m.headers)));
-          }
-          if (m.timestamp !== undefined) h.set(H.ts, String(m.timestamp));
-          if (m.deliverAt !== undefined) h.set(H.deliver, String(m.deliverAt));
-          if (m.expiresAt !== undefined) h.set(H.expires, String(m.expiresAt));
-          if (m.attempt) h.set(H.attempt, String(m.attempt));
         }
-        chunk.push(this.#js.publish(subject, payload, { headers: h, msgID }));
+      };
+      const n = todo ? todo.length : batch.count;
+      const half = WINDOW / 2;
+      let chunk: { i: number; p: Promise<PubAck> }[] = [];
+      let previous: typeof chunk | undefined;
+      let k = 0;
+      for (; k < n; k++) {
+        const i = todo ? todo[k] : k;
+        chunk.push({ i, p: send(i) });
         if (chunk.length === half) {
-          if (previous) { for (const a of await previous) acks.push(a); }
-          previous = Promise.all(chunk);
+          if (previous) await settle(previous);
+          previous = chunk;
           chunk = [];
+          // Something failed: send no more this round, retry from there.
+          if (failed.length > 0) {
+            k++;
+            break;
+          }
         }
       }
-      if (previous) { for (const a of await previous) acks.push(a); }
-      previous = undefined;
-      for (const a of await Promise.all(chunk)) acks.push(a);
-      return acks;
-    } catch (cause) {
-      // Let every outstanding publish settle before reporting.
-      await Promise.allSettled([...(previous ? [previous] : []), ...chunk]);
-      throw new MqError("UNREACHABLE", `publishing to NATS failed: ${(cause as Error).message}`, {
-        cause,
-      });
+      if (previous) await settle(previous);
+      await settle(chunk);
+      for (; k < n; k++) failed.push(todo ? todo[k] : k);
+      if (failed.length === 0) return acks;
+      if (!this.#retry.mayRetry(firstError, started)) {
+        let stored = 0;
+        for (const a of acks) if (a) stored++;
+        throw new MqError(
+          "UNREACHABLE",
+          `publishing to NATS failed: ${reasonOf(firstError)}`,
+          { cause: firstError, details: { published: stored } },
+        );
+      }
+      if (round > 0) this.#retry.trouble(`a publish to ${subject}`, firstError);
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 2000);
+      todo = failed.sort((x, y) => x - y);
     }
   }
 
@@ -274,55 +387,90 @@ export class NatsAdapter implements StorageAdapter {
     let next = Math.max(from, (await this.bounds(topic, partition)).start);
     let consumer: Awaited<ReturnType<JetStreamClient["consumers"]["get"]>> | undefined;
     let consumerAt = -1;
-    return {
-      read: async (max: number) => {
-        const { end } = await this.bounds(topic, partition);
-        if (next >= end) return [];
-        if (!consumer || consumerAt !== next) {
-          await consumer?.delete().catch(() => {});
-          consumer = await this.#js.consumers.get(stream, {
-            deliver_policy: DeliverPolicy.StartSequence,
-            opt_start_seq: next + 1,
-          });
-          consumerAt = next;
-        }
-        const want = Math.min(max, end - next);
-        const out: StoredRecord[] = [];
-        const msgs = await consumer.fetch({ max_messages: want, expires: 2000 });
+    const drop = () => {
+      void consumer?.delete().catch(() => {});
+      consumer = undefined;
+    };
+    const readOnce = async (max: number): Promise<StoredRecord[]> => {
+      const { start, end } = await this.bounds(topic, partition);
+      if (next < start) next = start; // trimmed meanwhile
+      if (next >= end) return [];
+      if (!consumer || consumerAt !== next) {
+        drop();
+        consumer = await this.#js.consumers.get(stream, {
+          deliver_policy: DeliverPolicy.StartSequence,
+          opt_start_seq: next + 1,
+        });
+        consumerAt = next;
+      }
+      const want = Math.min(max, end - next);
+      const out: StoredRecord[] = [];
+      try {
+        const msgs = await consumer.fetch({ max_messages: want, expires: FETCH_EXPIRES_MS });
+        // Strictly ascending: a consumer that reset itself (a lost
+        // heartbeat, a leader change) may deliver some again.
+        let at = next;
         for await (const m of msgs) {
           const r = toRecord(m);
-          if (r.offset >= next) out.push(r);
+          if (r.offset < at) continue;
+          out.push(r);
+          at = r.offset + 1;
           if (out.length >= want) break;
         }
-        if (out.length > 0) next = out[out.length - 1].offset + 1;
-        consumerAt = next;
-        return out;
-      },
-      close: () => {
-        void consumer?.delete().catch(() => {});
-        consumer = undefined;
-      },
+      } catch (e) {
+        // A consumer lost with its server (or a restart): make it again.
+        drop();
+        throw /consumer not found|consumer deleted/i.test((e as Error)?.message ?? "")
+          ? transientError(`NATS: the reader of stream ${stream} was lost`, e)
+          : e;
+      }
+      if (out.length === 0) {
+        // Stored, yet nothing came: the consumer went with a server or a
+        // leader. Make it again, unless the records were trimmed meanwhile.
+        drop();
+        if ((await this.bounds(topic, partition)).start <= next) {
+          throw transientError(`NATS: no messages from stream ${stream} (timeout)`);
+        }
+        return [];
+      }
+      next = out[out.length - 1].offset + 1;
+      consumerAt = next;
+      return out;
+    };
+    return {
+      read: (max: number) =>
+        this.#retry.run(`reading stream ${stream}`, () => readOnce(max)).catch((e) => {
+          throw unreachable(e);
+        }),
+      close: drop,
     };
   }
 
   async bounds(topic: string, partition: number): Promise<PartitionBounds> {
     this.#check();
+    const stream = streamName(topic, partition);
     try {
-      const si = await this.#jsm.streams.info(streamName(topic, partition));
+      const si = await this.#retry.run(
+        `about stream ${stream}`,
+        () => this.#jsm.streams.info(stream),
+      );
       const end = si.state.last_seq;
       const start = si.state.messages === 0 ? end : si.state.first_seq - 1;
       return { start, end };
     } catch (e) {
-      if (/not found/i.test((e as Error).message)) return { start: 0, end: 0 };
-      throw new MqError("UNREACHABLE", `NATS: ${(e as Error).message}`, { cause: e });
+      if (isNotFound(e)) return { start: 0, end: 0 };
+      throw unreachable(e);
     }
   }
 
   async storedBytes(topic: string, partition: number): Promise<number> {
+    const stream = streamName(topic, partition);
     try {
-      return (await this.#jsm.streams.info(streamName(topic, partition))).state.bytes;
-    } catch {
-      return 0;
+      return (await this.#retry.run(`about stream ${stream}`, () => this.#jsm.streams.info(stream)))
+        .state.bytes;
+    } catch (e) {
+      if (isNotFound(e)) return 0;
+      throw unreachable(e);
     }
   }
 
@@ -336,6 +484,7 @@ export class NatsAdapter implements StorageAdapter {
     if (signal.aborted || (await this.bounds(topic, partition)).end > offset) return;
     // Listen first, then look once more: a message published between the
     // first look and the listening would otherwise wait out the timeout.
+    // (The client subscribes again by itself after a reconnect.)
     const sub = this.#nc.subscribe(subjectOf(topic, partition), { max: 1, timeout: timeoutMs });
     const onAbort = () => sub.unsubscribe();
     signal.addEventListener("abort", onAbort, { once: true });
@@ -353,57 +502,53 @@ export class NatsAdapter implements StorageAdapter {
   async trim(topic: string, partition: number, before: number): Promise<void> {
     this.#check();
     const stream = await this.#ensureStream(topic, partition);
-    await this.#jsm.streams.purge(stream, { seq: before + 1 });
+    await this.#retry.run(
+      `purging stream ${stream}`,
+      () => this.#jsm.streams.purge(stream, { seq: before + 1 }),
+    ).catch((e) => {
+      throw unreachable(e);
+    });
   }
 
   async dropLog(topic: string): Promise<void> {
     this.#check();
     const prefix = streamName(topic, 0).replace(/_0$/, "_");
-    for await (const name of this.#jsm.streams.names()) {
+    const names = await this.#retry.run("listing streams", async () => {
+      const out: string[] = [];
+      for await (const name of this.#jsm.streams.names()) out.push(name);
+      return out;
+    }).catch((e) => {
+      throw unreachable(e);
+    });
+    for (const name of names) {
       if (name.startsWith(prefix) && /^\d+$/.test(name.slice(prefix.length))) {
-        await this.#jsm.streams.delete(name).catch(() => {});
+        await this.#retry.run(`deleting stream ${name}`, () => this.#jsm.streams.delete(name))
+          .catch((e) => {
+            if (!isNotFound(e)) throw unreachable(e);
+          });
         this.#streams.delete(name);
       }
     }
   }
 
-  async getState(key: string[]): Promise<Versioned | undefined> {
+  getState(key: string[]): Promise<Versioned | undefined> {
     this.#check();
-    const e = await this.#kv.get(kvKey(key));
-    if (!e || e.operation !== "PUT") return undefined;
-    return { value: e.value, version: String(e.revision) };
+    return this.#state.get(key);
   }
 
-  async compareAndSet(key: string[], expected: string | null, value: Uint8Array): Promise<boolean> {
+  compareAndSet(key: string[], expected: string | null, value: Uint8Array): Promise<boolean> {
     this.#check();
-    try {
-      if (expected === null) await this.#kv.create(kvKey(key), value);
-      else await this.#kv.update(kvKey(key), value, Number(expected));
-      return true;
-    } catch (e) {
-      const msg = (e as Error).message ?? "";
-      if (/wrong last sequence|key exists|exists/i.test(msg)) return false;
-      throw new MqError("UNREACHABLE", `NATS KV: ${msg}`, { cause: e });
-    }
+    return this.#state.compareAndSet(key, expected, value);
   }
 
-  async deleteState(key: string[]): Promise<void> {
+  deleteState(key: string[]): Promise<void> {
     this.#check();
-    const k = kvKey(key);
-    await this.#kv.purge(k).catch(() => {});
-    const below: string[] = [];
-    for await (const name of await this.#kv.keys(`${k}.>`)) below.push(name);
-    for (const name of below) await this.#kv.purge(name).catch(() => {});
+    return this.#state.delete(key);
   }
 
-  async listState(prefix: string[]): Promise<string[]> {
+  listState(prefix: string[]): Promise<string[]> {
     this.#check();
-    const out: string[] = [];
-    for await (const name of await this.#kv.keys(`${kvKey(prefix)}.*`)) {
-      const e = await this.#kv.get(name);
-      if (e && e.operation === "PUT") out.push(unescapeKey(name.slice(name.lastIndexOf(".") + 1)));
-    }
-    return out;
+    return this.#state.list(prefix);
   }
 
   async close(): Promise<void> {
@@ -413,42 +558,30 @@ export class NatsAdapter implements StorageAdapter {
   }
 }
 
-function unreachable(e: unknown): MqError {
-  return MqError.is(e) ? e : new MqError("UNREACHABLE", `NATS: ${(e as Error).message}`, {
+function unreachable(e: unknown, what = "NATS"): MqError {
+  return MqError.is(e) ? e : new MqError("UNREACHABLE", `${what}: ${(e as Error).message}`, {
     cause: e,
   });
 }
 
-function toRecord(m: JsMsg): StoredRecord {
-  const d = m.data;
-  const r: StoredRecord = {
-    offset: m.seq - 1,
-    timestamp: Math.floor(m.info.timestampNanos / 1_000_000),
-    // A plain Uint8Array view (the client hands out Node Buffers).
-    payload: new Uint8Array(d.buffer, d.byteOffset, d.byteLength),
-  };
-  const h = m.headers;
-  if (!h) return r;
-  const get = (k: string) => (h.has(k) ? h.get(k) : undefined);
-  const key = get(H.key);
-  if (key !== undefined) r.key = decodeURIComponent(key);
-  const id = get(H.id) ?? get(H.plainId);
-  if (id !== undefined) r.id = decodeURIComponent(id);
-  const hdrs = get(H.headers);
-  if (hdrs !== undefined) {
-    try {
-      r.headers = JSON.parse(decodeURIComponent(hdrs));
-    } catch {
-      r.headers = {};
-    }
-  }
-  const ts = get(H.ts);
-  if (ts !== undefined) r.timestamp = Number(ts);
-  const deliver = get(H.deliver);
-  if (deliver !== undefined) r.deliverAt = Number(deliver);
-  const expires = get(H.expires);
-  if (expires !== undefined) r.expiresAt = Number(expires);
-  const attempt = get(H.attempt);
-  if (attempt !== undefined) r.attempt = Number(attempt);
-  return r;
+function isNotFound(e: unknown): boolean {
+  return /not found/i.test((e as Error)?.message ?? "");
+}
+
+/** JetStream cannot place the copies asked for (too few servers, or not clustered). */
+function isPlacement(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return code === 10005 || code === 10023 || code === 10074 ||
+    /suitable peers|insufficient resources|replicas > 1 not supported/i.test(
+      (e as Error)?.message ?? "",
+    );
+}
+
+function placementError(replicas: number, what: string, cause: unknown): MqError {
+  return new MqError(
+    "UNAVAILABLE",
+    `NATS cannot keep ${replicas} replicas of ${what}: ${reasonOf(cause)} ` +
+      `(replicas must not exceed the JetStream servers of the cluster)`,
+    { cause },
+  );
 }

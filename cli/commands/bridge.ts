@@ -9,6 +9,7 @@ import { compileTarget } from "../../core/bridge_target.ts";
 import { bridgeFrom, bridgeSinkFor } from "../../adapters/builtin.ts";
 import { globals, note, openBackend } from "../runtime.ts";
 import { Progress } from "../progress.ts";
+import { rideThroughFailures } from "../reconnect.ts";
 
 /** The options of `mq bridge`, as parsed. */
 export interface BridgeOptions {
@@ -42,6 +43,7 @@ export async function bridgeCommand(opts: BridgeOptions, cmd: Call): Promise<voi
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   const { mq } = await openBackend(cmd);
+  rideThroughFailures(mq, { follow: !opts.exit, quiet, prefix: "bridge: " });
   // Progress (messages forwarded or stored, rate) on a terminal.
   const progress = Progress.start("bridge", { quiet });
   try {

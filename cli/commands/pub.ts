@@ -270,10 +270,15 @@ async function publishOrExplain(
         // it is a clean prefix of the input; say how long.
         if (!MqError.is(e) || exitCodeOf(e.code) === EXIT_USAGE) throw e;
         counter.n += e.details.published ?? 0;
-        throw new MqError(e.code, `${e.message}; published ${counter.n} before the failure`, {
-          cause: e,
-          details: { published: counter.n },
-        });
+        const n = counter.n;
+        throw new MqError(
+          e.code,
+          `${e.message}; published ${n} message${n === 1 ? "" : "s"} before the failure`,
+          {
+            cause: e,
+            details: { published: counter.n },
+          },
+        );
       }
       const index = e.details.index;
       counter.n += e.details.published ?? 0;

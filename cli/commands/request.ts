@@ -3,6 +3,7 @@ import type { Call } from "../definition.ts";
 import { assertName } from "../../core/names.ts";
 import { parseDuration } from "../../core/duration.ts";
 import { globals, headerFlags, note, openBackend } from "../runtime.ts";
+import { rideThroughFailures } from "../reconnect.ts";
 import { requireExecutable } from "../process_tree.ts";
 
 /** `mq request <topic> [payload]`: a request published, the first reply printed. */
@@ -41,6 +42,7 @@ export async function replyCommand(
   const [program, ...args] = command;
   const path = await requireExecutable(program);
   const { mq } = await openBackend(cmd);
+  rideThroughFailures(mq, { follow: !opts.exit, quiet: globals(cmd).quiet });
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   Deno.addSignalListener("SIGINT", onSignal);

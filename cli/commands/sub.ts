@@ -11,6 +11,7 @@ import { formatterFor, type LineFormatter } from "../message_format.ts";
 import { Output, OutputClosed } from "../output.ts";
 import { headerFlags } from "../runtime.ts";
 import { Progress } from "../progress.ts";
+import { rideThroughFailures } from "../reconnect.ts";
 
 /** The options of `mq sub`, as plain values (what any parser hands over). */
 export interface SubOptions {
@@ -145,6 +146,10 @@ export async function runSub(
   const format = formatterFor(opts.format ?? "raw");
   const timeoutMs = opts.timeout === undefined ? undefined : parseDuration(opts.timeout);
   const mq = await open();
+  rideThroughFailures(mq, {
+    follow: !opts.exit && opts.count === undefined,
+    quiet: opts.quiet,
+  });
   const stop = new AbortController();
   let timedOut = false;
   const timer = timeoutMs === undefined ? undefined : setTimeout(() => {

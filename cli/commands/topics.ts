@@ -18,6 +18,7 @@ export interface CreateOptions {
   dlq?: string;
   dlqExpired?: boolean;
   maxMessageBytes?: number;
+  replicas?: number;
 }
 
 /** `mq topics` and `mq topics ls`: every topic with its partitions and messages. */
@@ -51,12 +52,15 @@ export async function topicsCreate(name: string, opts: CreateOptions, cmd: Call)
     dlq: opts.dlq,
     deadLetterExpired: opts.dlqExpired,
     maxMessageBytes: opts.maxMessageBytes,
+    replicas: opts.replicas,
   };
   const { mq } = await openBackend(cmd);
   try {
     const c = await mq.topics.create(name, settings);
     note(
-      `mq: created topic "${name}" with ${c.partitions} partition${c.partitions === 1 ? "" : "s"}`,
+      `mq: created topic "${name}" with ${c.partitions} partition${c.partitions === 1 ? "" : "s"}${
+        c.replicas !== undefined && c.replicas > 1 ? `, ${c.replicas} replicas each` : ""
+      }`,
     );
   } finally {
     await mq.close();
@@ -82,7 +86,8 @@ export async function topicsInfo(name: string, opts: { json?: boolean }, cmd: Ca
       (c.maxMessages ? ` max-messages=${c.maxMessages}` : "") +
       (c.maxBytes ? ` max-bytes=${c.maxBytes}` : "") +
       ` dlq=${deadLetterTopic(info.name, c.dlq)}` +
-      (c.deadLetterExpired ? " dlq-expired" : ""),
+      (c.deadLetterExpired ? " dlq-expired" : "") +
+      (c.replicas !== undefined ? ` replicas=${c.replicas}` : ""),
       "",
       table(
         ["PARTITION", "START", "END", "BYTES"],

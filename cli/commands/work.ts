@@ -5,6 +5,7 @@ import { MqError } from "../../core/errors.ts";
 import { deadLetterTopic, DLQ_STDERR_BYTES } from "../../core/dead_letter.ts";
 import { parseDuration } from "../../core/duration.ts";
 import { parseBackoff } from "../../core/retry.ts";
+import { rideThroughFailures } from "../reconnect.ts";
 import type { Message } from "../../core/message.ts";
 import { globals, note, openBackend } from "../runtime.ts";
 import { Progress } from "../progress.ts";
@@ -89,6 +90,10 @@ async function runWork(
   const path = await requireExecutable(program);
 
   const { mq } = await openBackend(cmd);
+  rideThroughFailures(mq, {
+    follow: !opts.exit && opts.count === undefined,
+    quiet: globals(cmd).quiet,
+  });
   const config = await mq.topicConfig(topic);
   const maxAttempts = opts.maxAttempts ?? config?.maxAttempts ?? 5;
   const concurrency = opts.concurrency;

@@ -78,9 +78,17 @@ const create: CommandDefinition = {
       help: "largest message accepted",
       parse: wholeNumber("--max-message-bytes", 1),
     },
+    {
+      long: "replicas",
+      value: "n",
+      help:
+        "copies of each message on different servers, 1 to 5 (a NATS cluster; default ?replicas= of the URL)",
+      parse: wholeNumber("--replicas", 1),
+    },
   ],
   examples: [
     ["mq topics create orders --partitions 4", "keys spread over four partitions"],
+    ["mq --url nats://h1:4222,h2:4222,h3:4222 topics create orders --replicas 3"],
     ["mq topics create logs --retention-age 7d --max-bytes 1000000000"],
     ["mq topics create jobs --max-attempts 3 --dlq jobs.failed"],
     ["mq topics create feed --max-messages 1000 --overflow reject", "full: pub fails (exit 1)"],

@@ -47,6 +47,8 @@ const NOT_RUN: Record<string, string> = {
   "mq bridge --from nats://127.0.0.1:4222 --subjects 'events.>' --into events":
     "needs the NATS on 4222, the machine's own, which tests must not use",
   "mq completions bash > /etc/bash_completion.d/mq": "writes outside its folder (/etc)",
+  "mq --url nats://h1:4222,h2:4222,h3:4222 topics create orders --replicas 3":
+    "needs a NATS cluster at hosts h1-h3 (tests/nats/cluster_*_test.ts start one on loopback)",
   "mq metrics > /var/lib/node_exporter/textfile/mq.prom": "writes outside its folder (/var/lib)",
   "MQ_UI_TOKEN=s3cret-token mq ui --host 0.0.0.0": "listens on every interface, not loopback",
   'curl -H "Authorization: Bearer $T" http://127.0.0.1:8977/api/overview':
