@@ -250,10 +250,11 @@ try {
     );
     const width = Math.max(...rows.map((r) => r.name.length));
     for (const r of rows) {
+      const wall = r.median_ms.map((m) => m.toFixed(1).padStart(6)).join(" ");
+      const cpu = r.cpu_ms.map((m) => m.toFixed(1).padStart(5)).join(" ");
       console.log(
-        `  ${r.name.padEnd(width)}  ${
-          r.median_ms.map((m) => m.toFixed(1).padStart(6)).join(" ")
-        } ms  x${r.ratio.map((x) => x.toFixed(2)).join(" x")}`,
+        `  ${r.name.padEnd(width)}  ${wall} ms  x${r.ratio.map((x) => x.toFixed(2)).join(" x")}` +
+          `   cpu ${cpu} ms  x${r.cpu_ratio.map((x) => x.toFixed(2)).join(" x")}`,
       );
     }
     for (const s of skipped) console.log(`  skipped: ${s}`);

@@ -204,7 +204,10 @@ cliTest(
     eq((await mq(h, ["take", "orders", "-g", "billing"])).code, 0);
     eq((await mq(h, ["context", "add", "dev", "memory:"])).code, 0);
     const offered = async (...words: string[]) => {
-      const r = await mq(h, ["__complete", ...words]);
+      // A generous deadline: a busy test machine can be slow to reach a broker.
+      const r = await mq(h, ["__complete", ...words], {
+        env: { MQ_COMPLETE_DEADLINE_MS: "20000" },
+      });
       eq(r.code, 0, r.err);
       return r.out.trimEnd().split("\n");
     };
