@@ -241,6 +241,11 @@ Deno.test("cli: completions and reading commands create no store", () =>
         args.join(" "),
       );
     }
+    const info = await mq(h, ["--url", kv, "info"]);
+    eq([info.code, info.out.trim().split("\n").at(-1)], [
+      0,
+      "capabilities: unknown (the store does not exist yet)",
+    ]);
     const fsTopics = await mq(h, ["--url", `file:${h}/nofs`, "topics"]);
     eq([fsTopics.code, fsTopics.err], [0, "mq: no topics yet (mq pub <topic> creates one)\n"]);
     eq([...Deno.readDirSync(h)].map((e) => e.name).sort(), []);
