@@ -210,7 +210,7 @@ async function valuesOf(
   }
 }
 
-/** How long completions wait for the store before offering nothing. */
+/** How long completions wait for the store before offering nothing (`MQ_COMPLETE_DEADLINE_MS`). */
 const STORE_DEADLINE_MS = 1500;
 
 /**
@@ -227,7 +227,8 @@ export function storeNames(): NameSource {
     const { connect } = await import("../mod.ts");
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<T[]>((resolve) => {
-      timer = setTimeout(() => resolve([]), STORE_DEADLINE_MS);
+      const ms = Number(Deno.env.get("MQ_COMPLETE_DEADLINE_MS") ?? STORE_DEADLINE_MS);
+      timer = setTimeout(() => resolve([]), ms > 0 ? ms : STORE_DEADLINE_MS);
     });
     const work = (async () => {
       const backend = await resolveBackend(globals);

@@ -9,7 +9,8 @@
  * Cases: `mq pub t x`, `mq sub t -e` (one message), `mq topics`, `mq groups
  * t`, `mq info`, `mq --help`, `mq topics create --help`, on a fresh fs store.
  * It prints each median (of at least 20 runs), its ratio to the floor's
- * median, and whether the target (at most 1.5x) is met. The machine is
+ * median, and whether the target (at most 1.5x) is met; beside them the mean
+ * CPU time (user + system) and its ratio, which a busy machine distorts less. The machine is
  * noisy: `--rounds K` repeats the whole hyperfine run K times and prints the
  * ratios of every round.
  *
@@ -180,8 +181,8 @@ async function waitForPort(port: number): Promise<void> {
   }
 }
 
-/** One hyperfine run of every case; the medians in ms, in the order of `cases`. */
-async function round(k: number): Promise<number[]> {
+/** One hyperfine run of every case: the medians and the mean CPU times (user + system) in ms, in the order of `cases`. */
+async function round(k: number): Promise<{ median: number; cpu: number }[]> {
   const out = `${tmp}/round-${k}.json`;
   const r = await new Deno.Command(HYPERFINE!, {
     args: [
@@ -202,8 +203,12 @@ async function round(k: number): Promise<number[]> {
     stderr: "piped",
   }).output();
   if (!r.success) throw new Error(`hyperfine failed: ${new TextDecoder().decode(r.stderr)}`);
-  const results = JSON.parse(await Deno.readTextFile(out)).results as { median: number }[];
-  return results.map((x) => x.median * 1000);
+  const results = JSON.parse(await Deno.readTextFile(out)).results as {
+    median: number;
+    user: number;
+    system: number;
+  }[];
+  return results.map((x) => ({ median: x.median * 1000, cpu: (x.user + x.system) * 1000 }));
 }
 
 function loadAverage(): string {
@@ -215,13 +220,15 @@ function loadAverage(): string {
 }
 
 try {
-  const rounds: number[][] = [];
+  const rounds: { median: number; cpu: number }[][] = [];
   for (let k = 0; k < ROUNDS; k++) rounds.push(await round(k));
   const floorAt = cases.findIndex((c) => c.floor);
   const rows = cases.map((c, i) => ({
     name: c.name,
-    median_ms: rounds.map((r) => Number(r[i].toFixed(1))),
-    ratio: rounds.map((r) => Number((r[i] / r[floorAt]).toFixed(2))),
+    median_ms: rounds.map((r) => Number(r[i].median.toFixed(1))),
+    ratio: rounds.map((r) => Number((r[i].median / r[floorAt].median).toFixed(2))),
+    cpu_ms: rounds.map((r) => Number(r[i].cpu.toFixed(1))),
+    cpu_ratio: rounds.map((r) => Number((r[i].cpu / r[floorAt].cpu).toFixed(2))),
     held_to_target: !c.floor && !c.peer,
   }));
   const held = rows.filter((r) => r.held_to_target);
@@ -243,10 +250,11 @@ try {
     );
     const width = Math.max(...rows.map((r) => r.name.length));
     for (const r of rows) {
+      const wall = r.median_ms.map((m) => m.toFixed(1).padStart(6)).join(" ");
+      const cpu = r.cpu_ms.map((m) => m.toFixed(1).padStart(5)).join(" ");
       console.log(
-        `  ${r.name.padEnd(width)}  ${
-          r.median_ms.map((m) => m.toFixed(1).padStart(6)).join(" ")
-        } ms  x${r.ratio.map((x) => x.toFixed(2)).join(" x")}`,
+        `  ${r.name.padEnd(width)}  ${wall} ms  x${r.ratio.map((x) => x.toFixed(2)).join(" x")}` +
+          `   cpu ${cpu} ms  x${r.cpu_ratio.map((x) => x.toFixed(2)).join(" x")}`,
       );
     }
     for (const s of skipped) console.log(`  skipped: ${s}`);

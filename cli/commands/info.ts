@@ -5,14 +5,22 @@ import { resolveBackend } from "../backend.ts";
 import { globals, print } from "../runtime.ts";
 import { VERSION } from "../version.ts";
 import { builtinRegistry } from "../../adapters/builtin.ts";
+import { MqError } from "../../core/errors.ts";
 
 /** `mq info`: the version and the backend in use. */
 export async function infoCommand(opts: { json?: boolean }, cmd: Call): Promise<void> {
   const backend = await resolveBackend(globals(cmd));
-  // The adapter alone says what it can do; the queue client is not needed.
-  const adapter = await builtinRegistry().open(backend.url, { create: !cmd.reads });
-  const capabilities = adapter.capabilities;
-  await adapter.close();
+  // The adapter alone says what it can do; the queue client is not needed. A
+  // store that does not exist yet (a kv: file) is not made: its capabilities
+  // are then unknown (null).
+  let capabilities: Record<string, unknown> | null = null;
+  try {
+    const adapter = await builtinRegistry().open(backend.url, { create: !cmd.reads });
+    capabilities = { ...adapter.capabilities };
+    await adapter.close();
+  } catch (e) {
+    if (!MqError.is(e, "IO") || !e.message.includes("does not exist")) throw e;
+  }
   const info = {
     version: VERSION,
     deno: Deno.version.deno,
@@ -30,7 +38,11 @@ export async function infoCommand(opts: { json?: boolean }, cmd: Call): Promise<
       `from:    ${info.source}${backend.context ? ` (${backend.context})` : ""}${
         backend.file ? ` in ${backend.file}` : ""
       }`,
-      `capabilities: ${Object.entries(capabilities).map(([k, v]) => `${k}=${v}`).join(" ")}`,
+      `capabilities: ${
+        capabilities
+          ? Object.entries(capabilities).map(([k, v]) => `${k}=${v}`).join(" ")
+          : "unknown (the store does not exist yet)"
+      }`,
     ].join("\n") + "\n",
   );
 }

@@ -204,7 +204,10 @@ cliTest(
     eq((await mq(h, ["take", "orders", "-g", "billing"])).code, 0);
     eq((await mq(h, ["context", "add", "dev", "memory:"])).code, 0);
     const offered = async (...words: string[]) => {
-      const r = await mq(h, ["__complete", ...words]);
+      // A generous deadline: a busy test machine can be slow to reach a broker.
+      const r = await mq(h, ["__complete", ...words], {
+        env: { MQ_COMPLETE_DEADLINE_MS: "20000" },
+      });
       eq(r.code, 0, r.err);
       return r.out.trimEnd().split("\n");
     };
@@ -238,6 +241,11 @@ Deno.test("cli: completions and reading commands create no store", () =>
         args.join(" "),
       );
     }
+    const info = await mq(h, ["--url", kv, "info"]);
+    eq([info.code, info.out.trim().split("\n").at(-1)], [
+      0,
+      "capabilities: unknown (the store does not exist yet)",
+    ]);
     const fsTopics = await mq(h, ["--url", `file:${h}/nofs`, "topics"]);
     eq([fsTopics.code, fsTopics.err], [0, "mq: no topics yet (mq pub <topic> creates one)\n"]);
     eq([...Deno.readDirSync(h)].map((e) => e.name).sort(), []);
