@@ -92,6 +92,8 @@ export class GroupSource implements BatchSource, Settler {
   #turn = 0;
   #blocked = 0;
   #init: (() => GroupState) | undefined;
+  /** Unreadable offsets the last ordered claim settled (then it claims again). */
+  #passedUnreadable = 0;
   /** Set once the topic was found removed: nothing more is written. */
   #gone = false;
 
@@ -345,6 +347,11 @@ export class GroupSource implements BatchSource, Settler {
         throw e;
       }
       this.#turn++;
+      if (claimed.length === 0 && this.#passedUnreadable > 0) {
+        // Everything claimed was unreadable and is settled now: claim on.
+        this.#passedUnreadable = 0;
+        continue;
+      }
       if (claimed.length === 0 && this.#blocked > 0 && this.#ops.length > 0) {
         // Held back behind keys whose settlement is queued here: apply it soon.
         this.#blocked = 0;
@@ -404,6 +411,7 @@ export class GroupSource implements BatchSource, Settler {
     return updateGroup(adapter, topic, this.#group, init, (state) => {
       // The update may run again (a concurrent write won): start afresh.
       this.#blocked = 0;
+      this.#passedUnreadable = 0;
       this.#apply(state, ops);
       if (preread) return this.#claimOrdered(state, bounds, max, t, token, preread, report);
       const out: { partition: number; claims: Claim[] }[] = [];
@@ -568,6 +576,7 @@ export class GroupSource implements BatchSource, Settler {
             // Corrupt in storage: settled now, so that the group moves on.
             settle(cursor, token, [{ from: o, to: o + 1 }]);
             state.corrupt = (state.corrupt ?? 0) + 1;
+            this.#passedUnreadable++;
             continue;
           }
           const lockKey = r?.key === undefined ? undefined : `${p}:${r.key}`;

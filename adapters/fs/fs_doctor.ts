@@ -6,6 +6,7 @@
  * quarantine file (`recovery.ts`), indexes are rebuilt, leftovers removed.
  */
 import type { StorageCheckOptions, StorageFinding } from "../../core/adapter.ts";
+import type { StoredRecord } from "../../core/record.ts";
 import { checkFrame, decodeFrame, frameBase, frameCount } from "../frame_codec.ts";
 import { INDEX_INTERVAL, listSegments, partitionDir, readIndex, segmentName } from "./_paths.ts";
 import type { PartitionWriter } from "./partition_writer.ts";
@@ -35,13 +36,13 @@ function scanSegment(buf: Uint8Array, expected: number): SegmentScan {
   const frames: Frame[] = [];
   const corrupt: SegmentScan["corrupt"] = [];
   let pos = 0, next = expected;
-  const scratch: never[] = [];
+  const scratch: StoredRecord[] = [];
   while (pos < buf.length) {
     const total = checkFrame(buf, dv, pos, buf.length);
     if (total > 0) {
       const base = frameBase(dv, pos), count = frameCount(dv, pos);
       // A frame whose records do not add up despite its checksum is corrupt too.
-      if (decodeFrame(buf, dv, pos, total, base, scratch as never)) {
+      if (decodeFrame(buf, dv, pos, total, base, scratch)) {
         frames.push({ pos, total, base, count });
         next = Math.max(next, base + count);
         pos += total;

@@ -52,6 +52,21 @@ export class StateFiles {
   }
 
   async compareAndSet(key: string[], expected: string | null, value: Uint8Array): Promise<boolean> {
+    try {
+      return await this.#compareAndSet(key, expected, value);
+    } catch (e) {
+      // The folder was removed meanwhile (a topic removed in another
+      // process): nothing was written; the caller reads again and sees.
+      if (e instanceof Deno.errors.NotFound) return false;
+      throw e;
+    }
+  }
+
+  async #compareAndSet(
+    key: string[],
+    expected: string | null,
+    value: Uint8Array,
+  ): Promise<boolean> {
     const path = this.#path(key);
     const dir = path.slice(0, path.lastIndexOf("/"));
     await Deno.mkdir(dir, { recursive: true });

@@ -47,9 +47,9 @@ export async function mqWithin(
     stderr: "piped",
   }).spawn();
   if (options.stdin !== undefined) {
+    // A command that stops early (a full disk) closes its stdin: not an error here.
     const w = child.stdin.getWriter();
-    await w.write(enc.encode(options.stdin));
-    await w.close();
+    await w.write(enc.encode(options.stdin)).then(() => w.close()).catch(() => {});
   }
   let timedOut = false;
   const timer = setTimeout(() => {

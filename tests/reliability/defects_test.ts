@@ -95,7 +95,7 @@ fsTest(
     // The ordered claim path (one in flight per key) passes the damage too.
     const ordered = await mqWithin(
       h,
-      ["work", "t", "--group", "o", "--ordered", "-c", "2", "-e", "-q", "--", "true"],
+      ["work", "t", "--group", "o", "--ordered", "-c", "4", "-e", "-q", "--", "true"],
       60_000,
     );
     eq(ordered.code, 0, ordered.err);
@@ -351,7 +351,7 @@ Deno.test({
       ok(mount.success, dec.decode(mount.stderr));
       try {
         const stdin = lines(200_000, "full-disk-line");
-        const pub = await mq(h, ["pub", "t", "-q"], { stdin });
+        const pub = await mqWithin(h, ["pub", "t", "-q"], 60_000, { stdin });
         eq(pub.code, 1);
         const m = /; published (\d+) messages? before the failure$/.exec(errorLine(pub));
         ok(m, pub.err);
