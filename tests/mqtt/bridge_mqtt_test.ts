@@ -376,7 +376,7 @@ mqttCase(
       a.map((m) => ({
         payload: m.payload,
         payload_base64: m.payload_base64,
-        key: undefined,
+        key: null,
         headers: { "mqtt-topic": "rt" },
       })),
     );
