@@ -25,7 +25,7 @@ export interface MqttUrl {
   version?: 4 | 5;
   /** `?session_expiry=DUR`: in, how long the broker keeps the session. @default 7d */
   sessionExpiryMs: number;
-  /** `?idle=DUR`: in with `-e`, how long without a message means drained. @default 1s */
+  /** `?idle=DUR`: in with `-e`, how long without a message means drained. @default 2s */
   idleMs: number;
   /** `?timeout=DUR`: connect timeout. @default 5s */
   timeoutMs: number;
@@ -107,7 +107,7 @@ export function parseMqttUrl(url: BackendUrl): MqttUrl {
     qos: Number(qosText) as 0 | 1 | 2,
     version: versionText === null ? undefined : versionText === "5" ? 5 : 4,
     sessionExpiryMs: duration("session_expiry", 7 * 24 * 3600_000),
-    idleMs: duration("idle", 1000),
+    idleMs: duration("idle", 2000),
     timeoutMs: duration("timeout", 5000),
     where: `${u.hostname}:${port}`,
   };

@@ -14,7 +14,7 @@
  * `?session_expiry=` (default 7d), so what is published while the bridge is
  * down arrives when it is back. Each PUBACK goes only after the local store
  * took the message. With `-e`, it stops once nothing arrived for `?idle=`
- * (default 1s).
+ * (default 2s).
  *
  * | mq | MQTT 5 |
  * | --- | --- |

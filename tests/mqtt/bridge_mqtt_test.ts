@@ -21,7 +21,7 @@ const mqtt = (() => {
 const enc = new TextEncoder(), dec = new TextDecoder();
 const N = 100_000;
 /** Queues without limit for offline persistent sessions (mosquitto keeps 1000 by default). */
-const CONFIG = "max_queued_messages 0\nmax_inflight_messages 100";
+const CONFIG = "max_queued_messages 0\nmax_inflight_messages 100\nsys_interval 1";
 
 function mqttCase(
   name: string,
@@ -68,6 +68,42 @@ async function client(
     throw new Error(`${bin} ${args.join(" ")}: exit ${out.code}: ${dec.decode(out.stderr)}`);
   }
   return dec.decode(out.stdout);
+}
+
+/** PUBLISHes the broker has received so far (its $SYS count, updated each second). */
+async function received(port: number): Promise<number> {
+  const out = await client("mosquitto_sub", [
+    "-p",
+    String(port),
+    "-t",
+    "$SYS/broker/publish/messages/received",
+    "-C",
+    "1",
+  ]);
+  return Number(out.trim());
+}
+
+/**
+ * `mosquitto_pub -l` of `lines` (each ending in LF) at QoS 1 to `topic`.
+ * mosquitto_pub drops what it has not sent when its stdin ends, so stdin
+ * stays open until the broker counted every line.
+ */
+async function publishLines(port: number, topic: string, lines: Uint8Array, n: number) {
+  const before = await received(port);
+  const child = new Deno.Command(findBinary("mosquitto_pub")!, {
+    args: ["-p", String(port), "-q", "1", "-t", topic, "-l"],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(lines);
+  for (let i = 0; (await received(port)) < before + n; i++) {
+    if (i > 600) throw new Error(`the broker did not receive ${n} messages`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await w.close();
+  await child.status;
 }
 
 /** Makes the persistent session `id` subscribed to `topic` (QoS 1), so it queues what comes. */
@@ -209,7 +245,17 @@ mqttCase(
 mqttCase(
   "bridge --from mqtt: 100,000 messages from mosquitto_pub, queued while the bridge was down",
   async (h, broker) => {
-    const args = ["bridge", "--from", broker.url, "--subjects", "in/#", "--into", "in", "-e"];
+    // idle=3s: on a loaded machine the broker's next messages may take a while.
+    const args = [
+      "bridge",
+      "--from",
+      `${broker.url}?idle=3s`,
+      "--subjects",
+      "in/#",
+      "--into",
+      "in",
+      "-e",
+    ];
     // The first run makes the persistent session (client id from --group) and finds nothing.
     const first = await mq(h, args);
     eq(first.code, 0, first.err);
@@ -230,11 +276,7 @@ mqttCase(
       stdin[at += b.length] = 10;
       at++;
     }
-    await client(
-      "mosquitto_pub",
-      ["-p", String(broker.port), "-q", "1", "-t", "in/lines", "-l"],
-      stdin,
-    );
+    await publishLines(broker.port, "in/lines", stdin, N);
     const binary = new Uint8Array([0, 10, 13, 255, 128, 0]);
     const file = `${h}/bin`;
     await Deno.writeFile(file, binary);
@@ -296,9 +338,10 @@ mqttCase(
       "-e",
       "-q",
     ];
-    eq((await mq(h, inArgs(broker.url, "rt-back"))).code, 0); // the session, before the messages
+    const url = `${broker.url}?idle=3s`;
+    eq((await mq(h, inArgs(url, "rt-back"))).code, 0); // the session, before the messages
     eq((await mq(h, ["bridge", "--to", broker.url, "-e", "-q"])).code, 0);
-    eq((await mq(h, inArgs(broker.url, "rt-back"))).code, 0);
+    eq((await mq(h, inArgs(url, "rt-back"))).code, 0);
     const strip = (l: string) => {
       const m = JSON.parse(l);
       return {
@@ -317,7 +360,7 @@ mqttCase(
     // MQTT 3.1.1: no user properties, so payloads only, both ways.
     const v3 = `${broker.url}?version=3.1.1`;
     await session(broker.port, "chk3", "rt", "mqttv311");
-    eq((await mq(h, inArgs(v3, "rt-v3"))).code, 0);
+    eq((await mq(h, inArgs(`${v3}&idle=3s`, "rt-v3"))).code, 0);
     eq((await mq(h, ["groups", "reset", "rt", "bridge", "--to", "beginning"])).code, 0);
     eq((await mq(h, ["bridge", "--to", v3, "-e", "-q"])).code, 0);
     eq(await drain(broker.port, "chk3", "rt", "%x|%P", 3, 5, "mqttv311"), [
@@ -325,7 +368,7 @@ mqttCase(
       "74776f|",
       "|",
     ]);
-    eq((await mq(h, inArgs(v3, "rt-v3"))).code, 0);
+    eq((await mq(h, inArgs(`${v3}&idle=3s`, "rt-v3"))).code, 0);
     const v3in = (await mq(h, ["sub", "rt-v3", "-e", "--format", "json"])).out.trim().split("\n")
       .map(strip);
     eq(
@@ -333,7 +376,7 @@ mqttCase(
       a.map((m) => ({
         payload: m.payload,
         payload_base64: m.payload_base64,
-        key: undefined,
+        key: null,
         headers: { "mqtt-topic": "rt" },
       })),
     );
@@ -381,11 +424,7 @@ mqttCase(
     const args = ["bridge", "--from", broker.url, "--subjects", "k9", "--into", "dst"];
     eq((await mq(h, [...args, "-e", "-q"])).code, 0);
     const lines = Array.from({ length: n }, (_, i) => `m-${i}`).join("\n") + "\n";
-    await client(
-      "mosquitto_pub",
-      ["-p", String(broker.port), "-q", "1", "-t", "k9", "-l"],
-      enc.encode(lines),
-    );
+    await publishLines(broker.port, "k9", enc.encode(lines), n);
     const child = spawnMq(h, args);
     for (let i = 0; (await count(h, "dst")) < 2000; i++) {
       if (i > 600) throw new Error("the bridge stored nothing");
@@ -395,7 +434,7 @@ mqttCase(
     await child.output();
     const mid = await count(h, "dst");
     ok(mid < n, `it had stored everything (${mid})`);
-    const r = await mq(h, [...args, "-e"]);
+    const r = await mq(h, ["bridge", "--from", `${broker.url}?idle=3s`, ...args.slice(3), "-e"]);
     eq(r.code, 0, r.err);
     const got = (await mq(h, ["sub", "dst", "-e"])).out.trim().split("\n");
     eq(new Set(got).size, n);
@@ -415,10 +454,11 @@ mqttCase(
     eq((await mq(h, [...args, "-e", "-q"])).code, 0);
     const child = spawnMq(h, args);
     const pub = (from: number, to: number) =>
-      client(
-        "mosquitto_pub",
-        ["-p", String(broker.port), "-q", "1", "-t", "rs", "-l"],
+      publishLines(
+        broker.port,
+        "rs",
         enc.encode(Array.from({ length: to - from }, (_, i) => `m-${from + i}`).join("\n") + "\n"),
+        to - from,
       );
     await pub(0, n / 2);
     await broker.stop({ keepStore: true });
