@@ -101,9 +101,9 @@ export class Retrier {
    * Runs `fn`, again after a failure that passes (with backoff from 100 ms
    * to 2 s) until it works or the policy's time is up; then, or on any other
    * failure, throws what `fn` threw. `what` names the operation in the line
-   * that reports the trouble.
+   * that reports the trouble, said once `quietAttempts` attempts failed.
    */
-  async run<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  async run<T>(what: string, fn: () => Promise<T>, quietAttempts = 1): Promise<T> {
     let delay = 100;
     const started = Date.now();
     for (let attempt = 1;; attempt++) {
@@ -114,8 +114,9 @@ export class Retrier {
       } catch (e) {
         if (this.#closed() || !isTransient(e)) throw e;
         if (Date.now() - started + delay > this.#policy.retryForMs) throw e;
-        // One slow answer on a busy machine is no change of state: a second is.
-        if (attempt > 1) this.trouble(what, e);
+        // One slow answer on a busy machine is no change of state: a second is
+        // (`quietAttempts`: where a retry or two is routine, as for a reader).
+        if (attempt > quietAttempts) this.trouble(what, e);
         else this.#lastTrouble = Date.now();
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 2000);

@@ -439,7 +439,8 @@ export class NatsAdapter implements StorageAdapter {
     };
     return {
       read: (max: number) =>
-        this.#retry.run(`reading stream ${stream}`, () => readOnce(max)).catch((e) => {
+        // A reader whose consumer went makes a new one: routine, said from the third try.
+        this.#retry.run(`reading stream ${stream}`, () => readOnce(max), 3).catch((e) => {
           throw unreachable(e);
         }),
       close: drop,
