@@ -5,6 +5,7 @@ import { MqError } from "../../core/errors.ts";
 import { redactUrl } from "../../core/backend_url.ts";
 import { createUiHandler } from "../ui_server.ts";
 import { note, openBackend } from "../runtime.ts";
+import { rideThroughFailures } from "../reconnect.ts";
 
 /** Options of {@link runUi}. */
 export interface UiCommandOptions {
@@ -131,6 +132,7 @@ export async function uiCommand(
   };
   checkUiOptions(options);
   const { mq, backend } = await openBackend(cmd);
+  rideThroughFailures(mq, { follow: true, quiet: cmd.globals.quiet, prefix: "ui: " });
   try {
     await runUi(mq, { ...options, url: backend.url });
   } finally {
