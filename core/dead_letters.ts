@@ -205,6 +205,7 @@ export async function replayDeadLetters(
   // Not deduplicated: a replay is not a duplicate of the message it replays.
   await mq.publishRecords(topic, batchOf(payloads, meta, mq.now()), { deduplicate: false });
   await compact(mq, name);
+  await mq.topics.countDeadLetters(topic);
   return marked.length;
 }
 
@@ -254,7 +255,8 @@ export async function purgeDeadLetters(mq: Mq, topic: string): Promise<number> {
   const { name, exists } = await dlqOf(mq, topic);
   if (!exists) return 0;
   const waiting = (await listDeadLetters(mq, topic)).length;
-  await mq.topics.purge(name);
+  // Purges and brings the groups' dead-lettered counts down with it.
+  await mq.topics.purgeDeadLetters(topic);
   await mq.adapter.deleteState(["dlq-replayed", name]);
   return waiting;
 }

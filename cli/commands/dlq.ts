@@ -1,8 +1,8 @@
 /** `mq dlq ls|replay|purge`: the dead letters of a topic. */
 import type { Call } from "../definition.ts";
 import { assertName } from "../../core/names.ts";
-import { deadLetterTopic, DLQ_HEADERS, withoutDeadLetterHeaders } from "../../core/dead_letter.ts";
-import { batchOf, type RecordMeta } from "../../core/record.ts";
+import { deadLetterTopic, DLQ_HEADERS } from "../../core/dead_letter.ts";
+import { listDeadLetters, purgeDeadLetters, replayDeadLetters } from "../../core/dead_letters.ts";
 import { MqError } from "../../core/errors.ts";
 import type { Mq } from "../../core/client.ts";
 import type { Message } from "../../core/message.ts";
@@ -63,11 +63,9 @@ export async function runDlqList(mq: Mq, topic: string, opts: DlqListOptions): P
   const format = opts.json || opts.format === undefined || opts.format === "table"
     ? undefined
     : formatterFor(opts.format);
-  const name = await deadLetterTopicOf(mq, topic);
-  const messages: Message[] = [];
-  if (await mq.topicConfig(name)) {
-    for await (const m of mq.subscribe(name, { follow: false })) messages.push(m);
-  }
+  await deadLetterTopicOf(mq, topic);
+  // The letters still waiting: one replayed from the middle (by mq ui) is not listed.
+  const messages: Message[] = (await listDeadLetters(mq, topic)).map((l) => l.message);
   if (opts.json) return await print(JSON.stringify(messages.map(deadLetterJson)) + "\n");
   if (format) return await print(messages.map((m) => format(m) + "\n").join(""));
   if (messages.length === 0) return note(`mq: no dead letters for "${topic}"`);
@@ -103,29 +101,11 @@ export async function dlqReplay(topic: string, opts: { count?: number }, cmd: Ca
   assertName("topic", topic);
   const { mq } = await openBackend(cmd);
   try {
-    const name = await deadLetterTopicOf(mq, topic);
-    if (!(await mq.topicConfig(name))) return note(`mq: no dead letters for "${topic}"`);
-    const payloads: Uint8Array[] = [];
-    const meta: RecordMeta[] = [];
-    const lastOffset = new Map<number, number>();
-    for await (const m of mq.subscribe(name, { follow: false, count: opts.count })) {
-      payloads.push(m.payload.slice());
-      // The original id (dead letters keep it), the key and the headers
-      // without mq's dead-letter ones; a new timestamp and attempts from 1.
-      meta.push({ id: m.id, key: m.key, headers: withoutDeadLetterHeaders(m.record.headers) });
-      lastOffset.set(m.partition, m.offset);
-    }
-    // Not deduplicated: a replay is not a duplicate of the message it replays.
-    if (payloads.length > 0) {
-      await mq.publishRecords(topic, batchOf(payloads, meta), { deduplicate: false });
-    }
-    for (const [p, o] of lastOffset) await mq.adapter.trim(name, p, o + 1);
-    await mq.topics.countDeadLetters(topic);
-    note(
-      `mq: replayed ${payloads.length} dead letter${
-        payloads.length === 1 ? "" : "s"
-      } to "${topic}"`,
-    );
+    await deadLetterTopicOf(mq, topic);
+    // One library call for the CLI and mq ui: ids kept, attempts from 1, a
+    // letter replayed at most once, the groups' dead-lettered counts brought down.
+    const n = await replayDeadLetters(mq, topic, { count: opts.count });
+    note(`mq: replayed ${n} dead letter${n === 1 ? "" : "s"} to "${topic}"`);
   } finally {
     await mq.close();
   }
@@ -137,7 +117,7 @@ export async function dlqPurge(topic: string, cmd: Call): Promise<void> {
   const { mq } = await openBackend(cmd);
   try {
     await deadLetterTopicOf(mq, topic);
-    const n = await mq.topics.purgeDeadLetters(topic);
+    const n = await purgeDeadLetters(mq, topic);
     note(`mq: purged ${n} dead letter${n === 1 ? "" : "s"} of "${topic}"`);
   } finally {
     await mq.close();
