@@ -58,7 +58,7 @@ Deno.test("cli parse: help, version and every kind of mistake", () => {
     ["topics", "create", "t", "--overflow", "zz"],
     "option '--overflow <policy>' argument 'zz' is invalid. --overflow must be drop-oldest or reject",
   );
-  usage(["sub"], "missing required argument 'topic'");
+  usage(["sub"], "missing required argument 'topics'");
   usage(["groups", "reset", "t", "g"], "required option '--to <where>' not specified");
   usage(["pbu"], "unknown command 'pbu' (Did you mean pub?)");
   usage(["topics", "lst"], "unknown command 'lst' for 'mq topics' (Did you mean ls?)");

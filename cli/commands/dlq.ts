@@ -105,6 +105,7 @@ export async function dlqReplay(topic: string, opts: { count?: number }, cmd: Ca
     // One library call for the CLI and mq ui: ids kept, attempts from 1, a
     // letter replayed at most once, the groups' dead-lettered counts brought down.
     const n = await replayDeadLetters(mq, topic, { count: opts.count });
+    if (n === 0) return note(`mq: no dead letters for "${topic}"`);
     note(`mq: replayed ${n} dead letter${n === 1 ? "" : "s"} to "${topic}"`);
   } finally {
     await mq.close();
