@@ -22,7 +22,9 @@ export type MqErrorCode =
   | "UNREACHABLE"
   | "IO"
   | "CORRUPT"
-  | "CLOSED";
+  | "CLOSED"
+  | "TRANSACTION_TOO_LARGE"
+  | "LEASE_EXPIRED";
 
 /** Extra facts about a failure, e.g. which record of a batch was refused. */
 export interface MqErrorDetails {

@@ -39,7 +39,7 @@ export async function loadGroup(
   group: string,
 ): Promise<GroupState | undefined> {
   const doc = await adapter.getState(groupKey(topic, group));
-  return doc ? parse(doc.value) : undefined;
+  return doc ? parseGroup(doc.value) : undefined;
 }
 
 /**
@@ -56,7 +56,7 @@ export async function updateGroup<R>(
   const key = groupKey(topic, group);
   for (let attempt = 0; attempt < 10_000; attempt++) {
     const doc = await adapter.getState(key);
-    const state = doc ? parse(doc.value) : init();
+    const state = doc ? parseGroup(doc.value) : init();
     const result = change(state);
     if (await adapter.compareAndSet(key, doc?.version ?? null, enc.encode(JSON.stringify(state)))) {
       return result;
@@ -66,7 +66,8 @@ export async function updateGroup<R>(
   throw new MqError("CONFLICT", `group "${group}" of topic "${topic}" is too busy to update`);
 }
 
-function parse(bytes: Uint8Array): GroupState {
+/** Parses a group state document. */
+export function parseGroup(bytes: Uint8Array): GroupState {
   try {
     const s = JSON.parse(dec.decode(bytes));
     if (s && typeof s === "object" && s.partitions) return s as GroupState;

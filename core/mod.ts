@@ -17,6 +17,7 @@ export { MqError } from "./errors.ts";
 export { Registry } from "./registry.ts";
 export type { LazyFactory } from "./registry.ts";
 export { Subscription } from "./subscription.ts";
+export { Transaction } from "./transaction.ts";
 export { formatReceipt, parseReceipt, ReceivedMessage } from "./message.ts";
 export { backoffDelay, DEFAULT_BACKOFF, parseBackoff } from "./retry.ts";
 export { DLQ_HEADERS } from "./dead_letter.ts";
@@ -40,6 +41,7 @@ export type {
 } from "./client.ts";
 export type { MqErrorCode, MqErrorDetails } from "./errors.ts";
 export type { SubscribeOptions } from "./subscription.ts";
+export type { TransactionPublishOptions, TransactionResult } from "./transaction.ts";
 export type { Message, Receipt } from "./message.ts";
 export type { Backoff } from "./retry.ts";
 export type { ConsumeOptions, ConsumeResult } from "./consume.ts";
@@ -58,6 +60,8 @@ export type {
   LogReader,
   PartitionBounds,
   PartitionWrite,
+  StateWrite,
   StorageAdapter,
+  TransactionCommit,
   Versioned,
 } from "./adapter.ts";
