@@ -72,10 +72,17 @@ export class PartitionWriter {
   #peek: Peeked | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #sink = new ByteSink(1 << 16);
+  #guard: (() => Promise<void>) | undefined;
 
-  constructor(dir: string, sync: SyncPolicy) {
+  /**
+   * `guard`, when given, runs under the lock before every append and may
+   * throw to refuse it (transactions: a commit record of a crashed writer
+   * that touches this partition must be rolled forward first).
+   */
+  constructor(dir: string, sync: SyncPolicy, guard?: () => Promise<void>) {
     this.dir = dir;
     this.#sync = sync;
+    this.#guard = guard;
   }
 
   /** Appends a batch; resolves to its first offset. */
@@ -157,41 +164,56 @@ export class PartitionWriter {
   async #append(batch: RecordBatch): Promise<number> {
     return await this.#locked(async () => {
       let tail = await this.#refresh();
+      await this.#guard?.();
       if (tail.size >= SEGMENT_BYTES) tail = await this.#roll(tail.nextOffset);
       const first = tail.nextOffset;
       const sink = this.#sink;
       sink.length = 0;
       encodeFrames(batch, first, sink);
-      const file = await Deno.open(tail.path, { append: true, create: true });
-      try {
-        let written = 0;
-        while (written < sink.length) {
-          written += await file.write(sink.bytes.subarray(written, sink.length));
-        }
-        if (this.#sync !== "never") await file.syncData();
-      } catch (cause) {
-        // A failed write may have left part of the batch: cut it off.
-        this.#tail = undefined;
-        await Deno.truncate(tail.path, tail.size).catch(() => {});
-        throw new MqError("IO", `cannot write ${tail.path}: ${(cause as Error).message}`, {
-          cause,
-        });
-      } finally {
-        file.close();
-      }
-      if (tail.size === 0 || tail.size - tail.indexedAt >= INDEX_INTERVAL) {
-        const entry = new Uint8Array(8);
-        const dv = new DataView(entry.buffer);
-        dv.setUint32(0, first - tail.base, true);
-        dv.setUint32(4, tail.size, true);
-        await Deno.writeFile(tail.path.replace(/\.log$/, ".idx"), entry, { append: true });
-        tail.indexedAt = tail.size;
-      }
-      tail.size += sink.length;
-      tail.nextOffset += batch.count;
+      await this.#writeFrames(tail, sink.bytes.subarray(0, sink.length), batch.count);
       if (sink.bytes.length > 8 << 20) this.#sink = new ByteSink(1 << 16);
       return first;
     });
+  }
+
+  /**
+   * Appends frames encoded from offset `end` (the end {@link exclusive} gave)
+   * holding `count` records: for transactions, only inside `exclusive`.
+   */
+  async appendFramesHeld(frames: Uint8Array, count: number): Promise<void> {
+    let tail = await this.#refresh();
+    if (tail.size >= SEGMENT_BYTES) tail = await this.#roll(tail.nextOffset);
+    await this.#writeFrames(tail, frames, count);
+  }
+
+  /** Writes frames at the tail with one write, syncs and indexes them. */
+  async #writeFrames(tail: Tail, frames: Uint8Array, count: number): Promise<void> {
+    const first = tail.nextOffset;
+    const file = await Deno.open(tail.path, { append: true, create: true });
+    try {
+      let written = 0;
+      while (written < frames.length) written += await file.write(frames.subarray(written));
+      if (this.#sync !== "never") await file.syncData();
+    } catch (cause) {
+      // A failed write may have left part of the batch: cut it off.
+      this.#tail = undefined;
+      await Deno.truncate(tail.path, tail.size).catch(() => {});
+      throw new MqError("IO", `cannot write ${tail.path}: ${(cause as Error).message}`, {
+        cause,
+      });
+    } finally {
+      file.close();
+    }
+    if (tail.size === 0 || tail.size - tail.indexedAt >= INDEX_INTERVAL) {
+      const entry = new Uint8Array(8);
+      const dv = new DataView(entry.buffer);
+      dv.setUint32(0, first - tail.base, true);
+      dv.setUint32(4, tail.size, true);
+      await Deno.writeFile(tail.path.replace(/\.log$/, ".idx"), entry, { append: true });
+      tail.indexedAt = tail.size;
+    }
+    tail.size += frames.length;
+    tail.nextOffset += count;
   }
 
   /** Brings the cached tail up to date with the files (call holding the lock). */

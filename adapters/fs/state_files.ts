@@ -17,10 +17,17 @@ const enc = new TextEncoder();
 export class StateFiles {
   #root: string;
   #sync: SyncPolicy;
+  #guard: ((key: string[]) => Promise<void>) | undefined;
 
-  constructor(root: string, sync: SyncPolicy) {
+  /**
+   * `guard`, when given, runs under a document's lock before every
+   * compare-and-set and may throw to refuse it (transactions: see
+   * `PartitionWriter`).
+   */
+  constructor(root: string, sync: SyncPolicy, guard?: (key: string[]) => Promise<void>) {
     this.#root = `${root}/state`;
     this.#sync = sync;
+    this.#guard = guard;
   }
 
   #path(key: string[]): string {
@@ -46,35 +53,59 @@ export class StateFiles {
   }
 
   async compareAndSet(key: string[], expected: string | null, value: Uint8Array): Promise<boolean> {
+    const unlock = await this.lock(key);
+    try {
+      await this.#guard?.(key);
+      const cur = await this.get(key);
+      if ((cur?.version ?? null) !== expected) return false;
+      await this.writeHeld(key, String(cur ? Number(cur.version) + 1 : 1), value, !cur);
+      return true;
+    } finally {
+      await unlock();
+    }
+  }
+
+  /** Takes a document's exclusive lock; resolves to the function that releases it. */
+  async lock(key: string[]): Promise<() => Promise<void>> {
     const path = this.#path(key);
-    const dir = path.slice(0, path.lastIndexOf("/"));
-    await Deno.mkdir(dir, { recursive: true });
+    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
     const lock = await Deno.open(path + ".lock", { read: true, write: true, create: true });
     try {
       await lock.lock(true);
-      const cur = await this.get(key);
-      if ((cur?.version ?? null) !== expected) return false;
-      const version = String(cur ? Number(cur.version) + 1 : 1);
-      const head = enc.encode(version + "\n");
-      const bytes = new Uint8Array(head.length + value.length);
-      bytes.set(head);
-      bytes.set(value, head.length);
-      const tmp = `${path}.${Deno.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-      const f = await Deno.open(tmp, { write: true, create: true, truncate: true });
-      try {
-        let n = 0;
-        while (n < bytes.length) n += await f.write(bytes.subarray(n));
-        if (this.#sync !== "never") await f.syncData();
-      } finally {
-        f.close();
-      }
-      await Deno.rename(tmp, path + ".doc");
-      if (this.#sync === "always" || (this.#sync === "batch" && !cur)) await syncDir(dir);
-      return true;
-    } finally {
+    } catch (e) {
+      lock.close();
+      throw e;
+    }
+    return async () => {
       await lock.unlock().catch(() => {});
       lock.close();
+    };
+  }
+
+  /** Replaces a document with `version` (holding its {@link lock}); `created`: it was new. */
+  async writeHeld(
+    key: string[],
+    version: string,
+    value: Uint8Array,
+    created: boolean,
+  ): Promise<void> {
+    const path = this.#path(key);
+    const dir = path.slice(0, path.lastIndexOf("/"));
+    const head = enc.encode(version + "\n");
+    const bytes = new Uint8Array(head.length + value.length);
+    bytes.set(head);
+    bytes.set(value, head.length);
+    const tmp = `${path}.${Deno.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    const f = await Deno.open(tmp, { write: true, create: true, truncate: true });
+    try {
+      let n = 0;
+      while (n < bytes.length) n += await f.write(bytes.subarray(n));
+      if (this.#sync !== "never") await f.syncData();
+    } finally {
+      f.close();
     }
+    await Deno.rename(tmp, path + ".doc");
+    if (this.#sync === "always" || (this.#sync === "batch" && created)) await syncDir(dir);
   }
 
   async delete(key: string[]): Promise<void> {
