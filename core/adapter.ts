@@ -39,6 +39,12 @@ export interface Capabilities {
    * whether `commitTransaction` exists.
    */
   transactions?: "atomic" | "effectively-once";
+  /**
+   * The most bytes (messages with their framing, and state documents) one
+   * atomic transaction can commit; a larger one is refused with
+   * `TRANSACTION_TOO_LARGE` before anything is written. Unset: no limit.
+   */
+  maxTransactionBytes?: number;
 }
 
 /** A position within a partition: the first offset kept and the next to be written. */
@@ -146,7 +152,7 @@ export interface StorageAdapter {
    * @throws {MqError} `TRANSACTION_TOO_LARGE`, having written nothing, when the
    * commit exceeds what this backend can do atomically
    */
-  commitTransaction?(commit: TransactionCommit): Promise<number[] | "conflict">;
+  commitTransaction?(commit: TransactionCommit): Promise<TransactionCommitted | "conflict">;
 
   /** Reads a state document. */
   getState(key: string[]): Promise<Versioned | undefined>;
@@ -184,10 +190,28 @@ export interface StateWrite {
   value: Uint8Array;
 }
 
+/** One append of a {@link TransactionCommit}. */
+export interface TransactionWrite extends PartitionWrite {
+  /**
+   * For a backend with `appendDeduplicated`: drop the records whose id this
+   * partition holds within `windowMs` as of `now` (and later repeats within
+   * the write), in the same commit.
+   */
+  dedup?: { windowMs: number; now: number };
+}
+
+/** What {@link StorageAdapter.commitTransaction} wrote. */
+export interface TransactionCommitted {
+  /** Per write, the offset of its first record kept. */
+  firsts: number[];
+  /** Per write with `dedup`, the indices of the records kept (their offsets follow `firsts`). */
+  kept: (number[] | undefined)[];
+}
+
 /** What {@link StorageAdapter.commitTransaction} writes, all or nothing. */
 export interface TransactionCommit {
   /** The appends, in order (several to one partition follow each other). */
-  writes: PartitionWrite[];
+  writes: TransactionWrite[];
   /** The state documents to replace (each key at most once). */
   states: StateWrite[];
 }

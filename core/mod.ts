@@ -63,5 +63,7 @@ export type {
   StateWrite,
   StorageAdapter,
   TransactionCommit,
+  TransactionCommitted,
+  TransactionWrite,
   Versioned,
 } from "./adapter.ts";

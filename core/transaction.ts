@@ -15,7 +15,7 @@
  *
  * @module
  */
-import type { PartitionWrite, StateWrite, StorageAdapter } from "./adapter.ts";
+import type { PartitionWrite, StateWrite, StorageAdapter, TransactionWrite } from "./adapter.ts";
 import { MqError } from "./errors.ts";
 import { assertName } from "./names.ts";
 import { partitionOf } from "./partitioner.ts";
@@ -421,36 +421,34 @@ async function commitAtomic(
   for (let attempt = 0;; attempt++) {
     const now = host.now();
     const states = await settlementStates(adapter, settlements, now);
-    const writes: PartitionWrite[] = [];
+    const writes: TransactionWrite[] = [];
     let duplicates = 0;
     for (const part of parts) {
       let p = part;
-      if (
-        part.deduplicate && part.config.dedupWindowMs > 0 && part.batch.meta?.some((m) => m?.id)
-      ) {
-        const plan = await planReservations(
-          adapter,
-          part.topic,
-          part.batch,
-          part.config.dedupWindowMs,
-          now,
-        );
-        states.push(...plan.states);
-        duplicates += part.batch.count - plan.keep.length;
-        p = {
-          ...part,
-          batch: pickRecords(part.batch, plan.keep),
-          partitions: plan.keep.map((i) => part.partitions[i]),
-        };
+      let native: { windowMs: number; now: number } | undefined;
+      const window = part.config.dedupWindowMs;
+      if (part.deduplicate && window > 0 && part.batch.meta?.some((m) => m?.id !== undefined)) {
+        if (adapter.appendDeduplicated && part.config.partitions === 1) {
+          native = { windowMs: window, now };
+        } else {
+          const plan = await planReservations(adapter, part.topic, part.batch, window, now);
+          states.push(...plan.states);
+          duplicates += part.batch.count - plan.keep.length;
+          p = {
+            ...part,
+            batch: pickRecords(part.batch, plan.keep),
+            partitions: plan.keep.map((i) => part.partitions[i]),
+          };
+        }
       }
       if (p.batch.count === 0) continue;
       for (const w of splitPart(p, false)) {
         await checkRoom(adapter, w.topic, p.config, w.partition, w.batch);
-        writes.push(w);
+        writes.push(native ? { ...w, dedup: native } : w);
       }
     }
-    const firsts = await adapter.commitTransaction!({ writes, states });
-    if (firsts === "conflict") {
+    const done = await adapter.commitTransaction!({ writes, states });
+    if (done === "conflict") {
       if (attempt >= 1000) {
         throw new MqError("CONFLICT", "the transaction's group state is too busy to commit");
       }
@@ -458,13 +456,23 @@ async function commitAtomic(
       continue;
     }
     for (const s of settlements) s.m[SETTLED] = true;
-    const written = writes.map((w, i) => ({
-      topic: w.topic,
-      partition: w.partition,
-      first: firsts[i],
-      count: w.batch.count,
-    }));
-    await afterCommit(host, parts, writes, firsts);
+    // What was stored: with native dedup, the records kept.
+    const stored: PartitionWrite[] = writes.map((w, i) => {
+      const kept = done.kept[i];
+      if (!kept) return w;
+      duplicates += w.batch.count - kept.length;
+      return { topic: w.topic, partition: w.partition, batch: pickRecords(w.batch, kept) };
+    });
+    const firsts = done.firsts;
+    const written = stored.flatMap((w, i) =>
+      w.batch.count === 0 ? [] : [{
+        topic: w.topic,
+        partition: w.partition,
+        first: firsts[i],
+        count: w.batch.count,
+      }]
+    );
+    await afterCommit(host, parts, stored, firsts);
     return resultOf(written, duplicates, settlements, parts);
   }
 }

@@ -4,6 +4,7 @@ import type {
   PartitionBounds,
   StorageAdapter,
   TransactionCommit,
+  TransactionCommitted,
   Versioned,
 } from "../../core/adapter.ts";
 import { MqError } from "../../core/errors.ts";
@@ -13,7 +14,7 @@ import { FRAME_HEAD, FRAME_PREFIX, frameBase, frameCount, MAX_FRAME_BODY } from 
 import { PartitionWriter, syncDir, type SyncPolicy } from "./partition_writer.ts";
 import { SegmentReader } from "./segment_reader.ts";
 import { StateFiles } from "./state_files.ts";
-import { FsTransactions, TX_PENDING } from "./_transactions.ts";
+import { FsTransactions, MAX_FS_TRANSACTION_BYTES, TX_PENDING } from "./_transactions.ts";
 
 /** Options of the fs backend. */
 export interface FsOptions {
@@ -50,6 +51,7 @@ export class FsAdapter implements StorageAdapter {
     persistent: true,
     multiProcess: true,
     transactions: "atomic",
+    maxTransactionBytes: MAX_FS_TRANSACTION_BYTES,
   };
   /** The data folder. */
   readonly root: string;
@@ -130,15 +132,16 @@ export class FsAdapter implements StorageAdapter {
   }
 
   /** One transaction, all or nothing (see `_transactions.ts`). */
-  async commitTransaction(commit: TransactionCommit): Promise<number[] | "conflict"> {
+  async commitTransaction(commit: TransactionCommit): Promise<TransactionCommitted | "conflict"> {
     this.#check();
-    const r = await io(() => this.#tx.commit(commit));
+    const firsts = await io(() => this.#tx.commit(commit));
+    if (firsts === "conflict") return firsts;
     for (
       const w of new Set(commit.writes.map((w) => partitionDir(this.root, w.topic, w.partition)))
     ) {
       this.#wake(w);
     }
-    return r;
+    return { firsts, kept: [] };
   }
 
   /** Runs `fn`; when a crashed writer's transaction must be finished first, does that and runs it again. */

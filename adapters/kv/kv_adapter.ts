@@ -7,6 +7,8 @@ import type {
   StateWrite,
   StorageAdapter,
   TransactionCommit,
+  TransactionCommitted,
+  TransactionWrite,
   Versioned,
 } from "../../core/adapter.ts";
 import { MqError } from "../../core/errors.ts";
@@ -162,6 +164,7 @@ export class KvAdapter implements StorageAdapter {
       maxMessageBytes: MAX_PAYLOAD_BYTES,
       maxAppendBytes: MAX_APPEND_BYTES,
       transactions: "atomic",
+      maxTransactionBytes: KV_COMMIT_BYTES,
     };
   }
 
@@ -552,7 +555,7 @@ export class KvAdapter implements StorageAdapter {
     if (writes.length === 0) return [];
     for (const w of writes) if (firstTooLarge(w.batch)) return undefined;
     const r = await this.#commitAll(writes, []);
-    return r === "conflict" || typeof r === "string" ? undefined : r;
+    return typeof r === "string" ? undefined : r.firsts;
   }
 
   /**
@@ -562,7 +565,7 @@ export class KvAdapter implements StorageAdapter {
    *
    * @throws {MqError} `TRANSACTION_TOO_LARGE`, having written nothing, beyond one commit
    */
-  commitTransaction(commit: TransactionCommit): Promise<number[] | "conflict"> {
+  commitTransaction(commit: TransactionCommit): Promise<TransactionCommitted | "conflict"> {
     return this.#serial(async () => {
       for (const w of commit.writes) {
         const t = firstTooLarge(w.batch);
@@ -597,10 +600,11 @@ export class KvAdapter implements StorageAdapter {
    * fit (nothing written).
    */
   async #commitAll(
-    writes: PartitionWrite[],
+    given: TransactionWrite[],
     states: StateWrite[],
-  ): Promise<number[] | string> {
-    const parts = [...new Set(writes.map((w) => partKey(w.topic, w.partition)))];
+  ): Promise<TransactionCommitted | string> {
+    let writes = given;
+    const parts = [...new Set(given.map((w) => partKey(w.topic, w.partition)))];
     if (parts.length + states.length > KV_CHECKS) {
       return `${parts.length} partitions and ${states.length} documents`;
     }
@@ -638,6 +642,30 @@ export class KvAdapter implements StorageAdapter {
         await this.#waitForLock(t, p, locked[1]);
         continue;
       }
+      // Native dedup, planned on the fresh heads, written in the same commit.
+      const kept: (number[] | undefined)[] = [];
+      const entries: DedupEntry[][] = [];
+      writes = [];
+      for (const w of given) {
+        if (!w.dedup) {
+          kept.push(undefined);
+          entries.push([]);
+          writes.push(w);
+          continue;
+        }
+        const head = heads.get(partKey(w.topic, w.partition))!;
+        const d = await this.#dedupPlan(
+          w.topic,
+          w.partition,
+          w.batch,
+          head,
+          w.dedup.now,
+          w.dedup.windowMs,
+        );
+        kept.push(d.kept);
+        entries.push(d.ids.map((id, j) => ({ id, index: d.idIndex[j] })));
+        writes.push({ ...w, batch: pickRecords(w.batch, d.kept) });
+      }
       // Several writes to one partition follow each other.
       const ends = new Map([...heads].map(([k, h]) => [k, h.end]));
       const plans = this.#encode(writes.map((w) => {
@@ -647,7 +675,9 @@ export class KvAdapter implements StorageAdapter {
         ends.set(k, head.end + w.batch.count);
         return { topic: w.topic, partition: w.partition, head, batch: w.batch };
       }));
-      const mutations = plans.flatMap((p) => this.#mutations(p, [], 0, 0));
+      const mutations = plans.flatMap((p, i) =>
+        this.#mutations(p, entries[i], writes[i].dedup?.now ?? 0, writes[i].dedup?.windowMs ?? 0)
+      );
       for (let i = 0; i < states.length; i++) {
         mutations.push({
           key: stateKeys[i],
@@ -675,7 +705,7 @@ export class KvAdapter implements StorageAdapter {
           op.check({ key: ["head", ...splitPartKey(k)], versionstamp: heads.get(k)!.versionstamp });
         }
         states.forEach((st, i) => op.check({ key: stateKeys[i], versionstamp: st.expected }));
-        for (const m of mutations) op.set(m.key, m.value);
+        for (const m of mutations) op.set(m.key, m.value, m.options);
         for (const k of dropChunks) op.delete(k);
         for (const k of parts) {
           const [t, p] = splitPartKey(k);
@@ -692,7 +722,7 @@ export class KvAdapter implements StorageAdapter {
         for (const k of parts) {
           this.#heads.set(k, { end: ends.get(k)!, versionstamp: res.versionstamp });
         }
-        return plans.map((p) => p.head.end);
+        return { firsts: plans.map((p) => p.head.end), kept };
       }
       // A head moved (another writer) or a document changed: look again.
       for (const k of parts) this.#heads.delete(k);

@@ -5,6 +5,7 @@ import type {
   PartitionWrite,
   StorageAdapter,
   TransactionCommit,
+  TransactionCommitted,
   Versioned,
 } from "../../core/adapter.ts";
 import { MqError } from "../../core/errors.ts";
@@ -65,7 +66,7 @@ export class MemoryAdapter implements StorageAdapter {
   }
 
   /** Checks every version, then appends and replaces everything: nothing else runs in between. */
-  commitTransaction(commit: TransactionCommit): Promise<number[] | "conflict"> {
+  commitTransaction(commit: TransactionCommit): Promise<TransactionCommitted | "conflict"> {
     for (const w of commit.writes) this.#partition(w.topic, w.partition);
     for (const s of commit.states) {
       if ((this.#state.get(s.key.join("\u0000"))?.version ?? null) !== s.expected) {
@@ -79,7 +80,7 @@ export class MemoryAdapter implements StorageAdapter {
         version: String(++this.#version),
       });
     }
-    return Promise.resolve(firsts);
+    return Promise.resolve({ firsts, kept: [] });
   }
 
   #append(topic: string, partition: number, batch: RecordBatch): number {

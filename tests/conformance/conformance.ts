@@ -12,6 +12,7 @@ import { logCases } from "./cases_log.ts";
 import { groupCases } from "./cases_groups.ts";
 import { adminCases } from "./cases_admin.ts";
 import { routingCases } from "./cases_routing.ts";
+import { transactionCases } from "./cases_transactions.ts";
 
 export type { Features } from "./_helpers.ts";
 
@@ -20,7 +21,9 @@ export function conformance(name: string, features: Features): void {
   const test: DefineCase = (title, fn, needs: CaseNeeds = {}) => {
     Deno.test({
       name: `${name}: ${title}`,
-      ignore: Boolean(features.skip) || (needs.persistent === true && !features.persistent),
+      ignore: Boolean(features.skip) || (needs.persistent === true && !features.persistent) ||
+        (needs.atomicTransactions === true && features.transactions !== "atomic") ||
+        (needs.transactionLimit === true && features.maxTransactionBytes === undefined),
       sanitizeOps: false,
       sanitizeResources: false,
       fn: async (t) => {
@@ -45,4 +48,5 @@ export function conformance(name: string, features: Features): void {
   groupCases(test);
   adminCases(test);
   routingCases(test);
+  transactionCases(test);
 }
