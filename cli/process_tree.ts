@@ -34,6 +34,8 @@ export interface SpawnOptions {
   env: Record<string, string>;
   /** Run it in a process group and session of its own. */
   ownGroup: boolean;
+  /** Its stdout: mq's own (default), or a pipe for mq to read. */
+  stdout?: "inherit" | "piped";
 }
 
 let setsid: Promise<string | undefined> | undefined;
@@ -47,7 +49,7 @@ export function onTerminal(): boolean {
 export async function spawnCommand(path: string, options: SpawnOptions): Promise<RunningCommand> {
   const common = {
     stdin: "piped",
-    stdout: "inherit",
+    stdout: options.stdout ?? "inherit",
     stderr: "inherit",
     env: options.env,
   } as const;

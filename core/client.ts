@@ -259,6 +259,30 @@ export class Mq {
   }
 
   /**
+   * Checks `batch` against the topic's limits (its defaults when it is new)
+   * and the backend's, as a publish would, writing nothing.
+   *
+   * @example
+   * ```ts
+   * import { Mq } from "./client.ts";
+   * import { MemoryAdapter } from "../adapters/memory/mod.ts";
+   * import { batchOf } from "./record.ts";
+   * const mq = new Mq(new MemoryAdapter());
+   * await mq.checkRecords("orders", batchOf([new TextEncoder().encode("fine")]));
+   * ```
+   * @throws {MqError} `MESSAGE_TOO_LARGE`, `INVALID_ARGUMENT`, with
+   * `details.index` the refused record's and `details.published` 0
+   */
+  async checkRecords(topic: string, batch: RecordBatch): Promise<void> {
+    assertName("topic", topic);
+    const limits = (await this.topicConfig(topic)) ?? makeTopicConfig({}, this.now());
+    const bad = firstInvalid(batch, limits, topic, this.adapter);
+    if (bad) {
+      throw new MqError(bad.code, bad.message, { details: { index: bad.index, published: 0 } });
+    }
+  }
+
+  /**
    * Works out where a checked batch goes: reserves its ids (or leaves that to
    * a backend that deduplicates natively), splits it over partitions, and
    * checks that a `reject` topic has room.

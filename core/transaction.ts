@@ -78,11 +78,10 @@ export interface TransactionHost {
   ): { index: number; code: "MESSAGE_TOO_LARGE" | "INVALID_ARGUMENT"; message: string } | undefined;
 }
 
-interface Output {
-  topic: string;
-  payload: Uint8Array;
-  options: TransactionPublishOptions;
-}
+/** One publish, or a batch of records ({@link Transaction.publishRecords}). */
+type Output =
+  | { topic: string; payload: Uint8Array; options: TransactionPublishOptions }
+  | { topic: string; batch: RecordBatch; partition?: number };
 
 interface Settlement {
   m: ReceivedMessage;
@@ -142,6 +141,19 @@ export class Transaction {
       payload: typeof payload === "string" ? enc.encode(payload) : payload,
       options,
     });
+  }
+
+  /**
+   * Adds a prepared batch of records (the fast path for many messages; its
+   * bytes must not change until the transaction is over), to `partition` or
+   * split by key.
+   *
+   * @throws {MqError} `INVALID_NAME` for a bad topic name
+   */
+  publishRecords(topic: string, batch: RecordBatch, options: { partition?: number } = {}): void {
+    this.#assertOpen();
+    assertName("topic", topic);
+    if (batch.count > 0) this.#outputs.push({ topic, batch, partition: options.partition });
   }
 
   /**
@@ -249,20 +261,34 @@ async function prepareParts(
     if (!e) byTopic.set(topic, e = { payloads: [], meta: [], parts: [], at: [] });
     return e;
   };
-  outputs.forEach((o, i) => {
+  let index = 0;
+  for (const o of outputs) {
     const e = entry(o.topic);
+    if ("batch" in o) {
+      const b = o.batch;
+      for (let j = 0; j < b.count; j++) {
+        const m = b.meta?.[j];
+        e.payloads.push(b.data.subarray(b.starts[j], b.ends[j]));
+        const own = { ...m, timestamp: m?.timestamp ?? b.timestamp };
+        if (own.id === undefined && idOf) own.id = idOf(index);
+        e.meta.push(own);
+        e.parts.push(o.partition);
+        e.at.push(index++);
+      }
+      continue;
+    }
     const opt = o.options;
     e.payloads.push(o.payload);
     e.meta.push({
       key: opt.key,
-      id: opt.id ?? idOf?.(i),
+      id: opt.id ?? idOf?.(index),
       headers: opt.headers,
       deliverAt: opt.delayMs !== undefined ? now + opt.delayMs : undefined,
       expiresAt: opt.ttlMs !== undefined ? now + opt.ttlMs : undefined,
     });
     e.parts.push(opt.partition);
-    e.at.push(i);
-  });
+    e.at.push(index++);
+  }
   const out: TopicPart[] = [];
   for (const [topic, e] of byTopic) {
     const batch = batchOf(e.payloads, e.meta, now);

@@ -306,7 +306,11 @@ export class FsTransactions {
     for (const s of j.head.states) {
       const from = j.offsets[k++];
       const value = j.body.subarray(from, from + s.bytes);
-      if (recovering && (await docs.get(s.key))?.version === s.version) continue;
+      if (recovering) {
+        // At the journal's version or later: written already.
+        const cur = await docs.get(s.key);
+        if (cur && Number(cur.version) >= Number(s.version)) continue;
+      }
       await docs.writeHeld(s.key, s.version, value, s.created);
     }
   }

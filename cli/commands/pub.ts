@@ -16,6 +16,7 @@ import {
   wholeNumber,
 } from "../runtime.ts";
 import { Progress } from "../progress.ts";
+import type { Mq } from "../../core/client.ts";
 
 /** The options of `mq pub`, as parsed. */
 export interface PubOptions {
@@ -35,6 +36,7 @@ export interface PubOptions {
   exchange?: string;
   routingKey: string;
   allowUnroutable?: boolean;
+  atomic?: boolean;
 }
 
 const EXAMPLES = `
@@ -51,7 +53,9 @@ Lines end with LF or CRLF (the line ending is removed, every other byte is
 kept); a last line without a newline is still a message; an empty line is an
 empty message unless --skip-empty. On a bad line mq stops with exit 2, says
 which line and how many messages were published before it, and publishes
-nothing from that line on (--skip-invalid reports and skips it instead).`;
+nothing from that line on (--skip-invalid reports and skips it instead).
+With --atomic all of stdin (or the arguments) is one transaction: a bad line,
+a failure or a kill stores nothing (kv: up to one Deno KV commit, ~800 KiB).`;
 
 /** Adds `pub` to the program. */
 export function registerPub(program: Command): void {
@@ -77,6 +81,10 @@ export function registerPub(program: Command): void {
     .option("--skip-invalid", "report and skip bad lines instead of stopping")
     .option("--skip-empty", "drop empty lines")
     .option("--json", "print the summary as JSON on stdout")
+    .option(
+      "--atomic",
+      "all of stdin (or the arguments) is one transaction: on a bad line or a failure nothing is stored",
+    )
     .option("--exchange <exchange>", "publish through an exchange instead of to a topic")
     .option("--routing-key <key>", "with --exchange: the routing key", "")
     .option(
@@ -139,14 +147,20 @@ async function runPub(
       "--raw reads all of stdin as one message; it goes with none of -0, -K, --json-lines",
     );
   }
+  if (opts.atomic && !("topic" in target)) {
+    throw new MqError("INVALID_ARGUMENT", "--atomic publishes to a topic, not through --exchange");
+  }
   const { mq } = await openBackend(cmd);
   const counter: Counter = { n: 0, duplicates: 0, skipped: 0, unroutable: 0 };
+  const atomic = opts.atomic && "topic" in target ? atomicSender(mq, target.topic) : undefined;
   // Progress (count, rate) on a terminal while stdin lines are published.
   const progress = Progress.start("pub", {
     quiet: globals(cmd).quiet || payloads.length > 0 || opts.raw,
   });
   progress.track(counter);
-  const send: Send = "topic" in target
+  const send: Send = atomic
+    ? atomic.send
+    : "topic" in target
     ? (b) => mq.publishRecords(target.topic, b, { partition: opts.partition })
     : async (b) => {
       const r = await mq.publishVia(target.exchange, opts.routingKey, b, {
@@ -212,6 +226,21 @@ async function runPub(
     } else {
       await pubLines(send, opts, common, counter, limit);
     }
+    if (atomic) {
+      const r = await atomic.commit(opts.partition);
+      counter.n = r.published;
+      counter.duplicates = r.duplicates;
+    }
+  } catch (e) {
+    // --atomic: nothing of the run was stored, whatever was read before.
+    if (atomic && MqError.is(e)) {
+      throw new MqError(
+        e.code,
+        `${e.message.replace(/; published \d+ before it$/, "")}; nothing was published (--atomic)`,
+        { cause: e },
+      );
+    }
+    throw e;
   } finally {
     progress.done();
     await mq.close();
@@ -243,6 +272,60 @@ async function runPub(
       }s (${rate} msg/s)${extra ? `; ${extra}` : ""}`,
     );
   }
+}
+
+/**
+ * `--atomic`: a {@link Send} that checks each batch as a publish would and
+ * keeps a copy, and the commit of everything kept as one transaction.
+ */
+export function atomicSender(
+  mq: Mq,
+  topic: string,
+): {
+  send: Send;
+  commit: (partition?: number) => Promise<{ published: number; duplicates: number }>;
+} {
+  if (mq.adapter.capabilities.transactions !== "atomic") {
+    throw new MqError(
+      "INVALID_ARGUMENT",
+      `--atomic needs a backend that commits atomically; this one is ${
+        mq.adapter.capabilities.transactions ?? "not transactional"
+      } (nats-server 2.9 has no atomic batch)`,
+    );
+  }
+  const kept: RecordBatch[] = [];
+  let count = 0;
+  return {
+    send: async (b) => {
+      await mq.checkRecords(topic, b);
+      kept.push(copyOf(b));
+      count += b.count;
+      return { count: b.count, duplicates: 0 };
+    },
+    commit: async (partition) => {
+      if (count === 0) return { published: 0, duplicates: 0 };
+      const r = await mq.transaction((tx) => {
+        for (const b of kept) tx.publishRecords(topic, b, { partition });
+      });
+      return { published: r.published, duplicates: r.duplicates };
+    },
+  };
+}
+
+/** A batch over a copy of its bytes (the line buffer is reused). */
+function copyOf(b: RecordBatch): RecordBatch {
+  let from = Infinity, to = 0;
+  for (let i = 0; i < b.count; i++) {
+    if (b.starts[i] < from) from = b.starts[i];
+    if (b.ends[i] > to) to = b.ends[i];
+  }
+  if (b.count === 0) from = 0;
+  const starts = new Uint32Array(b.count), ends = new Uint32Array(b.count);
+  for (let i = 0; i < b.count; i++) {
+    starts[i] = b.starts[i] - from;
+    ends[i] = b.ends[i] - from;
+  }
+  return { ...b, data: b.data.slice(from, to), starts, ends, meta: b.meta?.slice() };
 }
 
 /** What a run published, dropped as duplicates or unroutable, and skipped as invalid. */
@@ -492,7 +575,11 @@ export async function pubLines(
       pump();
       while (inflight) await inflight;
     }
-    note(`mq: interrupted; published ${counter.n} message${counter.n === 1 ? "" : "s"}`);
+    note(
+      opts.atomic
+        ? "mq: interrupted; nothing was published (--atomic)"
+        : `mq: interrupted; published ${counter.n} message${counter.n === 1 ? "" : "s"}`,
+    );
     Deno.exit(130);
   };
   Deno.addSignalListener("SIGINT", onSignal);

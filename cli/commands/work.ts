@@ -4,8 +4,10 @@ import { assertName } from "../../core/names.ts";
 import { parseDuration } from "../../core/duration.ts";
 import { parseBackoff } from "../../core/retry.ts";
 import type { Message } from "../../core/message.ts";
+import { MqError } from "../../core/errors.ts";
 import { globals, note, openBackend, wholeNumber } from "../runtime.ts";
 import { Progress } from "../progress.ts";
+import { WorkOutput } from "./_work_out.ts";
 import {
   onTerminal,
   requireExecutable,
@@ -25,6 +27,8 @@ interface WorkOptions {
   count?: number;
   grace: string;
   prefetch?: number;
+  out?: string;
+  outKeyFromInput?: boolean;
 }
 
 /** After the grace period, how long a command has between SIGTERM and SIGKILL. */
@@ -48,6 +52,7 @@ Examples:
   mq work jobs -c 4 -e -- python3 job.py      four at a time, exit when drained
   mq work mail --max-attempts 3 --backoff 5s,5m -- ./send.sh
   mq work jobs --visibility 30s -- ./slow.sh  kill and retry a run that takes longer
+  mq work raw --out clean -c 4 -- ./clean.sh  stdout lines become messages of "clean"
 
 The command gets the payload on stdin and MQ_TOPIC, MQ_GROUP, MQ_ID, MQ_OFFSET,
 MQ_PARTITION, MQ_KEY, MQ_ATTEMPT and MQ_HEADER_<NAME> in its environment. Exit 0
@@ -57,7 +62,13 @@ stops taking and lets running commands finish for --grace; then it stops them
 (SIGTERM to the command and what it started, SIGKILL 2s later), releases their
 messages without counting an attempt, and exits 0. A second signal ends the
 grace at once. On a terminal each command runs in a process group of its own,
-so Ctrl-C reaches mq alone.`;
+so Ctrl-C reaches mq alone.
+
+With --out TOPIC each line the command prints on stdout becomes a message of
+TOPIC, and those messages and the input's ack are one transaction: a crash at
+any point loses no input and repeats no output (on nats: effectively once, the
+outputs' ids derived from the input, deduplicated within TOPIC's dedup window).
+--out-key-from-input gives each output the input's key.`;
 
 /** Adds `work` to the program. */
 export function registerWork(program: Command): void {
@@ -89,6 +100,11 @@ export function registerWork(program: Command): void {
       "messages claimed ahead of the free slots (default: what the slots finish in ~100ms)",
       wholeNumber("--prefetch", 0),
     )
+    .option(
+      "--out <topic>",
+      "stdout lines become messages of TOPIC, committed with the input's ack (exactly once)",
+    )
+    .option("--out-key-from-input", "with --out: each output gets the input's key")
     .addHelpText("after", EXAMPLES)
     .action(async (topic: string, command: string[], opts: WorkOptions, cmd: Command) => {
       await runWork(cmd, topic, command, opts);
@@ -119,6 +135,10 @@ async function runWork(
 ): Promise<void> {
   assertName("topic", topic);
   assertName("group", opts.group);
+  if (opts.out !== undefined) assertName("topic", opts.out);
+  else if (opts.outKeyFromInput) {
+    throw new MqError("INVALID_ARGUMENT", "--out-key-from-input goes with --out TOPIC");
+  }
   const backoff = parseBackoff(opts.backoff);
   const visibilityMs = parseDuration(opts.visibility);
   const graceMs = parseDuration(opts.grace);
@@ -128,6 +148,9 @@ async function runWork(
   const { mq } = await openBackend(cmd);
   const config = await mq.topicConfig(topic);
   const maxAttempts = opts.maxAttempts ?? config?.maxAttempts ?? 5;
+  const output = opts.out === undefined
+    ? undefined
+    : new WorkOutput(mq, { topic: opts.out, keyFromInput: opts.outKeyFromInput });
   const concurrency = opts.concurrency;
   const ownGroup = onTerminal();
 
@@ -179,7 +202,16 @@ async function runWork(
 
   const runOne = async (m: Message) => {
     const started = performance.now();
-    const run = await spawnCommand(path, { args, env: envFor(m, opts.group), ownGroup });
+    const run = await spawnCommand(path, {
+      args,
+      env: envFor(m, opts.group),
+      ownGroup,
+      stdout: output ? "piped" : "inherit",
+    });
+    // With --out: all of stdout, read while the command runs.
+    const printed = output
+      ? new Response(run.child.stdout).arrayBuffer().then((b) => new Uint8Array(b))
+      : undefined;
     const entry = { m, stoppedByUs: killing !== undefined };
     runs.set(run, entry);
     if (killing) void signalTree(run, killing);
@@ -193,6 +225,7 @@ async function runWork(
       await w.write(m.payload).catch(() => {});
       await w.close().catch(() => {});
       const status = await run.child.status;
+      const stdout = await printed?.catch(() => new Uint8Array(0));
       const took = performance.now() - started;
       meanRunMs = meanRunMs === undefined ? took : meanRunMs * 0.8 + took * 0.2;
       // Stopped by mq at shutdown and failing for it: released at close, no
@@ -204,10 +237,27 @@ async function runWork(
         if (!stopping) await Promise.race([stopped, sleep(250)]);
         if (stopping) return;
       }
-      if (status.success) {
+      let invalid: string | undefined;
+      if (status.success && output) {
+        // The slot is free at once; the commit (with others) follows.
+        const r = await output.add(m, stdout!);
+        if ("invalid" in r) invalid = r.invalid;
+        else {
+          void r.committed.then((ok) => {
+            if (ok) stats.acked++;
+            progress.update(stats.acked, stats.failed, running.size);
+            nudge();
+          });
+        }
+      } else if (status.success) {
         m.ack();
         stats.acked++;
-      } else {
+      }
+      if (invalid !== undefined) {
+        if (m.attempt >= maxAttempts) stats.dead++;
+        stats.failed++;
+        m.nack({ reason: invalid });
+      } else if (!status.success) {
         const reason = timedOut
           ? `killed after the visibility timeout (${opts.visibility})`
           : status.signal
@@ -268,7 +318,7 @@ async function runWork(
   );
   const committer = setInterval(() => void sub.commit().catch(() => {}), 250);
   try {
-    while (!stopping && !failure) {
+    while (!stopping && !failure && output?.failure === undefined) {
       while (queue.length > 0 && running.size < concurrency) start(queue.shift()!);
       claimMore();
       if (drained && queue.length === 0) break;
@@ -289,8 +339,10 @@ async function runWork(
       }
     }
     await Promise.all(running);
+    await output?.drain();
     await claiming; // aborted by the stop, or done
     if (failure) throw failure.error;
+    if (output?.failure !== undefined) throw output.failure;
   } finally {
     clearInterval(heartbeat);
     clearInterval(committer);
