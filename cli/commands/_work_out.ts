@@ -24,13 +24,15 @@ export interface WorkOutOptions {
 
 /** Runs waiting to be committed: at most this many per transaction. */
 const MAX_GROUP = 256;
+/** Effectively-once commits (one run each) in flight at once. */
+const PARALLEL_RUNS = 16;
 
 /** Commits the outputs of finished runs with their inputs' acks. */
 export class WorkOutput {
   #mq: Mq;
   #options: WorkOutOptions;
   #waiting: { m: Message; lines: Uint8Array[]; done: (ok: boolean) => void }[] = [];
-  #running: Promise<void> | undefined;
+  #running = new Set<Promise<void>>();
   #failure: unknown;
   #perRun: boolean;
   /** Runs committed, and runs whose lease had gone to another worker (not committed). */
@@ -74,16 +76,24 @@ export class WorkOutput {
 
   /** Resolves when nothing waits or is being committed. */
   async drain(): Promise<void> {
-    while (this.#running) await this.#running;
+    while (this.#running.size > 0) await Promise.all(this.#running);
   }
 
+  /**
+   * Starts commits: atomic backends one at a time, each with every run that
+   * finished meanwhile (a group commit); effectively-once ones a run each,
+   * several at once.
+   */
   #pump(): void {
-    if (this.#running || this.#waiting.length === 0) return;
-    const group = this.#waiting.splice(0, this.#perRun ? 1 : MAX_GROUP);
-    this.#running = this.#commit(group).finally(() => {
-      this.#running = undefined;
-      this.#pump();
-    });
+    const most = this.#perRun ? PARALLEL_RUNS : 1;
+    while (this.#running.size < most && this.#waiting.length > 0) {
+      const group = this.#waiting.splice(0, this.#perRun ? 1 : MAX_GROUP);
+      const p: Promise<void> = this.#commit(group).finally(() => {
+        this.#running.delete(p);
+        this.#pump();
+      });
+      this.#running.add(p);
+    }
   }
 
   async #commit(group: { m: Message; lines: Uint8Array[]; done: (ok: boolean) => void }[]) {
