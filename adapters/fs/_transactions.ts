@@ -38,6 +38,13 @@ import type { StateFiles } from "./state_files.ts";
 /** Thrown by a guard: a journal touching this lock must be rolled forward first. */
 export const TX_PENDING: unique symbol = Symbol("a transaction to roll forward");
 
+/**
+ * Faults for tests: a commit throws (as a crash would leave it: the locks let
+ * go, the journal kept) right after its commit point, or after writing its
+ * first partition.
+ */
+export const TX_FAULTS: { crashAt?: "commit-point" | "first-part" } = {};
+
 /** The most record bytes one fs transaction holds (its journal is built in memory). */
 export const MAX_FS_TRANSACTION_BYTES = 256 * 1024 * 1024;
 
@@ -253,6 +260,9 @@ export class FsTransactions {
       if (this.#sync === "always") await syncDir(this.#dir);
       const journal = parse(`${name}.commit`, file);
       if (!journal) throw new MqError("IO", `cannot read back transaction journal ${tmp}`);
+      if (TX_FAULTS.crashAt === "commit-point") {
+        throw new Error("crash (test): at the commit point");
+      }
       await this.#apply(journal);
       await Deno.remove(`${this.#dir}/${name}.commit`);
       return firsts;
@@ -302,6 +312,9 @@ export class FsTransactions {
         ends.set(part.p, end + count);
       }
       await writer.appendFramesHeld(frames, count);
+      if (!recovering && TX_FAULTS.crashAt === "first-part") {
+        throw new Error("crash (test): after the first partition");
+      }
     }
     for (const s of j.head.states) {
       const from = j.offsets[k++];

@@ -3,14 +3,17 @@
  * `mq work --out`, on every backend, with kill -9 at random points.
  *
  * `MQ_TX_ROUNDS` sets the kill -9 rounds of `mq work --out` (default 3; the
- * long form is 20), `MQ_TX_MESSAGES` the inputs (default 10,000), and
- * `MQ_TX_SEED` the seed of the random points (printed by each case).
+ * long form is 20), `MQ_TX_MESSAGES` the inputs (default 10,000; 2,000 on
+ * nats, where each input is a transaction of its own), and `MQ_TX_SEED` the
+ * seed of the random points (printed by each case).
  */
 import { deepStrictEqual as eq, ok } from "node:assert/strict";
 import { cliTest, errorLine, mq, spawnMq } from "./_mq.ts";
 
 const ROUNDS = Number(Deno.env.get("MQ_TX_ROUNDS") ?? 3);
-const MESSAGES = Number(Deno.env.get("MQ_TX_MESSAGES") ?? 10_000);
+/** Inputs of the kill -9 rounds per backend (nats, slower per message, fewer unless set). */
+const MESSAGES = (backend: string) =>
+  Number(Deno.env.get("MQ_TX_MESSAGES") ?? (backend === "nats" ? 2_000 : 10_000));
 const SEED = Number(Deno.env.get("MQ_TX_SEED") ?? Date.now() % 1_000_000);
 
 /** A small seeded generator (mulberry32), so that a failing run can be repeated. */
@@ -100,27 +103,38 @@ cliTest("pub --atomic: kill -9 at random points stores nothing or everything", a
   const body = new TextEncoder().encode(
     Array.from({ length: n }, (_, i) => `line ${i}`).join("\n") + "\n",
   );
+  // How long a whole run takes here: the kills fall within it, and a little after.
+  const t0 = performance.now();
+  const full = spawnMq(h, ["pub", "whole", "--atomic", "-q"], "piped");
+  const fw = full.stdin.getWriter();
+  await fw.write(body);
+  await fw.close();
+  eq((await full.output()).code, 0);
+  const took = performance.now() - t0;
+  eq((await payloads(h, "whole")).length, n);
   const seen: number[] = [];
-  for (let round = 0; round < 3; round++) {
+  for (let round = 0; round < 4; round++) {
     const topic = `t${round}`;
     const child = spawnMq(h, ["pub", topic, "--atomic", "-q"], "piped");
     const w = child.stdin.getWriter();
-    await w.write(body.subarray(0, body.length >> 1));
-    // Killed while reading, or after stdin ended (while committing, or just after).
-    const late = round > 0;
-    if (late) {
-      await w.write(body.subarray(body.length >> 1));
-      await w.close();
-    }
-    await sleep(Math.floor(rnd() * (late ? 400 : 100)));
-    child.kill("SIGKILL");
+    const at = Math.floor(rnd() * took * 1.3);
+    const killer = sleep(at).then(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* done already */ }
+    });
+    // The input in two halves (a kill may come while reading, committing or after).
+    await w.write(body.subarray(0, body.length >> 1)).catch(() => {});
+    await w.write(body.subarray(body.length >> 1)).catch(() => {});
+    await w.close().catch(() => {});
+    await killer;
     await child.output();
     const got = await payloads(h, topic);
     ok(got.length === 0 || got.length === n, `round ${round}: ${got.length} of ${n} stored`);
     if (got.length === n) eq(got[n - 1], `line ${n - 1}`);
     seen.push(got.length);
   }
-  console.log(`stored per round: ${seen.join(", ")}`);
+  console.log(`a whole run: ${Math.round(took)} ms; stored per round: ${seen.join(", ")}`);
 }, { backends: ["file", "kv"] });
 
 cliTest(
@@ -191,23 +205,30 @@ cliTest(
 );
 
 cliTest(
-  `work --out: kill -9 at random points over ${MESSAGES} messages (${ROUNDS} rounds): every input acked once, one output each`,
+  `work --out: kill -9 at random points (${ROUNDS} rounds): every input acked once, one output each`,
   async (h, backend) => {
     const rnd = random(SEED + 1);
-    console.log(`seed ${SEED} (MQ_TX_SEED), ${backend}`);
-    const inputs = Array.from({ length: MESSAGES }, (_, i) => `m${i}`);
+    const n = MESSAGES(backend);
+    const inputs = Array.from({ length: n }, (_, i) => `m${i}`);
     let r = await mq(h, ["pub", "in", "-q"], { stdin: inputs.join("\n") + "\n" });
     eq(r.code, 0, r.err);
+    // The kills fall at random points of the run: when this many are left.
+    const points = Array.from({ length: ROUNDS }, () => Math.floor(rnd() * n * 0.9)).sort((a, b) =>
+      b - a
+    );
+    console.log(`seed ${SEED} (MQ_TX_SEED), ${backend}, ${n} inputs, kills at lag ${points}`);
     const work = ["work", "in", "--out", "out", "-c", "4", "--visibility", "2s", "-q"];
-    const progress: number[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
+    const lags: number[] = [];
+    for (const point of points) {
       const child = spawnMq(h, [...work, "--", "cat"]);
-      await sleep(300 + Math.floor(rnd() * 1500));
+      const until = Date.now() + 120_000;
+      while ((await group(h, "in")).lag > point && Date.now() < until) await sleep(50);
+      await sleep(Math.floor(rnd() * 100));
       child.kill("SIGKILL");
       await child.output();
-      progress.push((await group(h, "in")).lag);
+      lags.push((await group(h, "in")).lag);
     }
-    console.log(`lag after each kill: ${progress.join(", ")}`);
+    console.log(`lag after each kill: ${lags.join(", ")}`);
     r = await mq(h, [...work, "-e", "--", "cat"]);
     eq([r.code, r.err], [0, ""]);
     const out = await payloads(h, "out");
@@ -219,7 +240,7 @@ cliTest(
       repeated: [],
       missing: [],
     });
-    eq(out.length, MESSAGES);
+    eq(out.length, n);
     const g = await group(h, "in");
     eq([g.lag, g.inFlight, g.deadLettered], [0, 0, 0]);
   },
