@@ -125,6 +125,16 @@ async function release(
  * decides) and the shard documents that reserve their ids, to be replaced in
  * the transaction's own commit (so a reservation exists exactly when the
  * records were stored).
+ *
+ * @example
+ * ```ts
+ * import { planReservations } from "./dedup.ts";
+ * import { batchOf } from "./record.ts";
+ * import { MemoryAdapter } from "../adapters/memory/mod.ts";
+ * const batch = batchOf([new Uint8Array(1)], [{ id: "a" }]);
+ * const { keep, states } = await planReservations(new MemoryAdapter(), "t", batch, 60_000, Date.now());
+ * console.log(keep, states.length); // [0] 1
+ * ```
  */
 export async function planReservations(
   adapter: StorageAdapter,

@@ -153,7 +153,7 @@ export class GroupSource implements BatchSource, Settler {
       retryDelay: () => backoffDelay(m.attempt, this.#options.backoff ?? DEFAULT_BACKOFF),
       init,
       apply: (state, s) =>
-        this.#apply(state, [{
+        this.#apply(state as GroupState, [{
           partition: m.partition,
           offset: m.offset,
           token: m.token!,

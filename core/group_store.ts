@@ -66,7 +66,17 @@ export async function updateGroup<R>(
   throw new MqError("CONFLICT", `group "${group}" of topic "${topic}" is too busy to update`);
 }
 
-/** Parses a group state document. */
+/**
+ * Parses a group state document.
+ *
+ * @example
+ * ```ts
+ * import { parseGroup } from "./group_store.ts";
+ * const state = parseGroup(new TextEncoder().encode('{"partitions":{}}'));
+ * console.log(state.partitions); // {}
+ * ```
+ * @throws {MqError} `CORRUPT` when it is not one
+ */
 export function parseGroup(bytes: Uint8Array): GroupState {
   try {
     const s = JSON.parse(dec.decode(bytes));

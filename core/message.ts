@@ -4,7 +4,6 @@
  * @module
  */
 import type { StoredRecord } from "./record.ts";
-import type { GroupState } from "./group_store.ts";
 
 /** Settles messages of a group; plain reads have none. */
 export interface Settler {
@@ -36,11 +35,11 @@ export interface Transferred {
   firstFailure?: number;
   /** The delay of a retry after this attempt fails. */
   retryDelay(): number;
-  /** The state a missing group document starts from. */
-  init(): GroupState;
-  /** Applies settlements to a group state; returns the offsets not held (stale). */
+  /** The state a missing group document starts from (a `GroupState` of `group_store.ts`). */
+  init(): unknown;
+  /** Applies a settlement to a group state (as `init` gives); returns the offsets not held (stale). */
   apply(
-    state: GroupState,
+    state: unknown,
     settle: {
       kind: "ack" | "retry" | "dead";
       notBefore?: number;

@@ -42,7 +42,7 @@ export type {
 export type { MqErrorCode, MqErrorDetails } from "./errors.ts";
 export type { SubscribeOptions } from "./subscription.ts";
 export type { TransactionPublishOptions, TransactionResult } from "./transaction.ts";
-export type { Message, Receipt } from "./message.ts";
+export type { Message, Receipt, Transferred } from "./message.ts";
 export type { Backoff } from "./retry.ts";
 export type { ConsumeOptions, ConsumeResult } from "./consume.ts";
 export type { GroupInfo, TopicInfo, TopicSummary } from "./topic_admin.ts";

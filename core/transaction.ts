@@ -22,7 +22,7 @@ import { partitionOf } from "./partitioner.ts";
 import { batchOf, pickRecords, type RecordBatch, type RecordMeta } from "./record.ts";
 import { makeTopicConfig, type TopicConfig } from "./topic_config.ts";
 import { type ReceivedMessage, SETTLED, TRANSFER, type Transferred } from "./message.ts";
-import { groupKey, parseGroup, updateGroup } from "./group_store.ts";
+import { groupKey, type GroupState, parseGroup, updateGroup } from "./group_store.ts";
 import { deadLetterMeta } from "./dead_letter.ts";
 import { planReservations } from "./dedup.ts";
 import { checkRoom, enforceRetention, hasRetention } from "./retention.ts";
@@ -118,6 +118,18 @@ export class Transaction {
   #settlements: Settlement[] = [];
   #open = true;
 
+  /** Made by {@link runTransaction} only. */
+  constructor() {
+    built.set(this, {
+      close: (abort) => {
+        this.#open = false;
+        if (abort) this.#restore();
+        return { outputs: this.#outputs, settlements: this.#settlements };
+      },
+      restore: () => this.#restore(),
+    });
+  }
+
   #assertOpen(): void {
     if (!this.#open) {
       throw new MqError("INVALID_ARGUMENT", "the transaction is over (its callback returned)");
@@ -188,18 +200,17 @@ export class Transaction {
     this.#settlements.push({ m, t, kind, delayMs, reason });
   }
 
-  /** Ends the building; the deliveries go back to their consumers when `abort`. */
-  close(abort: boolean): { outputs: Output[]; settlements: Settlement[] } {
-    this.#open = false;
-    if (abort) this.restore();
-    return { outputs: this.#outputs, settlements: this.#settlements };
-  }
-
   /** Gives every delivery back to its consumer, unsettled. */
-  restore(): void {
+  #restore(): void {
     for (const s of this.#settlements) s.t.restore();
   }
 }
+
+/** What {@link runTransaction} does with a transaction it made: end it, or give its deliveries back. */
+const built = new WeakMap<Transaction, {
+  close(abort: boolean): { outputs: Output[]; settlements: Settlement[] };
+  restore(): void;
+}>();
 
 /**
  * Runs `fn` with a new transaction and commits what it added; when `fn`
@@ -209,19 +220,32 @@ export class Transaction {
  * @throws {MqError} `MESSAGE_TOO_LARGE` / `INVALID_ARGUMENT` (a refused message,
  * `details.index` its index among the publishes), `TRANSACTION_TOO_LARGE`,
  * `LEASE_EXPIRED` (a delivery's lease went to another consumer), `TOPIC_FULL`
+ *
+ * @example
+ * ```ts
+ * import { runTransaction } from "./transaction.ts";
+ * import { Mq } from "./client.ts";
+ * import { MemoryAdapter } from "../adapters/memory/mod.ts";
+ * const mq = new Mq(new MemoryAdapter());
+ * // What `mq.transaction(fn)` does:
+ * const r = await mq.transaction((tx) => tx.publish("t", "x"));
+ * console.log(r.published); // 1
+ * void runTransaction;
+ * ```
  */
 export async function runTransaction(
   host: TransactionHost,
   fn: (tx: Transaction) => unknown | Promise<unknown>,
 ): Promise<TransactionResult> {
   const tx = new Transaction();
+  const own = built.get(tx)!;
   try {
     await fn(tx);
   } catch (e) {
-    tx.close(true);
+    own.close(true);
     throw e;
   }
-  const { outputs, settlements } = tx.close(false);
+  const { outputs, settlements } = own.close(false);
   try {
     const atomic = (host.adapter.capabilities.transactions ??
       (host.adapter.commitTransaction ? "atomic" : "effectively-once")) === "atomic";
@@ -229,7 +253,7 @@ export async function runTransaction(
       ? await commitAtomic(host, outputs, settlements)
       : await commitEffectivelyOnce(host, outputs, settlements);
   } catch (e) {
-    tx.restore();
+    own.restore();
     throw e;
   }
 }
@@ -424,7 +448,7 @@ async function settlementStates(
   for (const [k, xs] of byGroup) {
     const key = JSON.parse(k) as string[];
     const doc = await adapter.getState(key);
-    const state = doc ? parseGroup(doc.value) : xs[0].t.init();
+    const state = doc ? parseGroup(doc.value) : xs[0].t.init() as GroupState;
     for (const s of xs) {
       if (s.t.apply(state, changeOf(s, now)) > 0) throw leaseLost(s);
     }
@@ -564,7 +588,8 @@ async function commitEffectivelyOnce(
   }
   for (const xs of byGroup.values()) {
     const now = host.now();
-    const lost = await updateGroup(adapter, xs[0].m.topic, xs[0].t.group, xs[0].t.init, (state) => {
+    const init = () => xs[0].t.init() as GroupState;
+    const lost = await updateGroup(adapter, xs[0].m.topic, xs[0].t.group, init, (state) => {
       for (const s of xs) if (s.t.apply(state, changeOf(s, now)) > 0) return s;
       return undefined;
     });

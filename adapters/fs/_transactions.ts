@@ -66,7 +66,17 @@ interface Journal {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** Commits and recovers the transactions of one fs backend folder. */
+/**
+ * Commits and recovers the transactions of one fs backend folder (made by
+ * `FsAdapter`, which wires its partition writers and state files to it).
+ *
+ * @example
+ * ```ts ignore
+ * const tx = new FsTransactions(root, "batch", (t, p) => writerOf(t, p), () => stateFiles);
+ * await tx.recover(); // finish what a crashed writer committed
+ * const r = await tx.commit({ writes, states }); // first offsets, or "conflict"
+ * ```
+ */
 export class FsTransactions {
   #dir: string;
   #sync: SyncPolicy;

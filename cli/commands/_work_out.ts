@@ -27,7 +27,17 @@ const MAX_GROUP = 256;
 /** Effectively-once commits (one run each) in flight at once. */
 const PARALLEL_RUNS = 16;
 
-/** Commits the outputs of finished runs with their inputs' acks. */
+/**
+ * Commits the outputs of finished runs with their inputs' acks.
+ *
+ * @example
+ * ```ts ignore
+ * const out = new WorkOutput(mq, { topic: "results" });
+ * const r = await out.add(message, stdoutBytes); // checked; queued
+ * if ("committed" in r) console.log(await r.committed); // true once committed
+ * await out.drain();
+ * ```
+ */
 export class WorkOutput {
   #mq: Mq;
   #options: WorkOutOptions;
@@ -143,7 +153,16 @@ export class WorkOutput {
   }
 }
 
-/** The lines of a command's stdout (LF or CRLF; a last line without a newline counts). */
+/**
+ * The lines of a command's stdout (LF or CRLF; a last line without a newline counts).
+ *
+ * @example
+ * ```ts
+ * import { splitLines } from "./_work_out.ts";
+ * const lines = splitLines(new TextEncoder().encode("a\r\nb\nc"));
+ * console.log(lines.length); // 3
+ * ```
+ */
 export function splitLines(bytes: Uint8Array): Uint8Array[] {
   const out: Uint8Array[] = [];
   let from = 0;

@@ -277,6 +277,14 @@ async function runPub(
 /**
  * `--atomic`: a {@link Send} that checks each batch as a publish would and
  * keeps a copy, and the commit of everything kept as one transaction.
+ *
+ * @example
+ * ```ts ignore
+ * const atomic = atomicSender(mq, "orders"); // refuses a backend that is not atomic
+ * await pubLines(atomic.send, opts, undefined, counter, limit);
+ * const { published } = await atomic.commit();
+ * ```
+ * @throws {MqError} `INVALID_ARGUMENT` on a backend without atomic transactions
  */
 export function atomicSender(
   mq: Mq,
