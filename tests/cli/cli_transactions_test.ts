@@ -217,7 +217,7 @@ cliTest(
       b - a
     );
     console.log(`seed ${SEED} (MQ_TX_SEED), ${backend}, ${n} inputs, kills at lag ${points}`);
-    const work = ["work", "in", "--out", "out", "-c", "4", "--visibility", "2s", "-q"];
+    const work = ["work", "in", "--out", "out", "-c", "4", "--visibility", "5s", "-q"];
     const lags: number[] = [];
     for (const point of points) {
       const child = spawnMq(h, [...work, "--", "cat"]);
