@@ -590,7 +590,17 @@ async function commitEffectivelyOnce(
     const now = host.now();
     const init = () => xs[0].t.init() as GroupState;
     const lost = await updateGroup(adapter, xs[0].m.topic, xs[0].t.group, init, (state) => {
-      for (const s of xs) if (s.t.apply(state, changeOf(s, now)) > 0) return s;
+      // All of them or none: a lost lease leaves the state as it was.
+      const before = structuredClone(state);
+      for (const s of xs) {
+        if (s.t.apply(state, changeOf(s, now)) > 0) {
+          for (const k of Object.keys(state)) {
+            delete (state as unknown as Record<string, unknown>)[k];
+          }
+          Object.assign(state, before);
+          return s;
+        }
+      }
       return undefined;
     });
     if (lost) throw leaseLost(lost);

@@ -3,9 +3,10 @@
  * TOPIC, committed with the input's ack in one transaction (`mq.transaction`),
  * so that a crash at any point neither loses an input nor repeats an output
  * (effectively once on a backend without atomic commits, see
- * `capabilities.transactions`). Finished runs are committed in groups, one
- * transaction per group while the previous one is being written (one per run
- * where the backend is effectively once: the output ids derive from it).
+ * `capabilities.transactions`: there each output gets the id
+ * `<topic>:<partition>:<offset>:<line>` of its input, deduplicated by the
+ * backend). Finished runs are committed in groups, one transaction per group
+ * while the previous one is being written.
  *
  * @module
  */
@@ -24,8 +25,6 @@ export interface WorkOutOptions {
 
 /** Runs waiting to be committed: at most this many per transaction. */
 const MAX_GROUP = 256;
-/** Effectively-once commits (one run each) in flight at once. */
-const PARALLEL_RUNS = 16;
 
 /**
  * Commits the outputs of finished runs with their inputs' acks.
@@ -44,14 +43,15 @@ export class WorkOutput {
   #waiting: { m: Message; lines: Uint8Array[]; done: (ok: boolean) => void }[] = [];
   #running = new Set<Promise<void>>();
   #failure: unknown;
-  #perRun: boolean;
+  /** Effectively once: outputs carry ids derived from their input. */
+  #derivedIds: boolean;
   /** Runs committed, and runs whose lease had gone to another worker (not committed). */
   readonly stats = { committed: 0, outputs: 0, lostLeases: 0 };
 
   constructor(mq: Mq, options: WorkOutOptions) {
     this.#mq = mq;
     this.#options = options;
-    this.#perRun = mq.adapter.capabilities.transactions !== "atomic";
+    this.#derivedIds = mq.adapter.capabilities.transactions !== "atomic";
   }
 
   /** The first failure of a commit (other than a lost lease), if any. */
@@ -89,15 +89,10 @@ export class WorkOutput {
     while (this.#running.size > 0) await Promise.all(this.#running);
   }
 
-  /**
-   * Starts commits: atomic backends one at a time, each with every run that
-   * finished meanwhile (a group commit); effectively-once ones a run each,
-   * several at once.
-   */
+  /** Starts a commit, one at a time, of every run that finished meanwhile (a group commit). */
   #pump(): void {
-    const most = this.#perRun ? PARALLEL_RUNS : 1;
-    while (this.#running.size < most && this.#waiting.length > 0) {
-      const group = this.#waiting.splice(0, this.#perRun ? 1 : MAX_GROUP);
+    while (this.#running.size < 1 && this.#waiting.length > 0) {
+      const group = this.#waiting.splice(0, MAX_GROUP);
       const p: Promise<void> = this.#commit(group).finally(() => {
         this.#running.delete(p);
         this.#pump();
@@ -140,10 +135,14 @@ export class WorkOutput {
     await this.#mq.transaction((tx) => {
       for (const { m, lines } of group) {
         if (lines.length > 0) {
-          const meta: RecordMeta | undefined = keyFromInput && m.key !== undefined
-            ? { key: m.key }
+          const key = keyFromInput ? m.key : undefined;
+          const origin = `${m.topic}:${m.partition}:${m.offset}`;
+          const meta: RecordMeta[] | undefined = this.#derivedIds
+            ? lines.map((_, i) => ({ key, id: `${origin}:${i}` }))
+            : key !== undefined
+            ? lines.map(() => ({ key }))
             : undefined;
-          tx.publishRecords(topic, batchOf(lines, meta ? lines.map(() => meta) : undefined));
+          tx.publishRecords(topic, batchOf(lines, meta));
         }
         tx.ack(m);
       }
