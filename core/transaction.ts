@@ -497,6 +497,9 @@ async function commitAtomic(
         writes.push(native ? { ...w, dedup: native } : w);
       }
     }
+    if (writes.length === 0 && states.length === 0) {
+      return resultOf([], duplicates, settlements, parts); // nothing to write (all duplicates)
+    }
     const done = await adapter.commitTransaction!({ writes, states });
     if (done === "conflict") {
       if (attempt >= 1000) {

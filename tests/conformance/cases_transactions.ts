@@ -5,13 +5,17 @@ import { code, type DefineCase, drain, texts, topicName } from "./_helpers.ts";
 
 /** Registers the cases. */
 export function transactionCases(test: DefineCase): void {
-  test("the declared transaction capability is the adapter's", (mq, f) => {
-    eq(mq.adapter.capabilities.transactions, f.transactions);
-    if (f.maxTransactionBytes !== undefined) {
-      eq(mq.adapter.capabilities.maxTransactionBytes, f.maxTransactionBytes);
-    }
-    return Promise.resolve();
-  });
+  test(
+    "the declared transaction capability is the adapter's; an empty transaction writes nothing",
+    async (mq, f) => {
+      eq(mq.adapter.capabilities.transactions, f.transactions);
+      const empty = await mq.transaction(() => {});
+      eq([empty.published, empty.acked, empty.written], [0, 0, []]);
+      if (f.maxTransactionBytes !== undefined) {
+        eq(mq.adapter.capabilities.maxTransactionBytes, f.maxTransactionBytes);
+      }
+    },
+  );
 
   test("a transaction publishes to several topics and partitions and acks its inputs, together", async (mq) => {
     const input = topicName("tx-in"), a = topicName("tx-a"), b = topicName("tx-b");
