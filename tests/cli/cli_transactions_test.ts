@@ -8,8 +8,7 @@
  * seed of the random points (printed by each case).
  */
 import { deepStrictEqual as eq, ok } from "node:assert/strict";
-import { cliTest, envFor, errorLine, mq, spawnMq } from "./_mq.ts";
-import { connect } from "../../mod.ts";
+import { cliTest, errorLine, mq, spawnMq } from "./_mq.ts";
 
 const ROUNDS = Number(Deno.env.get("MQ_TX_ROUNDS") ?? 3);
 /** Inputs of the kill -9 rounds per backend (nats, slower per message, fewer unless set). */
@@ -220,21 +219,12 @@ cliTest(
     console.log(`seed ${SEED} (MQ_TX_SEED), ${backend}, ${n} inputs, kills at lag ${points}`);
     const work = ["work", "in", "--out", "out", "-c", "4", "--visibility", "5s", "-q"];
     const lags: number[] = [];
-    // The group's lag, read in this process (polling with mq itself would load the machine).
-    const url = envFor(h).MQ_URL ?? `file:${h}/data`;
-    const lag = async () => {
-      const client = await connect(url);
-      try {
-        const g = (await client.topics.info("in")).groups.find((x) => x.name === "default");
-        return g?.lag ?? n; // no group yet: nothing acked yet
-      } finally {
-        await client.close();
-      }
-    };
+    // The group's lag (no group yet: nothing acked yet), polled gently.
+    const lag = async () => (await group(h, "in")).lag ?? n;
     for (const point of points) {
       const child = spawnMq(h, [...work, "--", "cat"]);
       const until = Date.now() + 120_000;
-      while ((await lag()) > point && Date.now() < until) await sleep(100);
+      while ((await lag()) > point && Date.now() < until) await sleep(300);
       await sleep(Math.floor(rnd() * 100));
       child.kill("SIGKILL");
       await child.output();
