@@ -170,7 +170,33 @@ export class PartitionWriter {
       const sink = this.#sink;
       sink.length = 0;
       encodeFrames(batch, first, sink);
-      await this.#writeFrames(tail, sink.bytes.subarray(0, sink.length), batch.count);
+      const file = await Deno.open(tail.path, { append: true, create: true });
+      try {
+        let written = 0;
+        while (written < sink.length) {
+          written += await file.write(sink.bytes.subarray(written, sink.length));
+        }
+        if (this.#sync !== "never") await file.syncData();
+      } catch (cause) {
+        // A failed write may have left part of the batch: cut it off.
+        this.#tail = undefined;
+        await Deno.truncate(tail.path, tail.size).catch(() => {});
+        throw new MqError("IO", `cannot write ${tail.path}: ${(cause as Error).message}`, {
+          cause,
+        });
+      } finally {
+        file.close();
+      }
+      if (tail.size === 0 || tail.size - tail.indexedAt >= INDEX_INTERVAL) {
+        const entry = new Uint8Array(8);
+        const dv = new DataView(entry.buffer);
+        dv.setUint32(0, first - tail.base, true);
+        dv.setUint32(4, tail.size, true);
+        await Deno.writeFile(tail.path.replace(/\.log$/, ".idx"), entry, { append: true });
+        tail.indexedAt = tail.size;
+      }
+      tail.size += sink.length;
+      tail.nextOffset += batch.count;
       if (sink.bytes.length > 8 << 20) this.#sink = new ByteSink(1 << 16);
       return first;
     });
@@ -186,7 +212,7 @@ export class PartitionWriter {
     await this.#writeFrames(tail, frames, count);
   }
 
-  /** Writes frames at the tail with one write, syncs and indexes them. */
+  /** Writes frames at the tail with one write, syncs and indexes them (as `#append` does). */
   async #writeFrames(tail: Tail, frames: Uint8Array, count: number): Promise<void> {
     const first = tail.nextOffset;
     const file = await Deno.open(tail.path, { append: true, create: true });
