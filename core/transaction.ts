@@ -81,7 +81,8 @@ export interface TransactionHost {
 /** One publish, or a batch of records ({@link Transaction.publishRecords}). */
 type Output =
   | { topic: string; payload: Uint8Array; options: TransactionPublishOptions }
-  | { topic: string; batch: RecordBatch; partition?: number };
+  | { topic: string; batch: RecordBatch; partition?: number }
+  | { topic: string; plain: Uint8Array[] };
 
 interface Settlement {
   m: ReceivedMessage;
@@ -147,12 +148,18 @@ export class Transaction {
     options: TransactionPublishOptions = {},
   ): void {
     this.#assertOpen();
+    const bytes = typeof payload === "string" ? enc.encode(payload) : payload;
+    const last = this.#outputs[this.#outputs.length - 1];
+    const plain = options.key === undefined && options.id === undefined &&
+      options.headers === undefined && options.partition === undefined &&
+      options.delayMs === undefined && options.ttlMs === undefined;
+    // Plain messages in a row to one topic: one entry (the name checked once).
+    if (plain && last && "plain" in last && last.topic === topic) {
+      last.plain.push(bytes);
+      return;
+    }
     assertName("topic", topic);
-    this.#outputs.push({
-      topic,
-      payload: typeof payload === "string" ? enc.encode(payload) : payload,
-      options,
-    });
+    this.#outputs.push(plain ? { topic, plain: [bytes] } : { topic, payload: bytes, options });
   }
 
   /**
@@ -276,9 +283,29 @@ async function prepareParts(
   idOf?: (index: number) => string,
 ): Promise<TopicPart[]> {
   const now = host.now();
+  /** The topic's settings, once every record of `batch` passed its checks. */
+  const checked = async (topic: string, batch: RecordBatch, at: (i: number) => number) => {
+    const config = (await host.topicConfig(topic)) ?? makeTopicConfig({}, now);
+    const bad = host.invalidRecord(batch, config, topic);
+    if (bad) {
+      throw new MqError(
+        bad.code,
+        `${bad.message} (message ${at(bad.index) + 1} of the transaction)`,
+        {
+          details: { index: at(bad.index), published: 0 },
+        },
+      );
+    }
+    return config;
+  };
   const byTopic = new Map<
     string,
-    { payloads: Uint8Array[]; meta: RecordMeta[]; parts: (number | undefined)[]; at: number[] }
+    {
+      payloads: Uint8Array[];
+      meta: (RecordMeta | undefined)[];
+      parts: (number | undefined)[];
+      at: number[];
+    }
   >();
   const entry = (topic: string) => {
     let e = byTopic.get(topic);
@@ -286,47 +313,77 @@ async function prepareParts(
     return e;
   };
   let index = 0;
+  const single = new Map<string, number>();
+  for (const o of outputs) single.set(o.topic, (single.get(o.topic) ?? 0) + 1);
+  const direct: TopicPart[] = [];
   for (const o of outputs) {
+    if ("batch" in o && single.get(o.topic) === 1 && !idOf) {
+      // A topic's only publish is a batch: as it is, no copy.
+      const at = index;
+      index += o.batch.count;
+      const config = await checked(o.topic, o.batch, (i) => at + i);
+      const p = o.partition;
+      if (p !== undefined && (!Number.isInteger(p) || p < 0 || p >= config.partitions)) {
+        throw new MqError(
+          "INVALID_ARGUMENT",
+          `partition ${p} does not exist: topic "${o.topic}" has ${config.partitions} (0 to ${
+            config.partitions - 1
+          })`,
+        );
+      }
+      direct.push({
+        topic: o.topic,
+        config,
+        batch: o.batch,
+        partitions: new Array(o.batch.count).fill(o.partition),
+        deduplicate: true,
+      });
+      continue;
+    }
     const e = entry(o.topic);
+    if ("plain" in o) {
+      // No meta, no partition: holes in those arrays (read as undefined).
+      for (const bytes of o.plain) {
+        if (idOf) e.meta[e.payloads.length] = { id: idOf(index) };
+        e.payloads.push(bytes);
+        e.at.push(index++);
+      }
+      continue;
+    }
     if ("batch" in o) {
       const b = o.batch;
       for (let j = 0; j < b.count; j++) {
         const m = b.meta?.[j];
         e.payloads.push(b.data.subarray(b.starts[j], b.ends[j]));
-        const own = { ...m, timestamp: m?.timestamp ?? b.timestamp };
-        if (own.id === undefined && idOf) own.id = idOf(index);
-        e.meta.push(own);
-        e.parts.push(o.partition);
+        let own: RecordMeta | undefined = m;
+        if (b.timestamp !== now || (idOf && m?.id === undefined)) {
+          own = { ...m, timestamp: m?.timestamp ?? b.timestamp };
+          if (own.id === undefined && idOf) own.id = idOf(index);
+        }
+        const at = e.payloads.length - 1;
+        if (own) e.meta[at] = own;
+        if (o.partition !== undefined) e.parts[at] = o.partition;
         e.at.push(index++);
       }
       continue;
     }
     const opt = o.options;
     e.payloads.push(o.payload);
-    e.meta.push({
+    const at = e.payloads.length - 1;
+    e.meta[at] = {
       key: opt.key,
       id: opt.id ?? idOf?.(index),
       headers: opt.headers,
       deliverAt: opt.delayMs !== undefined ? now + opt.delayMs : undefined,
       expiresAt: opt.ttlMs !== undefined ? now + opt.ttlMs : undefined,
-    });
-    e.parts.push(opt.partition);
+    };
+    if (opt.partition !== undefined) e.parts[at] = opt.partition;
     e.at.push(index++);
   }
-  const out: TopicPart[] = [];
+  const out: TopicPart[] = direct;
   for (const [topic, e] of byTopic) {
-    const batch = batchOf(e.payloads, e.meta, now);
-    const config = (await host.topicConfig(topic)) ?? makeTopicConfig({}, now);
-    const bad = host.invalidRecord(batch, config, topic);
-    if (bad) {
-      throw new MqError(
-        bad.code,
-        `${bad.message} (message ${e.at[bad.index] + 1} of the transaction)`,
-        {
-          details: { index: e.at[bad.index], published: 0 },
-        },
-      );
-    }
+    const batch = batchOf(e.payloads, e.meta.some((m) => m) ? e.meta : undefined, now);
+    const config = await checked(topic, batch, (i) => e.at[i]);
     for (const p of e.parts) {
       if (p !== undefined && (!Number.isInteger(p) || p < 0 || p >= config.partitions)) {
         throw new MqError(
@@ -370,6 +427,10 @@ let sticky = 0;
 function splitPart(part: TopicPart, byId: boolean): PartitionWrite[] {
   const n = part.config.partitions;
   const { batch } = part;
+  if (!batch.meta && !part.partitions.some((p) => p !== undefined)) {
+    // Nothing picks a partition: all to one.
+    return [{ topic: part.topic, partition: n > 1 ? sticky++ % n : 0, batch }];
+  }
   const groups = new Map<number, number[]>();
   const unkeyed = n > 1 ? sticky++ % n : 0;
   for (let i = 0; i < batch.count; i++) {
