@@ -71,6 +71,7 @@ function unescapeKey(k: string): string {
  * | multiProcess | yes (and many machines) |
  * | native dedup | yes (`Nats-Msg-Id`, the stream's duplicate window) |
  * | atomic writes across topics | no |
+ * | transactions | effectively once: nats-server 2.9 has no atomic batch, so `mq.transaction` publishes the outputs first, each with an id derived from the input it settles and its index (`Nats-Msg-Id`, deduplicated within the topic's dedup window), and writes the ack only after every publish is confirmed; a crash in between redelivers the input and its outputs are dropped as duplicates. A transaction that settles no delivery (`mq pub --atomic`) cannot be atomic here and is refused by the CLI. |
  *
  * One departure from the storage contract: when several clients append to
  * one partition at the same moment, JetStream interleaves their messages, so
@@ -90,6 +91,7 @@ export class NatsAdapter implements StorageAdapter {
     persistent: true,
     multiProcess: true,
     maxMessageBytes: 0,
+    transactions: "effectively-once",
   };
   #nc: NatsConnection;
   #js: JetStreamClient;
