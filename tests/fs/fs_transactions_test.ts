@@ -8,6 +8,9 @@ import { deepStrictEqual as eq, rejects } from "node:assert/strict";
 import { FsAdapter } from "../../adapters/fs/mod.ts";
 import { TX_FAULTS } from "../../adapters/fs/_transactions.ts";
 import { Mq } from "../../core/client.ts";
+import { batchOf } from "../../core/record.ts";
+import { partitionDir, segmentName } from "../../adapters/fs/_paths.ts";
+import { readHighWater } from "../../adapters/fs/recovery.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "mq-fs-tx-" });
@@ -116,5 +119,31 @@ Deno.test("fs transactions: a journal never committed (a crash before the commit
       eq(await journals(dir), [".tmp"]);
     } finally {
       await again.close();
+    }
+  }));
+
+Deno.test("fs transactions: a rolled-forward commit keeps the high-water mark; its offsets are never handed out again", () =>
+  withDir(async (dir) => {
+    const crashed = await crashedTransaction(dir, "first-part");
+    const adapter = await FsAdapter.open(dir);
+    const mq = new Mq(adapter);
+    try {
+      eq(await journals(dir), []);
+      // The marks cover every record the commit wrote (a: 2, b: 1).
+      eq(await readHighWater(partitionDir(dir, "a", 0)), 2);
+      eq(await readHighWater(partitionDir(dir, "b", 0)), 1);
+      // The segment of b is lost after the commit (cut to nothing): the
+      // next append goes on after the mark instead of reusing offset 0.
+      await Deno.truncate(`${partitionDir(dir, "b", 0)}/${segmentName(0)}`, 0);
+      const fresh = new Mq(await FsAdapter.open(dir));
+      try {
+        const first = await fresh.adapter.append("b", 0, batchOf([new TextEncoder().encode("b2")]));
+        eq(first, 1);
+      } finally {
+        await fresh.close();
+      }
+    } finally {
+      await mq.close();
+      await crashed.close();
     }
   }));
