@@ -99,6 +99,9 @@ async function prepare(dir: string, scratch: boolean): Promise<void> {
   await run("pub", "a", "a1", "-q");
   await run("pub", "demo", "d1", "-q");
   await run("pub", "raw", " r 1", "r 2 ", "-q");
+  await run("pub", "payments", "p1", "-q");
+  await run("pub", "logs", "error: disk full", "ok", "-q");
+  await run("pub", "logs", "noisy", "-H", "level=debug", "-q");
   await run("pub", "tmp-1", "x", "-q");
   await run("topics", "create", "jobs", "--max-attempts", "1");
   await run("pub", "jobs", "dead", "-q");
