@@ -20,6 +20,7 @@ const USAGE: ReadonlySet<MqErrorCode> = new Set([
   "UNKNOWN_SCHEME",
   "MESSAGE_TOO_LARGE",
   "MALFORMED_MESSAGE",
+  "TRANSACTION_TOO_LARGE",
 ]);
 
 /** The exit code for an error code. */

@@ -45,6 +45,8 @@ export interface SpawnOptions {
    * (see {@link RunningCommand.stderrTail}).
    */
   keepStderr?: number;
+  /** Its stdout: mq's own (default), or a pipe for mq to read. */
+  stdout?: "inherit" | "piped";
 }
 
 let setsid: Promise<string | undefined> | undefined;
@@ -58,7 +60,7 @@ export function onTerminal(): boolean {
 export async function spawnCommand(path: string, options: SpawnOptions): Promise<RunningCommand> {
   const common = {
     stdin: "piped",
-    stdout: "inherit",
+    stdout: options.stdout ?? "inherit",
     stderr: options.keepStderr ? "piped" : "inherit",
     env: options.env,
   } as const;

@@ -37,6 +37,22 @@ export interface Capabilities {
    * Unset: one copy, and a topic asking for more is refused.
    */
   defaultReplicas?: number;
+  /**
+   * How `Mq.transaction` holds: `"atomic"` (the backend has
+   * {@link StorageAdapter.commitTransaction}: every write and settlement of a
+   * transaction in one commit, readers never see a part) or
+   * `"effectively-once"` (no atomic commit: outputs carry ids derived from the
+   * input and are deduplicated, the input is settled after they are stored, so
+   * a crash repeats nothing within the dedup window). Unset: derived from
+   * whether `commitTransaction` exists.
+   */
+  transactions?: "atomic" | "effectively-once";
+  /**
+   * The most bytes (messages with their framing, and state documents) one
+   * atomic transaction can commit; a larger one is refused with
+   * `TRANSACTION_TOO_LARGE` before anything is written. Unset: no limit.
+   */
+  maxTransactionBytes?: number;
 }
 
 /**
@@ -174,6 +190,20 @@ export interface StorageAdapter {
    */
   setReconnectPolicy?(policy: ReconnectPolicy): void;
 
+  /**
+   * Optional: one atomic commit of a transaction: appends every write (to any
+   * topics and partitions) and replaces every state document whose version is
+   * still the expected one, all or nothing; readers never see a part of it,
+   * and a crash before it returns leaves all of it or none (after recovery).
+   * Resolves to each write's first offset, or to `"conflict"`, having written
+   * nothing, when a state document's version changed (the core then reads
+   * again and retries).
+   *
+   * @throws {MqError} `TRANSACTION_TOO_LARGE`, having written nothing, when the
+   * commit exceeds what this backend can do atomically
+   */
+  commitTransaction?(commit: TransactionCommit): Promise<TransactionCommitted | "conflict">;
+
   /** Reads a state document. */
   getState(key: string[]): Promise<Versioned | undefined>;
   /**
@@ -264,6 +294,42 @@ export interface PartitionWrite {
   partition: number;
   /** The records. */
   batch: RecordBatch;
+}
+
+/** A compare-and-set of a state document within a {@link TransactionCommit}. */
+export interface StateWrite {
+  /** The document's key. */
+  key: string[];
+  /** The version it must still have (null: it must not exist). */
+  expected: string | null;
+  /** The new value. */
+  value: Uint8Array;
+}
+
+/** One append of a {@link TransactionCommit}. */
+export interface TransactionWrite extends PartitionWrite {
+  /**
+   * For a backend with `appendDeduplicated`: drop the records whose id this
+   * partition holds within `windowMs` as of `now` (and later repeats within
+   * the write), in the same commit.
+   */
+  dedup?: { windowMs: number; now: number };
+}
+
+/** What {@link StorageAdapter.commitTransaction} wrote. */
+export interface TransactionCommitted {
+  /** Per write, the offset of its first record kept. */
+  firsts: number[];
+  /** Per write with `dedup`, the indices of the records kept (their offsets follow `firsts`). */
+  kept: (number[] | undefined)[];
+}
+
+/** What {@link StorageAdapter.commitTransaction} writes, all or nothing. */
+export interface TransactionCommit {
+  /** The appends, in order (several to one partition follow each other). */
+  writes: TransactionWrite[];
+  /** The state documents to replace (each key at most once). */
+  states: StateWrite[];
 }
 
 /** What {@link StorageAdapter.appendDeduplicated} stored. */

@@ -42,6 +42,7 @@ import { TopicAdmin } from "./topic_admin.ts";
 import { checkStore, type DoctorOptions, type DoctorReport } from "./doctor.ts";
 import { ExchangeAdmin } from "./exchanges.ts";
 import { reply, request, type RequestOptions } from "./request_reply.ts";
+import { runTransaction, type Transaction, type TransactionResult } from "./transaction.ts";
 
 /** Options of a single publish. */
 export interface PublishOptions {
@@ -298,6 +299,30 @@ export class Mq {
       });
     }
     return result;
+  }
+
+  /**
+   * Checks `batch` against the topic's limits (its defaults when it is new)
+   * and the backend's, as a publish would, writing nothing.
+   *
+   * @example
+   * ```ts
+   * import { Mq } from "./client.ts";
+   * import { MemoryAdapter } from "../adapters/memory/mod.ts";
+   * import { batchOf } from "./record.ts";
+   * const mq = new Mq(new MemoryAdapter());
+   * await mq.checkRecords("orders", batchOf([new TextEncoder().encode("fine")]));
+   * ```
+   * @throws {MqError} `MESSAGE_TOO_LARGE`, `INVALID_ARGUMENT`, with
+   * `details.index` the refused record's and `details.published` 0
+   */
+  async checkRecords(topic: string, batch: RecordBatch): Promise<void> {
+    assertName("topic", topic);
+    const limits = (await this.topicConfig(topic)) ?? makeTopicConfig({}, this.now());
+    const bad = firstInvalid(batch, limits, topic, this.adapter);
+    if (bad) {
+      throw new MqError(bad.code, bad.message, { details: { index: bad.index, published: 0 } });
+    }
   }
 
   /**
@@ -636,6 +661,53 @@ export class Mq {
   ): Promise<ConsumeResult> {
     const sub = this.subscribe(topic, { ...options, batchSize: options.prefetch ?? 256 });
     return consume(sub, options, handler);
+  }
+
+  /**
+   * Runs `fn` with a {@link Transaction} and commits what it added, all or
+   * nothing: its publishes (to any topics and partitions) and its acks and
+   * nacks of group deliveries. Readers never see a part of it; a crash before
+   * the commit leaves nothing, after it everything. When `fn` throws, nothing
+   * is written and the deliveries are unsettled again.
+   *
+   * How it holds per backend (`capabilities.transactions`): memory, kv and fs
+   * commit atomically (kv: one Deno KV commit, at most 800 KiB, 1,000
+   * mutations and 100 partitions and documents; fs: a commit record in a
+   * journal, rolled forward or dropped after a crash); nats is effectively
+   * once (outputs with ids derived from the first delivery settled,
+   * deduplicated by JetStream within the topic's dedup window, and the
+   * settlement written after every publish is confirmed).
+   *
+   * @example
+   * ```ts
+   * import { Mq } from "./client.ts";
+   * import { MemoryAdapter } from "../adapters/memory/mod.ts";
+   * const mq = new Mq(new MemoryAdapter());
+   * await mq.publish("orders", "o-1");
+   * const sub = mq.subscribe("orders", { group: "billing", follow: false });
+   * for (const m of (await sub.take(10)) ?? []) {
+   *   await mq.transaction((tx) => {
+   *     tx.publish("invoices", `invoice for ${m.text()}`);
+   *     tx.publish("audit", m.text(), { key: "billing" });
+   *     tx.ack(m);
+   *   });
+   * }
+   * await sub.close();
+   * await mq.close();
+   * ```
+   * @throws {MqError} `MESSAGE_TOO_LARGE`, `INVALID_ARGUMENT` (a refused
+   * message: nothing is written), `TRANSACTION_TOO_LARGE` (more than the
+   * backend commits at once: nothing is written), `LEASE_EXPIRED` (a delivery
+   * went to another consumer meanwhile: nothing is written on an atomic
+   * backend), `TOPIC_FULL`
+   */
+  transaction(fn: (tx: Transaction) => unknown | Promise<unknown>): Promise<TransactionResult> {
+    return runTransaction({
+      adapter: this.adapter,
+      now: this.now,
+      topicConfig: (t, o) => this.topicConfig(t, o),
+      invalidRecord: (batch, config, topic) => firstInvalid(batch, config, topic, this.adapter),
+    }, fn);
   }
 
   /**

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { StorageAdapter } from "./adapter.ts";
+import type { StateWrite, StorageAdapter } from "./adapter.ts";
 import { MqError } from "./errors.ts";
 import { partitionOf } from "./partitioner.ts";
 import type { RecordBatch } from "./record.ts";
@@ -118,4 +118,61 @@ async function release(
     for (const id of ids) delete doc[id];
     if (await adapter.compareAndSet(key, c.version, enc.encode(JSON.stringify(doc)))) return;
   }
+}
+
+/**
+ * For a transaction: which records of `batch` to keep (as {@link reserveIds}
+ * decides) and the shard documents that reserve their ids, to be replaced in
+ * the transaction's own commit (so a reservation exists exactly when the
+ * records were stored).
+ *
+ * @example
+ * ```ts
+ * import { planReservations } from "./dedup.ts";
+ * import { batchOf } from "./record.ts";
+ * import { MemoryAdapter } from "../adapters/memory/mod.ts";
+ * const batch = batchOf([new Uint8Array(1)], [{ id: "a" }]);
+ * const { keep, states } = await planReservations(new MemoryAdapter(), "t", batch, 60_000, Date.now());
+ * console.log(keep, states.length); // [0] 1
+ * ```
+ */
+export async function planReservations(
+  adapter: StorageAdapter,
+  topic: string,
+  batch: RecordBatch,
+  windowMs: number,
+  now: number,
+): Promise<{ keep: number[]; states: StateWrite[] }> {
+  const byShard = new Map<string, Map<string, number>>();
+  for (let i = 0; i < batch.count; i++) {
+    const id = batch.meta?.[i]?.id;
+    if (id === undefined) continue;
+    const shard = shardOf(id);
+    let ids = byShard.get(shard);
+    if (!ids) byShard.set(shard, ids = new Map());
+    if (!ids.has(id)) ids.set(id, i);
+  }
+  const accepted = new Set<number>();
+  const states: StateWrite[] = [];
+  for (const [shard, ids] of byShard) {
+    const key = ["dedup", topic, shard];
+    const cur = await adapter.getState(key);
+    const seen: Record<string, number> = cur ? JSON.parse(dec.decode(cur.value)) : {};
+    for (const [id, until] of Object.entries(seen)) if (until <= now) delete seen[id];
+    let added = 0;
+    for (const [id, i] of ids) {
+      if (Object.hasOwn(seen, id)) continue;
+      seen[id] = now + windowMs;
+      accepted.add(i);
+      added++;
+    }
+    if (added > 0) {
+      states.push({ key, expected: cur?.version ?? null, value: enc.encode(JSON.stringify(seen)) });
+    }
+  }
+  const keep: number[] = [];
+  for (let i = 0; i < batch.count; i++) {
+    if (batch.meta?.[i]?.id === undefined || accepted.has(i)) keep.push(i);
+  }
+  return { keep, states };
 }

@@ -24,7 +24,9 @@ export type MqErrorCode =
   | "IO"
   | "CORRUPT"
   | "CLOSED"
-  | "DEAD_LETTERED";
+  | "DEAD_LETTERED"
+  | "TRANSACTION_TOO_LARGE"
+  | "LEASE_EXPIRED";
 
 /** Extra facts about a failure, e.g. which record of a batch was refused. */
 export interface MqErrorDetails {

@@ -6,7 +6,7 @@
  * @module
  */
 import type { LogReader, PartitionBounds } from "./adapter.ts";
-import { ReceivedMessage, SETTLED, type Settler } from "./message.ts";
+import { ReceivedMessage, SETTLED, type Settler, type Transferred } from "./message.ts";
 import {
   type Claim,
   claim,
@@ -164,6 +164,32 @@ export class GroupSource implements BatchSource, Settler {
     }
   }
 
+  /** Takes a delivery over for a transaction (see {@link Settler.transfer}). */
+  transfer(m: ReceivedMessage): Transferred | undefined {
+    if (!this.#init || !this.#take(m)) return undefined;
+    const init = this.#init;
+    return {
+      group: this.#group,
+      maxAttempts: this.#maxAttempts ?? 5,
+      deadTopic: this.#deadTopic,
+      firstFailure: this.#firstFailures.get(m),
+      retryDelay: () => backoffDelay(m.attempt, this.#options.backoff ?? DEFAULT_BACKOFF),
+      init,
+      apply: (state, s) =>
+        this.#apply(state as GroupState, [{
+          partition: m.partition,
+          offset: m.offset,
+          token: m.token!,
+          kind: s.kind,
+          notBefore: s.notBefore,
+          failedAt: s.failedAt,
+        }]),
+      restore: () => {
+        m[SETTLED] = false;
+      },
+    };
+  }
+
   nack(m: ReceivedMessage, delayMs: number | undefined, reason?: string, stderr?: string): void {
     if (!this.#take(m)) return;
     const now = this.#ctx.now();
@@ -244,7 +270,9 @@ export class GroupSource implements BatchSource, Settler {
     }
   }
 
-  #apply(state: GroupState, ops: Op[]): void {
+  /** Applies settlements to a state; returns how many offsets were not held (stale). */
+  #apply(state: GroupState, ops: Op[]): number {
+    let stale = 0;
     // Group ops of equal partition, token, kind and time (runs are the rule).
     const groups: Op[][] = [];
     let cur: Op[] | undefined;
@@ -263,10 +291,10 @@ export class GroupSource implements BatchSource, Settler {
       const cursor: PartitionCursor = state.partitions[partition] ??= newCursor(0);
       const ranges = toRangesOf(xs);
       const n = ranges.reduce((sum, r) => sum + r.to - r.from, 0);
-      if (kind === "retry") release(cursor, token, ranges, notBefore!, failedAt);
-      else if (kind === "release") release(cursor, token, ranges, notBefore ?? 0);
+      if (kind === "retry") stale += release(cursor, token, ranges, notBefore!, failedAt);
+      else if (kind === "release") stale += release(cursor, token, ranges, notBefore ?? 0);
       else {
-        settle(cursor, token, ranges);
+        stale += settle(cursor, token, ranges);
         if (state.keyLocks) {
           releaseKeyLocks(
             state.keyLocks,
@@ -281,6 +309,7 @@ export class GroupSource implements BatchSource, Settler {
         if (kind === "corrupt") state.corrupt = (state.corrupt ?? 0) + n;
       }
     }
+    return stale;
   }
 
   /**

@@ -14,7 +14,47 @@ export interface Settler {
    * saying why (and, for a dead letter, what the attempt wrote to stderr).
    */
   nack(m: ReceivedMessage, delayMs: number | undefined, reason?: string, stderr?: string): void;
+  /**
+   * Internal, for transactions: takes `m` over, unsettled, so that a
+   * transaction settles it in its own commit (see {@link TRANSFER}).
+   */
+  transfer?(m: ReceivedMessage): Transferred | undefined;
 }
+
+/**
+ * Internal: a delivery a transaction took over from its group consumer, and
+ * what settling it needs: the group, its attempt rules, and how to apply the
+ * settlement to the group's state (returning the offsets no longer held by
+ * this delivery's lease), or to give it back when the transaction aborts.
+ */
+export interface Transferred {
+  /** The group. */
+  group: string;
+  /** Attempts before a nack dead-letters. */
+  maxAttempts: number;
+  /** The dead-letter topic. */
+  deadTopic: string;
+  /** When a delivery first failed, if one did. */
+  firstFailure?: number;
+  /** The delay of a retry after this attempt fails. */
+  retryDelay(): number;
+  /** The state a missing group document starts from (a `GroupState` of `group_store.ts`). */
+  init(): unknown;
+  /** Applies a settlement to a group state (as `init` gives); returns the offsets not held (stale). */
+  apply(
+    state: unknown,
+    settle: {
+      kind: "ack" | "retry" | "dead";
+      notBefore?: number;
+      failedAt?: number;
+    },
+  ): number;
+  /** Gives the delivery back to its consumer, unsettled (the transaction aborted). */
+  restore(): void;
+}
+
+/** Internal: takes a group delivery over for a transaction (see {@link Settler.transfer}). */
+export const TRANSFER: unique symbol = Symbol("transfer");
 
 const dec = new TextDecoder();
 
@@ -114,6 +154,10 @@ export class ReceivedMessage {
   /** Marks the message done for its group (committed with the group's next update). */
   ack(): void {
     this.#settler?.ack(this);
+  }
+  /** Internal: see {@link TRANSFER}. */
+  [TRANSFER](): Transferred | undefined {
+    return this.#settler?.transfer?.(this);
   }
   /**
    * Reports a failed attempt: the message is delivered again after `delayMs`

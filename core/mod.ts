@@ -17,6 +17,7 @@ export { MqError } from "./errors.ts";
 export { Registry } from "./registry.ts";
 export type { LazyFactory, OpenOptions } from "./registry.ts";
 export { Subscription } from "./subscription.ts";
+export { Transaction } from "./transaction.ts";
 export { formatReceipt, parseReceipt, ReceivedMessage } from "./message.ts";
 export { backoffDelay, DEFAULT_BACKOFF, parseBackoff } from "./retry.ts";
 export { DLQ_HEADERS } from "./dead_letter.ts";
@@ -51,7 +52,8 @@ export type { MqErrorCode, MqErrorDetails } from "./errors.ts";
 export type { SubscribeOptions } from "./subscription.ts";
 export type { RecordBlock, TopicBlock } from "./record_block.ts";
 export type { MessageFilter } from "./read_filter.ts";
-export type { Message, Receipt } from "./message.ts";
+export type { TransactionPublishOptions, TransactionResult } from "./transaction.ts";
+export type { Message, Receipt, Transferred } from "./message.ts";
 export type { Backoff } from "./retry.ts";
 export type { ConsumeOptions, ConsumeResult } from "./consume.ts";
 export type { GroupInfo, TopicInfo, TopicSummary } from "./topic_admin.ts";
@@ -86,8 +88,12 @@ export type {
   PartitionBounds,
   PartitionWrite,
   ReconnectPolicy,
+  StateWrite,
   StorageAdapter,
   StorageCheckOptions,
   StorageFinding,
+  TransactionCommit,
+  TransactionCommitted,
+  TransactionWrite,
   Versioned,
 } from "./adapter.ts";

@@ -6,6 +6,8 @@ import type {
   StorageAdapter,
   StorageCheckOptions,
   StorageFinding,
+  TransactionCommit,
+  TransactionCommitted,
   Versioned,
 } from "../../core/adapter.ts";
 import { MqError } from "../../core/errors.ts";
@@ -29,6 +31,7 @@ import {
 import { checkFsStore } from "./fs_doctor.ts";
 import { SegmentReader } from "./segment_reader.ts";
 import { StateFiles } from "./state_files.ts";
+import { FsTransactions, MAX_FS_TRANSACTION_BYTES, TX_PENDING } from "./_transactions.ts";
 
 /** Options of the fs backend. */
 export interface FsOptions {
@@ -54,6 +57,7 @@ export interface FsOptions {
  * | --- | --- |
  * | persistent | yes |
  * | multiProcess | yes (file locks) |
+ * | transactions | atomic (`commitTransaction`: a commit record per transaction in `tx/`, rolled forward after a crash; up to 256 MiB of messages) |
  *
  * @example
  * ```ts ignore
@@ -64,12 +68,18 @@ export interface FsOptions {
  * ```
  */
 export class FsAdapter implements StorageAdapter {
-  readonly capabilities: Capabilities = { persistent: true, multiProcess: true };
+  readonly capabilities: Capabilities = {
+    persistent: true,
+    multiProcess: true,
+    transactions: "atomic",
+    maxTransactionBytes: MAX_FS_TRANSACTION_BYTES,
+  };
   /** The data folder. */
   readonly root: string;
   #options: FsOptions;
   #writers = new Map<string, PartitionWriter>();
   #state: StateFiles;
+  #tx: FsTransactions;
   #watchers = new Map<string, { watcher: Deno.FsWatcher; waiters: Set<() => void> }>();
   #closed = false;
   /** Told of corrupt bytes skipped by readers and damage cut off by writers. */
@@ -79,7 +89,18 @@ export class FsAdapter implements StorageAdapter {
     this.root = root;
     this.#options = options;
     this.onCorrupt = options.onCorrupt;
-    this.#state = new StateFiles(root, options.fsync ?? "batch");
+    this.#state = new StateFiles(
+      root,
+      options.fsync ?? "batch",
+      (key) => this.#tx.guard([], [key]),
+    );
+    this.#tx = new FsTransactions(
+      root,
+      options.fsync ?? "batch",
+      (t, p) => this.#writer(t, p),
+      () => this.#state,
+      (r) => this.onCorrupt?.(r),
+    );
   }
 
   /** A damage listener for one partition that adds its topic and partition. */
@@ -124,7 +145,10 @@ export class FsAdapter implements StorageAdapter {
         { cause },
       );
     }
-    return new FsAdapter(root.replace(/\/+$/, "") || "/", options);
+    const adapter = new FsAdapter(root.replace(/\/+$/, "") || "/", options);
+    // Transactions a crashed writer committed but did not finish: finish them.
+    await io(() => adapter.#tx.recover());
+    return adapter;
   }
 
   #check(): void {
@@ -140,6 +164,7 @@ export class FsAdapter implements StorageAdapter {
         partitionDir(this.root, topic, partition),
         this.#options.fsync ?? "batch",
         this.#damage(topic, partition),
+        () => this.#tx.guard([k], []),
       );
       this.#writers.set(k, w);
     }
@@ -147,9 +172,34 @@ export class FsAdapter implements StorageAdapter {
   }
 
   async append(topic: string, partition: number, batch: RecordBatch): Promise<number> {
-    const first = await io(() => this.#writer(topic, partition).append(batch));
+    const first = await this.#afterRecovery(() => this.#writer(topic, partition).append(batch));
     this.#wake(partitionDir(this.root, topic, partition));
     return first;
+  }
+
+  /** One transaction, all or nothing (see `_transactions.ts`). */
+  async commitTransaction(commit: TransactionCommit): Promise<TransactionCommitted | "conflict"> {
+    this.#check();
+    const firsts = await io(() => this.#tx.commit(commit));
+    if (firsts === "conflict") return firsts;
+    for (
+      const w of new Set(commit.writes.map((w) => partitionDir(this.root, w.topic, w.partition)))
+    ) {
+      this.#wake(w);
+    }
+    return { firsts, kept: [] };
+  }
+
+  /** Runs `fn`; when a crashed writer's transaction must be finished first, does that and runs it again. */
+  async #afterRecovery<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await io(fn);
+      } catch (e) {
+        if (e !== TX_PENDING || attempt > 100) throw e;
+        await io(() => this.#tx.recover());
+      }
+    }
   }
 
   openReader(topic: string, partition: number, from: number): Promise<LogReader> {
@@ -296,7 +346,7 @@ export class FsAdapter implements StorageAdapter {
 
   compareAndSet(key: string[], expected: string | null, value: Uint8Array): Promise<boolean> {
     this.#check();
-    return io(() => this.#state.compareAndSet(key, expected, value));
+    return this.#afterRecovery(() => this.#state.compareAndSet(key, expected, value));
   }
 
   deleteState(key: string[]): Promise<void> {
@@ -327,7 +377,7 @@ async function io<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    if (MqError.is(e)) throw e;
+    if (MqError.is(e) || e === TX_PENDING) throw e;
     const err = e as Error;
     throw new MqError("IO", err.message, { cause: e });
   }

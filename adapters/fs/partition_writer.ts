@@ -85,12 +85,25 @@ export class PartitionWriter {
   #sink = new ByteSink(1 << 16);
   #hwm: HighWater;
   #onDamage: DamageListener | undefined;
+  #guard: (() => Promise<void>) | undefined;
 
-  constructor(dir: string, sync: SyncPolicy, onDamage?: DamageListener) {
+  /**
+   * `onDamage` hears of damage the writer finds (and quarantines). `guard`,
+   * when given, runs under the lock before every append and may throw to
+   * refuse it (transactions: a commit record of a crashed writer that
+   * touches this partition must be rolled forward first).
+   */
+  constructor(
+    dir: string,
+    sync: SyncPolicy,
+    onDamage?: DamageListener,
+    guard?: () => Promise<void>,
+  ) {
     this.dir = dir;
     this.#sync = sync;
     this.#hwm = new HighWater(dir);
     this.#onDamage = onDamage;
+    this.#guard = guard;
   }
 
   /** Appends a batch; resolves to its first offset. */
@@ -184,6 +197,7 @@ export class PartitionWriter {
   #appendLocked(batch: RecordBatch): Promise<number> {
     return this.#locked(async () => {
       let tail = await this.#refresh();
+      await this.#guard?.();
       if (tail.size >= SEGMENT_BYTES) tail = await this.#roll(tail.nextOffset);
       const first = tail.nextOffset;
       const sink = this.#sink;
@@ -225,6 +239,51 @@ export class PartitionWriter {
       if (sink.bytes.length > 8 << 20) this.#sink = new ByteSink(1 << 16);
       return first;
     });
+  }
+
+  /**
+   * Appends frames encoded from offset `end` (the end {@link exclusive} gave)
+   * holding `count` records: for transactions, only inside `exclusive`.
+   */
+  async appendFramesHeld(frames: Uint8Array, count: number): Promise<void> {
+    let tail = await this.#refresh();
+    if (tail.size >= SEGMENT_BYTES) tail = await this.#roll(tail.nextOffset);
+    await this.#writeFrames(tail, frames, count);
+  }
+
+  /** Writes frames at the tail with one write, syncs and indexes them (as `#append` does). */
+  async #writeFrames(tail: Tail, frames: Uint8Array, count: number): Promise<void> {
+    const first = tail.nextOffset;
+    const file = await Deno.open(tail.path, { append: true, create: true });
+    try {
+      let written = 0;
+      while (written < frames.length) written += await file.write(frames.subarray(written));
+      if (this.#sync !== "never") await file.syncData();
+    } catch (cause) {
+      // A failed write may have left part of the batch: cut it off.
+      this.#tail = undefined;
+      await Deno.truncate(tail.path, tail.size).catch(() => {});
+      throw new MqError("IO", `cannot write ${tail.path}: ${(cause as Error).message}`, {
+        cause,
+      });
+    } finally {
+      file.close();
+    }
+    if (tail.size === 0 || tail.size - tail.indexedAt >= INDEX_INTERVAL) {
+      const entry = new Uint8Array(8);
+      const dv = new DataView(entry.buffer);
+      dv.setUint32(0, first - tail.base, true);
+      dv.setUint32(4, tail.size, true);
+      try {
+        await Deno.writeFile(tail.path.replace(/\.log$/, ".idx"), entry, { append: true });
+        tail.indexedAt = tail.size;
+      } catch {
+        // The frames are stored; the sparse index only speeds up seeks (as in `#append`).
+      }
+    }
+    tail.size += frames.length;
+    tail.nextOffset += count;
+    await this.#hwm.advance(tail.nextOffset);
   }
 
   /** Brings the cached tail up to date with the files (call holding the lock). */

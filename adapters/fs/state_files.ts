@@ -16,10 +16,17 @@ const enc = new TextEncoder();
 export class StateFiles {
   #root: string;
   #sync: SyncPolicy;
+  #guard: ((key: string[]) => Promise<void>) | undefined;
 
-  constructor(root: string, sync: SyncPolicy) {
+  /**
+   * `guard`, when given, runs under a document's lock before every
+   * compare-and-set and may throw to refuse it (transactions: see
+   * `PartitionWriter`).
+   */
+  constructor(root: string, sync: SyncPolicy, guard?: (key: string[]) => Promise<void>) {
     this.#root = `${root}/state`;
     this.#sync = sync;
+    this.#guard = guard;
   }
 
   #path(key: string[]): string {
@@ -67,44 +74,67 @@ export class StateFiles {
     expected: string | null,
     value: Uint8Array,
   ): Promise<boolean> {
+    const unlock = await this.lock(key);
+    try {
+      await this.#guard?.(key);
+      const cur = await this.get(key);
+      if ((cur?.version ?? null) !== expected) return false;
+      await this.writeHeld(key, nextVersion(cur), value, !cur);
+      return true;
+    } finally {
+      await unlock();
+    }
+  }
+
+  /** Takes a document's exclusive lock; resolves to the function that releases it. */
+  async lock(key: string[]): Promise<() => Promise<void>> {
     const path = this.#path(key);
-    const dir = path.slice(0, path.lastIndexOf("/"));
-    await Deno.mkdir(dir, { recursive: true });
+    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
     const lock = await Deno.open(path + ".lock", { read: true, write: true, create: true });
     try {
       await lock.lock(true);
-      const cur = await this.get(key);
-      if ((cur?.version ?? null) !== expected) return false;
-      const previous = cur ? Number(cur.version) : 0;
-      const version = String(Number.isSafeInteger(previous) ? previous + 1 : Date.now());
-      const head = enc.encode(version + "\n");
-      const bytes = new Uint8Array(head.length + value.length);
-      bytes.set(head);
-      bytes.set(value, head.length);
-      // One temporary name per document, written only under its lock: a
-      // file a crashed or failed writer left is overwritten by the next one.
-      const tmp = `${path}.tmp`;
-      try {
-        const f = await Deno.open(tmp, { write: true, create: true, truncate: true });
-        try {
-          let n = 0;
-          while (n < bytes.length) n += await f.write(bytes.subarray(n));
-          if (this.#sync !== "never") await f.syncData();
-        } finally {
-          f.close();
-        }
-        await Deno.rename(tmp, path + ".doc");
-      } catch (e) {
-        // A full disk: nothing of the new version stays behind.
-        await Deno.remove(tmp).catch(() => {});
-        throw e;
-      }
-      if (this.#sync === "always" || (this.#sync === "batch" && !cur)) await syncDir(dir);
-      return true;
-    } finally {
+    } catch (e) {
+      lock.close();
+      throw e;
+    }
+    return async () => {
       await lock.unlock().catch(() => {});
       lock.close();
+    };
+  }
+
+  /** Replaces a document with `version` (holding its {@link lock}); `created`: it was new. */
+  async writeHeld(
+    key: string[],
+    version: string,
+    value: Uint8Array,
+    created: boolean,
+  ): Promise<void> {
+    const path = this.#path(key);
+    const dir = path.slice(0, path.lastIndexOf("/"));
+    const head = enc.encode(version + "\n");
+    const bytes = new Uint8Array(head.length + value.length);
+    bytes.set(head);
+    bytes.set(value, head.length);
+    // One temporary name per document, written only under its lock: a
+    // file a crashed or failed writer left is overwritten by the next one.
+    const tmp = `${path}.tmp`;
+    try {
+      const f = await Deno.open(tmp, { write: true, create: true, truncate: true });
+      try {
+        let n = 0;
+        while (n < bytes.length) n += await f.write(bytes.subarray(n));
+        if (this.#sync !== "never") await f.syncData();
+      } finally {
+        f.close();
+      }
+      await Deno.rename(tmp, path + ".doc");
+    } catch (e) {
+      // A full disk: nothing of the new version stays behind.
+      await Deno.remove(tmp).catch(() => {});
+      throw e;
     }
+    if (this.#sync === "always" || (this.#sync === "batch" && created)) await syncDir(dir);
   }
 
   async delete(key: string[]): Promise<void> {
@@ -127,4 +157,19 @@ export class StateFiles {
     }
     return out;
   }
+}
+
+/**
+ * The version a document gets when it replaces `cur`: the next number, or
+ * (a damaged document's version is no number) the time, so it still differs.
+ *
+ * @example
+ * ```ts
+ * import { nextVersion } from "./state_files.ts";
+ * console.log(nextVersion({ version: "4", value: new Uint8Array() })); // "5"
+ * ```
+ */
+export function nextVersion(cur: Versioned | undefined): string {
+  const previous = cur ? Number(cur.version) : 0;
+  return String(Number.isSafeInteger(previous) ? previous + 1 : Date.now());
 }

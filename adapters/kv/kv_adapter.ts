@@ -4,9 +4,13 @@ import type {
   LogReader,
   PartitionBounds,
   PartitionWrite,
+  StateWrite,
   StorageAdapter,
   StorageCheckOptions,
   StorageFinding,
+  TransactionCommit,
+  TransactionCommitted,
+  TransactionWrite,
   Versioned,
 } from "../../core/adapter.ts";
 import { checkKvLogs } from "./_doctor.ts";
@@ -23,7 +27,15 @@ import {
   RECORD_HEAD,
 } from "../frame_codec.ts";
 import { isLockedError, type KvCallLimits, KvCalls, sleep, withDeadline } from "./_kv_calls.ts";
-import { CommitBudget, KV_CHECKS, KV_GET_MANY, KV_VALUE_BYTES, utf8Length } from "./_limits.ts";
+import {
+  CommitBudget,
+  KV_CHECKS,
+  KV_COMMIT_BYTES,
+  KV_GET_MANY,
+  KV_MUTATIONS,
+  KV_VALUE_BYTES,
+  utf8Length,
+} from "./_limits.ts";
 import { KvLogReader, valueCount } from "./_log_reader.ts";
 import { KvStateDocs, MAX_STATE_BYTES } from "./_state_docs.ts";
 
@@ -126,6 +138,7 @@ interface PartitionPlan {
  * | largest message | one 64 KiB value: payload + key + id + headers (JSON) up to 65,503 bytes, less 2 for a key, 2 for an id, 4 for headers, 8 each for a delay and a TTL, 2 for a retry count; larger is refused with exit 2 (`MESSAGE_TOO_LARGE`) |
  * | atomic writes across topics | yes (`appendAtomic`, up to 100 partitions and one commit) |
  * | native dedup | yes (`appendDeduplicated`, per partition) |
+ * | transactions | atomic: one commit of at most 800 KiB, 1,000 mutations, 100 partitions and documents (`commitTransaction`; larger is `TRANSACTION_TOO_LARGE`, nothing written) |
  * | largest state document | 786,432 bytes (12 values in one commit) |
  *
  * @example
@@ -159,6 +172,8 @@ export class KvAdapter implements StorageAdapter {
       multiProcess: persistent,
       maxMessageBytes: MAX_PAYLOAD_BYTES,
       maxAppendBytes: MAX_APPEND_BYTES,
+      transactions: "atomic",
+      maxTransactionBytes: KV_COMMIT_BYTES,
     };
   }
 
@@ -560,8 +575,61 @@ export class KvAdapter implements StorageAdapter {
   async #appendAtomic(writes: PartitionWrite[]): Promise<number[] | undefined> {
     if (writes.length === 0) return [];
     for (const w of writes) if (firstTooLarge(w.batch)) return undefined;
-    const parts = [...new Set(writes.map((w) => partKey(w.topic, w.partition)))];
-    if (parts.length > KV_CHECKS) return undefined;
+    const r = await this.#commitAll(writes, []);
+    return typeof r === "string" ? undefined : r.firsts;
+  }
+
+  /**
+   * One transaction in one KV commit (see {@link StorageAdapter.commitTransaction}):
+   * the appends, checked on every partition head, and the state documents,
+   * checked on their versionstamps.
+   *
+   * @throws {MqError} `TRANSACTION_TOO_LARGE`, having written nothing, beyond one commit
+   */
+  commitTransaction(commit: TransactionCommit): Promise<TransactionCommitted | "conflict"> {
+    return this.#serial(async () => {
+      for (const w of commit.writes) {
+        const t = firstTooLarge(w.batch);
+        if (t) throw tooLargeError(t, 0);
+      }
+      for (const st of commit.states) {
+        if (st.value.length > KV_VALUE_BYTES - 64) {
+          throw new MqError(
+            "TRANSACTION_TOO_LARGE",
+            `the transaction's state document ${
+              st.key.join("/")
+            } is ${st.value.length} bytes; a kv transaction holds documents of up to ${
+              KV_VALUE_BYTES - 64
+            } bytes`,
+          );
+        }
+      }
+      const r = await this.#commitAll(commit.writes, commit.states);
+      if (typeof r === "string" && r !== "conflict") {
+        throw new MqError(
+          "TRANSACTION_TOO_LARGE",
+          `the transaction does not fit one Deno KV commit (${r}; at most ${KV_COMMIT_BYTES} bytes, ${KV_MUTATIONS} mutations and ${KV_CHECKS} partitions and documents): nothing was written`,
+        );
+      }
+      return r;
+    });
+  }
+
+  /**
+   * Appends `writes` and replaces `states` in one commit: the first offsets,
+   * `"conflict"` when a state document's version changed, or what did not
+   * fit (nothing written).
+   */
+  async #commitAll(
+    given: TransactionWrite[],
+    states: StateWrite[],
+  ): Promise<TransactionCommitted | string> {
+    let writes = given;
+    const parts = [...new Set(given.map((w) => partKey(w.topic, w.partition)))];
+    if (parts.length + states.length > KV_CHECKS) {
+      return `${parts.length} partitions and ${states.length} documents`;
+    }
+    const stateKeys = states.map((st) => ["state", ...st.key] as Deno.KvKey);
     for (let attempt = 0;; attempt++) {
       // Every head, fresh.
       const heads = new Map<string, Head>();
@@ -573,11 +641,51 @@ export class KvAdapter implements StorageAdapter {
         );
         got.forEach((e, j) => heads.set(parts[i + j], headOf(e)));
       }
+      // The documents: still the expected versions? A chunked one's chunks go.
+      const dropChunks: Deno.KvKey[] = [];
+      for (let i = 0; i < stateKeys.length; i += KV_GET_MANY) {
+        const got = await this.#calls.run(
+          "read a state document",
+          () => this.#kv.getMany(stateKeys.slice(i, i + KV_GET_MANY)),
+        );
+        for (let j = 0; j < got.length; j++) {
+          const st = states[i + j];
+          if (got[j].versionstamp !== st.expected) return "conflict";
+          const v = got[j].value as { chunks?: unknown } | null;
+          if (v && !(v instanceof Uint8Array) && typeof v.chunks === "number") {
+            for (let c = 0; c < v.chunks; c++) dropChunks.push(["chunk", ...st.key, c]);
+          }
+        }
+      }
       const locked = [...heads.entries()].find(([, h]) => h.lock);
       if (locked) {
         const [t, p] = splitPartKey(locked[0]);
         await this.#waitForLock(t, p, locked[1]);
         continue;
+      }
+      // Native dedup, planned on the fresh heads, written in the same commit.
+      const kept: (number[] | undefined)[] = [];
+      const entries: DedupEntry[][] = [];
+      writes = [];
+      for (const w of given) {
+        if (!w.dedup) {
+          kept.push(undefined);
+          entries.push([]);
+          writes.push(w);
+          continue;
+        }
+        const head = heads.get(partKey(w.topic, w.partition))!;
+        const d = await this.#dedupPlan(
+          w.topic,
+          w.partition,
+          w.batch,
+          head,
+          w.dedup.now,
+          w.dedup.windowMs,
+        );
+        kept.push(d.kept);
+        entries.push(d.ids.map((id, j) => ({ id, index: d.idIndex[j] })));
+        writes.push({ ...w, batch: pickRecords(w.batch, d.kept) });
       }
       // Several writes to one partition follow each other.
       const ends = new Map([...heads].map(([k, h]) => [k, h.end]));
@@ -588,15 +696,28 @@ export class KvAdapter implements StorageAdapter {
         ends.set(k, head.end + w.batch.count);
         return { topic: w.topic, partition: w.partition, head, batch: w.batch };
       }));
-      const mutations = plans.flatMap((p) => this.#mutations(p, [], 0, 0));
+      const mutations = plans.flatMap((p, i) =>
+        this.#mutations(p, entries[i], writes[i].dedup?.now ?? 0, writes[i].dedup?.windowMs ?? 0)
+      );
+      for (let i = 0; i < states.length; i++) {
+        mutations.push({
+          key: stateKeys[i],
+          value: states[i].value,
+          bytes: states[i].value.length,
+        });
+      }
       const budget = new CommitBudget();
       for (const k of parts) {
         const [t, p] = splitPartKey(k);
         budget.add(["head", t, p], 16);
         budget.add(["bytes", t, p], 16);
       }
+      for (const k of dropChunks) budget.add(k, 0);
       for (const m of mutations) {
-        if (!budget.fits(m.key, m.bytes)) return undefined;
+        if (!budget.fits(m.key, m.bytes)) {
+          const bytes = mutations.reduce((n, x) => n + x.bytes, 0);
+          return `${mutations.length} values of ${bytes} bytes`;
+        }
         budget.add(m.key, m.bytes);
       }
       const res = await this.#calls.run("append", () => {
@@ -604,7 +725,9 @@ export class KvAdapter implements StorageAdapter {
         for (const k of parts) {
           op.check({ key: ["head", ...splitPartKey(k)], versionstamp: heads.get(k)!.versionstamp });
         }
-        for (const m of mutations) op.set(m.key, m.value);
+        states.forEach((st, i) => op.check({ key: stateKeys[i], versionstamp: st.expected }));
+        for (const m of mutations) op.set(m.key, m.value, m.options);
+        for (const k of dropChunks) op.delete(k);
         for (const k of parts) {
           const [t, p] = splitPartKey(k);
           let bytes = 0;
@@ -620,8 +743,10 @@ export class KvAdapter implements StorageAdapter {
         for (const k of parts) {
           this.#heads.set(k, { end: ends.get(k)!, versionstamp: res.versionstamp });
         }
-        return plans.map((p) => p.head.end);
+        return { firsts: plans.map((p) => p.head.end), kept };
       }
+      // A head moved (another writer) or a document changed: look again.
+      for (const k of parts) this.#heads.delete(k);
       await sleep(Math.random() * Math.min(20, attempt + 1));
     }
   }

@@ -4,6 +4,8 @@ import type {
   PartitionBounds,
   PartitionWrite,
   StorageAdapter,
+  TransactionCommit,
+  TransactionCommitted,
   Versioned,
 } from "../../core/adapter.ts";
 import { MqError } from "../../core/errors.ts";
@@ -25,6 +27,7 @@ interface Partition {
  * | persistent | no |
  * | multiProcess | no |
  * | atomic writes across topics | yes (`appendAtomic`) |
+ * | transactions | atomic (`commitTransaction`, no size limit) |
  *
  * @example
  * ```ts
@@ -35,7 +38,11 @@ interface Partition {
  * ```
  */
 export class MemoryAdapter implements StorageAdapter {
-  readonly capabilities: Capabilities = { persistent: false, multiProcess: false };
+  readonly capabilities: Capabilities = {
+    persistent: false,
+    multiProcess: false,
+    transactions: "atomic",
+  };
   #logs = new Map<string, Partition[]>();
   #state = new Map<string, Versioned>();
   #version = 0;
@@ -56,6 +63,24 @@ export class MemoryAdapter implements StorageAdapter {
   appendAtomic(writes: PartitionWrite[]): Promise<number[]> {
     for (const w of writes) this.#partition(w.topic, w.partition); // fails before any write
     return Promise.resolve(writes.map((w) => this.#append(w.topic, w.partition, w.batch)));
+  }
+
+  /** Checks every version, then appends and replaces everything: nothing else runs in between. */
+  commitTransaction(commit: TransactionCommit): Promise<TransactionCommitted | "conflict"> {
+    for (const w of commit.writes) this.#partition(w.topic, w.partition);
+    for (const s of commit.states) {
+      if ((this.#state.get(s.key.join("\u0000"))?.version ?? null) !== s.expected) {
+        return Promise.resolve("conflict");
+      }
+    }
+    const firsts = commit.writes.map((w) => this.#append(w.topic, w.partition, w.batch));
+    for (const s of commit.states) {
+      this.#state.set(s.key.join("\u0000"), {
+        value: s.value.slice(),
+        version: String(++this.#version),
+      });
+    }
+    return Promise.resolve({ firsts, kept: [] });
   }
 
   #append(topic: string, partition: number, batch: RecordBatch): number {

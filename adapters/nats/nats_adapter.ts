@@ -74,6 +74,7 @@ export function subjectOf(topic: string, partition: number): string {
  * election) for the reconnect policy's time; a publish whose ack was lost is
  * sent again with the same `Nats-Msg-Id` (mq gives one to each record
  * without an id), so JetStream stores it once.
+ * | transactions | effectively once: nats-server 2.9 has no atomic batch, so `mq.transaction` publishes the outputs first, each with an id derived from the input it settles and its index (`Nats-Msg-Id`, deduplicated within the topic's dedup window), and writes the ack only after every publish is confirmed; a crash in between redelivers the input and its outputs are dropped as duplicates. A transaction that settles no delivery (`mq pub --atomic`) cannot be atomic here and is refused by the CLI. |
  *
  * One departure from the storage contract: when several clients append to
  * one partition at the same moment, JetStream interleaves their messages, so
@@ -94,6 +95,7 @@ export class NatsAdapter implements StorageAdapter {
     multiProcess: true,
     maxMessageBytes: 0,
     defaultReplicas: 1,
+    transactions: "effectively-once",
   };
   #nc: NatsConnection;
   #js: JetStreamClient;

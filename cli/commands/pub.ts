@@ -9,6 +9,7 @@ import { LineBatcher } from "../line_batcher.ts";
 import { globals, headerFlags, note, openBackend, print } from "../runtime.ts";
 import { Progress } from "../progress.ts";
 import { EXIT_USAGE, exitCodeOf } from "../exit_codes.ts";
+import type { Mq } from "../../core/client.ts";
 
 /** The options of `mq pub`, as parsed. */
 export interface PubOptions {
@@ -28,6 +29,7 @@ export interface PubOptions {
   exchange?: string;
   routingKey: string;
   allowUnroutable?: boolean;
+  atomic?: boolean;
 }
 
 /**
@@ -92,14 +94,20 @@ async function runPub(
       "--raw reads all of stdin as one message; it goes with none of -0, -K, --json-lines",
     );
   }
+  if (opts.atomic && !("topic" in target)) {
+    throw new MqError("INVALID_ARGUMENT", "--atomic publishes to a topic, not through --exchange");
+  }
   const { mq } = await openBackend(cmd);
   const counter: Counter = { n: 0, duplicates: 0, skipped: 0, unroutable: 0 };
+  const atomic = opts.atomic && "topic" in target ? atomicSender(mq, target.topic) : undefined;
   // Progress (count, rate) on a terminal while stdin lines are published.
   const progress = Progress.start("pub", {
     quiet: globals(cmd).quiet || payloads.length > 0 || opts.raw,
   });
   progress.track(counter);
-  const send: Send = "topic" in target
+  const send: Send = atomic
+    ? atomic.send
+    : "topic" in target
     ? (b) => mq.publishRecords(target.topic, b, { partition: opts.partition })
     : async (b) => {
       const r = await mq.publishVia(target.exchange, opts.routingKey, b, {
@@ -165,6 +173,21 @@ async function runPub(
     } else {
       await pubLines(send, opts, common, counter, limit);
     }
+    if (atomic) {
+      const r = await atomic.commit(opts.partition);
+      counter.n = r.published;
+      counter.duplicates = r.duplicates;
+    }
+  } catch (e) {
+    // --atomic: nothing of the run was stored, whatever was read before.
+    if (atomic && MqError.is(e)) {
+      throw new MqError(
+        e.code,
+        `${e.message.replace(/; published \d+ before it$/, "")}; nothing was published (--atomic)`,
+        { cause: e },
+      );
+    }
+    throw e;
   } finally {
     progress.done();
     await mq.close();
@@ -196,6 +219,68 @@ async function runPub(
       }s (${rate} msg/s)${extra ? `; ${extra}` : ""}`,
     );
   }
+}
+
+/**
+ * `--atomic`: a {@link Send} that checks each batch as a publish would and
+ * keeps a copy, and the commit of everything kept as one transaction.
+ *
+ * @example
+ * ```ts ignore
+ * const atomic = atomicSender(mq, "orders"); // refuses a backend that is not atomic
+ * await pubLines(atomic.send, opts, undefined, counter, limit);
+ * const { published } = await atomic.commit();
+ * ```
+ * @throws {MqError} `INVALID_ARGUMENT` on a backend without atomic transactions
+ */
+export function atomicSender(
+  mq: Mq,
+  topic: string,
+): {
+  send: Send;
+  commit: (partition?: number) => Promise<{ published: number; duplicates: number }>;
+} {
+  if (mq.adapter.capabilities.transactions !== "atomic") {
+    throw new MqError(
+      "INVALID_ARGUMENT",
+      `--atomic needs a backend that commits atomically; this one is ${
+        mq.adapter.capabilities.transactions ?? "not transactional"
+      } (nats-server 2.9 has no atomic batch)`,
+    );
+  }
+  const kept: RecordBatch[] = [];
+  let count = 0;
+  return {
+    send: async (b) => {
+      await mq.checkRecords(topic, b);
+      kept.push(copyOf(b));
+      count += b.count;
+      return { count: b.count, duplicates: 0 };
+    },
+    commit: async (partition) => {
+      if (count === 0) return { published: 0, duplicates: 0 };
+      const r = await mq.transaction((tx) => {
+        for (const b of kept) tx.publishRecords(topic, b, { partition });
+      });
+      return { published: r.published, duplicates: r.duplicates };
+    },
+  };
+}
+
+/** A batch over a copy of its bytes (the line buffer is reused). */
+function copyOf(b: RecordBatch): RecordBatch {
+  let from = Infinity, to = 0;
+  for (let i = 0; i < b.count; i++) {
+    if (b.starts[i] < from) from = b.starts[i];
+    if (b.ends[i] > to) to = b.ends[i];
+  }
+  if (b.count === 0) from = 0;
+  const starts = new Uint32Array(b.count), ends = new Uint32Array(b.count);
+  for (let i = 0; i < b.count; i++) {
+    starts[i] = b.starts[i] - from;
+    ends[i] = b.ends[i] - from;
+  }
+  return { ...b, data: b.data.slice(from, to), starts, ends, meta: b.meta?.slice() };
 }
 
 /** What a run published, dropped as duplicates or unroutable, and skipped as invalid. */
@@ -459,7 +544,11 @@ export async function pubLines(
       pump();
       while (inflight) await inflight;
     }
-    note(`mq: interrupted; published ${counter.n} message${counter.n === 1 ? "" : "s"}`);
+    note(
+      opts.atomic
+        ? "mq: interrupted; nothing was published (--atomic)"
+        : `mq: interrupted; published ${counter.n} message${counter.n === 1 ? "" : "s"}`,
+    );
     Deno.exit(130);
   };
   Deno.addSignalListener("SIGINT", onSignal);

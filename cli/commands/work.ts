@@ -9,6 +9,7 @@ import { rideThroughFailures } from "../reconnect.ts";
 import type { Message } from "../../core/message.ts";
 import { globals, note, openBackend } from "../runtime.ts";
 import { Progress } from "../progress.ts";
+import { WorkOutput } from "./_work_out.ts";
 import {
   onTerminal,
   requireExecutable,
@@ -29,6 +30,8 @@ export interface WorkOptions {
   count?: number;
   grace: string;
   prefetch?: number;
+  out?: string;
+  outKeyFromInput?: boolean;
 }
 
 /** After the grace period, how long a command has between SIGTERM and SIGKILL. */
@@ -83,6 +86,10 @@ async function runWork(
 ): Promise<void> {
   assertName("topic", topic);
   assertName("group", opts.group);
+  if (opts.out !== undefined) assertName("topic", opts.out);
+  else if (opts.outKeyFromInput) {
+    throw new MqError("INVALID_ARGUMENT", "--out-key-from-input goes with --out TOPIC");
+  }
   const backoff = parseBackoff(opts.backoff);
   const visibilityMs = parseDuration(opts.visibility);
   const graceMs = parseDuration(opts.grace);
@@ -96,6 +103,9 @@ async function runWork(
   });
   const config = await mq.topicConfig(topic);
   const maxAttempts = opts.maxAttempts ?? config?.maxAttempts ?? 5;
+  const output = opts.out === undefined
+    ? undefined
+    : new WorkOutput(mq, { topic: opts.out, keyFromInput: opts.outKeyFromInput });
   const concurrency = opts.concurrency;
   const ownGroup = onTerminal();
 
@@ -153,7 +163,12 @@ async function runWork(
       ownGroup,
       // Only the last attempt's stderr goes with a dead letter: the others pass straight through.
       keepStderr: m.attempt >= maxAttempts ? DLQ_STDERR_BYTES : undefined,
+      stdout: output ? "piped" : "inherit",
     });
+    // With --out: all of stdout, read while the command runs.
+    const printed = output
+      ? new Response(run.child.stdout).arrayBuffer().then((b) => new Uint8Array(b))
+      : undefined;
     const entry = { m, stoppedByUs: killing !== undefined };
     runs.set(run, entry);
     if (killing) void signalTree(run, killing);
@@ -167,6 +182,7 @@ async function runWork(
       await w.write(m.payload).catch(() => {});
       await w.close().catch(() => {});
       const status = await run.child.status;
+      const stdout = await printed?.catch(() => new Uint8Array(0));
       const took = performance.now() - started;
       meanRunMs = meanRunMs === undefined ? took : meanRunMs * 0.8 + took * 0.2;
       // Stopped by mq at shutdown and failing for it: released at close, no
@@ -178,10 +194,28 @@ async function runWork(
         if (!stopping) await Promise.race([stopped, sleep(250)]);
         if (stopping) return;
       }
-      if (status.success) {
+      let invalid: string | undefined;
+      if (status.success && output) {
+        // The slot is free at once; the commit (with others) follows.
+        const r = await output.add(m, stdout!);
+        if ("invalid" in r) invalid = r.invalid;
+        else {
+          void r.committed.then((ok) => {
+            if (ok) stats.acked++;
+            progress.update(stats.acked, stats.failed, running.size);
+            nudge();
+          });
+        }
+      } else if (status.success) {
         m.ack();
         stats.acked++;
-      } else {
+      }
+      if (invalid !== undefined) {
+        const last = m.attempt >= maxAttempts;
+        if (last) stats.dead++;
+        stats.failed++;
+        m.nack({ reason: invalid, stderr: last ? await run.stderrTail?.() : undefined });
+      } else if (!status.success) {
         const reason = timedOut
           ? `killed after the visibility timeout (${opts.visibility})`
           : status.signal
@@ -243,7 +277,7 @@ async function runWork(
   );
   const committer = setInterval(() => void sub.commit().catch(() => {}), 250);
   try {
-    while (!stopping && !failure) {
+    while (!stopping && !failure && output?.failure === undefined) {
       while (queue.length > 0 && running.size < concurrency) start(queue.shift()!);
       claimMore();
       if (drained && queue.length === 0) break;
@@ -264,8 +298,10 @@ async function runWork(
       }
     }
     await Promise.all(running);
+    await output?.drain();
     await claiming; // aborted by the stop, or done
     if (failure) throw failure.error;
+    if (output?.failure !== undefined) throw output.failure;
   } finally {
     clearInterval(heartbeat);
     clearInterval(committer);

@@ -46,6 +46,11 @@ export const command: CommandDefinition = {
     { long: "skip-empty", help: "drop empty lines" },
     { long: "json", help: "print the summary as JSON on stdout" },
     {
+      long: "atomic",
+      help:
+        "all of stdin (or the arguments) is one transaction: on a bad line or a failure nothing is stored",
+    },
+    {
       long: "exchange",
       value: "exchange",
       help: "publish through an exchange instead of to a topic",
@@ -65,13 +70,16 @@ export const command: CommandDefinition = {
     ["mq pub blobs --raw < photo.jpg", "all of stdin as one message"],
     [`printf 'k1 hello\\n' | mq pub t -K ' '`, '"key SEP payload" lines'],
     ["mq sub a --format json -e | mq pub b --json-lines", "copy a topic faithfully"],
+    ["seq 100 | mq pub numbers --atomic", "all 100 lines or none of them"],
   ],
   notes: `
 Lines end with LF or CRLF (the line ending is removed, every other byte is
 kept); a last line without a newline is still a message; an empty line is an
 empty message unless --skip-empty. On a bad line mq stops with exit 2, says
 which line and how many messages were published before it, and publishes
-nothing from that line on (--skip-invalid reports and skips it instead).`,
+nothing from that line on (--skip-invalid reports and skips it instead).
+With --atomic all of stdin (or the arguments) is one transaction: a bad line,
+a failure or a kill stores nothing (kv: up to one Deno KV commit, ~800 KiB).`,
   run: async (call) => {
     const { pubCommand } = await load<typeof Pub>(import.meta.url, "../commands/pub.ts");
     await pubCommand(call.args.topic, call.args.payload, call.options as Pub.PubOptions, call);

@@ -76,6 +76,13 @@ export const command: CommandDefinition = {
       help: "messages claimed ahead of the free slots (default: what the slots finish in ~100ms)",
       parse: wholeNumber("--prefetch", 0),
     },
+    {
+      long: "out",
+      value: "topic",
+      help: "stdout lines become messages of TOPIC, committed with the input's ack (exactly once)",
+      complete: "topic",
+    },
+    { long: "out-key-from-input", help: "with --out: each output gets the input's key" },
   ],
   examples: [
     ["mq work jobs -- ./handle.sh", "one run per message, payload on stdin"],
@@ -83,6 +90,7 @@ export const command: CommandDefinition = {
     ["mq work mail --max-attempts 3 --backoff 5s,5m -- ./send.sh"],
     ["mq work jobs --visibility 30s -- ./slow.sh", "kill and retry a run that takes longer"],
     ["mq work jobs -e -- ./handle.sh || mq dlq ls jobs", "see what failed, and its stderr"],
+    ["mq work raw --out clean -c 4 -e -- ./clean.sh", 'stdout lines become messages of "clean"'],
   ],
   notes: `
 The command gets the payload on stdin and MQ_TOPIC, MQ_GROUP, MQ_ID, MQ_OFFSET,
@@ -96,7 +104,13 @@ stops taking and lets running commands finish for --grace; then it stops them
 (SIGTERM to the command and what it started, SIGKILL 2s later), releases their
 messages without counting an attempt, and exits 0. A second signal ends the
 grace at once. On a terminal each command runs in a process group of its own,
-so Ctrl-C reaches mq alone.`,
+so Ctrl-C reaches mq alone.
+
+With --out TOPIC each line the command prints on stdout becomes a message of
+TOPIC, and those messages and the input's ack are one transaction: a crash at
+any point loses no input and repeats no output (on nats: effectively once, the
+outputs' ids derived from the input, deduplicated within TOPIC's dedup window).
+--out-key-from-input gives each output the input's key.`,
   run: async (call) => {
     const { workCommand } = await load<typeof Work>(import.meta.url, "../commands/work.ts");
     await workCommand(call.args.topic, call.args.command, call.options as Work.WorkOptions, call);

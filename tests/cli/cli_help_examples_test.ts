@@ -103,6 +103,7 @@ async function prepare(dir: string, scratch: boolean): Promise<void> {
     await exe(name, "cat >/dev/null");
   }
   await exe("answer.sh", "tr a-z A-Z");
+  await exe("clean.sh", "tr -d ' '");
   if (scratch) return;
   const run = async (...args: string[]) => {
     const r = await mq(dir, args);
@@ -113,6 +114,10 @@ async function prepare(dir: string, scratch: boolean): Promise<void> {
   await run("pub", "orders", "o1", "o2", "-q");
   await run("pub", "a", "a1", "-q");
   await run("pub", "demo", "d1", "-q");
+  await run("pub", "raw", " r 1", "r 2 ", "-q");
+  await run("pub", "payments", "p1", "-q");
+  await run("pub", "logs", "error: disk full", "ok", "-q");
+  await run("pub", "logs", "noisy", "-H", "level=debug", "-q");
   await run("pub", "tmp-1", "x", "-q");
   await run("topics", "create", "jobs", "--max-attempts", "1");
   await run("pub", "jobs", "dead", "-q");

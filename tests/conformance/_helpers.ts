@@ -15,6 +15,16 @@ export interface Features {
   cleanup?(): Promise<void>;
   /** Data survives close and reopen. */
   persistent: boolean;
+  /**
+   * How transactions hold (the adapter's `capabilities.transactions`, checked
+   * by a case): atomic cases are skipped where it is `"effectively-once"`.
+   */
+  transactions: "atomic" | "effectively-once";
+  /**
+   * The adapter's `capabilities.maxTransactionBytes` (checked by a case), when
+   * small enough to test a refusal (the case is skipped otherwise).
+   */
+  maxTransactionBytes?: number;
   /** Skip everything, with this reason (e.g. a broker that is not installed). */
   skip?: string;
 }
@@ -25,6 +35,10 @@ export interface CaseNeeds {
   persistent?: boolean;
   /** Several clients (processes) share one store (`capabilities.multiProcess`). */
   multiProcess?: boolean;
+  /** Transactions are atomic (`capabilities.transactions`). */
+  atomicTransactions?: boolean;
+  /** A transaction size limit small enough to test (`capabilities.maxTransactionBytes`). */
+  transactionLimit?: boolean;
 }
 
 /** Registers one case: a title, the body, and what it needs. */

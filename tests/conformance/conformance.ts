@@ -13,6 +13,7 @@ import { groupCases } from "./cases_groups.ts";
 import { adminCases } from "./cases_admin.ts";
 import { routingCases } from "./cases_routing.ts";
 import { readingCases } from "./cases_reading.ts";
+import { transactionCases } from "./cases_transactions.ts";
 
 export type { Features } from "./_helpers.ts";
 
@@ -21,7 +22,9 @@ export function conformance(name: string, features: Features): void {
   const test: DefineCase = (title, fn, needs: CaseNeeds = {}) => {
     Deno.test({
       name: `${name}: ${title}`,
-      ignore: Boolean(features.skip) || (needs.persistent === true && !features.persistent),
+      ignore: Boolean(features.skip) || (needs.persistent === true && !features.persistent) ||
+        (needs.atomicTransactions === true && features.transactions !== "atomic") ||
+        (needs.transactionLimit === true && features.maxTransactionBytes === undefined),
       sanitizeOps: false,
       sanitizeResources: false,
       fn: async (t) => {
@@ -47,4 +50,5 @@ export function conformance(name: string, features: Features): void {
   adminCases(test);
   routingCases(test);
   readingCases(test);
+  transactionCases(test);
 }

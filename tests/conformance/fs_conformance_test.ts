@@ -7,4 +7,5 @@ conformance("fs", {
   cleanup: async () =>
     void (dir && (await Deno.remove(dir, { recursive: true }).catch(() => {}), (dir = undefined))),
   persistent: true,
+  transactions: "atomic",
 });

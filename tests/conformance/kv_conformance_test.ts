@@ -8,4 +8,6 @@ conformance("kv", {
   cleanup: async () =>
     void (dir && (await Deno.remove(dir, { recursive: true }).catch(() => {}), (dir = undefined))),
   persistent: true,
+  transactions: "atomic",
+  maxTransactionBytes: 819_200,
 });

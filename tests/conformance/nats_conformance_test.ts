@@ -10,5 +10,6 @@ conformance("nats", {
   open: async () =>
     NatsAdapter.open(await connectNats(parseBackendUrl((broker ??= await startNats()).url))),
   persistent: true,
+  transactions: "effectively-once",
 });
 Deno.test({ name: "nats: stop the test broker", ignore: !nats.ok, fn: () => broker?.stop() });
