@@ -14,9 +14,8 @@ import type { BridgeSink, BrokerConnector, IntoOptions, SinkOptions } from "../c
 /**
  * Imports an adapter by a computed specifier: Deno reads a module named in a
  * literal `import()` (and resolves its npm packages) at every start, used or
- * not; this way the kv and nats adapters cost nothing until their scheme is.
- * Paths start from the project's root (`../adapters/...`), so that they
- * resolve the same from this file and from the bundle `cli/mq.js`.
+ * not; this way the kv, nats and bridge adapters cost nothing until their
+ * scheme is.
  */
 function importLazily<T>(path: string): Promise<T> {
   return import(new URL(path, import.meta.url).href);

@@ -33,7 +33,7 @@ const MQ = [
   "--allow-run",
   "--config",
   `${root}deno.json`,
-  `${root}cli/mq.js`,
+  `${root}cli/main.ts`,
 ];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const N = 1_000_000;

@@ -42,7 +42,7 @@ const MQ = [
   "--allow-env",
   "--allow-net",
   "--allow-run",
-  `${root}cli/mq.js`,
+  `${root}cli/main.ts`,
 ];
 
 /** `mq pub b -q < lines.txt` with MQ_URL=kv:<db>; messages/s of the whole command. */

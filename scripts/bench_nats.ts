@@ -39,7 +39,7 @@ function mqCommand(
       "--allow-net",
       "--config",
       `${root}deno.json`,
-      `${root}cli/mq.js`,
+      `${root}cli/main.ts`,
       ...args,
     ],
     env,

@@ -50,7 +50,7 @@ const mq = [
   "--allow-run",
   "--config",
   `${root}deno.json`,
-  `${root}cli/mq.js`,
+  `${root}cli/main.ts`,
 ];
 const rows: {
   case: string;
