@@ -220,7 +220,8 @@ Deno.test({
             eq(
               got.map((m) => [m.key, m.headers, m.payload ?? m.payload_json ?? m.payload_base64]),
               [
-                ["k1", { trace: "t-1", "content-type": "application/json", ...origin }, "{}"],
+                // A JSON object payload is printed as JSON (payload_json), the same bytes.
+                ["k1", { trace: "t-1", "content-type": "application/json", ...origin }, {}],
                 [null, { "with space": "a\nb", ...origin }, "/wD+gA=="],
                 [null, origin, ""],
               ],

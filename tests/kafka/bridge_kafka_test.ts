@@ -220,7 +220,8 @@ Deno.test({
                 i,
               ) => [m.key, m.headers, m.payload ?? m.payload_json ?? m.payload_base64, i]),
               [
-                ["k1", { trace: "t-1", "content-type": "application/json", ...origin(0) }, "{}", 0],
+                // A JSON object payload is printed as JSON (payload_json), the same bytes.
+                ["k1", { trace: "t-1", "content-type": "application/json", ...origin(0) }, {}, 0],
                 [null, { region: "eu", ...origin(1) }, "/wD+gA==", 1],
               ],
             );
