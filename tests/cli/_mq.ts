@@ -40,6 +40,9 @@ export function envFor(home: string, extra: Record<string, string> = {}): Record
   delete env.MQ_URL;
   delete env.MQ_CONTEXT;
   delete env.MQ_ENV;
+  // npx sets INIT_CWD for the test runner (`npx deno task test`); `deno task`
+  // keeps one that is set, so a child would take the checkout as its caller's folder.
+  delete env.INIT_CWD;
   const url = backendUrls.get(home);
   if (url) env.MQ_URL = url;
   return { ...env, MQ_HOME: `${home}/data`, XDG_CONFIG_HOME: `${home}/config`, ...extra };
