@@ -173,7 +173,7 @@ Deno.test("cli: bash completions skip global options and their values, offer --h
       "[]",
       "[--version]",
       "[]",
-      "[topics]",
+      "[topics top]",
       "[purge]",
       "[replay]",
       "[--format]",
@@ -216,7 +216,7 @@ cliTest(
     eq(await offered("sub", "orders", "--group", ""), [":words", "billing"]);
     eq(await offered("sub", "orders", "-g", "b"), [":words", "billing"]);
     eq(await offered("groups", "reset", "orders", ""), [":words", "billing"]);
-    eq(await offered("groups", "r"), [":words", "reset"]);
+    eq(await offered("groups", "r"), [":words", "reset", "rm"]);
     eq(await offered("--context", ""), [":words", "dev"]);
     eq(await offered("sub", "orders", "--format", ""), [":words", "raw", "json"]);
     eq(await offered("sub", "orders", "--format="), [":words", "--format=raw", "--format=json"]);
