@@ -100,7 +100,15 @@ Deno.test({
         "--",
         "false",
       ]);
-      eq(work.err, "", work.err);
+      // Both dead-lettered: work -e says so and exits 1 (as xargs does).
+      eq(
+        [work.code, work.err],
+        [
+          1,
+          'mq: work on "auto": 0 done, 0 retried, 2 dead-lettered\n' +
+          'mq: error: 2 messages of "auto" went to the dead-letter topic "auto.dlq" (see mq dlq ls auto)\n',
+        ],
+      );
       eq(await replicasOfStream(port, streamName("auto.dlq", 0)), 3);
       const dead = await mqRun(env, ["--url", url3, "sub", "auto.dlq", "-e"]);
       eq([dead.code, dead.out], [0, "a\nb\n"]);
