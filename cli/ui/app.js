@@ -122,10 +122,13 @@ function spark(values, color) {
 
 /** Payload text as the chosen view shows it: text, pretty JSON or hex. */
 function renderPayload(m, mode) {
+  // The envelope carries exactly one of payload (text), payload_json (a JSON
+  // object or array that prints back as the same bytes) and payload_base64.
+  const text = m.payload_json !== undefined ? JSON.stringify(m.payload_json) : m.payload;
   const bytesOf = () =>
     m.payload_base64 !== undefined
       ? Uint8Array.from(atob(m.payload_base64), (c) => c.charCodeAt(0))
-      : new TextEncoder().encode(m.payload ?? "");
+      : new TextEncoder().encode(text ?? "");
   if (mode === "hex" || m.payload_base64 !== undefined) {
     const b = bytesOf();
     const lines = [];
@@ -141,12 +144,12 @@ function renderPayload(m, mode) {
   }
   if (mode === "json") {
     try {
-      return JSON.stringify(JSON.parse(m.payload), null, 2);
+      return JSON.stringify(JSON.parse(text), null, 2);
     } catch {
-      return m.payload;
+      return text;
     }
   }
-  return m.payload;
+  return text;
 }
 
 // ---- live updates ---------------------------------------------------------

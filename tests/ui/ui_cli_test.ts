@@ -198,11 +198,16 @@ Deno.test({
       const t = (...args: string[]) => run("tmux", ["-L", socket, "-f", "/dev/null", ...args]);
       const start = async (name: string, env: Record<string, string>) => {
         const script = `${home}/${name}.sh`;
-        const vars = Object.entries(envFor(home, { TERM: "xterm-256color", ...env }))
+        // The caller's NO_COLOR (CI sets it) must not decide the colour case.
+        const base = envFor(home, { TERM: "xterm-256color", ...env });
+        if (env.NO_COLOR === undefined) delete base.NO_COLOR;
+        const vars = Object.entries(base)
           .map(([k, v]) => `export ${k}='${v.replaceAll("'", "'\\''")}'`).join("\n");
         await Deno.writeTextFile(
           script,
-          `${vars}\nexec ${MQ.map((a) => `'${a}'`).join(" ")} top --interval 200ms\n`,
+          `${env.NO_COLOR === undefined ? "unset NO_COLOR\n" : ""}${vars}\nexec ${
+            MQ.map((a) => `'${a}'`).join(" ")
+          } top --interval 200ms\n`,
         );
         await t("new-session", "-d", "-x", "120", "-y", "20", "-s", name, `sh ${script}`);
       };
