@@ -10,6 +10,7 @@ import { connect, type IClientOptions, type MqttClient } from "mqtt";
 import type { BackendUrl } from "../../core/backend_url.ts";
 import { redactUrl } from "../../core/backend_url.ts";
 import { MqError } from "../../core/errors.ts";
+import { checkUrlOptions, hostUrl } from "../_broker_url.ts";
 import { parseDuration } from "../../core/duration.ts";
 
 /** What an MQTT URL says. */
@@ -49,25 +50,8 @@ const OPTIONS = new Set(["qos", "version", "session_expiry", "idle", "timeout"])
 export function parseMqttUrl(url: BackendUrl): MqttUrl {
   const shown = JSON.stringify(redactUrl(url.href));
   const bad = (why: string) => new MqError("INVALID_URL", `invalid MQTT URL ${shown}: ${why}`);
-  for (const k of url.params.keys()) {
-    if (!OPTIONS.has(k)) {
-      throw new MqError(
-        "INVALID_URL",
-        `unknown ${url.scheme}: URL option ${JSON.stringify(k)} (known: ${
-          [...OPTIONS].join(", ")
-        })`,
-      );
-    }
-  }
-  let u: URL;
-  try {
-    u = new URL(`${url.scheme}:${url.body}`);
-  } catch {
-    throw bad("expected mqtt://[user:pass@]host:port");
-  }
-  if (!url.body.startsWith("//") || u.hostname === "") {
-    throw bad("expected mqtt://[user:pass@]host:port");
-  }
+  checkUrlOptions(url, OPTIONS);
+  const u = hostUrl(url, bad, "expected mqtt://[user:pass@]host:port");
   if (u.pathname !== "" && u.pathname !== "/") throw bad("a path has no meaning here");
   const tls = url.scheme === "mqtts";
   const port = u.port === "" ? (tls ? 8883 : 1883) : Number(u.port);

@@ -11,6 +11,7 @@ import { Buffer } from "node:buffer";
 import type { BackendUrl } from "../../core/backend_url.ts";
 import { redactUrl } from "../../core/backend_url.ts";
 import { MqError } from "../../core/errors.ts";
+import { checkUrlOptions, hostUrl } from "../_broker_url.ts";
 import { parseDuration } from "../../core/duration.ts";
 
 /** What a Redis URL says. */
@@ -49,25 +50,8 @@ const OPTIONS = new Set(["maxlen", "consumer", "claim_idle", "timeout"]);
 export function parseRedisUrl(url: BackendUrl): RedisUrl {
   const shown = JSON.stringify(redactUrl(url.href));
   const bad = (why: string) => new MqError("INVALID_URL", `invalid Redis URL ${shown}: ${why}`);
-  for (const k of url.params.keys()) {
-    if (!OPTIONS.has(k)) {
-      throw new MqError(
-        "INVALID_URL",
-        `unknown ${url.scheme}: URL option ${JSON.stringify(k)} (known: ${
-          [...OPTIONS].join(", ")
-        })`,
-      );
-    }
-  }
-  let u: URL;
-  try {
-    u = new URL(`${url.scheme}:${url.body}`);
-  } catch {
-    throw bad("expected redis://host:port[/db]");
-  }
-  if (!url.body.startsWith("//") || u.hostname === "") {
-    throw bad("expected redis://host:port[/db]");
-  }
+  checkUrlOptions(url, OPTIONS);
+  const u = hostUrl(url, bad, "expected redis://host:port[/db]");
   const port = u.port === "" ? 6379 : Number(u.port);
   if (!(port >= 1 && port <= 65535)) throw bad("the port must be 1 to 65535");
   const path = u.pathname.replace(/^\//, "");
