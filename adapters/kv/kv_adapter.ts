@@ -938,9 +938,14 @@ export class KvAdapter implements StorageAdapter {
         "read a partition's size",
         () => this.#kv.get(["bytes", topic, partition]),
       );
-      if (again.versionstamp === counter.versionstamp || attempt >= 5) {
+      if (again.versionstamp === counter.versionstamp || attempt >= 200) {
         return Math.max(0, total - below);
       }
+      // A trim step (or an append) committed meanwhile. A trim of this client
+      // is waited for; another writer's is given room, ever more of it.
+      const local = this.#trims.get(partKey(topic, partition));
+      if (local && attempt >= 1) await local.catch(() => {});
+      else await sleep(Math.min(50, attempt * 2));
     }
   }
 
