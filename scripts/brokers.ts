@@ -178,6 +178,9 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Br
   if (!bin) throw new Error("mosquitto is not installed");
   const port = freePort();
   const dir = await Deno.makeTempDir({ prefix: "mq-mosquitto-" });
+  // Started as root, mosquitto drops to its own user: the store must be theirs
+  // to write too, or nothing is saved on stop (and a restart loses every session).
+  if (options.persistence) await Deno.chmod(dir, 0o777);
   await Deno.writeTextFile(
     `${dir}/m.conf`,
     [

@@ -27,11 +27,10 @@ function mqttCase(
   name: string,
   fn: (home: string, broker: Broker) => Promise<void>,
   config = CONFIG,
-  knownFailure?: string,
 ): void {
   Deno.test({
-    name: knownFailure ? `${name} [ignored, known failure: ${knownFailure}]` : name,
-    ignore: !mqtt.ok || knownFailure !== undefined,
+    name,
+    ignore: !mqtt.ok,
     sanitizeOps: false,
     sanitizeResources: false,
     fn: () =>
@@ -484,7 +483,6 @@ mqttCase(
     eq(new Set(got).size, n);
   },
   CONFIG,
-  "after the broker restarts, what is published then does not reach the bridge (10,000 of 20,000)",
 );
 
 mqttCase(
