@@ -129,8 +129,13 @@ export class StateBucket {
         if (isTransient(e)) throw kvError(e);
       });
     await purge(k);
-    const below = await this.#keys(`${k}.>`);
-    for (const name of below) await purge(name);
+    // Subjects stay listed after a purge: purge only what still holds a document.
+    for (const name of await this.#keys(`${k}.>`)) {
+      const e = await this.#retry.run("reading state", () => this.#kv.get(name)).catch((e) => {
+        throw kvError(e);
+      });
+      if (e && e.operation === "PUT") await purge(name);
+    }
   }
 
   /** The names directly below `prefix` that hold a document. */
@@ -145,12 +150,20 @@ export class StateBucket {
     return out;
   }
 
-  /** The keys of the bucket matching `filter`. */
+  /**
+   * The keys of the bucket matching `filter` that were ever written (also
+   * those deleted since: callers read each). One stream-info request of the
+   * subjects (paged by the client), not `kv.keys()`: its consumer ends only
+   * after 5 s without an update, so it never ended while a group consumer
+   * kept writing its document (`mq groups` hung under a running `mq work`).
+   */
   #keys(filter: string): Promise<string[]> {
+    const prefix = stateSubject("");
     return this.#retry.run("listing state", async () => {
-      const out: string[] = [];
-      for await (const name of await this.#kv.keys(filter)) out.push(name);
-      return out;
+      const info = await this.#jsm.streams.info(STATE_STREAM, {
+        subjects_filter: stateSubject(filter),
+      });
+      return Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
     }).catch((e) => {
       throw kvError(e);
     });

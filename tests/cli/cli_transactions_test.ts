@@ -5,8 +5,7 @@
  * `MQ_TX_ROUNDS` sets the kill -9 rounds of `mq work --out` (default 3; the
  * long form is 20), `MQ_TX_MESSAGES` the inputs (default 10,000; 2,000 on
  * nats, where each input is a transaction of its own), and `MQ_TX_SEED` the
- * seed of the random points (printed by each case). The nats kill rounds
- * run with `MQ_TX_NATS=1` (shown as ignored otherwise).
+ * seed of the random points (printed by each case).
  */
 import { deepStrictEqual as eq, ok } from "node:assert/strict";
 import { cliTest, errorLine, mq, spawnMq } from "./_mq.ts";
@@ -15,8 +14,6 @@ const ROUNDS = Number(Deno.env.get("MQ_TX_ROUNDS") ?? 3);
 /** Inputs of the kill -9 rounds per backend (nats, slower per message, fewer unless set). */
 const MESSAGES = (backend: string) =>
   Number(Deno.env.get("MQ_TX_MESSAGES") ?? (backend === "nats" ? 2_000 : 10_000));
-/** The nats kill -9 rounds run only when asked (slow on a shared machine). */
-const NATS_ROUNDS = Deno.env.get("MQ_TX_NATS") === "1";
 const SEED = Number(Deno.env.get("MQ_TX_SEED") ?? Date.now() % 1_000_000);
 
 /** A small seeded generator (mulberry32), so that a failing run can be repeated. */
@@ -254,13 +251,5 @@ cliTest(
     const g = await group(h, "in");
     eq([g.lag, g.inFlight, g.deadLettered], [0, 0, 0]);
   },
-  { backends: NATS_ROUNDS ? ["file", "kv", "nats"] : ["file", "kv"] },
+  { backends: ["file", "kv", "nats"] },
 );
-if (!NATS_ROUNDS) {
-  // Shown as ignored, not passed: the case runs with MQ_TX_NATS=1.
-  Deno.test({
-    name: "cli [nats]: work --out: kill -9 at random points (set MQ_TX_NATS=1 to run it)",
-    ignore: true,
-    fn: () => {},
-  });
-}
