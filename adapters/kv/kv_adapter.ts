@@ -316,6 +316,8 @@ export class KvAdapter implements StorageAdapter {
     const timer = setTimeout(() => reader.cancel().catch(() => {}), timeoutMs);
     const onAbort = () => reader.cancel().catch(() => {});
     signal.addEventListener("abort", onAbort, { once: true });
+    // Aborted while the watch was being set up: the listener came too late.
+    if (signal.aborted) onAbort();
     try {
       for (;;) {
         const { value, done } = await reader.read();

@@ -58,6 +58,7 @@ const API_TIMEOUT_MS = 2000;
  * | multiProcess | yes (and many machines) |
  * | native dedup | yes (`Nats-Msg-Id`, the stream's duplicate window) |
  * | atomic writes across topics | no |
+ * | interleaved appends | yes, declared as `capabilities.interleavedAppends` (see below) |
  * | replicas | `?replicas=N` (1 to 5) or a topic's own; every stream of a topic and the state bucket |
  *
  * On a cluster the URL names several seeds (`nats://h1:4222,h2:4222,h3:4222`):
@@ -68,7 +69,8 @@ const API_TIMEOUT_MS = 2000;
  * without an id), so JetStream stores it once.
  * | transactions | effectively once: nats-server 2.9 has no atomic batch, so `mq.transaction` publishes the outputs first, each with an id derived from the input it settles and its index (`Nats-Msg-Id`, deduplicated within the topic's dedup window), and writes the ack only after every publish is confirmed; a crash in between redelivers the input and its outputs are dropped as duplicates. A transaction that settles no delivery (`mq pub --atomic`) cannot be atomic here and is refused by the CLI. |
  *
- * One departure from the storage contract: when several clients append to
+ * One departure from the storage contract, declared as
+ * `capabilities.interleavedAppends`: when several clients append to
  * one partition at the same moment, JetStream interleaves their messages, so
  * one batch's records may not get consecutive offsets (each one's own order
  * holds, nothing is lost or repeated). The core assumes consecutive offsets
@@ -88,6 +90,7 @@ export class NatsAdapter implements StorageAdapter {
     maxMessageBytes: 0,
     defaultReplicas: 1,
     transactions: "effectively-once",
+    interleavedAppends: true,
   };
   #nc: NatsConnection;
   #js: JetStreamClient;
@@ -368,7 +371,8 @@ export class NatsAdapter implements StorageAdapter {
     const onAbort = () => sub.unsubscribe();
     signal.addEventListener("abort", onAbort, { once: true });
     try {
-      if ((await this.bounds(topic, partition)).end > offset) return;
+      // Aborted meanwhile (the listener came too late), or written meanwhile.
+      if (signal.aborted || (await this.bounds(topic, partition)).end > offset) return;
       for await (const _ of sub) break;
     } catch {
       // timed out
