@@ -20,6 +20,7 @@
 
 /** A scheduled callback; `cancel` stops it (a no-op once it ran). */
 export interface TimerHandle {
+  /** Stops the timer (a no-op once a timeout ran). */
   cancel(): void;
 }
 
