@@ -11,6 +11,7 @@
  */
 import type { LogReader, StorageAdapter } from "./adapter.ts";
 import { MqError } from "./errors.ts";
+import type { Clock } from "./clock.ts";
 import type { ReceivedMessage } from "./message.ts";
 import type { StoredRecord } from "./record.ts";
 import {
@@ -50,6 +51,8 @@ export interface LogSourceContext {
   /** The names of the topics there are. */
   listTopics: () => Promise<string[]>;
   now: () => number;
+  /** The client's timers: a wait for new records ends at the clock's timeout. */
+  clock: Clock;
 }
 
 interface PartitionCursor {
@@ -326,15 +329,13 @@ export class LogSource {
     const stop = new AbortController();
     const onAbort = () => stop.abort();
     signal.addEventListener("abort", onAbort, { once: true });
-    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       const waits = this.#cursors.filter((c) => !c.done).map((c) =>
         this.#ctx.adapter.waitFor(c.topic.name, c.partition, c.next, stop.signal, timeoutMs)
       );
-      waits.push(new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs)));
+      waits.push(this.#ctx.clock.sleep(timeoutMs, stop.signal));
       await Promise.race(waits);
     } finally {
-      clearTimeout(timer);
       stop.abort();
       signal.removeEventListener("abort", onAbort);
     }

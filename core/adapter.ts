@@ -53,6 +53,14 @@ export interface Capabilities {
    * `TRANSACTION_TOO_LARGE` before anything is written. Unset: no limit.
    */
   maxTransactionBytes?: number;
+  /**
+   * True where appends to one partition by several clients at the same
+   * moment may interleave their records, so that one batch's records do not
+   * get one consecutive run of offsets (each client's own order holds,
+   * nothing is lost or repeated): NATS JetStream, which has no atomic batch.
+   * Unset: every `append` gets a dense run of offsets, whoever else appends.
+   */
+  interleavedAppends?: boolean;
 }
 
 /**

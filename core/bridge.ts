@@ -216,9 +216,7 @@ export async function runBridge(
               say(`target unavailable (${(e as Error).message}); retrying with backoff`);
             }
             failing = true;
-            await new Promise((r) =>
-              setTimeout(r, backoffDelay(attempt, { baseMs: 100, maxMs: 5000 }))
-            );
+            await source.clock.sleep(backoffDelay(attempt, { baseMs: 100, maxMs: 5000 }));
           }
         }
         sub.ackAll(batch);
@@ -243,15 +241,7 @@ export async function runBridge(
     }
     if (options.follow === false || stop.signal.aborted) break;
     // Look for new topics now and then.
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, 1000);
-      stop.signal.addEventListener("abort", done, { once: true });
-      function done() {
-        clearTimeout(timer);
-        stop.signal.removeEventListener("abort", done);
-        resolve();
-      }
-    });
+    await source.clock.sleep(1000, stop.signal);
   }
   await Promise.all(running.values());
   if (failure) throw failure.error;

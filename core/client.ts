@@ -11,6 +11,7 @@ import type {
   ReconnectPolicy,
   StorageAdapter,
 } from "./adapter.ts";
+import { type Clock, clockWithNow, systemClock } from "./clock.ts";
 import { MqError } from "./errors.ts";
 import { assertName } from "./names.ts";
 import { assertTopicOrPattern, isTopicPattern } from "./topic_pattern.ts";
@@ -127,7 +128,14 @@ const enc = new TextEncoder();
 
 /** Options of {@link Mq}. */
 export interface MqOptions {
-  /** The clock, ms since the epoch. @default Date.now */
+  /**
+   * The time and the timers (sleeps, timeouts, intervals) of this client;
+   * a `ManualClock` (`core/clock.ts`) tests time-driven behaviour without
+   * real sleeping.
+   * @default systemClock
+   */
+  clock?: Clock;
+  /** The current time only, ms since the epoch (timers stay real); `clock` wins. @default Date.now */
   now?: () => number;
   /**
    * Told of corrupt data the backend skipped while reading (a segment's byte
@@ -162,7 +170,9 @@ export interface MqOptions {
 export class Mq {
   /** The backend. */
   readonly adapter: StorageAdapter;
-  /** The clock. */
+  /** The time and the timers of this client. */
+  readonly clock: Clock;
+  /** The current time, ms since the epoch (the clock's). */
   readonly now: () => number;
   /** Topic and group administration. */
   readonly topics: TopicAdmin;
@@ -176,7 +186,9 @@ export class Mq {
   /** A client over `adapter` (see {@link connect} in `mod.ts` to open one by URL). */
   constructor(adapter: StorageAdapter, options: MqOptions = {}) {
     this.adapter = adapter;
-    this.now = options.now ?? Date.now;
+    const clock = options.clock ?? (options.now ? clockWithNow(options.now) : systemClock);
+    this.clock = clock;
+    this.now = () => clock.now();
     this.topics = new TopicAdmin(
       adapter,
       (t) => this.topicConfig(t),
@@ -637,6 +649,7 @@ export class Mq {
       },
       group: options.group,
       now: this.now,
+      clock: this.clock,
     };
     const sub = new Subscription(ctx, options);
     return sub;
@@ -660,7 +673,7 @@ export class Mq {
     handler: (m: ReceivedMessage) => unknown | Promise<unknown>,
   ): Promise<ConsumeResult> {
     const sub = this.subscribe(topic, { ...options, batchSize: options.prefetch ?? 256 });
-    return consume(sub, options, handler);
+    return consume(sub, options, handler, this.clock);
   }
 
   /**

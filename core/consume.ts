@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { type Clock, systemClock } from "./clock.ts";
 import type { ReceivedMessage } from "./message.ts";
 import type { SubscribeOptions, Subscription } from "./subscription.ts";
 
@@ -26,11 +27,12 @@ export interface ConsumeResult {
   failed: number;
 }
 
-/** Runs `handler` over a subscription; resolves when it ends. */
+/** Runs `handler` over a subscription; resolves when it ends. Leases are extended on `clock`'s interval. */
 export async function consume(
   sub: Subscription,
   options: ConsumeOptions,
   handler: (m: ReceivedMessage) => unknown | Promise<unknown>,
+  clock: Clock = systemClock,
 ): Promise<ConsumeResult> {
   const concurrency = Math.max(1, options.concurrency ?? 1);
   const prefetch = Math.max(concurrency, options.prefetch ?? 256);
@@ -48,7 +50,7 @@ export async function consume(
   };
   // Leases are extended while handlers hold them.
   const visibility = options.visibilityMs ?? 30_000;
-  const heartbeat = setInterval(
+  const heartbeat = clock.setInterval(
     () => void sub.extend().catch(() => {}),
     Math.max(50, visibility / 3),
   );
@@ -70,7 +72,7 @@ export async function consume(
     }
     await Promise.all(running);
   } finally {
-    clearInterval(heartbeat);
+    heartbeat.cancel();
     await sub.close();
   }
   return result;

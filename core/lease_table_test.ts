@@ -89,3 +89,24 @@ Deno.test("waitingDelay counts only never-delivered offsets not yet due, not rel
   assertEquals([waitingDelay(c, 10), waitingRetry(c)], [1, 1]);
   assertEquals(waitingDelay(c, 500), 0);
 });
+
+// On a fake clock, through a client: the visibility timeout, not real time.
+
+import { clockedMq, takeNow } from "./_clock_fixture.ts";
+
+Deno.test("visibility timeout on a ManualClock: a lease not settled is delivered again once it expires, not before", async () => {
+  const { mq, clock } = clockedMq();
+  await mq.topics.create("jobs", {});
+  await mq.publish("jobs", "j1");
+  // A consumer takes it and hangs (neither settles nor closes).
+  const hung = mq.subscribe("jobs", { group: "w", follow: false, visibilityMs: 30_000 });
+  assertEquals((await hung.take(10))?.map((m) => [m.text(), m.attempt]), [["j1", 1]]);
+  await clock.advance(29_999);
+  assertEquals(await takeNow(mq, "jobs", "w"), [], "still leased");
+  await clock.advance(1);
+  assertEquals(await takeNow(mq, "jobs", "w", {}, "ack"), [["j1", 2]], "expired: the next attempt");
+  await hung.close();
+  await clock.advance(60_000);
+  assertEquals(await takeNow(mq, "jobs", "w"), [], "acked: never again");
+  await mq.close();
+});

@@ -20,6 +20,8 @@ export { Subscription } from "./subscription.ts";
 export { Transaction } from "./transaction.ts";
 export { formatReceipt, parseReceipt, ReceivedMessage } from "./message.ts";
 export { backoffDelay, DEFAULT_BACKOFF, parseBackoff } from "./retry.ts";
+export { ManualClock, systemClock } from "./clock.ts";
+export type { Clock, TimerHandle } from "./clock.ts";
 export { DLQ_HEADERS } from "./dead_letter.ts";
 export { TopicAdmin } from "./topic_admin.ts";
 export { ExchangeAdmin } from "./exchanges.ts";

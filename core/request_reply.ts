@@ -55,7 +55,7 @@ export async function request(
   const correlationId = randomId();
   await mq.topics.create(replyTopic, {});
   const stop = new AbortController();
-  const timer = setTimeout(() => stop.abort(), timeoutMs);
+  const timer = mq.clock.setTimeout(() => stop.abort(), timeoutMs);
   try {
     const message: OutgoingMessage = {
       payload,
@@ -68,7 +68,7 @@ export async function request(
     }
     throw new MqError("TIMEOUT", `no reply from "${topic}" within ${timeoutMs}ms`);
   } finally {
-    clearTimeout(timer);
+    timer.cancel();
     await mq.topics.remove(replyTopic).catch(() => {});
   }
 }

@@ -17,3 +17,28 @@ Deno.test("parseBackoff reads DUR[,MAX] and refuses a maximum below the base", (
   eq(parseBackoff("2m"), { baseMs: 120_000, maxMs: 120_000 });
   throws(() => parseBackoff("5s,1s"), /below its base/);
 });
+
+import { clockedMq, takeNow } from "./_clock_fixture.ts";
+
+Deno.test("a nacked message comes back after its backoff on a ManualClock, then is dead-lettered after maxAttempts", async () => {
+  const { mq, clock } = clockedMq();
+  await mq.topics.create("jobs", { maxAttempts: 3 });
+  await mq.publish("jobs", "j1");
+  const backoff = { baseMs: 1_000, maxMs: 8_000 };
+  eq(await takeNow(mq, "jobs", "w", { backoff }, "nack"), [["j1", 1]]);
+  // The second attempt waits between half and all of baseMs (equal jitter).
+  await clock.advance(499);
+  eq(await takeNow(mq, "jobs", "w", { backoff }), [], "not due before half the base");
+  await clock.advance(501);
+  eq(await takeNow(mq, "jobs", "w", { backoff }, "nack"), [["j1", 2]]);
+  // The third waits between 1 s and 2 s.
+  await clock.advance(999);
+  eq(await takeNow(mq, "jobs", "w", { backoff }), []);
+  await clock.advance(1_001);
+  eq(await takeNow(mq, "jobs", "w", { backoff }, "nack"), [["j1", 3]]);
+  await clock.advance(60_000);
+  eq(await takeNow(mq, "jobs", "w", { backoff }), [], "the last attempt failed: dead-lettered");
+  const dead = await takeNow(mq, "jobs.dlq", "inspect");
+  eq(dead.map(([text]) => text), ["j1"]);
+  await mq.close();
+});

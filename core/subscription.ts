@@ -15,6 +15,7 @@ import type { MessageFilter } from "./read_filter.ts";
 import { GroupSource } from "./group_consumer.ts";
 import { LogSource } from "./_log_source.ts";
 import { MqError } from "./errors.ts";
+import type { Clock } from "./clock.ts";
 
 /** How to subscribe. */
 export interface SubscribeOptions {
@@ -117,6 +118,8 @@ export interface SubscriptionContext {
     records: { payload: Uint8Array; meta: RecordMeta }[],
   ) => Promise<void>;
   now: () => number;
+  /** The client's timers (and time). */
+  clock: Clock;
 }
 
 /**

@@ -34,25 +34,20 @@
  */
 import {
   type AMQPChannel,
-  AMQPClient,
+  type AMQPClient,
   AMQPError,
   type AMQPMessage,
-  type AMQPProperties,
 } from "@cloudamqp/amqp-client";
 import type { BridgeSink, IntoOptions, SinkOptions } from "../../core/bridge.ts";
 import { isFatal } from "../../core/bridge.ts";
 import { compileTarget } from "../../core/bridge_target.ts";
 import type { BackendUrl } from "../../core/backend_url.ts";
-import { redactUrl } from "../../core/backend_url.ts";
-import type { Mq, OutgoingMessage } from "../../core/client.ts";
+import type { Mq } from "../../core/client.ts";
 import { MqError } from "../../core/errors.ts";
 import { backoffDelay } from "../../core/retry.ts";
+import { connect, notFound, parseAmqpUrl } from "./_connection.ts";
+import { incoming, propertiesOf } from "./_messages.ts";
 
-/** The header that carries the mq key. */
-const KEY = "mq-key";
-/** The content type header that travels as the AMQP property. */
-const CONTENT_TYPE = "content-type";
-const OPTIONS = new Set(["exchange", "prefetch"]);
 /** How long a batch waits for its publisher confirms before the connection counts as dead. */
 const CONFIRM_MS = 30_000;
 
@@ -63,123 +58,6 @@ const CONFIRM_MS = 30_000;
 globalThis.addEventListener("unhandledrejection", (e) => {
   if (e.reason instanceof AMQPError) e.preventDefault();
 });
-
-/** What an `amqp://` URL says. */
-interface AmqpTarget {
-  /** The URL the client takes (no mq options). */
-  client: string;
-  /** Shown in messages (password hidden). */
-  shown: string;
-  exchange: string;
-  prefetch: number;
-}
-
-/**
- * Reads an `amqp://` / `amqps://` URL.
- *
- * @throws {MqError} `INVALID_URL` for a malformed URL, a bad port or an unknown option
- */
-function parseAmqpUrl(url: BackendUrl): AmqpTarget {
-  const shown = JSON.stringify(redactUrl(url.href));
-  let u: URL;
-  try {
-    u = new URL(url.href);
-  } catch {
-    throw new MqError(
-      "INVALID_URL",
-      `invalid AMQP URL ${shown}: expected amqp://HOST:PORT/VHOST (credentials as USER:PASSWORD@HOST)`,
-    );
-  }
-  if (!url.body.startsWith("//") || u.hostname === "") {
-    throw new MqError(
-      "INVALID_URL",
-      `invalid AMQP URL ${shown}: expected amqp://HOST:PORT/VHOST (credentials as USER:PASSWORD@HOST)`,
-    );
-  }
-  if (u.port !== "" && !(Number(u.port) > 0 && Number(u.port) < 65536)) {
-    throw new MqError("INVALID_URL", `invalid AMQP URL ${shown}: bad port`);
-  }
-  for (const k of url.params.keys()) {
-    if (!OPTIONS.has(k)) {
-      throw new MqError(
-        "INVALID_URL",
-        `unknown ${url.scheme}: URL option ${JSON.stringify(k)} (known: exchange, prefetch)`,
-      );
-    }
-  }
-  const p = url.params.get("prefetch") ?? "8192";
-  const prefetch = Number(p);
-  if (!/^\d+$/.test(p) || prefetch < 1 || prefetch > 65535) {
-    throw new MqError("INVALID_URL", `prefetch must be 1 to 65535, not ${JSON.stringify(p)}`);
-  }
-  u.search = "";
-  return {
-    client: u.href,
-    shown: redactUrl(url.href),
-    exchange: url.params.get("exchange") ?? "",
-    prefetch,
-  };
-}
-
-/**
- * Connects, in one clear error when it cannot.
- *
- * @throws {MqError} `UNREACHABLE` (refused, timed out, authentication failed, no such vhost)
- */
-async function connect(t: AmqpTarget): Promise<AMQPClient> {
-  const client = new AMQPClient(t.client, undefined, null);
-  try {
-    await withTimeout(client.connect(), 10_000, "timed out");
-    return client;
-  } catch (e) {
-    client.closed = true;
-    try {
-      client.socket?.destroy();
-    } catch { /* gone */ }
-    const msg = (e as Error).message ?? String(e);
-    const why = /ACCESS_REFUSED|403|auth/i.test(msg)
-      ? "authentication failed (check user and password)"
-      : /vhost/i.test(msg)
-      ? `no such vhost (${msg})`
-      : msg;
-    throw new MqError("UNREACHABLE", `cannot connect to RabbitMQ at ${t.shown}: ${why}`, {
-      cause: e,
-    });
-  }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, why: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => timer = setTimeout(() => reject(new Error(why)), ms)),
-  ]).finally(() => clearTimeout(timer));
-}
-
-/** True when an AMQP error says something does not exist (404, NOT_FOUND). */
-function notFound(e: unknown): boolean {
-  return /NOT_FOUND|\b404\b/.test((e as Error)?.message ?? "");
-}
-
-/** The headers and properties of one outgoing message. */
-function propertiesOf(
-  id: string,
-  key: string | undefined,
-  own: Record<string, string> | undefined,
-  timestamp: number,
-): AMQPProperties {
-  const props: AMQPProperties = { deliveryMode: 2, messageId: id, timestamp: new Date(timestamp) };
-  let headers: Record<string, string> | undefined;
-  if (own) {
-    for (const k in own) {
-      if (k === CONTENT_TYPE) props.contentType = own[k];
-      else (headers ??= {})[k] = own[k];
-    }
-  }
-  if (key !== undefined) (headers ??= {})[KEY] = key;
-  if (headers) props.headers = headers;
-  return props;
-}
 
 /**
  * A sink that publishes each message to the exchange of the URL with the
@@ -340,47 +218,6 @@ export async function subjectSink(url: BackendUrl, options: SinkOptions): Promis
       client = undefined;
     },
   };
-}
-
-/** A header value of AMQP as mq's text. */
-function headerText(v: unknown): string {
-  if (typeof v === "string") return v;
-  if (typeof v === "number" || typeof v === "boolean" || typeof v === "bigint") return String(v);
-  if (v instanceof Date) return v.toISOString();
-  if (v instanceof Uint8Array) return new TextDecoder().decode(v);
-  return JSON.stringify(v);
-}
-
-const enc = new TextEncoder();
-
-/** `amqp:<queue>:<sha-256>` of what a message is, for a message without a message-id. */
-async function fallbackId(queue: string, m: AMQPMessage): Promise<string> {
-  const { messageId: _, ...props } = m.properties;
-  const head = enc.encode(JSON.stringify([m.exchange, m.routingKey, props]));
-  const body = m.body ?? new Uint8Array(0);
-  const all = new Uint8Array(head.length + 1 + body.length);
-  all.set(head);
-  all.set(body, head.length + 1);
-  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
-  let hex = "";
-  for (const b of hash) hex += b.toString(16).padStart(2, "0");
-  return `amqp:${queue}:${hex}`;
-}
-
-/** An incoming message as mq stores it (the id may still be computed). */
-async function incoming(queue: string, m: AMQPMessage): Promise<OutgoingMessage> {
-  const headers: Record<string, string> = {};
-  let key: string | undefined;
-  for (const [k, v] of Object.entries(m.properties.headers ?? {})) {
-    if (k === KEY && typeof v === "string") key = v;
-    else headers[k] = headerText(v);
-  }
-  if (m.properties.contentType !== undefined) headers[CONTENT_TYPE] = m.properties.contentType;
-  headers["amqp-queue"] = queue;
-  headers["amqp-exchange"] = m.exchange;
-  headers["amqp-routing-key"] = m.routingKey;
-  const id = m.properties.messageId || await fallbackId(queue, m);
-  return { payload: m.body ?? new Uint8Array(0), key, headers, id };
 }
 
 /** Reads `EXCHANGE:PATTERN`. @throws {MqError} `INVALID_ARGUMENT` */

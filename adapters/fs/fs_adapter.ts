@@ -284,7 +284,8 @@ export class FsAdapter implements StorageAdapter {
       waiters.add(done);
       signal.addEventListener("abort", done, { once: true });
     });
-    if ((await this.bounds(topic, partition)).end > offset) done();
+    // Aborted while the watcher was being set up: the listener came too late.
+    if (signal.aborted || (await this.bounds(topic, partition)).end > offset) done();
     await woken;
   }
 
@@ -297,7 +298,8 @@ export class FsAdapter implements StorageAdapter {
   async trim(topic: string, partition: number, before: number): Promise<void> {
     const dir = partitionDir(this.root, topic, partition);
     await this.#writer(topic, partition).exclusive(async (end) => {
-      const cut = Math.min(before, end);
+      // Never below the start: a trim by another client may have moved it past `before`.
+      const cut = Math.max(await readStart(dir), Math.min(before, end));
       const tmp = `${dir}/start.tmp`;
       await Deno.writeTextFile(tmp, String(cut));
       await Deno.rename(tmp, `${dir}/start`);

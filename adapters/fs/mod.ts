@@ -4,12 +4,14 @@
  * state documents replaced atomically, file locks for several processes.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { FsAdapter } from "./mod.ts";
  * import { Mq } from "../../core/client.ts";
- * const mq = new Mq(await FsAdapter.open("/tmp/mq-data"));
+ * const dir = await Deno.makeTempDir();
+ * const mq = new Mq(await FsAdapter.open(dir));
  * await mq.publish("greetings", "hello");
  * await mq.close();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  *
  * @module

@@ -2,7 +2,7 @@
  * The Deno KV backend (`kv:<path>`, `kv::memory:`, `kv:https://...`).
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { KvAdapter } from "./mod.ts";
  * import { Mq } from "../../core/client.ts";
  * const mq = new Mq(await KvAdapter.open(":memory:"));

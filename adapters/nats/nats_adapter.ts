@@ -1,12 +1,10 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
-  DeliverPolicy,
   jetstream,
   type JetStreamClient,
   type JetStreamManager,
   jetstreamManager,
   type PubAck,
-  StorageType,
 } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type {
@@ -19,11 +17,24 @@ import type {
   Versioned,
 } from "../../core/adapter.ts";
 import { MqError } from "../../core/errors.ts";
-import type { RecordBatch, StoredRecord } from "../../core/record.ts";
+import type { RecordBatch } from "../../core/record.ts";
 import type { TopicConfig } from "../../core/topic_config.ts";
-import { reasonOf, Retrier, transientError } from "./_retry.ts";
+import { reasonOf, Retrier } from "./_retry.ts";
 import { STATE_STREAM, StateBucket } from "./_state_bucket.ts";
-import { publishHeaders, toRecord } from "./_records.ts";
+import { publishHeaders } from "./_records.ts";
+import { StreamReader } from "./_stream_reader.ts";
+import {
+  DEFAULT_WINDOW_MS,
+  isNotFound,
+  isPlacement,
+  NatsStreams,
+  placementError,
+  streamName,
+  subjectOf,
+  unreachable,
+} from "./_streams.ts";
+
+export { streamName, subjectOf };
 
 /** Outstanding publish acks at once. */
 const WINDOW = 2048;
@@ -33,25 +44,6 @@ const WINDOW = 2048;
  * after the client's default of 5 s.
  */
 const API_TIMEOUT_MS = 2000;
-/** How long a read waits for stored messages before it takes its consumer for lost (ms). */
-const FETCH_EXPIRES_MS = 1000;
-/** A stream's duplicate window unless its topic sets one: JetStream's default (ms). */
-const DEFAULT_WINDOW_MS = 120_000;
-
-/** The stream of a topic's partition: a readable name, made unique by a hash. */
-export function streamName(topic: string, partition: number): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < topic.length; i++) h = Math.imul(h ^ topic.charCodeAt(i), 0x01000193);
-  return `mq_${topic.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 120)}_${
-    (h >>> 0).toString(36)
-  }_${partition}`;
-}
-
-/** The subject a topic's partition is stored under. */
-export function subjectOf(topic: string, partition: number): string {
-  return `mq.${topic}.${partition}`;
-}
-
 /**
  * The NATS JetStream backend: `nats://[user:pass@]host:port`. A topic's
  * partition is a stream (subject `mq.<topic>.<partition>`), the stream
@@ -66,6 +58,7 @@ export function subjectOf(topic: string, partition: number): string {
  * | multiProcess | yes (and many machines) |
  * | native dedup | yes (`Nats-Msg-Id`, the stream's duplicate window) |
  * | atomic writes across topics | no |
+ * | interleaved appends | yes, declared as `capabilities.interleavedAppends` (see below) |
  * | replicas | `?replicas=N` (1 to 5) or a topic's own; every stream of a topic and the state bucket |
  *
  * On a cluster the URL names several seeds (`nats://h1:4222,h2:4222,h3:4222`):
@@ -76,7 +69,8 @@ export function subjectOf(topic: string, partition: number): string {
  * without an id), so JetStream stores it once.
  * | transactions | effectively once: nats-server 2.9 has no atomic batch, so `mq.transaction` publishes the outputs first, each with an id derived from the input it settles and its index (`Nats-Msg-Id`, deduplicated within the topic's dedup window), and writes the ack only after every publish is confirmed; a crash in between redelivers the input and its outputs are dropped as duplicates. A transaction that settles no delivery (`mq pub --atomic`) cannot be atomic here and is refused by the CLI. |
  *
- * One departure from the storage contract: when several clients append to
+ * One departure from the storage contract, declared as
+ * `capabilities.interleavedAppends`: when several clients append to
  * one partition at the same moment, JetStream interleaves their messages, so
  * one batch's records may not get consecutive offsets (each one's own order
  * holds, nothing is lost or repeated). The core assumes consecutive offsets
@@ -96,6 +90,7 @@ export class NatsAdapter implements StorageAdapter {
     maxMessageBytes: 0,
     defaultReplicas: 1,
     transactions: "effectively-once",
+    interleavedAppends: true,
   };
   #nc: NatsConnection;
   #js: JetStreamClient;
@@ -103,8 +98,8 @@ export class NatsAdapter implements StorageAdapter {
   #retry: Retrier;
   /** The state documents (see `_state_bucket.ts`: replicated, they are checked stream-wide). */
   #state: StateBucket;
-  /** Streams known to exist, with their duplicate window (ns). */
-  #streams = new Map<string, number>();
+  /** The streams of topics' partitions (see `_streams.ts`). */
+  #streams: NatsStreams;
   #closed = false;
 
   private constructor(
@@ -120,6 +115,7 @@ export class NatsAdapter implements StorageAdapter {
     this.#retry = new Retrier(nc, () => this.#closed);
     this.#state = new StateBucket(kv, this.#js, jsm, this.#retry, stateReplicas > 1);
     this.capabilities.defaultReplicas = replicas;
+    this.#streams = new NatsStreams(jsm, this.#retry, () => this.capabilities.defaultReplicas ?? 1);
     // What one message may hold: the server's max_payload less room for headers.
     this.capabilities.maxMessageBytes = Math.max(1024, (nc.info?.max_payload ?? 1048576) - 4096);
   }
@@ -189,7 +185,7 @@ export class NatsAdapter implements StorageAdapter {
     const replicas = config.replicas ?? this.capabilities.defaultReplicas ?? 1;
     const windowMs = config.dedupWindowMs > 0 ? config.dedupWindowMs : DEFAULT_WINDOW_MS;
     for (let p = 0; p < config.partitions; p++) {
-      await this.#ensureStream(topic, p, windowMs, replicas);
+      await this.#streams.ensure(topic, p, windowMs, replicas);
     }
   }
 
@@ -197,76 +193,9 @@ export class NatsAdapter implements StorageAdapter {
     if (this.#closed) throw new MqError("CLOSED", "the nats backend is closed");
   }
 
-  /**
-   * The stream of a partition, created on first use (with `windowMs` as its
-   * duplicate window, else JetStream's default of two minutes, and
-   * `replicas` copies, else the URL's); given `replicas`, an existing stream
-   * with another count is changed to it.
-   */
-  async #ensureStream(
-    topic: string,
-    partition: number,
-    windowMs?: number,
-    replicas?: number,
-  ): Promise<string> {
-    const name = streamName(topic, partition);
-    if (this.#streams.has(name) && replicas === undefined) return name;
-    const copies = replicas ?? this.capabilities.defaultReplicas ?? 1;
-    const window = await this.#retry.run(`about stream ${name}`, async () => {
-      try {
-        const si = await this.#jsm.streams.info(name);
-        if (replicas !== undefined && si.config.num_replicas !== replicas) {
-          await this.#jsm.streams.update(name, { ...si.config, num_replicas: replicas });
-        }
-        return si.config.duplicate_window;
-      } catch (e) {
-        if (!isNotFound(e)) throw e;
-      }
-      const window = Math.max(1, windowMs ?? DEFAULT_WINDOW_MS) * 1_000_000;
-      try {
-        await this.#jsm.streams.add({
-          name,
-          subjects: [subjectOf(topic, partition)],
-          storage: StorageType.File,
-          duplicate_window: window,
-          num_replicas: copies,
-        });
-        return window;
-      } catch (e) {
-        if (isPlacement(e)) throw e;
-        // Created meanwhile by another client: fine.
-        try {
-          return (await this.#jsm.streams.info(name)).config.duplicate_window;
-        } catch {
-          throw e;
-        }
-      }
-    }).catch((e) => {
-      if (isPlacement(e)) throw placementError(copies, `topic "${topic}" (stream ${name})`, e);
-      throw unreachable(e);
-    });
-    this.#streams.set(name, window);
-    return name;
-  }
-
-  /** Sets a stream's duplicate window to `windowMs` where it differs. */
-  async #ensureWindow(stream: string, windowMs: number): Promise<void> {
-    const want = Math.max(1, windowMs) * 1_000_000;
-    if (this.#streams.get(stream) === want) return;
-    await this.#retry.run(`about stream ${stream}`, async () => {
-      const si = await this.#jsm.streams.info(stream);
-      if (si.config.duplicate_window !== want) {
-        await this.#jsm.streams.update(stream, { ...si.config, duplicate_window: want });
-      }
-    }).catch((e) => {
-      throw unreachable(e);
-    });
-    this.#streams.set(stream, want);
-  }
-
   async append(topic: string, partition: number, batch: RecordBatch): Promise<number> {
     this.#check();
-    await this.#ensureStream(topic, partition);
+    await this.#streams.ensure(topic, partition);
     const acks = await this.#publish(topic, partition, batch, false);
     return acks.length > 0 ? acks[0].seq - 1 : (await this.bounds(topic, partition)).end;
   }
@@ -289,7 +218,10 @@ export class NatsAdapter implements StorageAdapter {
       const first = await this.append(topic, partition, batch);
       return { first, kept: Array.from({ length: batch.count }, (_, i) => i) };
     }
-    await this.#ensureWindow(await this.#ensureStream(topic, partition, windowMs), windowMs);
+    await this.#streams.ensureWindow(
+      await this.#streams.ensure(topic, partition, windowMs),
+      windowMs,
+    );
     const acks = await this.#publish(topic, partition, batch, true);
     const kept: number[] = [];
     for (let i = 0; i < acks.length; i++) if (!acks[i].duplicate) kept.push(i);
@@ -385,68 +317,15 @@ export class NatsAdapter implements StorageAdapter {
 
   async openReader(topic: string, partition: number, from: number): Promise<LogReader> {
     this.#check();
-    const stream = await this.#ensureStream(topic, partition);
-    let next = Math.max(from, (await this.bounds(topic, partition)).start);
-    let consumer: Awaited<ReturnType<JetStreamClient["consumers"]["get"]>> | undefined;
-    let consumerAt = -1;
-    const drop = () => {
-      void consumer?.delete().catch(() => {});
-      consumer = undefined;
-    };
-    const readOnce = async (max: number): Promise<StoredRecord[]> => {
-      const { start, end } = await this.bounds(topic, partition);
-      if (next < start) next = start; // trimmed meanwhile
-      if (next >= end) return [];
-      if (!consumer || consumerAt !== next) {
-        drop();
-        consumer = await this.#js.consumers.get(stream, {
-          deliver_policy: DeliverPolicy.StartSequence,
-          opt_start_seq: next + 1,
-        });
-        consumerAt = next;
-      }
-      const want = Math.min(max, end - next);
-      const out: StoredRecord[] = [];
-      try {
-        const msgs = await consumer.fetch({ max_messages: want, expires: FETCH_EXPIRES_MS });
-        // Strictly ascending: a consumer that reset itself (a lost
-        // heartbeat, a leader change) may deliver some again.
-        let at = next;
-        for await (const m of msgs) {
-          const r = toRecord(m);
-          if (r.offset < at) continue;
-          out.push(r);
-          at = r.offset + 1;
-          if (out.length >= want) break;
-        }
-      } catch (e) {
-        // A consumer lost with its server (or a restart): make it again.
-        drop();
-        throw /consumer not found|consumer deleted/i.test((e as Error)?.message ?? "")
-          ? transientError(`NATS: the reader of stream ${stream} was lost`, e)
-          : e;
-      }
-      if (out.length === 0) {
-        // Stored, yet nothing came: the consumer went with a server or a
-        // leader. Make it again, unless the records were trimmed meanwhile.
-        drop();
-        if ((await this.bounds(topic, partition)).start <= next) {
-          throw transientError(`NATS: no messages from stream ${stream} (timeout)`);
-        }
-        return [];
-      }
-      next = out[out.length - 1].offset + 1;
-      consumerAt = next;
-      return out;
-    };
-    return {
-      read: (max: number) =>
-        // A reader whose consumer went makes a new one: routine, said from the third try.
-        this.#retry.run(`reading stream ${stream}`, () => readOnce(max), 3).catch((e) => {
-          throw unreachable(e);
-        }),
-      close: drop,
-    };
+    const stream = await this.#streams.ensure(topic, partition);
+    const start = (await this.bounds(topic, partition)).start;
+    return new StreamReader(
+      this.#js,
+      this.#retry,
+      stream,
+      Math.max(from, start),
+      () => this.bounds(topic, partition),
+    );
   }
 
   async bounds(topic: string, partition: number): Promise<PartitionBounds> {
@@ -492,7 +371,8 @@ export class NatsAdapter implements StorageAdapter {
     const onAbort = () => sub.unsubscribe();
     signal.addEventListener("abort", onAbort, { once: true });
     try {
-      if ((await this.bounds(topic, partition)).end > offset) return;
+      // Aborted meanwhile (the listener came too late), or written meanwhile.
+      if (signal.aborted || (await this.bounds(topic, partition)).end > offset) return;
       for await (const _ of sub) break;
     } catch {
       // timed out
@@ -504,7 +384,7 @@ export class NatsAdapter implements StorageAdapter {
 
   async trim(topic: string, partition: number, before: number): Promise<void> {
     this.#check();
-    const stream = await this.#ensureStream(topic, partition);
+    const stream = await this.#streams.ensure(topic, partition);
     await this.#retry.run(
       `purging stream ${stream}`,
       () => this.#jsm.streams.purge(stream, { seq: before + 1 }),
@@ -529,7 +409,7 @@ export class NatsAdapter implements StorageAdapter {
           .catch((e) => {
             if (!isNotFound(e)) throw unreachable(e);
           });
-        this.#streams.delete(name);
+        this.#streams.forget(name);
       }
     }
   }
@@ -559,32 +439,4 @@ export class NatsAdapter implements StorageAdapter {
     this.#closed = true;
     await this.#nc.drain().catch(() => this.#nc.close());
   }
-}
-
-function unreachable(e: unknown, what = "NATS"): MqError {
-  return MqError.is(e) ? e : new MqError("UNREACHABLE", `${what}: ${(e as Error).message}`, {
-    cause: e,
-  });
-}
-
-function isNotFound(e: unknown): boolean {
-  return /not found/i.test((e as Error)?.message ?? "");
-}
-
-/** JetStream cannot place the copies asked for (too few servers, or not clustered). */
-function isPlacement(e: unknown): boolean {
-  const code = (e as { code?: unknown })?.code;
-  return code === 10005 || code === 10023 || code === 10074 ||
-    /suitable peers|insufficient resources|replicas > 1 not supported/i.test(
-      (e as Error)?.message ?? "",
-    );
-}
-
-function placementError(replicas: number, what: string, cause: unknown): MqError {
-  return new MqError(
-    "UNAVAILABLE",
-    `NATS cannot keep ${replicas} replicas of ${what}: ${reasonOf(cause)} ` +
-      `(replicas must not exceed the JetStream servers of the cluster)`,
-    { cause },
-  );
 }

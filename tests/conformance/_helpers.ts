@@ -1,10 +1,14 @@
 /** Shared helpers of the conformance cases. */
-import type { StorageAdapter } from "../../core/adapter.ts";
+import type { Capabilities, StorageAdapter } from "../../core/adapter.ts";
 import type { Mq } from "../../core/client.ts";
 import { MqError } from "../../core/errors.ts";
 import type { ReceivedMessage } from "../../core/message.ts";
 
-/** What a backend under test is and can do. */
+/**
+ * How to open a backend under test. What it can do is not said here: the
+ * suite reads the adapter's own `capabilities`, and a case that they rule
+ * out is registered as ignored.
+ */
 export interface Features {
   /**
    * Opens the backend; with `reopen`, the same store again (while the first
@@ -13,38 +17,61 @@ export interface Features {
   open(options?: { reopen?: boolean }): Promise<StorageAdapter>;
   /** Cleans up after a case. */
   cleanup?(): Promise<void>;
-  /** Data survives close and reopen. */
-  persistent: boolean;
-  /**
-   * How transactions hold (the adapter's `capabilities.transactions`, checked
-   * by a case): atomic cases are skipped where it is `"effectively-once"`.
-   */
-  transactions: "atomic" | "effectively-once";
-  /**
-   * The adapter's `capabilities.maxTransactionBytes` (checked by a case), when
-   * small enough to test a refusal (the case is skipped otherwise).
-   */
-  maxTransactionBytes?: number;
   /** Skip everything, with this reason (e.g. a broker that is not installed). */
   skip?: string;
 }
 
-/** What a case needs of the backend; the case is skipped where it is ruled out. */
+/** What a case needs of the backend; the case is ignored where the capabilities rule it out. */
 export interface CaseNeeds {
-  /** Data survives close and reopen. */
+  /** Data survives close and reopen (`capabilities.persistent`). */
   persistent?: boolean;
   /** Several clients (processes) share one store (`capabilities.multiProcess`). */
   multiProcess?: boolean;
   /** Transactions are atomic (`capabilities.transactions`). */
   atomicTransactions?: boolean;
-  /** A transaction size limit small enough to test (`capabilities.maxTransactionBytes`). */
+  /**
+   * A transaction size limit small enough to test, at most
+   * {@link TESTABLE_TRANSACTION_BYTES} (`capabilities.maxTransactionBytes`).
+   */
   transactionLimit?: boolean;
+  /**
+   * Every append gets one dense run of offsets, even with other clients
+   * appending at once (`capabilities.interleavedAppends` unset).
+   */
+  denseConcurrentAppends?: boolean;
+}
+
+/** The largest transaction limit a case fills to test the refusal. */
+export const TESTABLE_TRANSACTION_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Why `caps` rule out a case that `needs` this, or undefined when they do
+ * not; `caps.transactions` as the core derives it where unset.
+ */
+export function ruledOut(caps: Capabilities, needs: CaseNeeds): string | undefined {
+  if (needs.persistent && !caps.persistent) return "not persistent";
+  if (needs.multiProcess && !caps.multiProcess) return "not shared by processes";
+  if (needs.atomicTransactions && caps.transactions !== "atomic") return "transactions not atomic";
+  if (
+    needs.transactionLimit &&
+    !(caps.maxTransactionBytes !== undefined &&
+      caps.maxTransactionBytes <= TESTABLE_TRANSACTION_BYTES)
+  ) return "no transaction limit small enough to test";
+  if (needs.denseConcurrentAppends && caps.interleavedAppends) return "appends interleave";
+  return undefined;
 }
 
 /** Registers one case: a title, the body, and what it needs. */
 export type DefineCase = (
   title: string,
   fn: (mq: Mq, f: Features) => Promise<void>,
+  needs?: CaseNeeds,
+) => void;
+
+/** Registers one case of the raw storage contract, run on the adapter itself (no `Mq`). */
+export type DefineStorageCase = (
+  title: string,
+  fn: (adapter: StorageAdapter, f: Features) => Promise<void>,
   needs?: CaseNeeds,
 ) => void;
 

@@ -1,6 +1,7 @@
 /** Conformance cases: groups, leases, retries, dead letters, delay, TTL, dedup, retention, ordering. Run against every adapter by `conformance.ts`. */
 import { deepStrictEqual as eq, ok, rejects } from "node:assert/strict";
 import { Mq } from "../../core/client.ts";
+import { ManualClock } from "../../core/clock.ts";
 import type { ReceivedMessage } from "../../core/message.ts";
 import { batchOf } from "../../core/record.ts";
 import { code, dec, type DefineCase, drain, type Features, texts, topicName } from "./_helpers.ts";
@@ -47,8 +48,8 @@ export function groupCases(test: DefineCase): void {
   });
 
   test("an expired lease is delivered again with the next attempt", async (_mq, features) => {
-    let now = 1_000_000;
-    const mq = new Mq(await features.open(), { now: () => now });
+    const clock = new ManualClock(1_000_000);
+    const mq = new Mq(await features.open(), { clock });
     try {
       const t = topicName("lease");
       await mq.publish(t, "x");
@@ -57,7 +58,7 @@ export function groupCases(test: DefineCase): void {
       await s1.detach();
       eq(m1.attempt, 1);
       eq(await mq.peek(t, { group: "g" }), [], "leased: not offered to others");
-      now += 1001;
+      await clock.advance(1001);
       const [m2] = await drain(mq, t, "g");
       eq([m2.text(), m2.attempt], ["x", 2]);
     } finally {
@@ -116,26 +117,41 @@ export function groupCases(test: DefineCase): void {
     eq([g.lag, g.deadLettered], [0, 1]);
   });
 
-  test("delayed messages wait; a cancelled one is never delivered", async (mq) => {
-    const t = topicName("delay");
-    await mq.publish(t, "later", { delayMs: 300, id: "d1" });
-    await mq.publish(t, "never", { delayMs: 300, id: "d2" });
-    await mq.publish(t, "now");
-    eq((await drain(mq, t, "g")).map((m) => m.text()), ["now"]);
-    eq(await mq.cancel(t, "d2"), true);
-    eq(await mq.cancel(t, "d2"), false);
-    eq((await mq.topics.groups(t))[0].delayed, 2);
-    await new Promise((r) => setTimeout(r, 350));
-    eq((await drain(mq, t, "g")).map((m) => m.text()), ["later"]);
+  test("delayed messages wait; a cancelled one is never delivered", async (_mq, features) => {
+    // On a clock of the test's: an hour's delay, no real waiting.
+    const clock = new ManualClock(Date.now());
+    const mq = new Mq(await features.open(), { clock });
+    try {
+      const t = topicName("delay");
+      await mq.publish(t, "later", { delayMs: 3_600_000, id: "d1" });
+      await mq.publish(t, "never", { delayMs: 3_600_000, id: "d2" });
+      await mq.publish(t, "now");
+      eq((await drain(mq, t, "g")).map((m) => m.text()), ["now"]);
+      eq(await mq.cancel(t, "d2"), true);
+      eq(await mq.cancel(t, "d2"), false);
+      eq((await mq.topics.groups(t))[0].delayed, 2);
+      await clock.advance(3_600_000 - 1);
+      eq((await drain(mq, t, "g")).map((m) => m.text()), [], "not yet");
+      await clock.advance(1);
+      eq((await drain(mq, t, "g")).map((m) => m.text()), ["later"]);
+    } finally {
+      await mq.close();
+    }
   });
 
-  test("an expired message is never delivered and is counted", async (mq) => {
-    const t = topicName("ttl");
-    await mq.publish(t, "short", { ttlMs: 1 });
-    await mq.publish(t, "long", { ttlMs: 60_000 });
-    await new Promise((r) => setTimeout(r, 20));
-    eq((await drain(mq, t, "g")).map((m) => m.text()), ["long"]);
-    eq((await mq.topics.groups(t))[0].expired, 1);
+  test("an expired message is never delivered and is counted", async (_mq, features) => {
+    const clock = new ManualClock(Date.now());
+    const mq = new Mq(await features.open(), { clock });
+    try {
+      const t = topicName("ttl");
+      await mq.publish(t, "short", { ttlMs: 60_000 });
+      await mq.publish(t, "long", { ttlMs: 3_600_000 });
+      await clock.advance(60_000);
+      eq((await drain(mq, t, "g")).map((m) => m.text()), ["long"]);
+      eq((await mq.topics.groups(t))[0].expired, 1);
+    } finally {
+      await mq.close();
+    }
   });
 
   test("an id seen within the dedup window is stored once, and again after it", async (mq) => {

@@ -2,10 +2,8 @@ import { conformance } from "./conformance.ts";
 import { FsAdapter } from "../../adapters/fs/mod.ts";
 
 let dir: string | undefined;
-conformance("fs", {
+await conformance("fs", {
   open: async () => FsAdapter.open(dir ??= await Deno.makeTempDir({ prefix: "mq-conf-fs-" })),
   cleanup: async () =>
     void (dir && (await Deno.remove(dir, { recursive: true }).catch(() => {}), (dir = undefined))),
-  persistent: true,
-  transactions: "atomic",
 });

@@ -2,12 +2,9 @@ import { conformance } from "./conformance.ts";
 import { KvAdapter } from "../../adapters/kv/mod.ts";
 
 let dir: string | undefined;
-conformance("kv", {
+await conformance("kv", {
   open: async () =>
     KvAdapter.open(`${dir ??= await Deno.makeTempDir({ prefix: "mq-conf-kv-" })}/kv.sqlite`),
   cleanup: async () =>
     void (dir && (await Deno.remove(dir, { recursive: true }).catch(() => {}), (dir = undefined))),
-  persistent: true,
-  transactions: "atomic",
-  maxTransactionBytes: 819_200,
 });

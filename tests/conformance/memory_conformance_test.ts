@@ -1,8 +1,6 @@
 import { conformance } from "./conformance.ts";
 import { MemoryAdapter } from "../../adapters/memory/mod.ts";
 
-conformance("memory", {
+await conformance("memory", {
   open: () => Promise.resolve(new MemoryAdapter()),
-  persistent: false,
-  transactions: "atomic",
 });

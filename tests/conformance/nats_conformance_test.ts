@@ -5,11 +5,9 @@ import { parseBackendUrl } from "../../core/backend_url.ts";
 
 const nats = available("nats-server");
 let broker: Broker | undefined;
-conformance("nats", {
+await conformance("nats", {
   skip: nats.ok ? undefined : nats.reason,
   open: async () =>
     NatsAdapter.open(await connectNats(parseBackendUrl((broker ??= await startNats()).url))),
-  persistent: true,
-  transactions: "effectively-once",
 });
 Deno.test({ name: "nats: stop the test broker", ignore: !nats.ok, fn: () => broker?.stop() });
