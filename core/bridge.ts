@@ -161,6 +161,13 @@ export interface BridgeOptions {
   visibilityMs?: number;
   /** Told of each state change, as one line ("forwarding", "target unreachable, retrying", ...). */
   onState?: (line: string) => void;
+  /**
+   * How long a target may stay unavailable before the run fails with
+   * `UNREACHABLE` (ms): a drain (`follow: false`) should not wait for ever
+   * on a broker that is gone. What was forwarded before stays acked.
+   * @default Infinity
+   */
+  retryForMs?: number;
 }
 
 /** What a bridge run forwarded, per topic. */
@@ -182,6 +189,8 @@ export async function runBridge(
   const running = new Map<string, Promise<void>>();
   // One line per change of state: forwarding, or failing (however often, however it fails).
   let failing = false;
+  let failingSince = 0;
+  const retryForMs = options.retryForMs ?? Infinity;
   let forwarding = false;
   const say = (line: string) => options.onState?.(line);
   sink.watch?.(say);
@@ -214,9 +223,23 @@ export async function runBridge(
             if (stop.signal.aborted || isFatal(e)) throw e;
             if (!failing) {
               say(`target unavailable (${(e as Error).message}); retrying with backoff`);
+              failingSince = source.clock.now();
             }
             failing = true;
-            await source.clock.sleep(backoffDelay(attempt, { baseMs: 100, maxMs: 5000 }));
+            const delay = backoffDelay(attempt, { baseMs: 100, maxMs: 5000 });
+            if (source.clock.now() - failingSince + delay > retryForMs) {
+              const n = Object.values(result).reduce((a, b) => a + b, 0);
+              throw new MqError(
+                "UNREACHABLE",
+                `the target stayed unavailable for ${
+                  Math.round((source.clock.now() - failingSince) / 1000)
+                } s (${(e as Error).message}); ${n} message${
+                  n === 1 ? "" : "s"
+                } forwarded before, the rest stay for the next run`,
+                { cause: e },
+              );
+            }
+            await source.clock.sleep(delay);
           }
         }
         sub.ackAll(batch);

@@ -9,7 +9,7 @@ import { compileTarget } from "../../core/bridge_target.ts";
 import { bridgeFrom, bridgeSinkFor } from "../../adapters/builtin.ts";
 import { globals, note, openBackend } from "../runtime.ts";
 import { Progress } from "../progress.ts";
-import { rideThroughFailures } from "../reconnect.ts";
+import { DRAIN_RETRY_MS, rideThroughFailures } from "../reconnect.ts";
 
 /** The options of `mq bridge`, as parsed. */
 export interface BridgeOptions {
@@ -64,6 +64,8 @@ export async function bridgeCommand(opts: BridgeOptions, cmd: Call): Promise<voi
           signal: stop.signal,
           onState: say,
           visibilityMs: parseDuration(opts.visibility),
+          // A drain gives up on a target gone for as long as on the local backend.
+          retryForMs: opts.exit ? DRAIN_RETRY_MS : Infinity,
         });
         const n = Object.values(result).reduce((a, b) => a + b, 0);
         say(
