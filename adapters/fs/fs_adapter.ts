@@ -43,7 +43,20 @@ export interface FsOptions {
    * setting {@link FsAdapter.onCorrupt}.
    */
   onCorrupt?: (report: CorruptionReport) => void;
+  /**
+   * The most partitions whose writers keep their files open (a lock file and
+   * a high-water mark each, two file descriptors): past it, the least
+   * recently used idle writer closes its files, reopening them on its next
+   * append. A process that writes to 10,000 topics stays within `ulimit -n`.
+   * Writers in the middle of an append or a transaction are never closed,
+   * so the bound may be passed while more than this many are busy.
+   * @default 64
+   */
+  maxOpenPartitions?: number;
 }
+
+/** See {@link FsOptions.maxOpenPartitions}. */
+export const MAX_OPEN_PARTITIONS = 64;
 
 /**
  * The filesystem backend, the embedded default. URL: `file:<dir>` or
@@ -78,6 +91,9 @@ export class FsAdapter implements StorageAdapter {
   readonly root: string;
   #options: FsOptions;
   #writers = new Map<string, PartitionWriter>();
+  /** Writers that may hold open files, least recently used first. */
+  #open = new Map<string, PartitionWriter>();
+  #maxOpen: number;
   #state: StateFiles;
   #tx: FsTransactions;
   #watchers = new Map<string, { watcher: Deno.FsWatcher; waiters: Set<() => void> }>();
@@ -89,6 +105,7 @@ export class FsAdapter implements StorageAdapter {
     this.root = root;
     this.#options = options;
     this.onCorrupt = options.onCorrupt;
+    this.#maxOpen = Math.max(1, Math.floor(options.maxOpenPartitions ?? MAX_OPEN_PARTITIONS));
     this.#state = new StateFiles(
       root,
       options.fsync ?? "batch",
@@ -155,7 +172,8 @@ export class FsAdapter implements StorageAdapter {
     if (this.#closed) throw new MqError("CLOSED", "the fs backend is closed");
   }
 
-  #writer(topic: string, partition: number): PartitionWriter {
+  /** The partition's writer; `opens`: the caller is about to write (or lock), see {@link #touch}. */
+  #writer(topic: string, partition: number, opens = true): PartitionWriter {
     this.#check();
     const k = `${topic}/${partition}`;
     let w = this.#writers.get(k);
@@ -168,7 +186,23 @@ export class FsAdapter implements StorageAdapter {
       );
       this.#writers.set(k, w);
     }
+    if (opens) this.#touch(k, w);
     return w;
+  }
+
+  /**
+   * Marks a writer as the most recently used, and closes the files of the
+   * least recently used idle ones beyond {@link FsOptions.maxOpenPartitions}
+   * (one that is busy stays open, and is looked at again on the next call).
+   */
+  #touch(k: string, w: PartitionWriter): void {
+    this.#open.delete(k);
+    this.#open.set(k, w);
+    if (this.#open.size <= this.#maxOpen) return;
+    for (const [key, old] of this.#open) {
+      if (this.#open.size <= this.#maxOpen) break;
+      if (old !== w && old.release()) this.#open.delete(key);
+    }
   }
 
   async append(topic: string, partition: number, batch: RecordBatch): Promise<number> {
@@ -222,7 +256,7 @@ export class FsAdapter implements StorageAdapter {
       const start = await io(() => Promise.resolve(kept()));
       return { start, end: start };
     }
-    const end = await io(() => this.#writer(topic, partition).peekEnd());
+    const end = await io(() => this.#writer(topic, partition, false).peekEnd());
     const start = Math.min(end, Math.max(bases[0], kept()));
     return { start, end };
   }
@@ -325,6 +359,7 @@ export class FsAdapter implements StorageAdapter {
       if (k.startsWith(topic + "/")) {
         w.reset();
         this.#writers.delete(k);
+        this.#open.delete(k);
       }
     }
     for (const [dir, w] of this.#watchers) {
@@ -363,6 +398,7 @@ export class FsAdapter implements StorageAdapter {
     this.#closed = true;
     for (const w of this.#writers.values()) w.close();
     this.#writers.clear();
+    this.#open.clear();
     for (const w of this.#watchers.values()) {
       for (const wake of [...w.waiters]) wake();
       w.watcher.close();

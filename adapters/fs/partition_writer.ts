@@ -86,6 +86,8 @@ export class PartitionWriter {
   #hwm: HighWater;
   #onDamage: DamageListener | undefined;
   #guard: (() => Promise<void>) | undefined;
+  /** Appends and exclusive runs queued or running: while any is, the files stay open. */
+  #pending = 0;
 
   /**
    * `onDamage` hears of damage the writer finds (and quarantines). `guard`,
@@ -108,9 +110,29 @@ export class PartitionWriter {
 
   /** Appends a batch; resolves to its first offset. */
   append(batch: RecordBatch): Promise<number> {
-    const run = this.#queue.then(() => this.#append(batch));
+    return this.#enqueue(() => this.#append(batch));
+  }
+
+  /** Runs `fn` after the work queued before it, counted as pending until it settles. */
+  #enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    this.#pending++;
+    const run = this.#queue.then(fn).finally(() => this.#pending--);
     this.#queue = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * Closes the writer's open files when no append or exclusive run is queued
+   * or running (so no lock is held); the next one reopens them. False, and
+   * nothing closed, while work is pending. Cached positions are kept: they
+   * are checked against the files before every use anyway.
+   */
+  release(): boolean {
+    if (this.#pending > 0) return false;
+    this.#lockFile?.close();
+    this.#lockFile = undefined;
+    this.#hwm.close();
+    return true;
   }
 
   /**
@@ -153,7 +175,7 @@ export class PartitionWriter {
 
   /** Runs `fn` holding the partition's lock (used by trim). */
   exclusive<T>(fn: (end: number) => Promise<T>): Promise<T> {
-    const run = this.#queue.then(() =>
+    return this.#enqueue(() =>
       this.#locked(async () => {
         const tail = await this.#refresh();
         const r = await fn(tail.nextOffset);
@@ -161,8 +183,6 @@ export class PartitionWriter {
         return r;
       })
     );
-    this.#queue = run.catch(() => {});
-    return run;
   }
 
   async #locked<T>(fn: () => Promise<T>): Promise<T> {

@@ -56,7 +56,7 @@ export class HighWater {
     }
   }
 
-  /** Releases the file. */
+  /** Releases the file (the next advance reopens it). */
   close(): void {
     this.#file?.close();
     this.#file = undefined;
