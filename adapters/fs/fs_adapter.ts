@@ -16,7 +16,6 @@ import {
   listSegments,
   partitionDir,
   readIndex,
-  readStart,
   readStartSync,
   scanPartitionSync,
   segmentName,
@@ -93,6 +92,8 @@ export class FsAdapter implements StorageAdapter {
   #writers = new Map<string, PartitionWriter>();
   /** Writers that may hold open files, least recently used first. */
   #open = new Map<string, PartitionWriter>();
+  /** What {@link #scan} saw of each partition folder. */
+  #scans = new Map<string, PartitionScan>();
   #maxOpen: number;
   #state: StateFiles;
   #tx: FsTransactions;
@@ -249,16 +250,39 @@ export class FsAdapter implements StorageAdapter {
 
   async bounds(topic: string, partition: number): Promise<PartitionBounds> {
     const dir = partitionDir(this.root, topic, partition);
-    // Metadata of a few bytes, read synchronously (see scanPartitionSync).
-    const { bases, hasStart } = await io(() => Promise.resolve(scanPartitionSync(dir)));
-    const kept = () => (hasStart ? readStartSync(dir) : 0);
-    if (bases.length === 0) {
-      const start = await io(() => Promise.resolve(kept()));
-      return { start, end: start };
-    }
-    const end = await io(() => this.#writer(topic, partition, false).peekEnd());
-    const start = Math.min(end, Math.max(bases[0], kept()));
+    const { bases, start: kept } = await io(() => Promise.resolve(this.#scan(dir)));
+    if (bases.length === 0) return { start: kept, end: kept };
+    // Unchanged since the last look: one stat of the last segment.
+    const end = await io(() => this.#writer(topic, partition, false).peekEnd(bases));
+    const start = Math.min(end, Math.max(bases[0], kept));
     return { start, end };
+  }
+
+  /**
+   * A partition folder's segments and kept start. Metadata of a few bytes,
+   * read synchronously (see scanPartitionSync), and kept while the folder's
+   * modification time stays what it was: a new segment, a trim's `start`
+   * and a removed segment all change it, so one stat of the folder tells
+   * whether to list it again. A time less than {@link RACY_MS} before the
+   * listing is not trusted (a change in the same clock tick would keep it).
+   */
+  #scan(dir: string): PartitionScan {
+    const listedAt = Date.now();
+    let st: Deno.FileInfo;
+    try {
+      st = Deno.statSync(dir);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      this.#scans.delete(dir);
+      return NO_SCAN;
+    }
+    const mtime = st.mtime?.getTime() ?? NaN;
+    const c = this.#scans.get(dir);
+    if (c && c.ino === st.ino && c.mtime === mtime && mtime < c.listedAt - RACY_MS) return c;
+    const { bases, hasStart } = scanPartitionSync(dir);
+    const scan = { ino: st.ino, mtime, listedAt, bases, start: hasStart ? readStartSync(dir) : 0 };
+    this.#scans.set(dir, scan);
+    return scan;
   }
 
   /**
@@ -268,15 +292,14 @@ export class FsAdapter implements StorageAdapter {
    */
   async storedBytes(topic: string, partition: number): Promise<number> {
     const dir = partitionDir(this.root, topic, partition);
-    const bases = await listSegments(dir);
+    const { bases, start } = await io(() => Promise.resolve(this.#scan(dir)));
     let total = 0;
     for (const base of bases) {
       try {
-        total += (await Deno.stat(`${dir}/${segmentName(base)}`)).size;
+        total += Deno.statSync(`${dir}/${segmentName(base)}`).size;
       } catch { /* removed meanwhile */ }
     }
     if (bases.length === 0) return 0;
-    const start = await readStart(dir);
     if (start <= bases[0]) return total;
     return Math.max(0, total - await io(() => bytesBefore(dir, bases[0], start)));
   }
@@ -362,6 +385,9 @@ export class FsAdapter implements StorageAdapter {
         this.#open.delete(k);
       }
     }
+    for (const dir of this.#scans.keys()) {
+      if (dir.startsWith(`${this.root}/log/${topic}/`)) this.#scans.delete(dir);
+    }
     for (const [dir, w] of this.#watchers) {
       if (dir.startsWith(`${this.root}/log/${topic}/`)) {
         for (const wake of [...w.waiters]) wake();
@@ -399,6 +425,7 @@ export class FsAdapter implements StorageAdapter {
     for (const w of this.#writers.values()) w.close();
     this.#writers.clear();
     this.#open.clear();
+    this.#scans.clear();
     for (const w of this.#watchers.values()) {
       for (const wake of [...w.waiters]) wake();
       w.watcher.close();
@@ -407,6 +434,24 @@ export class FsAdapter implements StorageAdapter {
     return Promise.resolve();
   }
 }
+
+/** A partition folder's listing, as {@link FsAdapter} keeps it (see its `#scan`). */
+interface PartitionScan {
+  ino: number | null;
+  /** The folder's modification time when listed (NaN: unknown, never trusted). */
+  mtime: number;
+  /** When it was listed (the clock read before the folder's stat). */
+  listedAt: number;
+  /** The segments' first offsets, ascending. */
+  bases: number[];
+  /** The kept start (0 without a `start` file). */
+  start: number;
+}
+
+const NO_SCAN: PartitionScan = { ino: null, mtime: NaN, listedAt: 0, bases: [], start: 0 };
+
+/** How long after a folder's modification its time is trusted to show the next one, ms. */
+const RACY_MS = 1000;
 
 /** Runs file work, turning OS errors into `IO` errors that name the problem. */
 async function io<T>(fn: () => Promise<T>): Promise<T> {

@@ -11,12 +11,20 @@ import {
   INDEX_INTERVAL,
   listSegments,
   readIndex,
+  readIndexSync,
   readStart,
   SEGMENT_BYTES,
   segmentName,
 } from "./_paths.ts";
 import { scanValid } from "./segment_scan.ts";
-import { HighWater, quarantine, quarantinePath, readHighWater, recordLost } from "./recovery.ts";
+import {
+  HighWater,
+  quarantine,
+  quarantinePath,
+  readHighWater,
+  readHighWaterSync,
+  recordLost,
+} from "./recovery.ts";
 import type { CorruptionReport } from "../../core/adapter.ts";
 
 /** What a writer reports of damage it found (topic and partition are added by the adapter). */
@@ -48,6 +56,9 @@ interface Peeked {
   nextOffset: number;
 }
 
+/** Bytes up to which {@link peekScan} reads synchronously (metadata-sized reads: no round trip to the thread pool). */
+const PEEK_SYNC_BYTES = 256 * 1024;
+
 /** Scans a segment from `pos` (at offset `offset`) to its size, reading only. */
 async function peekScan(
   path: string,
@@ -55,23 +66,35 @@ async function peekScan(
   offset: number,
   st: Deno.FileInfo,
 ): Promise<Peeked> {
-  const file = await Deno.open(path, { read: true });
-  try {
-    const { buf, got } = await readAt(file, pos, Math.max(0, st.size - pos));
-    const scan = scanValid(buf, 0, got, offset);
-    // Offsets acknowledged once are counted even where no frame holds them now.
-    const hwm = await readHighWater(path.slice(0, path.lastIndexOf("/")));
-    return {
-      path,
-      ino: st.ino,
-      scannedTo: pos + got,
-      end: pos + scan.end,
-      scanNext: scan.nextOffset,
-      nextOffset: Math.max(scan.nextOffset, hwm),
-    };
-  } finally {
-    file.close();
+  const len = Math.max(0, st.size - pos);
+  const dir = path.slice(0, path.lastIndexOf("/"));
+  let buf: Uint8Array, got: number;
+  if (len <= PEEK_SYNC_BYTES) {
+    const file = Deno.openSync(path, { read: true });
+    try {
+      ({ buf, got } = readAtSync(file, pos, len));
+    } finally {
+      file.close();
+    }
+  } else {
+    const file = await Deno.open(path, { read: true });
+    try {
+      ({ buf, got } = await readAt(file, pos, len));
+    } finally {
+      file.close();
+    }
   }
+  const scan = scanValid(buf, 0, got, offset);
+  // Offsets acknowledged once are counted even where no frame holds them now.
+  const hwm = readHighWaterSync(dir);
+  return {
+    path,
+    ino: st.ino,
+    scannedTo: pos + got,
+    end: pos + scan.end,
+    scanNext: scan.nextOffset,
+    nextOffset: Math.max(scan.nextOffset, hwm),
+  };
 }
 
 /** The writer of one partition, in this process. */
@@ -82,7 +105,8 @@ export class PartitionWriter {
   #tail: Tail | undefined;
   #peek: Peeked | undefined;
   #queue: Promise<unknown> = Promise.resolve();
-  #sink = new ByteSink(1 << 16);
+  /** Made by the first append (a writer that only peeks, for `bounds`, needs none). */
+  #sink: ByteSink | undefined;
   #hwm: HighWater;
   #onDamage: DamageListener | undefined;
   #guard: (() => Promise<void>) | undefined;
@@ -139,28 +163,36 @@ export class PartitionWriter {
    * The next offset as readers see it, without the lock, so that readers
    * never block writers: the valid frames of the last segment. A frame
    * another process is still writing is not counted yet, nor is a torn tail
-   * (the next writer cuts it off).
+   * (the next writer cuts it off). `bases`: the folder's segments, where
+   * the caller has just listed them.
    */
-  async peekEnd(): Promise<number> {
+  async peekEnd(bases?: number[]): Promise<number> {
     const c = this.#peek;
     if (c) {
-      const st = await statOrNull(c.path);
+      // One synchronous stat (cheaper than a round trip to the thread pool):
+      // when the last segment did not change, the end did not either.
+      const st = statOrNullSync(c.path);
       if (st && st.ino === c.ino && st.size < SEGMENT_BYTES && st.size >= c.scannedTo) {
         if (st.size === c.scannedTo) return c.nextOffset;
         return (this.#peek = await peekScan(c.path, c.end, c.scanNext, st)).nextOffset;
       }
     }
     for (let attempt = 0;; attempt++) {
-      const bases = await listSegments(this.dir);
+      // The caller's listing of the folder (`bounds` has one), the first time.
+      if (attempt > 0 || !bases) bases = await listSegments(this.dir);
       if (bases.length === 0) return await readStart(this.dir);
       const base = bases[bases.length - 1];
       const path = `${this.dir}/${segmentName(base)}`;
-      const st = await statOrNull(path);
+      const st = statOrNullSync(path);
       if (!st) {
         if (attempt < 5) continue; // removed meanwhile (a trim): look again
         return await readStart(this.dir);
       }
-      const index = await readIndex(path.replace(/\.log$/, ".idx"));
+      // A segment smaller than the index's interval is scanned from its
+      // start, which is where its one index entry points.
+      const index = st.size <= INDEX_INTERVAL
+        ? new Uint32Array(0)
+        : readIndexSync(path.replace(/\.log$/, ".idx"));
       let pos = 0, offset = base;
       for (let i = index.length - 2; i >= 0; i -= 2) {
         if (index[i + 1] < st.size) {
@@ -220,7 +252,7 @@ export class PartitionWriter {
       await this.#guard?.();
       if (tail.size >= SEGMENT_BYTES) tail = await this.#roll(tail.nextOffset);
       const first = tail.nextOffset;
-      const sink = this.#sink;
+      const sink = this.#sink ??= new ByteSink(1 << 16);
       sink.length = 0;
       encodeFrames(batch, first, sink);
       const file = await Deno.open(tail.path, { append: true, create: true });
@@ -439,6 +471,15 @@ function isFolderGone(e: unknown): boolean {
     (e instanceof Error && e.cause instanceof Deno.errors.NotFound);
 }
 
+function statOrNullSync(path: string): Deno.FileInfo | null {
+  try {
+    return Deno.statSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+}
+
 async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
   try {
     return await Deno.stat(path);
@@ -460,6 +501,19 @@ export async function syncDir(dir: string): Promise<void> {
   } catch {
     // Some file systems refuse to sync a folder; the data itself was synced.
   }
+}
+
+/** {@link readAt}, synchronously. */
+function readAtSync(file: Deno.FsFile, pos: number, len: number): { buf: Uint8Array; got: number } {
+  const buf = new Uint8Array(len);
+  if (pos > 0) file.seekSync(pos, Deno.SeekMode.Start);
+  let got = 0;
+  while (got < len) {
+    const n = file.readSync(buf.subarray(got));
+    if (n === null || n === 0) break;
+    got += n;
+  }
+  return { buf, got };
 }
 
 /** Reads up to `len` bytes of `file` from `pos` (fewer where the file ends sooner). */
