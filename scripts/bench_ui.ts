@@ -12,12 +12,14 @@
  *   second (budget < 5% of one core each); floor: the same server idle.
  *
  * Run: `deno task bench:ui` (`--quick`: 1,000,000 messages instead of
- * 10,000,000 and 10 s of CPU instead of 20; `--cpu`: only the CPU cases).
+ * 10,000,000 and 10 s of CPU instead of 20; `--cpu`: only the CPU cases;
+ * `--overview`, `--open`: only that case).
  */
 import { connect } from "../mod.ts";
 
 const quick = Deno.args.includes("--quick");
-const cpuOnly = Deno.args.includes("--cpu");
+const only = ["--cpu", "--overview", "--open"].filter((a) => Deno.args.includes(a));
+const runs = (c: string) => only.length === 0 || only.includes(c);
 const root = new URL("..", import.meta.url).pathname;
 const tmp = await Deno.makeTempDir({ prefix: "mq-bench-ui-" });
 const MQ = [
@@ -113,16 +115,24 @@ async function makeTopics(dir: string, n: number): Promise<void> {
   await mq.close();
 }
 
+/** The 1, 5 and 15 minute load averages, as /proc/loadavg has them. */
+async function loadAverage(): Promise<string> {
+  const out = await new Deno.Command("cat", { args: ["/proc/loadavg"], stdout: "piped" }).output();
+  return new TextDecoder().decode(out.stdout).split(" ").slice(0, 3).join(" ");
+}
+
 const results: string[] = [];
-const report = (line: string) => {
-  results.push(line);
-  console.log(line);
+/** Prints a figure with the load average beside it (the machine is shared). */
+const report = async (line: string) => {
+  const l = `${line} [load ${await loadAverage()}]`;
+  results.push(l);
+  console.log(l);
 };
 
 try {
   // 1. The overview of 10,000 topics.
   const many = `${tmp}/many`;
-  if (!cpuOnly) {
+  if (runs("--overview")) {
     console.error("making 10,000 topics ...");
     await makeTopics(many, 10_000);
     {
@@ -146,7 +156,7 @@ try {
         await Promise.all([0, 1, 2].map(() => timeCommand([...MQ, "topics", "--json"], env(many)))),
       );
       const a = median(api), f = median(floor);
-      report(
+      await report(
         `overview API, 10,000 topics: ${ms(a)}, the first (cold) ${ms(api[0])} (budget 1000 ms: ${
           Math.max(a, api[0]) < 1000 ? "ok" : "OVER"
         }); ` +
@@ -155,8 +165,10 @@ try {
           } (ratio ${(a / peer).toFixed(2)})`,
       );
     }
+  }
 
-    // 2. A 10,000,000-message topic, opened near its end.
+  // 2. A 10,000,000-message topic, opened near its end.
+  if (runs("--open")) {
     const N = quick ? 1_000_000 : 10_000_000;
     const big = `${tmp}/big`;
     const lines = `${tmp}/lines.txt`;
@@ -200,7 +212,7 @@ try {
         await Promise.all([0, 1, 2].map(() => timeCommand(["tail", "-n", "50", lines], {}))),
       );
       const n = median(near), l = median(last);
-      report(
+      await report(
         `open a ${N.toLocaleString("en")}-message topic near its end: from=offset ${ms(n)}, ` +
           `the last page ${ms(l)} (budget 100 ms: ${Math.max(n, l) < 100 ? "ok" : "OVER"}); ` +
           `tail -n 50 of the same lines ${ms(tail)} (ratio ${(Math.max(n, l) / tail).toFixed(2)})`,
@@ -209,6 +221,12 @@ try {
   }
 
   // 3. CPU: a page open on 1,000 topics, nothing published; and mq top.
+  if (runs("--cpu")) await cpuCases();
+} finally {
+  await Deno.remove(tmp, { recursive: true }).catch(() => {});
+}
+
+async function cpuCases(): Promise<void> {
   const thousand = `${tmp}/thousand`;
   await makeTopics(thousand, 1_000);
   const seconds = quick ? 10 : 20;
@@ -242,7 +260,7 @@ try {
     await reading;
     await stop(ui.child);
     const pct = (open / seconds) * 100;
-    report(
+    await report(
       `mq ui, a page's live stream open on 1,000 topics, nothing published: ${
         pct.toFixed(1)
       }% of one core (budget 5%: ${pct < 5 ? "ok" : "OVER"}), ${got} updates in ${seconds} s; ` +
@@ -272,16 +290,11 @@ try {
     await stop(top);
     await draining;
     const pct = (used / seconds) * 100;
-    report(
+    await report(
       `mq top refreshing 1,000 topics each second: ${pct.toFixed(1)}% of one core (budget 5%: ${
         pct < 5 ? "ok" : "OVER"
       }), ${(drawn / 1024).toFixed(0)} KB drawn in ${seconds} s`,
     );
   }
-} finally {
-  await Deno.remove(tmp, { recursive: true }).catch(() => {});
 }
-const load = new TextDecoder().decode(
-  (await new Deno.Command("cat", { args: ["/proc/loadavg"], stdout: "piped" }).output()).stdout,
-).split(" ").slice(0, 3).join(" ");
-console.log("\n" + results.join("\n") + `\nload average at the end: ${load}`);
+console.log("\n" + results.join("\n") + `\nload average at the end: ${await loadAverage()}`);

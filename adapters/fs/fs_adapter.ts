@@ -92,6 +92,8 @@ export class FsAdapter implements StorageAdapter {
   #writers = new Map<string, PartitionWriter>();
   /** Writers that may hold open files, least recently used first. */
   #open = new Map<string, PartitionWriter>();
+  /** When `bounds` last peeked through a writer (see storedBytes). */
+  #peekedAt = new WeakMap<PartitionWriter, number>();
   /** What {@link #scan} saw of each partition folder. */
   #scans = new Map<string, PartitionScan>();
   #maxOpen: number;
@@ -253,8 +255,10 @@ export class FsAdapter implements StorageAdapter {
     const { bases, start: kept } = await io(() => Promise.resolve(this.#scan(dir)));
     if (bases.length === 0) return { start: kept, end: kept };
     // Unchanged since the last look: one stat of the last segment.
-    const end = await io(() => this.#writer(topic, partition, false).peekEnd(bases));
+    const w = this.#writer(topic, partition, false);
+    const end = await io(() => w.peekEnd(bases));
     const start = Math.min(end, Math.max(bases[0], kept));
+    this.#peekedAt.set(w, Date.now());
     return { start, end };
   }
 
@@ -265,22 +269,40 @@ export class FsAdapter implements StorageAdapter {
    * and a removed segment all change it, so one stat of the folder tells
    * whether to list it again. A time less than {@link RACY_MS} before the
    * listing is not trusted (a change in the same clock tick would keep it).
+   * A missing folder is listed as empty.
    */
   #scan(dir: string): PartitionScan {
-    const listedAt = Date.now();
-    let st: Deno.FileInfo;
-    try {
-      st = Deno.statSync(dir);
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-      this.#scans.delete(dir);
-      return NO_SCAN;
-    }
-    const mtime = st.mtime?.getTime() ?? NaN;
+    const now = Date.now();
     const c = this.#scans.get(dir);
-    if (c && c.ino === st.ino && c.mtime === mtime && mtime < c.listedAt - RACY_MS) return c;
+    if (c) {
+      let st: Deno.FileInfo;
+      try {
+        st = Deno.statSync(dir);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+        this.#scans.delete(dir);
+        return NO_SCAN;
+      }
+      const mtime = st.mtime?.getTime() ?? NaN;
+      // Not changed since (a listing whose time is not known yet: not
+      // changed since a moment before it was taken).
+      const same = c.mtime === undefined || (c.ino === st.ino && c.mtime === mtime);
+      if (same && mtime < c.listedAt - RACY_MS) {
+        c.mtime = mtime;
+        c.ino = st.ino;
+        return c;
+      }
+    }
+    // Listed afresh; its time is looked at on the next call (one stat less
+    // on a first pass over thousands of partitions).
     const { bases, hasStart } = scanPartitionSync(dir);
-    const scan = { ino: st.ino, mtime, listedAt, bases, start: hasStart ? readStartSync(dir) : 0 };
+    const scan: PartitionScan = {
+      ino: null,
+      mtime: undefined,
+      listedAt: now,
+      bases,
+      start: hasStart ? readStartSync(dir) : 0,
+    };
     this.#scans.set(dir, scan);
     return scan;
   }
@@ -293,10 +315,21 @@ export class FsAdapter implements StorageAdapter {
   async storedBytes(topic: string, partition: number): Promise<number> {
     const dir = partitionDir(this.root, topic, partition);
     const { bases, start } = await io(() => Promise.resolve(this.#scan(dir)));
+    // The last segment's size as `bounds` saw it a moment ago (the views ask
+    // for bounds, then bytes): one stat less per partition.
+    const w = this.#writers.get(`${topic}/${partition}`);
+    const peeked = w && Date.now() - (this.#peekedAt.get(w) ?? 0) < PEEKED_MS
+      ? w.peeked
+      : undefined;
     let total = 0;
     for (const base of bases) {
+      const path = `${dir}/${segmentName(base)}`;
+      if (peeked?.path === path) {
+        total += peeked.size;
+        continue;
+      }
       try {
-        total += Deno.statSync(`${dir}/${segmentName(base)}`).size;
+        total += Deno.statSync(path).size;
       } catch { /* removed meanwhile */ }
     }
     if (bases.length === 0) return 0;
@@ -438,8 +471,11 @@ export class FsAdapter implements StorageAdapter {
 /** A partition folder's listing, as {@link FsAdapter} keeps it (see its `#scan`). */
 interface PartitionScan {
   ino: number | null;
-  /** The folder's modification time when listed (NaN: unknown, never trusted). */
-  mtime: number;
+  /**
+   * The folder's modification time, as first seen after the listing
+   * (undefined: not looked at yet; NaN: unknown, never trusted).
+   */
+  mtime: number | undefined;
   /** When it was listed (the clock read before the folder's stat). */
   listedAt: number;
   /** The segments' first offsets, ascending. */
@@ -449,6 +485,9 @@ interface PartitionScan {
 }
 
 const NO_SCAN: PartitionScan = { ino: null, mtime: NaN, listedAt: 0, bases: [], start: 0 };
+
+/** How long a segment's size `bounds` saw stands for it in `storedBytes`, ms. */
+const PEEKED_MS = 100;
 
 /** How long after a folder's modification its time is trusted to show the next one, ms. */
 const RACY_MS = 1000;

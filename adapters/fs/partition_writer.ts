@@ -205,6 +205,12 @@ export class PartitionWriter {
     }
   }
 
+  /** The last segment and its size as {@link peekEnd} last saw them (undefined before). */
+  get peeked(): { path: string; size: number } | undefined {
+    const c = this.#peek;
+    return c && { path: c.path, size: c.scannedTo };
+  }
+
   /** Runs `fn` holding the partition's lock (used by trim). */
   exclusive<T>(fn: (end: number) => Promise<T>): Promise<T> {
     return this.#enqueue(() =>
