@@ -138,8 +138,15 @@ try {
     {
       const ui = await startUi(many);
       const api: number[] = [];
+      // The server's own CPU for its first (cold) answer: the share of the
+      // wall time that is the server's work rather than the machine's load.
+      let coldCpu = 0;
       for (let i = 0; i < 5; i++) {
+        // Past the server's interval: each answer is a pass of its own, not the last one kept.
+        if (i > 0) await new Promise((r) => setTimeout(r, 1100));
+        const c0 = i === 0 ? await cpuSeconds(ui.child.pid) : 0;
         const r = await get(`${ui.origin}/api/overview`);
+        if (i === 0) coldCpu = (await cpuSeconds(ui.child.pid) - c0) * 1000;
         if (i === 0 && JSON.parse(r.body).topics.length !== 10_000) throw new Error("not 10,000");
         api.push(r.ms);
       }
@@ -157,12 +164,12 @@ try {
       );
       const a = median(api), f = median(floor);
       await report(
-        `overview API, 10,000 topics: ${ms(a)}, the first (cold) ${ms(api[0])} (budget 1000 ms: ${
-          Math.max(a, api[0]) < 1000 ? "ok" : "OVER"
-        }); ` +
-          `library topics.list() ${ms(f)} (ratio ${(a / f).toFixed(2)}); mq topics --json ${
-            ms(peer)
-          } (ratio ${(a / peer).toFixed(2)})`,
+        `overview API, 10,000 topics: ${ms(a)}, the first (cold) ${ms(api[0])} using ${
+          ms(coldCpu)
+        } of the server's CPU (budget 1000 ms: ${Math.max(a, api[0]) < 1000 ? "ok" : "OVER"}); ` +
+          `library topics.list() ${ms(f)} (ratio cold ${(api[0] / f).toFixed(2)}, warm ${
+            (a / f).toFixed(2)
+          }); mq topics --json ${ms(peer)} (ratio cold ${(api[0] / peer).toFixed(2)})`,
       );
     }
   }

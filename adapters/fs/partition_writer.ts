@@ -69,7 +69,12 @@ async function peekScan(
   const len = Math.max(0, st.size - pos);
   const dir = path.slice(0, path.lastIndexOf("/"));
   let buf: Uint8Array, got: number;
-  if (len <= PEEK_SYNC_BYTES) {
+  if (pos === 0 && len <= PEEK_SYNC_BYTES) {
+    // A small segment read whole, in one call (what it has more than its
+    // size when looked at was written since, and is scanned as well).
+    buf = Deno.readFileSync(path);
+    got = buf.length;
+  } else if (len <= PEEK_SYNC_BYTES) {
     const file = Deno.openSync(path, { read: true });
     try {
       ({ buf, got } = readAtSync(file, pos, len));
