@@ -30,6 +30,7 @@ import {
 import { checkFsStore } from "./fs_doctor.ts";
 import { SegmentReader } from "./segment_reader.ts";
 import { StateFiles } from "./state_files.ts";
+import { HandleLru } from "./_handles.ts";
 import { FsTransactions, MAX_FS_TRANSACTION_BYTES, TX_PENDING } from "./_transactions.ts";
 
 /** Options of the fs backend. */
@@ -52,10 +53,20 @@ export interface FsOptions {
    * @default 64
    */
   maxOpenPartitions?: number;
+  /**
+   * The most readers that keep their segment file open (one file descriptor
+   * each): past it, the least recently used idle reader closes its file and
+   * reopens it, at the same place, on its next read. A subscription to
+   * 10,000 topics stays within `ulimit -n`.
+   * @default 128
+   */
+  maxOpenReaders?: number;
 }
 
 /** See {@link FsOptions.maxOpenPartitions}. */
 export const MAX_OPEN_PARTITIONS = 64;
+/** See {@link FsOptions.maxOpenReaders}. */
+export const MAX_OPEN_READERS = 128;
 
 /**
  * The filesystem backend, the embedded default. URL: `file:<dir>` or
@@ -90,13 +101,14 @@ export class FsAdapter implements StorageAdapter {
   readonly root: string;
   #options: FsOptions;
   #writers = new Map<string, PartitionWriter>();
-  /** Writers that may hold open files, least recently used first. */
-  #open = new Map<string, PartitionWriter>();
+  /** Writers that may hold open files (see {@link FsOptions.maxOpenPartitions}). */
+  #openWriters: HandleLru;
+  /** Readers that may hold an open segment (see {@link FsOptions.maxOpenReaders}). */
+  #openReaders: HandleLru;
   /** When `bounds` last peeked through a writer (see storedBytes). */
   #peekedAt = new WeakMap<PartitionWriter, number>();
   /** What {@link #scan} saw of each partition folder. */
   #scans = new Map<string, PartitionScan>();
-  #maxOpen: number;
   #state: StateFiles;
   #tx: FsTransactions;
   #watchers = new Map<string, { watcher: Deno.FsWatcher; waiters: Set<() => void> }>();
@@ -108,7 +120,8 @@ export class FsAdapter implements StorageAdapter {
     this.root = root;
     this.#options = options;
     this.onCorrupt = options.onCorrupt;
-    this.#maxOpen = Math.max(1, Math.floor(options.maxOpenPartitions ?? MAX_OPEN_PARTITIONS));
+    this.#openWriters = new HandleLru(options.maxOpenPartitions ?? MAX_OPEN_PARTITIONS);
+    this.#openReaders = new HandleLru(options.maxOpenReaders ?? MAX_OPEN_READERS);
     this.#state = new StateFiles(
       root,
       options.fsync ?? "batch",
@@ -175,7 +188,7 @@ export class FsAdapter implements StorageAdapter {
     if (this.#closed) throw new MqError("CLOSED", "the fs backend is closed");
   }
 
-  /** The partition's writer; `opens`: the caller is about to write (or lock), see {@link #touch}. */
+  /** The partition's writer; `opens`: the caller is about to write (or lock) (it counts as a use of its files, see {@link HandleLru}). */
   #writer(topic: string, partition: number, opens = true): PartitionWriter {
     this.#check();
     const k = `${topic}/${partition}`;
@@ -189,23 +202,8 @@ export class FsAdapter implements StorageAdapter {
       );
       this.#writers.set(k, w);
     }
-    if (opens) this.#touch(k, w);
+    if (opens) this.#openWriters.touch(w);
     return w;
-  }
-
-  /**
-   * Marks a writer as the most recently used, and closes the files of the
-   * least recently used idle ones beyond {@link FsOptions.maxOpenPartitions}
-   * (one that is busy stays open, and is looked at again on the next call).
-   */
-  #touch(k: string, w: PartitionWriter): void {
-    this.#open.delete(k);
-    this.#open.set(k, w);
-    if (this.#open.size <= this.#maxOpen) return;
-    for (const [key, old] of this.#open) {
-      if (this.#open.size <= this.#maxOpen) break;
-      if (old !== w && old.release()) this.#open.delete(key);
-    }
   }
 
   async append(topic: string, partition: number, batch: RecordBatch): Promise<number> {
@@ -246,6 +244,7 @@ export class FsAdapter implements StorageAdapter {
         partitionDir(this.root, topic, partition),
         from,
         this.#damage(topic, partition),
+        this.#openReaders,
       )
     );
   }
@@ -415,7 +414,7 @@ export class FsAdapter implements StorageAdapter {
       if (k.startsWith(topic + "/")) {
         w.reset();
         this.#writers.delete(k);
-        this.#open.delete(k);
+        this.#openWriters.forget(w);
       }
     }
     for (const dir of this.#scans.keys()) {
@@ -457,7 +456,8 @@ export class FsAdapter implements StorageAdapter {
     this.#closed = true;
     for (const w of this.#writers.values()) w.close();
     this.#writers.clear();
-    this.#open.clear();
+    this.#openWriters.clear();
+    this.#openReaders.clear();
     this.#scans.clear();
     for (const w of this.#watchers.values()) {
       for (const wake of [...w.waiters]) wake();

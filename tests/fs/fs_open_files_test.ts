@@ -123,10 +123,73 @@ console.log(total);
       stderr: "piped",
     }).output();
     const err = dec.decode(out.stderr);
-    eq({ code: out.code, err: err.split("\n").find((l) => /error/i.test(l)) ?? "" }, {
+    eq({ code: out.code, err: err.trim().split("\n").slice(0, 3).join("\n") }, {
       code: 0,
       err: "",
     });
     eq(dec.decode(out.stdout).trim(), "1200");
+  });
+});
+
+Deno.test("fs: 600 readers kept open under ulimit -n 256 read on where they were after appends (EMFILE without the bound)", async () => {
+  await withDir(async (dir) => {
+    const n = 600;
+    const fs = await FsAdapter.open(`${dir}/data`, { fsync: "never" });
+    for (let i = 0; i < n; i++) await fs.append(`topic-${i}`, 0, batchOf([`first ${i}`]));
+    await fs.close();
+    const child = `${dir}/child.ts`;
+    const adapter = new URL("../../adapters/fs/mod.ts", import.meta.url).href;
+    const record = new URL("../../core/record.ts", import.meta.url).href;
+    await Deno.writeTextFile(
+      child,
+      `import { FsAdapter } from ${JSON.stringify(adapter)};
+import { batchOf } from ${JSON.stringify(record)};
+const enc = new TextEncoder(), dec = new TextDecoder();
+const fs = await FsAdapter.open(Deno.args[0] + "/data", { fsync: "never", maxOpenPartitions: 16 });
+const n = ${n};
+const readers = [];
+for (let i = 0; i < n; i++) readers.push(await fs.openReader("topic-" + i, 0, 0));
+const got = [];
+// Reads of all the readers, two rounds, with appends to the same partitions
+// running meanwhile: each reader's file is closed and reopened in between.
+for (let round = 0; round < 2; round++) {
+  let next = 0;
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (next < n) {
+      const i = next++;
+      const [texts] = await Promise.all([
+        readers[i].read(10).then((ms) => ms.map((m) => dec.decode(m.payload))),
+        fs.append("topic-" + i, 0, batchOf([enc.encode("more " + round + " " + i)])),
+      ]);
+      (got[i] ??= []).push(...texts);
+    }
+  }));
+}
+for (let i = 0; i < n; i++) {
+  for (const m of await readers[i].read(10)) got[i].push(dec.decode(m.payload));
+  readers[i].close();
+}
+await fs.close();
+const bad = got.findIndex((g, i) => g.join("|") !== ["first " + i, "more 0 " + i, "more 1 " + i].join("|"));
+console.log(bad === -1 ? "all read" : "topic " + bad + ": " + JSON.stringify(got[bad]));
+`,
+    );
+    const out = await new Deno.Command("bash", {
+      args: [
+        "-c",
+        `ulimit -n 256 && exec "$0" run --quiet --allow-read --allow-write "$1" "$2"`,
+        Deno.execPath(),
+        child,
+        dir,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const err = dec.decode(out.stderr);
+    eq({ code: out.code, err: err.trim().split("\n").slice(0, 3).join("\n") }, {
+      code: 0,
+      err: "",
+    });
+    eq(dec.decode(out.stdout).trim(), "all read");
   });
 });
