@@ -70,8 +70,8 @@ async function peekScan(
   const dir = path.slice(0, path.lastIndexOf("/"));
   let buf: Uint8Array, got: number;
   if (pos === 0 && len <= PEEK_SYNC_BYTES) {
-    // A small segment read whole, in one call (what it has more than its
-    // size when looked at was written since, and is scanned as well).
+    // A small segment read whole, in one call (bytes written since the
+    // stat are read and scanned too).
     buf = Deno.readFileSync(path);
     got = buf.length;
   } else if (len <= PEEK_SYNC_BYTES) {

@@ -43,14 +43,13 @@ export class StateFiles {
    * too recent to trust, nothing is known and the caller looks itself).
    */
   #missing(prefix: string[]): boolean {
-    // A folder whose parent is missing is missing too (so no failed stat).
-    if (prefix.length > 1 && this.#missing(prefix.slice(0, -1))) return true;
     const parent = this.#path(prefix.slice(0, -1));
     const now = Date.now();
     let st: Deno.FileInfo;
     try {
       st = Deno.statSync(parent);
     } catch (e) {
+      // A folder whose parent is missing is missing too.
       return e instanceof Deno.errors.NotFound;
     }
     const mtime = st.mtime?.getTime() ?? NaN;
