@@ -54,16 +54,29 @@ export function scanPartitionSync(dir: string): { bases: number[]; hasStart: boo
 /** Reads a sparse index: pairs of (offset relative to the base, byte position). */
 export async function readIndex(path: string): Promise<Uint32Array> {
   try {
-    const bytes = await Deno.readFile(path);
-    const n = Math.floor(bytes.length / 8) * 2;
-    const out = new Uint32Array(n);
-    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (let i = 0; i < n; i++) out[i] = dv.getUint32(i * 4, true);
-    return out;
+    return decodeIndex(await Deno.readFile(path));
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return new Uint32Array(0);
     throw e;
   }
+}
+
+/** {@link readIndex} without an async round trip (for indexes read in passing, as `bounds` does). */
+export function readIndexSync(path: string): Uint32Array {
+  try {
+    return decodeIndex(Deno.readFileSync(path));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return new Uint32Array(0);
+    throw e;
+  }
+}
+
+function decodeIndex(bytes: Uint8Array): Uint32Array {
+  const n = Math.floor(bytes.length / 8) * 2;
+  const out = new Uint32Array(n);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < n; i++) out[i] = dv.getUint32(i * 4, true);
+  return out;
 }
 
 /** {@link readStart} without an async round trip (a file of a few bytes). */

@@ -16,7 +16,6 @@ import {
   listSegments,
   partitionDir,
   readIndex,
-  readStart,
   readStartSync,
   scanPartitionSync,
   segmentName,
@@ -31,6 +30,7 @@ import {
 import { checkFsStore } from "./fs_doctor.ts";
 import { SegmentReader } from "./segment_reader.ts";
 import { StateFiles } from "./state_files.ts";
+import { HandleLru } from "./_handles.ts";
 import { FsTransactions, MAX_FS_TRANSACTION_BYTES, TX_PENDING } from "./_transactions.ts";
 
 /** Options of the fs backend. */
@@ -43,7 +43,31 @@ export interface FsOptions {
    * setting {@link FsAdapter.onCorrupt}.
    */
   onCorrupt?: (report: CorruptionReport) => void;
+  /**
+   * The most partitions whose writers keep their files open (a lock file and
+   * a high-water mark each, two file descriptors): past it, the least
+   * recently used idle writer closes its files, reopening them on its next
+   * append. A process that writes to 10,000 topics stays within `ulimit -n`.
+   * Writers in the middle of an append or a transaction are never closed,
+   * so the bound may be passed while more than this many are busy.
+   * @default 64
+   */
+  maxOpenPartitions?: number;
+  /**
+   * The most readers that keep their segment file open (one file descriptor
+   * each): past it, the least recently used idle reader closes its file and
+   * reopens it, at the same place, on its next read. A subscription to
+   * 10,000 topics stays within `ulimit -n`. With the writers' default, at
+   * most about 190 descriptors: under 256, macOS's default limit.
+   * @default 64
+   */
+  maxOpenReaders?: number;
 }
+
+/** See {@link FsOptions.maxOpenPartitions}. */
+export const MAX_OPEN_PARTITIONS = 64;
+/** See {@link FsOptions.maxOpenReaders}. */
+export const MAX_OPEN_READERS = 64;
 
 /**
  * The filesystem backend, the embedded default. URL: `file:<dir>` or
@@ -78,6 +102,14 @@ export class FsAdapter implements StorageAdapter {
   readonly root: string;
   #options: FsOptions;
   #writers = new Map<string, PartitionWriter>();
+  /** Writers that may hold open files (see {@link FsOptions.maxOpenPartitions}). */
+  #openWriters: HandleLru;
+  /** Readers that may hold an open segment (see {@link FsOptions.maxOpenReaders}). */
+  #openReaders: HandleLru;
+  /** When `bounds` last peeked through a writer (see storedBytes). */
+  #peekedAt = new WeakMap<PartitionWriter, number>();
+  /** What {@link #scan} saw of each partition folder. */
+  #scans = new Map<string, PartitionScan>();
   #state: StateFiles;
   #tx: FsTransactions;
   #watchers = new Map<string, { watcher: Deno.FsWatcher; waiters: Set<() => void> }>();
@@ -89,6 +121,8 @@ export class FsAdapter implements StorageAdapter {
     this.root = root;
     this.#options = options;
     this.onCorrupt = options.onCorrupt;
+    this.#openWriters = new HandleLru(options.maxOpenPartitions ?? MAX_OPEN_PARTITIONS);
+    this.#openReaders = new HandleLru(options.maxOpenReaders ?? MAX_OPEN_READERS);
     this.#state = new StateFiles(
       root,
       options.fsync ?? "batch",
@@ -155,7 +189,8 @@ export class FsAdapter implements StorageAdapter {
     if (this.#closed) throw new MqError("CLOSED", "the fs backend is closed");
   }
 
-  #writer(topic: string, partition: number): PartitionWriter {
+  /** The partition's writer; `opens`: the caller is about to write (or lock) (it counts as a use of its files, see {@link HandleLru}). */
+  #writer(topic: string, partition: number, opens = true): PartitionWriter {
     this.#check();
     const k = `${topic}/${partition}`;
     let w = this.#writers.get(k);
@@ -168,6 +203,7 @@ export class FsAdapter implements StorageAdapter {
       );
       this.#writers.set(k, w);
     }
+    if (opens) this.#openWriters.touch(w);
     return w;
   }
 
@@ -209,22 +245,66 @@ export class FsAdapter implements StorageAdapter {
         partitionDir(this.root, topic, partition),
         from,
         this.#damage(topic, partition),
+        this.#openReaders,
       )
     );
   }
 
   async bounds(topic: string, partition: number): Promise<PartitionBounds> {
     const dir = partitionDir(this.root, topic, partition);
-    // Metadata of a few bytes, read synchronously (see scanPartitionSync).
-    const { bases, hasStart } = await io(() => Promise.resolve(scanPartitionSync(dir)));
-    const kept = () => (hasStart ? readStartSync(dir) : 0);
-    if (bases.length === 0) {
-      const start = await io(() => Promise.resolve(kept()));
-      return { start, end: start };
-    }
-    const end = await io(() => this.#writer(topic, partition).peekEnd());
-    const start = Math.min(end, Math.max(bases[0], kept()));
+    const { bases, start: kept } = await io(() => Promise.resolve(this.#scan(dir)));
+    if (bases.length === 0) return { start: kept, end: kept };
+    // Unchanged since the last look: one stat of the last segment.
+    const w = this.#writer(topic, partition, false);
+    const end = await io(() => w.peekEnd(bases));
+    const start = Math.min(end, Math.max(bases[0], kept));
+    this.#peekedAt.set(w, Date.now());
     return { start, end };
+  }
+
+  /**
+   * A partition folder's segments and kept start. Metadata of a few bytes,
+   * read synchronously (see scanPartitionSync), and kept while the folder's
+   * modification time stays what it was: a new segment, a trim's `start`
+   * and a removed segment all change it, so one stat of the folder tells
+   * whether to list it again. A time less than {@link RACY_MS} before the
+   * listing is not trusted (a change in the same clock tick would keep it).
+   * A missing folder is listed as empty.
+   */
+  #scan(dir: string): PartitionScan {
+    const now = Date.now();
+    const c = this.#scans.get(dir);
+    if (c) {
+      let st: Deno.FileInfo;
+      try {
+        st = Deno.statSync(dir);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+        this.#scans.delete(dir);
+        return NO_SCAN;
+      }
+      const mtime = st.mtime?.getTime() ?? NaN;
+      // Not changed since (a listing whose time is not known yet: not
+      // changed since a moment before it was taken).
+      const same = c.mtime === undefined || (c.ino === st.ino && c.mtime === mtime);
+      if (same && mtime < c.listedAt - RACY_MS) {
+        c.mtime = mtime;
+        c.ino = st.ino;
+        return c;
+      }
+    }
+    // Listed afresh; its time is looked at on the next call (one stat less
+    // on a first pass over thousands of partitions).
+    const { bases, hasStart } = scanPartitionSync(dir);
+    const scan: PartitionScan = {
+      ino: null,
+      mtime: undefined,
+      listedAt: now,
+      bases,
+      start: hasStart ? readStartSync(dir) : 0,
+    };
+    this.#scans.set(dir, scan);
+    return scan;
   }
 
   /**
@@ -234,15 +314,25 @@ export class FsAdapter implements StorageAdapter {
    */
   async storedBytes(topic: string, partition: number): Promise<number> {
     const dir = partitionDir(this.root, topic, partition);
-    const bases = await listSegments(dir);
+    const { bases, start } = await io(() => Promise.resolve(this.#scan(dir)));
+    // The last segment's size as `bounds` saw it a moment ago (the views ask
+    // for bounds, then bytes): one stat less per partition.
+    const w = this.#writers.get(`${topic}/${partition}`);
+    const peeked = w && Date.now() - (this.#peekedAt.get(w) ?? 0) < PEEKED_MS
+      ? w.peeked
+      : undefined;
     let total = 0;
     for (const base of bases) {
+      const path = `${dir}/${segmentName(base)}`;
+      if (peeked?.path === path) {
+        total += peeked.size;
+        continue;
+      }
       try {
-        total += (await Deno.stat(`${dir}/${segmentName(base)}`)).size;
+        total += Deno.statSync(path).size;
       } catch { /* removed meanwhile */ }
     }
     if (bases.length === 0) return 0;
-    const start = await readStart(dir);
     if (start <= bases[0]) return total;
     return Math.max(0, total - await io(() => bytesBefore(dir, bases[0], start)));
   }
@@ -327,7 +417,11 @@ export class FsAdapter implements StorageAdapter {
       if (k.startsWith(topic + "/")) {
         w.reset();
         this.#writers.delete(k);
+        this.#openWriters.forget(w);
       }
+    }
+    for (const dir of this.#scans.keys()) {
+      if (dir.startsWith(`${this.root}/log/${topic}/`)) this.#scans.delete(dir);
     }
     for (const [dir, w] of this.#watchers) {
       if (dir.startsWith(`${this.root}/log/${topic}/`)) {
@@ -365,6 +459,9 @@ export class FsAdapter implements StorageAdapter {
     this.#closed = true;
     for (const w of this.#writers.values()) w.close();
     this.#writers.clear();
+    this.#openWriters.clear();
+    this.#openReaders.clear();
+    this.#scans.clear();
     for (const w of this.#watchers.values()) {
       for (const wake of [...w.waiters]) wake();
       w.watcher.close();
@@ -373,6 +470,30 @@ export class FsAdapter implements StorageAdapter {
     return Promise.resolve();
   }
 }
+
+/** A partition folder's listing, as {@link FsAdapter} keeps it (see its `#scan`). */
+interface PartitionScan {
+  ino: number | null;
+  /**
+   * The folder's modification time, as first seen after the listing
+   * (undefined: not looked at yet; NaN: unknown, never trusted).
+   */
+  mtime: number | undefined;
+  /** When it was listed (the clock read before the folder's stat). */
+  listedAt: number;
+  /** The segments' first offsets, ascending. */
+  bases: number[];
+  /** The kept start (0 without a `start` file). */
+  start: number;
+}
+
+const NO_SCAN: PartitionScan = { ino: null, mtime: NaN, listedAt: 0, bases: [], start: 0 };
+
+/** How long a segment's size `bounds` saw stands for it in `storedBytes`, ms. */
+const PEEKED_MS = 100;
+
+/** How long after a folder's modification its time is trusted to show the next one, ms. */
+const RACY_MS = 1000;
 
 /** Runs file work, turning OS errors into `IO` errors that name the problem. */
 async function io<T>(fn: () => Promise<T>): Promise<T> {

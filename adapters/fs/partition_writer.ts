@@ -11,12 +11,20 @@ import {
   INDEX_INTERVAL,
   listSegments,
   readIndex,
+  readIndexSync,
   readStart,
   SEGMENT_BYTES,
   segmentName,
 } from "./_paths.ts";
 import { scanValid } from "./segment_scan.ts";
-import { HighWater, quarantine, quarantinePath, readHighWater, recordLost } from "./recovery.ts";
+import {
+  HighWater,
+  quarantine,
+  quarantinePath,
+  readHighWater,
+  readHighWaterSync,
+  recordLost,
+} from "./recovery.ts";
 import type { CorruptionReport } from "../../core/adapter.ts";
 
 /** What a writer reports of damage it found (topic and partition are added by the adapter). */
@@ -48,6 +56,9 @@ interface Peeked {
   nextOffset: number;
 }
 
+/** Bytes up to which {@link peekScan} reads synchronously (metadata-sized reads: no round trip to the thread pool). */
+const PEEK_SYNC_BYTES = 256 * 1024;
+
 /** Scans a segment from `pos` (at offset `offset`) to its size, reading only. */
 async function peekScan(
   path: string,
@@ -55,23 +66,40 @@ async function peekScan(
   offset: number,
   st: Deno.FileInfo,
 ): Promise<Peeked> {
-  const file = await Deno.open(path, { read: true });
-  try {
-    const { buf, got } = await readAt(file, pos, Math.max(0, st.size - pos));
-    const scan = scanValid(buf, 0, got, offset);
-    // Offsets acknowledged once are counted even where no frame holds them now.
-    const hwm = await readHighWater(path.slice(0, path.lastIndexOf("/")));
-    return {
-      path,
-      ino: st.ino,
-      scannedTo: pos + got,
-      end: pos + scan.end,
-      scanNext: scan.nextOffset,
-      nextOffset: Math.max(scan.nextOffset, hwm),
-    };
-  } finally {
-    file.close();
+  const len = Math.max(0, st.size - pos);
+  const dir = path.slice(0, path.lastIndexOf("/"));
+  let buf: Uint8Array, got: number;
+  if (pos === 0 && len <= PEEK_SYNC_BYTES) {
+    // A small segment read whole, in one call (bytes written since the
+    // stat are read and scanned too).
+    buf = Deno.readFileSync(path);
+    got = buf.length;
+  } else if (len <= PEEK_SYNC_BYTES) {
+    const file = Deno.openSync(path, { read: true });
+    try {
+      ({ buf, got } = readAtSync(file, pos, len));
+    } finally {
+      file.close();
+    }
+  } else {
+    const file = await Deno.open(path, { read: true });
+    try {
+      ({ buf, got } = await readAt(file, pos, len));
+    } finally {
+      file.close();
+    }
   }
+  const scan = scanValid(buf, 0, got, offset);
+  // Offsets acknowledged once are counted even where no frame holds them now.
+  const hwm = readHighWaterSync(dir);
+  return {
+    path,
+    ino: st.ino,
+    scannedTo: pos + got,
+    end: pos + scan.end,
+    scanNext: scan.nextOffset,
+    nextOffset: Math.max(scan.nextOffset, hwm),
+  };
 }
 
 /** The writer of one partition, in this process. */
@@ -82,10 +110,13 @@ export class PartitionWriter {
   #tail: Tail | undefined;
   #peek: Peeked | undefined;
   #queue: Promise<unknown> = Promise.resolve();
-  #sink = new ByteSink(1 << 16);
+  /** Made by the first append (a writer that only peeks, for `bounds`, needs none). */
+  #sink: ByteSink | undefined;
   #hwm: HighWater;
   #onDamage: DamageListener | undefined;
   #guard: (() => Promise<void>) | undefined;
+  /** Appends and exclusive runs queued or running: while any is, the files stay open. */
+  #pending = 0;
 
   /**
    * `onDamage` hears of damage the writer finds (and quarantines). `guard`,
@@ -108,37 +139,65 @@ export class PartitionWriter {
 
   /** Appends a batch; resolves to its first offset. */
   append(batch: RecordBatch): Promise<number> {
-    const run = this.#queue.then(() => this.#append(batch));
+    return this.#enqueue(() => this.#append(batch));
+  }
+
+  /** Runs `fn` after the work queued before it, counted as pending until it settles. */
+  #enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    this.#pending++;
+    const run = this.#queue.then(fn).finally(() => this.#pending--);
     this.#queue = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * Closes the writer's open files when no append or exclusive run is queued
+   * or running (so no lock is held); the next one reopens them. False, and
+   * nothing closed, while work is pending. Cached positions are kept: they
+   * are checked against the files before every use anyway.
+   */
+  release(): boolean {
+    if (this.#pending > 0) return false;
+    this.#lockFile?.close();
+    this.#lockFile = undefined;
+    this.#hwm.close();
+    return true;
   }
 
   /**
    * The next offset as readers see it, without the lock, so that readers
    * never block writers: the valid frames of the last segment. A frame
    * another process is still writing is not counted yet, nor is a torn tail
-   * (the next writer cuts it off).
+   * (the next writer cuts it off). `bases`: the folder's segments, where
+   * the caller has just listed them.
    */
-  async peekEnd(): Promise<number> {
+  async peekEnd(bases?: number[]): Promise<number> {
     const c = this.#peek;
     if (c) {
-      const st = await statOrNull(c.path);
+      // One synchronous stat (cheaper than a round trip to the thread pool):
+      // when the last segment did not change, the end did not either.
+      const st = statOrNullSync(c.path);
       if (st && st.ino === c.ino && st.size < SEGMENT_BYTES && st.size >= c.scannedTo) {
         if (st.size === c.scannedTo) return c.nextOffset;
         return (this.#peek = await peekScan(c.path, c.end, c.scanNext, st)).nextOffset;
       }
     }
     for (let attempt = 0;; attempt++) {
-      const bases = await listSegments(this.dir);
+      // The caller's listing of the folder (`bounds` has one), the first time.
+      if (attempt > 0 || !bases) bases = await listSegments(this.dir);
       if (bases.length === 0) return await readStart(this.dir);
       const base = bases[bases.length - 1];
       const path = `${this.dir}/${segmentName(base)}`;
-      const st = await statOrNull(path);
+      const st = statOrNullSync(path);
       if (!st) {
         if (attempt < 5) continue; // removed meanwhile (a trim): look again
         return await readStart(this.dir);
       }
-      const index = await readIndex(path.replace(/\.log$/, ".idx"));
+      // A segment smaller than the index's interval is scanned from its
+      // start, which is where its one index entry points.
+      const index = st.size <= INDEX_INTERVAL
+        ? new Uint32Array(0)
+        : readIndexSync(path.replace(/\.log$/, ".idx"));
       let pos = 0, offset = base;
       for (let i = index.length - 2; i >= 0; i -= 2) {
         if (index[i + 1] < st.size) {
@@ -151,9 +210,15 @@ export class PartitionWriter {
     }
   }
 
+  /** The last segment and its size as {@link peekEnd} last saw them (undefined before). */
+  get peeked(): { path: string; size: number } | undefined {
+    const c = this.#peek;
+    return c && { path: c.path, size: c.scannedTo };
+  }
+
   /** Runs `fn` holding the partition's lock (used by trim). */
   exclusive<T>(fn: (end: number) => Promise<T>): Promise<T> {
-    const run = this.#queue.then(() =>
+    return this.#enqueue(() =>
       this.#locked(async () => {
         const tail = await this.#refresh();
         const r = await fn(tail.nextOffset);
@@ -161,8 +226,6 @@ export class PartitionWriter {
         return r;
       })
     );
-    this.#queue = run.catch(() => {});
-    return run;
   }
 
   async #locked<T>(fn: () => Promise<T>): Promise<T> {
@@ -200,7 +263,7 @@ export class PartitionWriter {
       await this.#guard?.();
       if (tail.size >= SEGMENT_BYTES) tail = await this.#roll(tail.nextOffset);
       const first = tail.nextOffset;
-      const sink = this.#sink;
+      const sink = this.#sink ??= new ByteSink(1 << 16);
       sink.length = 0;
       encodeFrames(batch, first, sink);
       const file = await Deno.open(tail.path, { append: true, create: true });
@@ -419,6 +482,15 @@ function isFolderGone(e: unknown): boolean {
     (e instanceof Error && e.cause instanceof Deno.errors.NotFound);
 }
 
+function statOrNullSync(path: string): Deno.FileInfo | null {
+  try {
+    return Deno.statSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+}
+
 async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
   try {
     return await Deno.stat(path);
@@ -440,6 +512,19 @@ export async function syncDir(dir: string): Promise<void> {
   } catch {
     // Some file systems refuse to sync a folder; the data itself was synced.
   }
+}
+
+/** {@link readAt}, synchronously. */
+function readAtSync(file: Deno.FsFile, pos: number, len: number): { buf: Uint8Array; got: number } {
+  const buf = new Uint8Array(len);
+  if (pos > 0) file.seekSync(pos, Deno.SeekMode.Start);
+  let got = 0;
+  while (got < len) {
+    const n = file.readSync(buf.subarray(got));
+    if (n === null || n === 0) break;
+    got += n;
+  }
+  return { buf, got };
 }
 
 /** Reads up to `len` bytes of `file` from `pos` (fewer where the file ends sooner). */

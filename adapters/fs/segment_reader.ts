@@ -17,6 +17,7 @@ import { listSegments, readIndex, readStart, segmentName } from "./_paths.ts";
 import { resync } from "./segment_scan.ts";
 import { readHighWater } from "./recovery.ts";
 import type { DamageListener } from "./partition_writer.ts";
+import type { HandleLru } from "./_handles.ts";
 
 const CHUNK = 1 << 20;
 /** The most records one block holds (its columns are allocated at this size or `max`). */
@@ -41,22 +42,78 @@ export class SegmentReader implements LogReader {
   #listedAt = 0;
   #closed = false;
   #onCorrupt: DamageListener | undefined;
+  #handles: HandleLru | undefined;
+  /** Reads running (while any is, the file stays open). */
+  #busy = 0;
+  /** The segment's file was closed by {@link release}: reopen it before reading on. */
+  #released = false;
 
-  private constructor(dir: string, from: number, onCorrupt?: DamageListener) {
+  private constructor(
+    dir: string,
+    from: number,
+    onCorrupt?: DamageListener,
+    handles?: HandleLru,
+  ) {
     this.#dir = dir;
     this.#next = from;
     this.#onCorrupt = onCorrupt;
+    this.#handles = handles;
   }
 
-  /** Opens a reader at offset `from` (records below the partition's start are skipped). */
+  /**
+   * Opens a reader at offset `from` (records below the partition's start are
+   * skipped). `handles`, when given, bounds the open segment files of many
+   * readers (see {@link release}).
+   */
   static async open(
     dir: string,
     from: number,
     onCorrupt?: DamageListener,
+    handles?: HandleLru,
   ): Promise<SegmentReader> {
-    const r = new SegmentReader(dir, Math.max(from, await readStart(dir)), onCorrupt);
-    await r.#seek();
+    const r = new SegmentReader(dir, Math.max(from, await readStart(dir)), onCorrupt, handles);
+    r.#busy++;
+    try {
+      await r.#seek();
+    } finally {
+      r.#busy--;
+    }
     return r;
+  }
+
+  /**
+   * Closes the segment file unless a read is running (false then); the next
+   * read reopens it and goes on from the same place. Called by the
+   * {@link HandleLru} the reader was opened with.
+   */
+  release(): boolean {
+    if (this.#busy > 0) return false;
+    if (this.#file) {
+      this.#file.close();
+      this.#file = undefined;
+      this.#released = true;
+      this.#seekedTo = -1;
+    }
+    return true;
+  }
+
+  /** Before reading: marks the reader busy and its file used, reopening it after a release. */
+  async #enter(): Promise<void> {
+    this.#busy++;
+    if (this.#released) {
+      this.#released = false;
+      try {
+        this.#file = await Deno.open(`${this.#dir}/${segmentName(this.#bases[this.#seg])}`, {
+          read: true,
+        });
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+        // Removed meanwhile (a trim or a purge): as when it is gone at the
+        // end of a read, the next listing moves on.
+        this.#listedAt = 0;
+      }
+    }
+    if (this.#file) this.#handles?.touch(this);
   }
 
   async #seek(): Promise<void> {
@@ -89,8 +146,10 @@ export class SegmentReader implements LogReader {
     this.#pos = 0;
     this.#filePos = pos;
     this.#seekedTo = -1;
+    this.#released = false;
     try {
       this.#file = await Deno.open(`${this.#dir}/${segmentName(this.#bases[i])}`, { read: true });
+      this.#handles?.touch(this);
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
       // Removed by a trim: look again from the start of what is there.
@@ -125,6 +184,15 @@ export class SegmentReader implements LogReader {
   }
 
   async read(max: number): Promise<StoredRecord[]> {
+    await this.#enter();
+    try {
+      return await this.#read(max);
+    } finally {
+      this.#busy--;
+    }
+  }
+
+  async #read(max: number): Promise<StoredRecord[]> {
     const out: StoredRecord[] = [];
     if (this.#closed) return out;
     if (this.#seg < 0) {
@@ -186,7 +254,16 @@ export class SegmentReader implements LogReader {
    * fewer than `max` though more are stored.
    */
   async readBlock(max: number): Promise<RecordBlock> {
-    if (this.#queued < this.#queue.length) return blockOf(await this.read(max));
+    await this.#enter();
+    try {
+      return await this.#readBlock(max);
+    } finally {
+      this.#busy--;
+    }
+  }
+
+  async #readBlock(max: number): Promise<RecordBlock> {
+    if (this.#queued < this.#queue.length) return blockOf(await this.#read(max));
     if (this.#closed) return blockOf([]);
     if (this.#seg < 0) {
       await this.#seek();
@@ -368,5 +445,7 @@ export class SegmentReader implements LogReader {
     this.#closed = true;
     this.#file?.close();
     this.#file = undefined;
+    this.#released = false;
+    this.#handles?.forget(this);
   }
 }

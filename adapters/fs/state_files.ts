@@ -11,12 +11,19 @@ import type { Versioned } from "../../core/adapter.ts";
 import { syncDir, type SyncPolicy } from "./partition_writer.ts";
 
 const enc = new TextEncoder();
+/** How long after a folder's modification its time is trusted to show the next one, ms. */
+const RACY_MS = 1000;
 
 /** The state documents under one folder. */
 export class StateFiles {
   #root: string;
   #sync: SyncPolicy;
   #guard: ((key: string[]) => Promise<void>) | undefined;
+  /** Entries of folders {@link #missing} looked at, with the folder's time when listed. */
+  #listings = new Map<
+    string,
+    { ino: number | null; mtime: number; listedAt: number; names: Set<string> }
+  >();
 
   /**
    * `guard`, when given, runs under a document's lock before every
@@ -29,6 +36,40 @@ export class StateFiles {
     this.#guard = guard;
   }
 
+  /**
+   * True when the folder of `prefix` is known not to exist: its parent's
+   * entries, listed again when the parent's modification time moved (at most
+   * once per {@link RACY_MS} per parent; in between, and while the time is
+   * too recent to trust, nothing is known and the caller looks itself).
+   */
+  #missing(prefix: string[]): boolean {
+    const parent = this.#path(prefix.slice(0, -1));
+    const now = Date.now();
+    let st: Deno.FileInfo;
+    try {
+      st = Deno.statSync(parent);
+    } catch (e) {
+      // A folder whose parent is missing is missing too.
+      return e instanceof Deno.errors.NotFound;
+    }
+    const mtime = st.mtime?.getTime() ?? NaN;
+    let c = this.#listings.get(parent);
+    const fresh = c !== undefined && c.ino === st.ino && c.mtime === mtime;
+    if (!fresh || !(mtime < c!.listedAt - RACY_MS)) {
+      if (c && now - c.listedAt < RACY_MS) return false;
+      const names = new Set<string>();
+      try {
+        for (const e of Deno.readDirSync(parent)) names.add(e.name);
+      } catch {
+        return false;
+      }
+      c = { ino: st.ino, mtime, listedAt: now, names };
+      this.#listings.set(parent, c);
+      if (!(mtime < now - RACY_MS)) return false;
+    }
+    return !c!.names.has(prefix[prefix.length - 1]);
+  }
+
   #path(key: string[]): string {
     return `${this.#root}/${key.join("/")}`;
   }
@@ -38,10 +79,20 @@ export class StateFiles {
     return this.#path(key) + ".doc";
   }
 
+  // deno-lint-ignore require-await
   async get(key: string[]): Promise<Versioned | undefined> {
+    return this.getSync(key);
+  }
+
+  /**
+   * {@link get} without an async round trip: a document is a few bytes to a
+   * few kilobytes in the page cache, cheaper to read at once than to hand to
+   * the thread pool (`mq ui` reads every topic's settings on its first pass).
+   */
+  getSync(key: string[]): Versioned | undefined {
     let bytes: Uint8Array;
     try {
-      bytes = await Deno.readFile(this.#path(key) + ".doc");
+      bytes = Deno.readFileSync(this.#path(key) + ".doc");
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return undefined;
       throw e;
@@ -147,6 +198,9 @@ export class StateFiles {
   }
 
   async list(prefix: string[]): Promise<string[]> {
+    // Most listings are of a folder that does not exist (the groups of a
+    // topic without any): its parent's listing tells, without a failed read.
+    if (prefix.length > 0 && this.#missing(prefix)) return [];
     const out: string[] = [];
     try {
       for await (const e of Deno.readDir(this.#path(prefix))) {

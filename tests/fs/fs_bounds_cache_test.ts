@@ -1,0 +1,79 @@
+/**
+ * What the fs backend keeps between looks (a partition folder's listing, a
+ * state folder's entries, the end of the last segment) never hides a change
+ * another process made: folders are given an old modification time first, so
+ * that the kept listing is trusted, and the change must still show.
+ */
+import { deepStrictEqual as eq } from "node:assert/strict";
+import { FsAdapter } from "../../adapters/fs/mod.ts";
+import { batchOf } from "../../core/record.ts";
+
+const enc = new TextEncoder();
+const HOUR_AGO = () => new Date(Date.now() - 3600_000);
+
+async function withTwo(fn: (a: FsAdapter, b: FsAdapter, dir: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir({ prefix: "mq-fs-cache-" });
+  const a = await FsAdapter.open(dir, { fsync: "never" });
+  const b = await FsAdapter.open(dir, { fsync: "never" });
+  try {
+    await fn(a, b, dir);
+  } finally {
+    await a.close();
+    await b.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+const three = () => batchOf(["a", "b", "c"].map((t) => enc.encode(t)));
+
+Deno.test("fs cache: a trim and appends by another process show in bounds and stored bytes", async () => {
+  await withTwo(async (a, b, dir) => {
+    await b.append("t", 0, three());
+    const part = `${dir}/log/t/0`;
+    await Deno.utime(part, HOUR_AGO(), HOUR_AGO());
+    eq(await a.bounds("t", 0), { start: 0, end: 3 });
+    eq(await a.bounds("t", 0), { start: 0, end: 3 }); // from what it kept
+    const bytes = await a.storedBytes("t", 0);
+    await b.append("t", 0, three());
+    eq(await a.bounds("t", 0), { start: 0, end: 6 });
+    eq(await a.storedBytes("t", 0) > bytes, true);
+    await Deno.utime(part, HOUR_AGO(), HOUR_AGO());
+    eq(await a.bounds("t", 0), { start: 0, end: 6 });
+    await b.trim("t", 0, 6); // a purge: a start file and a fresh segment
+    eq(await a.bounds("t", 0), { start: 6, end: 6 });
+    eq(await a.storedBytes("t", 0), 0);
+    await b.append("t", 0, three());
+    eq(await a.bounds("t", 0), { start: 6, end: 9 });
+  });
+});
+
+Deno.test("fs cache: a topic removed and made again by another process shows afresh", async () => {
+  await withTwo(async (a, b, dir) => {
+    await b.append("t", 0, three());
+    await Deno.utime(`${dir}/log/t/0`, HOUR_AGO(), HOUR_AGO());
+    eq(await a.bounds("t", 0), { start: 0, end: 3 });
+    await b.dropLog("t");
+    eq(await a.bounds("t", 0), { start: 0, end: 0 });
+    await b.append("t", 0, batchOf([enc.encode("x")]));
+    eq(await a.bounds("t", 0), { start: 0, end: 1 });
+  });
+});
+
+Deno.test("fs cache: state folders known missing show once another process makes them", async () => {
+  await withTwo(async (a, b, dir) => {
+    await b.compareAndSet(["groups", "other", "g"], null, enc.encode("{}"));
+    for (const d of [`${dir}/state`, `${dir}/state/groups`]) {
+      await Deno.utime(d, HOUR_AGO(), HOUR_AGO());
+    }
+    eq(await a.listState(["groups", "t"]), []);
+    eq(await a.listState(["groups", "t"]), []); // known from the parent's entries
+    eq(await a.listState(["nothing", "here"]), []); // its parent is missing too
+    await b.compareAndSet(["groups", "t", "g1"], null, enc.encode("{}"));
+    eq(await a.listState(["groups", "t"]), ["g1"]);
+    await b.compareAndSet(["nothing", "here", "d"], null, enc.encode("{}"));
+    eq(await a.listState(["nothing", "here"]), ["d"]);
+    await b.deleteState(["groups", "t"]);
+    eq(await a.listState(["groups", "t"]), []);
+    eq(await a.listState(["groups", "other"]), ["g"]);
+  });
+});
