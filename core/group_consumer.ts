@@ -636,6 +636,22 @@ export class GroupSource implements BatchSource, Settler {
    * far the reader got, past offsets it skipped as unreadable.
    */
   async #readRange(partition: number, from: number, to: number): Promise<StoredRecord[]> {
+    try {
+      return await this.#readRangeOf(partition, from, to);
+    } catch (e) {
+      // A log that went under the reader (its file or keys deleted) is a
+      // removed topic when the settings went first, as `topics rm` does.
+      if (MqError.is(e) || (await this.#ctx.adapter.getState(["topics", this.#ctx.topic]))) throw e;
+      const gone = new MqError("TOPIC_NOT_FOUND", `topic "${this.#ctx.topic}" was removed`, {
+        cause: e,
+      });
+      this.#readers[partition] = undefined;
+      this.#noteGone(gone);
+      throw gone;
+    }
+  }
+
+  async #readRangeOf(partition: number, from: number, to: number): Promise<StoredRecord[]> {
     const { adapter, topic } = this.#ctx;
     let r = this.#readers[partition];
     if (!r || r.pos !== from) {

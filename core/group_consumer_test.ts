@@ -62,3 +62,39 @@ Deno.test("closing while a claim is in flight keeps the acks it carries (nothing
   eq([g.lag, g.inFlight], [2, 0], "a and b acked; c and d back for the group, none leased");
   await mq.close();
 });
+
+/** A memory backend whose log reads fail as a file deleted under the reader does. */
+class VanishingLog extends MemoryAdapter {
+  vanished = false;
+  override async openReader(topic: string, partition: number, from: number) {
+    const gone = () => new Deno.errors.NotFound(`open '${topic}/${partition}/0.log'`);
+    if (this.vanished) throw gone();
+    const reader = await super.openReader(topic, partition, from);
+    const read = reader.read.bind(reader);
+    reader.read = (max: number) => this.vanished ? Promise.reject(gone()) : read(max);
+    return reader;
+  }
+}
+
+Deno.test("a group consumer whose log went with its topic's settings says the topic was removed", async () => {
+  const adapter = new VanishingLog();
+  const mq = new Mq(adapter);
+  await mq.publishBatch("t", ["a", "b"]);
+  const sub = mq.subscribe("t", { group: "g", follow: false });
+  eq((await sub.take(1))!.map((m) => m.text()), ["a"]);
+  // `topics rm` removes the settings first, then the log: a read between fails under us.
+  await adapter.deleteState(["topics", "t"]);
+  adapter.vanished = true;
+  await rejects(sub.take(1), { code: "TOPIC_NOT_FOUND", message: 'topic "t" was removed' });
+  await sub.close();
+  // While the settings are there, a failing read is what it is.
+  const other = new VanishingLog();
+  const mq2 = new Mq(other);
+  await mq2.publishBatch("u", ["a"]);
+  other.vanished = true;
+  const sub2 = mq2.subscribe("u", { group: "g", follow: false });
+  await rejects(sub2.take(1), (e: unknown) => e instanceof Deno.errors.NotFound);
+  await sub2.close();
+  await mq.close();
+  await mq2.close();
+});

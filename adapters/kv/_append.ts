@@ -25,6 +25,8 @@ import { TRIM_STEP } from "./_trim.ts";
 const FRAME_BODY_MAX = KV_VALUE_BYTES - FRAME_PREFIX;
 /** How long a partition lock of a multi-commit append lasts without renewal. */
 const LOCK_MS = 10_000;
+/** How long appends wait on a topic being removed (the removal deletes the heads when done). */
+const DROP_LOCK_MS = 600_000;
 
 /** One write to a KV key, planned before a commit. */
 export interface Mutation {
@@ -236,6 +238,44 @@ export class KvAppender {
           .catch(() => {});
       }
       throw e;
+    }
+  }
+
+  /**
+   * Holds every head of `topic` for its removal: a lock that appends wait on
+   * (for up to {@link DROP_LOCK_MS}) instead of writing into the log being
+   * deleted; once the caller deletes the heads, they start a new log at 0.
+   * A head held by a multi-commit append is taken from it (its later commits
+   * fail on the changed head, and what it wrote goes with the log).
+   */
+  async holdForDrop(topic: string): Promise<void> {
+    const owner = `drop:${crypto.randomUUID()}`;
+    for (let round = 0;; round++) {
+      const heads = await this.#calls.run("remove a topic", async () => {
+        const out: Deno.KvEntry<unknown>[] = [];
+        for await (const e of this.#kv.list({ prefix: ["head", topic] })) out.push(e);
+        return out;
+      });
+      let again = false;
+      for (const e of heads) {
+        const head = headOf(e);
+        if (head.lock?.owner === owner) continue;
+        const lock: PartitionLock = {
+          end: head.end,
+          owner,
+          until: Date.now() + DROP_LOCK_MS,
+          dedupWindowMs: head.lock?.dedupWindowMs ?? 0,
+        };
+        const res = await this.#calls.run(
+          "remove a topic",
+          () =>
+            this.#kv.atomic().check({ key: e.key, versionstamp: e.versionstamp }).set(e.key, lock)
+              .commit(),
+        );
+        if (!res.ok) again = true;
+      }
+      if (!again) return;
+      await sleep(Math.random() * Math.min(20, round + 1));
     }
   }
 

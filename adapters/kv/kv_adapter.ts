@@ -363,7 +363,10 @@ export class KvAdapter implements StorageAdapter {
     for (const k of [...heads.keys()]) {
       if (splitPartKey(k)[0] === topic) heads.delete(k);
     }
-    for (const ns of ["log", "head", "start", "bytes", "dedup", "aborted"]) {
+    // Appends racing the removal wait on the held heads, so that none lands in
+    // the log while it is deleted (a gap below it afterwards); the heads go last.
+    await this.#appender.holdForDrop(topic);
+    for (const ns of ["log", "start", "bytes", "dedup", "aborted", "head"]) {
       await deletePrefix(this.#kv, this.#calls, [ns, topic]);
     }
   }

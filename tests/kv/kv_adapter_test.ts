@@ -413,3 +413,34 @@ function dedupEntry(until: number, offset: number, owner: string): Uint8Array {
   v.set(o, 16);
   return v;
 }
+
+Deno.test("kv: appends racing the removal of their topic never leave a gap in the log", () =>
+  withKv(async (s) => {
+    const remover = await s.open(), writer = await s.open();
+    for (let round = 0; round < 15; round++) {
+      const topic = `t${round}`;
+      await writer.append(topic, 0, texts(Array.from({ length: 300 }, (_, i) => `pre${i}`)));
+      let stop = false;
+      const writing = (async () => {
+        for (let i = 0; !stop; i++) {
+          await writer.append(topic, 0, texts(Array.from({ length: 50 }, (_, j) => `r${i}.${j}`)));
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 5 + round * 3));
+      await remover.dropLog(topic);
+      await new Promise((r) => setTimeout(r, 10));
+      stop = true;
+      await writing;
+      // What the writer stored after the removal is a log of its own, from 0, dense.
+      const { start, end } = await remover.bounds(topic, 0);
+      const rows = await readAll(remover, topic, 0, start);
+      eq(rows.map((r) => r.offset), Array.from({ length: end - start }, (_, i) => start + i));
+      eq(start, 0, `round ${round}: the new log starts at ${start}`);
+      const findings = await remover.checkStorage({
+        topics: [{ name: topic, partitions: 1 }],
+        wholeStore: false,
+        repair: false,
+      });
+      eq(findings, [], `round ${round}`);
+    }
+  }));

@@ -467,9 +467,4 @@ tortureTest(
       eq(clean.code, 0, clean.out + clean.err);
     });
   },
-  {
-    knownDefects: {
-      kv: "a publisher racing topics rm can leave a gap in the kv log (doctor: offsets missing)",
-    },
-  },
 );
