@@ -16,6 +16,7 @@ import {
   listSegments,
   partitionDir,
   readIndex,
+  readStart,
   readStartSync,
   scanPartitionSync,
   segmentName,
