@@ -12,16 +12,8 @@ import type {
 } from "../../core/adapter.ts";
 import { MqError } from "../../core/errors.ts";
 import type { RecordBatch } from "../../core/record.ts";
-import {
-  listSegments,
-  partitionDir,
-  readIndex,
-  readStart,
-  readStartSync,
-  scanPartitionSync,
-  segmentName,
-} from "./_paths.ts";
-import { FRAME_HEAD, FRAME_PREFIX, frameBase, frameCount, MAX_FRAME_BODY } from "../frame_codec.ts";
+import { bytesBefore, PartitionScans } from "./_partition_scan.ts";
+import { listSegments, partitionDir, readStart, segmentName } from "./_paths.ts";
 import {
   type DamageListener,
   PartitionWriter,
@@ -110,7 +102,7 @@ export class FsAdapter implements StorageAdapter {
   /** When `bounds` last peeked through a writer (see storedBytes). */
   #peekedAt = new WeakMap<PartitionWriter, number>();
   /** What {@link #scan} saw of each partition folder. */
-  #scans = new Map<string, PartitionScan>();
+  #scans = new PartitionScans();
   #state: StateFiles;
   #tx: FsTransactions;
   #watchers = new Map<string, { watcher: Deno.FsWatcher; waiters: Set<() => void> }>();
@@ -253,7 +245,7 @@ export class FsAdapter implements StorageAdapter {
 
   async bounds(topic: string, partition: number): Promise<PartitionBounds> {
     const dir = partitionDir(this.root, topic, partition);
-    const { bases, start: kept } = await io(() => Promise.resolve(this.#scan(dir)));
+    const { bases, start: kept } = await io(() => Promise.resolve(this.#scans.scan(dir)));
     if (bases.length === 0) return { start: kept, end: kept };
     // Unchanged since the last look: one stat of the last segment.
     const w = this.#writer(topic, partition, false);
@@ -264,58 +256,13 @@ export class FsAdapter implements StorageAdapter {
   }
 
   /**
-   * A partition folder's segments and kept start. Metadata of a few bytes,
-   * read synchronously (see scanPartitionSync), and kept while the folder's
-   * modification time stays what it was: a new segment, a trim's `start`
-   * and a removed segment all change it, so one stat of the folder tells
-   * whether to list it again. A time less than {@link RACY_MS} before the
-   * listing is not trusted (a change in the same clock tick would keep it).
-   * A missing folder is listed as empty.
-   */
-  #scan(dir: string): PartitionScan {
-    const now = Date.now();
-    const c = this.#scans.get(dir);
-    if (c) {
-      let st: Deno.FileInfo;
-      try {
-        st = Deno.statSync(dir);
-      } catch (e) {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
-        this.#scans.delete(dir);
-        return NO_SCAN;
-      }
-      const mtime = st.mtime?.getTime() ?? NaN;
-      // Not changed since (a listing whose time is not known yet: not
-      // changed since a moment before it was taken).
-      const same = c.mtime === undefined || (c.ino === st.ino && c.mtime === mtime);
-      if (same && mtime < c.listedAt - RACY_MS) {
-        c.mtime = mtime;
-        c.ino = st.ino;
-        return c;
-      }
-    }
-    // Listed afresh; its time is looked at on the next call (one stat less
-    // on a first pass over thousands of partitions).
-    const { bases, hasStart } = scanPartitionSync(dir);
-    const scan: PartitionScan = {
-      ino: null,
-      mtime: undefined,
-      listedAt: now,
-      bases,
-      start: hasStart ? readStartSync(dir) : 0,
-    };
-    this.#scans.set(dir, scan);
-    return scan;
-  }
-
-  /**
    * Bytes the partition's records take on disk, from its start to its end:
    * the segments' sizes less what lies before the start in the first one
    * (trimming removes whole segments only).
    */
   async storedBytes(topic: string, partition: number): Promise<number> {
     const dir = partitionDir(this.root, topic, partition);
-    const { bases, start } = await io(() => Promise.resolve(this.#scan(dir)));
+    const { bases, start } = await io(() => Promise.resolve(this.#scans.scan(dir)));
     // The last segment's size as `bounds` saw it a moment ago (the views ask
     // for bounds, then bytes): one stat less per partition.
     const w = this.#writers.get(`${topic}/${partition}`);
@@ -421,9 +368,7 @@ export class FsAdapter implements StorageAdapter {
         this.#openWriters.forget(w);
       }
     }
-    for (const dir of this.#scans.keys()) {
-      if (dir.startsWith(`${this.root}/log/${topic}/`)) this.#scans.delete(dir);
-    }
+    this.#scans.forget(`${this.root}/log/${topic}/`);
     for (const [dir, w] of this.#watchers) {
       if (dir.startsWith(`${this.root}/log/${topic}/`)) {
         for (const wake of [...w.waiters]) wake();
@@ -472,29 +417,8 @@ export class FsAdapter implements StorageAdapter {
   }
 }
 
-/** A partition folder's listing, as {@link FsAdapter} keeps it (see its `#scan`). */
-interface PartitionScan {
-  ino: number | null;
-  /**
-   * The folder's modification time, as first seen after the listing
-   * (undefined: not looked at yet; NaN: unknown, never trusted).
-   */
-  mtime: number | undefined;
-  /** When it was listed (the clock read before the folder's stat). */
-  listedAt: number;
-  /** The segments' first offsets, ascending. */
-  bases: number[];
-  /** The kept start (0 without a `start` file). */
-  start: number;
-}
-
-const NO_SCAN: PartitionScan = { ino: null, mtime: NaN, listedAt: 0, bases: [], start: 0 };
-
 /** How long a segment's size `bounds` saw stands for it in `storedBytes`, ms. */
 const PEEKED_MS = 100;
-
-/** How long after a folder's modification its time is trusted to show the next one, ms. */
-const RACY_MS = 1000;
 
 /** Runs file work, turning OS errors into `IO` errors that name the problem. */
 async function io<T>(fn: () => Promise<T>): Promise<T> {
@@ -504,46 +428,5 @@ async function io<T>(fn: () => Promise<T>): Promise<T> {
     if (MqError.is(e) || e === TX_PENDING) throw e;
     const err = e as Error;
     throw new MqError("IO", err.message, { cause: e });
-  }
-}
-
-/**
- * How many bytes of the segment starting at `base` hold records below
- * `offset`: whole frames below it, and the share of the frame that holds it.
- */
-async function bytesBefore(dir: string, base: number, offset: number): Promise<number> {
-  const path = `${dir}/${segmentName(base)}`;
-  const index = await readIndex(path.replace(/\.log$/, ".idx"));
-  let pos = 0;
-  for (let i = index.length - 2; i >= 0; i -= 2) {
-    if (base + index[i] <= offset) {
-      pos = index[i + 1];
-      break;
-    }
-  }
-  const file = await Deno.open(path, { read: true });
-  try {
-    await file.seek(pos, Deno.SeekMode.Start);
-    const head = new Uint8Array(FRAME_PREFIX + FRAME_HEAD);
-    const dv = new DataView(head.buffer);
-    for (;;) {
-      let got = 0;
-      while (got < head.length) {
-        const n = await file.read(head.subarray(got));
-        if (n === null) return pos;
-        got += n;
-      }
-      const body = dv.getUint32(0, true);
-      if (body < FRAME_HEAD || body > MAX_FRAME_BODY) return pos; // corrupt: good enough
-      const total = FRAME_PREFIX + body;
-      const first = frameBase(dv, 0), count = frameCount(dv, 0);
-      if (first + count > offset) {
-        return pos + (count > 0 ? Math.floor(total * Math.max(0, offset - first) / count) : 0);
-      }
-      pos += total;
-      await file.seek(pos, Deno.SeekMode.Start);
-    }
-  } finally {
-    file.close();
   }
 }

@@ -26,6 +26,16 @@ import {
   recordLost,
 } from "./recovery.ts";
 import type { CorruptionReport } from "../../core/adapter.ts";
+import {
+  isFolderGone,
+  readAt,
+  readAtSync,
+  statOrNull,
+  statOrNullSync,
+  syncDir,
+} from "./_file_io.ts";
+
+export { syncDir };
 
 /** What a writer reports of damage it found (topic and partition are added by the adapter). */
 export type DamageListener = (report: Omit<CorruptionReport, "topic" | "partition">) => void;
@@ -474,72 +484,4 @@ export class PartitionWriter {
     this.#lockFile = undefined;
     this.#hwm.close();
   }
-}
-
-/** True for an error of a file whose folder is gone (directly, or as the cause of an IO error). */
-function isFolderGone(e: unknown): boolean {
-  return e instanceof Deno.errors.NotFound ||
-    (e instanceof Error && e.cause instanceof Deno.errors.NotFound);
-}
-
-function statOrNullSync(path: string): Deno.FileInfo | null {
-  try {
-    return Deno.statSync(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
-  }
-}
-
-async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
-  try {
-    return await Deno.stat(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
-  }
-}
-
-/** Flushes a folder's entries to disk (best effort). */
-export async function syncDir(dir: string): Promise<void> {
-  try {
-    const d = await Deno.open(dir, { read: true });
-    try {
-      await d.syncData();
-    } finally {
-      d.close();
-    }
-  } catch {
-    // Some file systems refuse to sync a folder; the data itself was synced.
-  }
-}
-
-/** {@link readAt}, synchronously. */
-function readAtSync(file: Deno.FsFile, pos: number, len: number): { buf: Uint8Array; got: number } {
-  const buf = new Uint8Array(len);
-  if (pos > 0) file.seekSync(pos, Deno.SeekMode.Start);
-  let got = 0;
-  while (got < len) {
-    const n = file.readSync(buf.subarray(got));
-    if (n === null || n === 0) break;
-    got += n;
-  }
-  return { buf, got };
-}
-
-/** Reads up to `len` bytes of `file` from `pos` (fewer where the file ends sooner). */
-async function readAt(
-  file: Deno.FsFile,
-  pos: number,
-  len: number,
-): Promise<{ buf: Uint8Array; got: number }> {
-  const buf = new Uint8Array(len);
-  await file.seek(pos, Deno.SeekMode.Start);
-  let got = 0;
-  while (got < len) {
-    const n = await file.read(buf.subarray(got));
-    if (n === null) break;
-    got += n;
-  }
-  return { buf, got };
 }
