@@ -7,6 +7,7 @@
  * @module
  */
 import type { PartitionWrite, StateWrite, StorageAdapter, TransactionWrite } from "./adapter.ts";
+import { systemClock } from "./clock.ts";
 import { MqError } from "./errors.ts";
 import { pickRecords } from "./record.ts";
 import { SETTLED } from "./message.ts";
@@ -118,7 +119,7 @@ export async function commitAtomic(
       if (attempt >= 1000) {
         throw new MqError("CONFLICT", "the transaction's group state is too busy to commit");
       }
-      await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, attempt + 1)));
+      await (host.clock ?? systemClock).sleep(Math.random() * Math.min(20, attempt + 1));
       continue;
     }
     for (const s of settlements) s.m[SETTLED] = true;
@@ -218,7 +219,7 @@ export async function commitEffectivelyOnce(
         }
       }
       return undefined;
-    });
+    }, { clock: host.clock });
     if (lost) throw leaseLost(lost);
   }
   for (const s of settlements) s.m[SETTLED] = true;

@@ -6,6 +6,7 @@
  * @module
  */
 import type { StorageAdapter } from "./adapter.ts";
+import type { Clock } from "./clock.ts";
 import type { ReceivedMessage, Transferred } from "./message.ts";
 import type { RecordBatch } from "./record.ts";
 import type { TopicConfig } from "./topic_config.ts";
@@ -48,8 +49,13 @@ export interface TransactionResult {
 export interface TransactionHost {
   /** The backend. */
   readonly adapter: StorageAdapter;
-  /** The clock. */
+  /** The current time, ms since the epoch. */
   readonly now: () => number;
+  /**
+   * The timers: the short random wait before a commit is tried again after a
+   * conflicting writer is slept on it. @default systemClock
+   */
+  readonly clock?: Clock;
   /** A topic's settings; with `create`, made with defaults when missing. */
   topicConfig(topic: string, options?: { create?: boolean }): Promise<TopicConfig | undefined>;
   /** The first record of `batch` the topic or the backend refuses, and why. */
