@@ -72,6 +72,7 @@ export type Output =
   | { topic: string; batch: RecordBatch; partition?: number }
   | { topic: string; plain: Uint8Array[] };
 
+/** A delivery the transaction settles, and how. */
 export interface Settlement {
   m: ReceivedMessage;
   t: Transferred;
