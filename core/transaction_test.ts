@@ -100,3 +100,57 @@ Deno.test("an atomic commit that meets a conflicting writer waits on the host's 
   eq((await adapter.bounds("t", 0)).end, 1, "written once");
   await mq.close();
 });
+
+/** A memory backend taken as effectively-once, whose next `conflicts` compare-and-sets lose. */
+class ContendedOnce extends MemoryAdapter {
+  override readonly capabilities = {
+    ...new MemoryAdapter().capabilities,
+    transactions: "effectively-once" as const,
+  };
+  conflicts = 0;
+  tries = 0;
+  override compareAndSet(key: string[], expected: string | null, value: Uint8Array) {
+    this.tries++;
+    if (this.conflicts > 0) {
+      this.conflicts--;
+      return Promise.resolve(false);
+    }
+    return super.compareAndSet(key, expected, value);
+  }
+}
+
+Deno.test("an effectively-once commit's settlements wait on the host's clock after a conflicting writer", async () => {
+  const adapter = new ContendedOnce();
+  const clock = new ManualClock(Date.UTC(2030, 0, 1));
+  const mq = new Mq(adapter, { clock });
+  await mq.publish("in", "job");
+  await mq.topics.create("out", {}); // the conflicts below meet the group's document only
+  const sub = mq.subscribe("in", { group: "g", follow: false });
+  const [m] = (await sub.take(1))!;
+  const host: TransactionHost = {
+    adapter,
+    now: () => clock.now(),
+    clock,
+    topicConfig: (t, o) => mq.topicConfig(t, o),
+    invalidRecord: () => undefined,
+  };
+  adapter.conflicts = 1;
+  adapter.tries = 0;
+  let done = false;
+  const commit = runTransaction(host, (tx) => {
+    tx.publish("out", "result");
+    tx.ack(m);
+  }).then((r) => {
+    done = true;
+    return r;
+  });
+  await new Promise((r) => setTimeout(r, 30)); // real time: the ManualClock stands still
+  eq([done, clock.pendingTimers], [false, 1], "asleep on the clock");
+  const tries = adapter.tries;
+  await clock.advance(1); // updateGroup's first wait is under min(50, 1) = 1 ms
+  eq([(await commit).published, (await commit).acked], [1, 1]);
+  eq(adapter.tries, tries + 1);
+  await sub.close();
+  eq(await takeNow(mq, "in", "g"), [], "the input is acked");
+  await mq.close();
+});
