@@ -8,6 +8,7 @@
  * @module
  */
 import type { StorageAdapter, StorageFinding } from "./adapter.ts";
+import { systemClock } from "./clock.ts";
 import { MqError } from "./errors.ts";
 import { groupKey, type GroupState, parseGroup } from "./group_store.ts";
 import { newCursor, type PartitionCursor } from "./lease_table.ts";
@@ -20,7 +21,7 @@ export interface DoctorOptions {
   topics?: string[];
   /** Fix what can be fixed without losing an acknowledged message. @default false */
   repair?: boolean;
-  /** The clock, for the names of kept copies. @default Date.now */
+  /** The current time, for the names of kept copies. @default systemClock.now */
   now?: () => number;
 }
 
@@ -55,7 +56,7 @@ export async function checkStore(
   options: DoctorOptions = {},
 ): Promise<DoctorReport> {
   const repair = options.repair ?? false;
-  const now = options.now ?? Date.now;
+  const now = options.now ?? systemClock.now;
   const all = (await adapter.listState(["topics"])).sort();
   const wholeStore = !options.topics || options.topics.length === 0;
   const names = wholeStore ? all : options.topics!;

@@ -6,6 +6,7 @@
  * @module
  */
 import type { StorageAdapter } from "./adapter.ts";
+import { type Clock, systemClock } from "./clock.ts";
 import { MqError } from "./errors.ts";
 import type { PartitionCursor } from "./lease_table.ts";
 import { describe, isObject, isOffset, parseStateDoc, rangesProblem } from "./state_docs.ts";
@@ -56,11 +57,14 @@ export interface UpdateGroupOptions {
   requireTopic?: boolean;
   /** A damaged document is replaced (from `init`) instead of failing (`groups reset`). */
   replaceDamaged?: boolean;
+  /** The clock the short random wait after a conflicting writer is slept on. @default systemClock */
+  clock?: Clock;
 }
 
 /**
  * Applies `change` to a group's state and writes it back, retrying on
- * conflicting writers. `change` must be a pure function of the state.
+ * conflicting writers (after a random wait of up to `min(50, 1 + attempt)` ms
+ * on `options.clock`). `change` must be a pure function of the state.
  *
  * @throws {MqError} `CORRUPT` for a damaged document, `TOPIC_NOT_FOUND` (with `requireTopic`)
  */
@@ -73,6 +77,7 @@ export async function updateGroup<R>(
   options: UpdateGroupOptions = {},
 ): Promise<R> {
   const key = groupKey(topic, group);
+  const clock = options.clock ?? systemClock;
   for (let attempt = 0; attempt < 10_000; attempt++) {
     const doc = await adapter.getState(key);
     if (!doc && options.requireTopic) await assertTopic(adapter, topic);
@@ -92,7 +97,7 @@ export async function updateGroup<R>(
       }
       return result;
     }
-    await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 1 + attempt)));
+    await clock.sleep(Math.random() * Math.min(50, 1 + attempt));
   }
   throw new MqError("CONFLICT", `group "${group}" of topic "${topic}" is too busy to update`);
 }

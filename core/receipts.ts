@@ -7,6 +7,7 @@
 import type { StorageAdapter } from "./adapter.ts";
 import { MqError } from "./errors.ts";
 import { parseReceipt } from "./message.ts";
+import type { Clock } from "./clock.ts";
 import { loadGroup, updateGroup } from "./group_store.ts";
 import { release, settle } from "./lease_table.ts";
 import type { TopicConfig } from "./topic_config.ts";
@@ -18,6 +19,8 @@ import type { RecordMeta, StoredRecord } from "./record.ts";
 export interface ReceiptContext {
   adapter: StorageAdapter;
   now: () => number;
+  /** The timers (the wait after a conflicting writer of the group state). @default systemClock */
+  clock?: Clock;
   config: (topic: string) => Promise<TopicConfig | undefined>;
   publishDeadLetter: (topic: string, payload: Uint8Array, meta: RecordMeta) => Promise<void>;
 }
@@ -96,7 +99,7 @@ export async function settleReceipt(
       const delay = how.delayMs ?? backoffDelay(lease.attempt, how.backoff ?? DEFAULT_BACKOFF);
       release(cursor, r.token, range, now + delay, now);
     }
-  });
+  }, { clock: ctx.clock });
 }
 
 /** The record at `offset`, if it is stored. */

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { systemClock } from "./clock.ts";
 
 /** Per-record facts besides the payload; all optional. */
 export interface RecordMeta {
@@ -53,11 +54,11 @@ export interface StoredRecord extends RecordMeta {
   payload: Uint8Array;
 }
 
-/** Creates a batch from separate payloads (copied into one buffer). */
+/** Creates a batch from separate payloads (copied into one buffer), stamped `timestamp` (default: now). */
 export function batchOf(
   payloads: Uint8Array[],
   meta?: (RecordMeta | undefined)[],
-  timestamp: number = Date.now(),
+  timestamp: number = systemClock.now(),
 ): RecordBatch {
   let total = 0;
   for (const p of payloads) total += p.length;

@@ -5,6 +5,7 @@
  * @module
  */
 import type { StorageAdapter } from "./adapter.ts";
+import type { Clock } from "./clock.ts";
 import { MqError } from "./errors.ts";
 import { assertName } from "./names.ts";
 import { makeTopicConfig, type TopicConfig, withReplicas } from "./topic_config.ts";
@@ -74,18 +75,24 @@ export class TopicAdmin {
   #config: (topic: string) => Promise<TopicConfig | undefined>;
   #forget: (topic: string) => void;
   #now: () => number;
+  #clock?: Clock;
 
-  /** Made by {@link Mq}; reached as `mq.topics`. */
+  /**
+   * Made by {@link Mq}; reached as `mq.topics`. `clock` has the timers (the
+   * wait after a conflicting writer of a group's state). @default systemClock
+   */
   constructor(
     adapter: StorageAdapter,
     config: (topic: string) => Promise<TopicConfig | undefined>,
     forget: (topic: string) => void,
     now: () => number,
+    clock?: Clock,
   ) {
     this.#adapter = adapter;
     this.#config = config;
     this.#forget = forget;
     this.#now = now;
+    this.#clock = clock;
   }
 
   /**
@@ -217,7 +224,7 @@ export class TopicAdmin {
         const c = state.partitions[p] ??= newCursor(offsets[p]);
         resetTo(c, offsets[p]);
       }
-    }, { replaceDamaged: true });
+    }, { replaceDamaged: true, clock: this.#clock });
   }
 
   /**
@@ -296,7 +303,7 @@ export class TopicAdmin {
       if ((state?.deadLettered ?? 0) <= left) continue;
       await updateGroup(this.#adapter, name, group, () => ({ partitions: {} }), (s) => {
         if ((s.deadLettered ?? 0) > left) s.deadLettered = left;
-      });
+      }, { clock: this.#clock });
     }
     return left;
   }
