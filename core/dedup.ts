@@ -1,10 +1,21 @@
 /**
- * Deduplication by message id within a topic's window, for backends that do
- * not deduplicate natively: `["dedup", topic, shard]` documents map recently
- * published ids to when they stop counting, an id's shard picked by its hash,
- * so that a document stays small however many ids the window holds. Ids are
- * reserved by compare-and-set before the append, so concurrent publishers of
- * one id store it once.
+ * Deduplication by message id within a topic's window.
+ *
+ * The rule: a record whose id was stored in the same partition less than
+ * `windowMs` before (as of the time of the append), or that repeats an id
+ * earlier in its own batch, is a duplicate and is not stored; records without
+ * an id are always stored. {@link DedupIndex} holds that rule for backends
+ * that deduplicate natively under their append lock (fs, memory): the ids are
+ * taken from what is stored, so a reservation exists exactly when its record
+ * does, and a publisher killed at any point leaves nothing reserved.
+ *
+ * For a backend without native dedup (or a topic of several partitions, where
+ * an id counts topic-wide), `["dedup", topic, shard]` documents map recently
+ * published ids to when they stop counting, an id's shard picked by its hash.
+ * Inside a transaction ({@link planReservations}) they are committed with the
+ * records, atomically; {@link reserveIds} reserves them before a plain append
+ * and is only as safe as the process that runs it (a kill -9 between the
+ * reservation and the append leaves the ids reserved).
  *
  * @module
  */
@@ -15,6 +26,98 @@ import type { RecordBatch } from "./record.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+
+/**
+ * The ids one partition stored within the window, with when they were stored:
+ * the rule of the module doc, for a backend that keeps it natively. The
+ * caller serialises `filter` and `note` with its appends (they run under the
+ * partition's append lock) and notes every id it stores (also those of
+ * appends that do not deduplicate), in the order stored.
+ *
+ * @example
+ * ```ts
+ * import { DedupIndex } from "./dedup.ts";
+ * import { batchOf } from "./record.ts";
+ * const index = new DedupIndex();
+ * const b = batchOf([new Uint8Array(1), new Uint8Array(1)], [{ id: "a" }, { id: "a" }]);
+ * const kept = index.filter(b, 60_000, 1000);
+ * index.noteBatch(b, kept, 1000);
+ * console.log(kept, index.filter(b, 60_000, 2000)); // [0] []
+ * ```
+ */
+export class DedupIndex {
+  /** Id to when it was stored, oldest first (a stored-again id moves to the end). */
+  #seen = new Map<string, number>();
+  #pruneAt = 1024;
+
+  /** Ids held (some may have left the window). */
+  get size(): number {
+    return this.#seen.size;
+  }
+
+  /** True when `id` was stored less than `windowMs` before `now`. */
+  has(id: string, windowMs: number, now: number): boolean {
+    const at = this.#seen.get(id);
+    return at !== undefined && at + windowMs > now;
+  }
+
+  /**
+   * Indices of the records of `batch` to store: those without an id, and the
+   * first of each id not stored within the window.
+   */
+  filter(batch: RecordBatch, windowMs: number, now: number): number[] {
+    const kept: number[] = [];
+    const meta = batch.meta;
+    if (!meta) {
+      for (let i = 0; i < batch.count; i++) kept.push(i);
+      return kept;
+    }
+    let inBatch: Set<string> | undefined;
+    for (let i = 0; i < batch.count; i++) {
+      const id = meta[i]?.id;
+      if (id !== undefined) {
+        if (this.has(id, windowMs, now)) continue;
+        if (inBatch?.has(id)) continue;
+        (inBatch ??= new Set()).add(id);
+      }
+      kept.push(i);
+    }
+    return kept;
+  }
+
+  /** Notes that `id` was stored at `at`. */
+  note(id: string, at: number): void {
+    this.#seen.delete(id);
+    this.#seen.set(id, at);
+  }
+
+  /** Notes the ids of the records `kept` of `batch` (all when omitted), stored at `at`. */
+  noteBatch(batch: RecordBatch, kept: readonly number[] | undefined, at: number): void {
+    const meta = batch.meta;
+    if (!meta) return;
+    const n = kept ? kept.length : batch.count;
+    for (let k = 0; k < n; k++) {
+      const id = meta[kept ? kept[k] : k]?.id;
+      if (id !== undefined) this.note(id, at);
+    }
+  }
+
+  /** Forgets the ids stored `windowMs` or longer before `now` (amortised: when the index has grown). */
+  prune(windowMs: number, now: number): void {
+    if (this.#seen.size < this.#pruneAt) return;
+    for (const [id, at] of this.#seen) {
+      if (at + windowMs > now) break;
+      this.#seen.delete(id);
+    }
+    this.#pruneAt = Math.max(1024, this.#seen.size * 2);
+  }
+
+  /** Forgets every id. */
+  clear(): void {
+    this.#seen.clear();
+    this.#pruneAt = 1024;
+  }
+}
 
 /** Documents the ids of one topic are spread over. */
 export const DEDUP_SHARDS = 64;

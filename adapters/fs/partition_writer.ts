@@ -3,8 +3,22 @@
  * (other processes may have written, a crash may have left a torn tail, which
  * is cut off), rolls segments, writes one batch with one write, indexes it
  * sparsely, and syncs as the policy says.
+ *
+ * Dedup by id is native here, under the same lock as the append: the writer
+ * keeps the ids the partition stored within the window (core's
+ * {@link DedupIndex}), taken from the log itself, so an id counts exactly
+ * when its record is stored. `dedup.tix`, beside the segments, is a time
+ * index (as Kafka's `.timeindex`): one entry per append that carries ids,
+ * written just before the frames, `f64 firstOffset, f64 count, f64 timeMs`.
+ * On first use (and after other processes appended) the writer reads it to
+ * find where the window starts and reads the ids of the records from there
+ * to the end, each at the time of its append's entry (a record with no entry
+ * of its own takes the next one's, or now: never older than it is).
  */
-import type { RecordBatch } from "../../core/record.ts";
+import { pickRecords, type RecordBatch } from "../../core/record.ts";
+import { DedupIndex } from "../../core/dedup.ts";
+import type { DeduplicatedAppend } from "../../core/adapter.ts";
+import { SegmentReader } from "./segment_reader.ts";
 import { ByteSink, encodeFrames } from "../frame_codec.ts";
 import { MqError } from "../../core/errors.ts";
 import {
@@ -74,6 +88,25 @@ async function peekScan(
   }
 }
 
+/** Bytes of one entry of `dedup.tix`. */
+const TIX_ENTRY = 24;
+/** Entries of `dedup.tix` beyond which a rebuild rewrites it without those out of the window. */
+const TIX_COMPACT = 65536;
+
+/** The ids of a partition within the window, as a writer last brought them up to date. */
+interface IdState {
+  ids: DedupIndex;
+  /** The log end the ids cover (records below it were read or noted). */
+  to: number;
+  /** The window the ids were read back for. */
+  windowMs: number;
+  /** `dedup.tix`'s inode and how far it was read. */
+  tixIno: number | null;
+  tixPos: number;
+  /** Time index entries from the last one at or below `to`: [first, end, time]. */
+  times: [number, number, number][];
+}
+
 /** The writer of one partition, in this process. */
 export class PartitionWriter {
   readonly dir: string;
@@ -86,6 +119,7 @@ export class PartitionWriter {
   #hwm: HighWater;
   #onDamage: DamageListener | undefined;
   #guard: (() => Promise<void>) | undefined;
+  #idState: IdState | undefined;
 
   /**
    * `onDamage` hears of damage the writer finds (and quarantines). `guard`,
@@ -108,11 +142,41 @@ export class PartitionWriter {
 
   /** Appends a batch; resolves to its first offset. */
   append(batch: RecordBatch): Promise<number> {
-    const run = this.#queue.then(() => this.#append(batch));
+    const run = this.#queue.then(() => this.#append(batch)).then((r) => r.first);
     this.#queue = run.catch(() => {});
     return run;
   }
 
+  /**
+   * Appends the records of `batch` whose id this partition did not store
+   * within `windowMs` as of `now` (nor earlier in the batch), under the
+   * append lock: see the module doc.
+   */
+  appendDeduplicated(
+    batch: RecordBatch,
+    windowMs: number,
+    now: number,
+  ): Promise<DeduplicatedAppend> {
+    const run = this.#queue.then(() => this.#append(batch, { windowMs, now }));
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * For transactions, holding the lock (inside {@link exclusive}, at `end`):
+   * the indices of the records of `batch` to keep, as
+   * {@link appendDeduplicated} decides.
+   */
+  async keptHeld(
+    batch: RecordBatch,
+    end: number,
+    windowMs: number,
+    now: number,
+  ): Promise<number[]> {
+    const st = await this.#catchUp(end, windowMs, now);
+    st.ids.prune(windowMs, now);
+    return st.ids.filter(batch, windowMs, now);
+  }
   /**
    * The next offset as readers see it, without the lock, so that readers
    * never block writers: the valid frames of the last segment. A frame
@@ -182,24 +246,40 @@ export class PartitionWriter {
     }
   }
 
-  async #append(batch: RecordBatch): Promise<number> {
+  async #append(
+    batch: RecordBatch,
+    dedup?: { windowMs: number; now: number },
+  ): Promise<DeduplicatedAppend> {
     try {
-      return await this.#appendLocked(batch);
+      return await this.#appendLocked(batch, dedup);
     } catch (e) {
       if (!isFolderGone(e)) throw e;
       // The partition's folder was removed meanwhile (`topics rm` in
       // another process): start afresh in a new one.
       this.reset();
-      return await this.#appendLocked(batch);
+      return await this.#appendLocked(batch, dedup);
     }
   }
 
-  #appendLocked(batch: RecordBatch): Promise<number> {
+  #appendLocked(
+    batch: RecordBatch,
+    dedup?: { windowMs: number; now: number },
+  ): Promise<DeduplicatedAppend> {
     return this.#locked(async () => {
       let tail = await this.#refresh();
       await this.#guard?.();
+      let kept: number[] | undefined;
+      if (dedup) {
+        kept = await this.keptHeld(batch, tail.nextOffset, dedup.windowMs, dedup.now);
+        if (kept.length === 0) return { first: -1, kept };
+        if (kept.length < batch.count) batch = pickRecords(batch, kept);
+      }
       if (tail.size >= SEGMENT_BYTES) tail = await this.#roll(tail.nextOffset);
       const first = tail.nextOffset;
+      const at = dedup?.now ?? Date.now();
+      if (batch.meta?.some((m) => m?.id !== undefined)) {
+        await this.#noteTime(first, batch.count, at);
+      }
       const sink = this.#sink;
       sink.length = 0;
       encodeFrames(batch, first, sink);
@@ -237,8 +317,105 @@ export class PartitionWriter {
       tail.nextOffset += batch.count;
       await this.#hwm.advance(tail.nextOffset);
       if (sink.bytes.length > 8 << 20) this.#sink = new ByteSink(1 << 16);
-      return first;
+      const st = this.#idState;
+      if (st && st.to === first) {
+        st.ids.noteBatch(batch, undefined, at);
+        st.to = tail.nextOffset;
+      }
+      return { first, kept: kept ?? [] };
     });
+  }
+
+  /**
+   * Writes the time index entry of an append of `count` records from
+   * `first` at `at`, before its frames (so that no stored record is older
+   * than its entry says).
+   */
+  async #noteTime(first: number, count: number, at: number): Promise<void> {
+    const entry = new Float64Array([first, count, at]);
+    await Deno.writeFile(`${this.dir}/dedup.tix`, new Uint8Array(entry.buffer), {
+      append: true,
+      create: true,
+    });
+    const st = this.#idState;
+    if (st) {
+      st.tixPos += TIX_ENTRY;
+      st.times.push([first, first + count, at]);
+    }
+  }
+
+  /**
+   * The ids of the partition up to `end` (holding the lock): kept up to
+   * date from what this writer appended, read back from the log where it
+   * does not know (first use, other processes' appends, a wider window).
+   */
+  async #catchUp(end: number, windowMs: number, now: number): Promise<IdState> {
+    let st = this.#idState;
+    const tixPath = `${this.dir}/dedup.tix`;
+    if (st && st.to === end && windowMs <= st.windowMs) return st;
+    const info = await statOrNull(tixPath);
+    const ino = info?.ino ?? null;
+    const size = info ? info.size - (info.size % TIX_ENTRY) : 0;
+    const fresh = !st || windowMs > st.windowMs || st.to > end || ino !== st.tixIno ||
+      size < st.tixPos;
+    let from: number;
+    if (fresh || !st) {
+      st = {
+        ids: new DedupIndex(),
+        to: end,
+        windowMs,
+        tixIno: ino,
+        tixPos: 0,
+        times: await readTimes(tixPath, 0, size),
+      };
+      st.tixPos = size;
+      // The window starts at the first append within it.
+      let i = 0;
+      while (i < st.times.length && st.times[i][2] + windowMs <= now) i++;
+      from = i < st.times.length ? st.times[i][0] : end;
+      if (i >= TIX_COMPACT && i > st.times.length / 2) {
+        st.times = st.times.slice(i);
+        const tmp = `${tixPath}.tmp`;
+        await Deno.writeFile(tmp, timesBytes(st.times));
+        await Deno.rename(tmp, tixPath);
+        st.tixIno = (await statOrNull(tixPath))?.ino ?? null;
+        st.tixPos = st.times.length * TIX_ENTRY;
+      }
+    } else {
+      st.times.push(...await readTimes(tixPath, st.tixPos, size));
+      st.tixPos = size;
+      from = st.to;
+    }
+    this.#idState = st;
+    if (from < end) {
+      const times = st.times;
+      let k = 0;
+      const reader = await SegmentReader.open(this.dir, from);
+      try {
+        read: while (true) {
+          const records = await reader.read(4096);
+          if (records.length === 0) break;
+          for (const r of records) {
+            if (r.offset >= end) break read;
+            if (r.id === undefined) continue;
+            // The entry of the append that holds it, else the next one's, else now.
+            while (k < times.length && times[k][1] <= r.offset) k++;
+            // A later entry of the same offsets (a crash between an entry and its frames).
+            while (k + 1 < times.length && times[k + 1][0] <= r.offset) k++;
+            st.ids.note(r.id, k < times.length ? Math.min(times[k][2], now) : now);
+          }
+        }
+      } finally {
+        reader.close();
+      }
+    }
+    st.to = end;
+    st.windowMs = Math.max(st.windowMs, windowMs);
+    // Entries wholly below the end are not needed again.
+    let drop = 0;
+    while (drop < st.times.length - 1 && st.times[drop][1] <= end) drop++;
+    if (drop > 0) st.times.splice(0, drop);
+    return st;
   }
 
   /**
@@ -248,6 +425,9 @@ export class PartitionWriter {
   async appendFramesHeld(frames: Uint8Array, count: number): Promise<void> {
     let tail = await this.#refresh();
     if (tail.size >= SEGMENT_BYTES) tail = await this.#roll(tail.nextOffset);
+    // Their ids count from now (the frames are not decoded here; the next
+    // dedup append reads them back).
+    if (count > 0) await this.#noteTime(tail.nextOffset, count, Date.now());
     await this.#writeFrames(tail, frames, count);
   }
 
@@ -399,6 +579,7 @@ export class PartitionWriter {
   /** Forgets cached positions (after the folder was removed). */
   reset(): void {
     this.#tail = undefined;
+    this.#idState = undefined;
     this.#peek = undefined;
     this.#hwm.close();
     this.#lockFile?.close();
@@ -417,6 +598,41 @@ export class PartitionWriter {
 function isFolderGone(e: unknown): boolean {
   return e instanceof Deno.errors.NotFound ||
     (e instanceof Error && e.cause instanceof Deno.errors.NotFound);
+}
+
+/** The entries of `dedup.tix` between bytes `from` and `to`: [first, end, time]. */
+async function readTimes(
+  path: string,
+  from: number,
+  to: number,
+): Promise<[number, number, number][]> {
+  if (to <= from) return [];
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw e;
+  }
+  try {
+    const { buf, got } = await readAt(file, from, to - from);
+    const dv = new DataView(buf.buffer, 0, got - (got % TIX_ENTRY));
+    const out: [number, number, number][] = [];
+    for (let p = 0; p + TIX_ENTRY <= dv.byteLength; p += TIX_ENTRY) {
+      const first = dv.getFloat64(p, true);
+      out.push([first, first + dv.getFloat64(p + 8, true), dv.getFloat64(p + 16, true)]);
+    }
+    return out;
+  } finally {
+    file.close();
+  }
+}
+
+/** `times` as the bytes of `dedup.tix`. */
+function timesBytes(times: [number, number, number][]): Uint8Array {
+  const a = new Float64Array(times.length * 3);
+  times.forEach(([first, end, at], i) => a.set([first, end - first, at], i * 3));
+  return new Uint8Array(a.buffer);
 }
 
 async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
