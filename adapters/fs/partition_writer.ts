@@ -175,7 +175,46 @@ export class PartitionWriter {
   ): Promise<number[]> {
     const st = await this.#catchUp(end, windowMs, now);
     st.ids.prune(windowMs, now);
-    return st.ids.filter(batch, windowMs, now);
+    const { hits, keep } = st.ids.filter(batch, windowMs, now);
+    if (hits.length === 0) return keep();
+    // Hashes alike: the stored records' ids say whether the ids are.
+    const stored = await this.#idsAt(hits.map((h) => h.offset));
+    const same = new Set<number>();
+    for (const h of hits) {
+      const id = stored.get(h.offset);
+      if (id === undefined || id === batch.meta?.[h.index]?.id) same.add(h.index);
+    }
+    return keep(same);
+  }
+
+  /**
+   * The ids of the records at `offsets` (reading each run of nearby ones
+   * once); an offset that cannot be read (trimmed, damaged) is missing.
+   */
+  async #idsAt(offsets: number[]): Promise<Map<number, string | null>> {
+    const out = new Map<number, string | null>();
+    const sorted = [...new Set(offsets)].sort((a, b) => a - b);
+    for (let i = 0; i < sorted.length;) {
+      let j = i;
+      while (j + 1 < sorted.length && sorted[j + 1] - sorted[j] <= 4096) j++;
+      const last = sorted[j];
+      const want = new Set(sorted.slice(i, j + 1));
+      const reader = await SegmentReader.open(this.dir, sorted[i]);
+      try {
+        read: while (true) {
+          const records = await reader.read(4096);
+          if (records.length === 0) break;
+          for (const r of records) {
+            if (r.offset > last) break read;
+            if (want.has(r.offset)) out.set(r.offset, r.id ?? null);
+          }
+        }
+      } finally {
+        reader.close();
+      }
+      i = j + 1;
+    }
+    return out;
   }
   /**
    * The next offset as readers see it, without the lock, so that readers
@@ -319,7 +358,7 @@ export class PartitionWriter {
       if (sink.bytes.length > 8 << 20) this.#sink = new ByteSink(1 << 16);
       const st = this.#idState;
       if (st && st.to === first) {
-        st.ids.noteBatch(batch, undefined, at);
+        st.ids.noteBatch(batch, undefined, at, first);
         st.to = tail.nextOffset;
       }
       return { first, kept: kept ?? [] };
@@ -402,7 +441,7 @@ export class PartitionWriter {
             while (k < times.length && times[k][1] <= r.offset) k++;
             // A later entry of the same offsets (a crash between an entry and its frames).
             while (k + 1 < times.length && times[k + 1][0] <= r.offset) k++;
-            st.ids.note(r.id, k < times.length ? Math.min(times[k][2], now) : now);
+            st.ids.note(r.id, k < times.length ? Math.min(times[k][2], now) : now, r.offset);
           }
         }
       } finally {

@@ -79,8 +79,7 @@ export class MemoryAdapter implements StorageAdapter {
     now: number,
   ): Promise<DeduplicatedAppend> {
     const part = this.#partition(topic, partition);
-    part.ids.prune(windowMs, now);
-    const kept = part.ids.filter(batch, windowMs, now);
+    const kept = this.#kept(part, batch, windowMs, now);
     if (kept.length === 0) return Promise.resolve({ first: -1, kept });
     const first = this.#append(topic, partition, pickRecords(batch, kept), now);
     return Promise.resolve({ first, kept });
@@ -106,8 +105,8 @@ export class MemoryAdapter implements StorageAdapter {
         kept.push(undefined);
         return this.#append(w.topic, w.partition, w.batch);
       }
-      const ids = this.#partition(w.topic, w.partition).ids;
-      const k = ids.filter(w.batch, w.dedup.windowMs, w.dedup.now);
+      const part = this.#partition(w.topic, w.partition);
+      const k = this.#kept(part, w.batch, w.dedup.windowMs, w.dedup.now);
       kept.push(k);
       return this.#append(w.topic, w.partition, pickRecords(w.batch, k), w.dedup.now);
     });
@@ -120,10 +119,23 @@ export class MemoryAdapter implements StorageAdapter {
     return Promise.resolve({ firsts, kept });
   }
 
+  /** The records of `batch` to store, but for the ids `part` stored within the window. */
+  #kept(part: Partition, batch: RecordBatch, windowMs: number, now: number): number[] {
+    part.ids.prune(windowMs, now);
+    const { hits, keep } = part.ids.filter(batch, windowMs, now);
+    if (hits.length === 0) return keep();
+    const same = new Set<number>();
+    for (const h of hits) {
+      const stored = part.records[h.offset - part.start];
+      if (!stored || stored.id === batch.meta?.[h.index]?.id) same.add(h.index);
+    }
+    return keep(same);
+  }
+
   #append(topic: string, partition: number, batch: RecordBatch, now = Date.now()): number {
     const part = this.#partition(topic, partition);
-    part.ids.noteBatch(batch, undefined, now);
     const first = part.start + part.records.length;
+    part.ids.noteBatch(batch, undefined, now, first);
     for (let i = 0; i < batch.count; i++) {
       const m = batch.meta?.[i];
       const payload = batch.data.slice(batch.starts[i], batch.ends[i]);
