@@ -98,6 +98,8 @@ interface IdState {
   ids: DedupIndex;
   /** The log end the ids cover (records below it were read or noted). */
   to: number;
+  /** The last segment (path and inode) when `to` was: another one means look again. */
+  seg: string;
   /** The window the ids were read back for. */
   windowMs: number;
   /** `dedup.tix`'s inode and how far it was read. */
@@ -360,6 +362,7 @@ export class PartitionWriter {
       if (st && st.to === first) {
         st.ids.noteBatch(batch, undefined, at, first);
         st.to = tail.nextOffset;
+        st.seg = `${tail.path}:${tail.ino}`;
       }
       return { first, kept: kept ?? [] };
     });
@@ -391,7 +394,8 @@ export class PartitionWriter {
   async #catchUp(end: number, windowMs: number, now: number): Promise<IdState> {
     let st = this.#idState;
     const tixPath = `${this.dir}/dedup.tix`;
-    if (st && st.to === end && windowMs <= st.windowMs) return st;
+    const seg = `${this.#tail?.path}:${this.#tail?.ino}`;
+    if (st && st.to === end && windowMs <= st.windowMs && st.seg === seg) return st;
     const info = await statOrNull(tixPath);
     const ino = info?.ino ?? null;
     const size = info ? info.size - (info.size % TIX_ENTRY) : 0;
@@ -402,6 +406,7 @@ export class PartitionWriter {
       st = {
         ids: new DedupIndex(),
         to: end,
+        seg,
         windowMs,
         tixIno: ino,
         tixPos: 0,
@@ -449,6 +454,7 @@ export class PartitionWriter {
       }
     }
     st.to = end;
+    st.seg = seg;
     st.windowMs = Math.max(st.windowMs, windowMs);
     // Entries wholly below the end are not needed again.
     let drop = 0;

@@ -149,3 +149,23 @@ Deno.test("fs: ids stored by another client count (read back from the log), and 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("fs: ids of a topic removed by another client do not count in the topic made again", async () => {
+  const dir = await Deno.makeTempDir();
+  const a = new Mq(await FsAdapter.open(dir));
+  const b = new Mq(await FsAdapter.open(dir));
+  try {
+    const ten = messages.slice(0, 10);
+    eq((await a.publishBatch("t", ten)).count, 10);
+    // The other client removes the topic and makes it again, to the same end offset:
+    // the ids the first one remembers are checked against the records stored now.
+    await b.topics.remove("t");
+    eq((await b.publishBatch("t", ten.map((m) => ({ payload: m.payload })))).count, 10);
+    const r = await a.publishBatch("t", ten);
+    eq([r.count, r.duplicates], [10, 0], "the old topic's ids are gone with it");
+  } finally {
+    await a.close();
+    await b.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
