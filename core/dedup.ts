@@ -13,15 +13,19 @@
  * an id counts topic-wide), `["dedup", topic, shard]` documents map recently
  * published ids to when they stop counting, an id's shard picked by its hash.
  * Inside a transaction ({@link planReservations}) they are committed with the
- * records, atomically; {@link reserveIds} reserves them before a plain append
- * and is only as safe as the process that runs it (a kill -9 between the
- * reservation and the append leaves the ids reserved).
+ * records, atomically; {@link reserveIds} reserves them before a plain append,
+ * each reservation marked with when it was made: a later publish of the id
+ * that finds it looks for the id in the topic's records, and takes the
+ * reservation over when the id is not stored {@link RESERVATION_GRACE_MS}
+ * after it was made (its publisher died between the reservation and the
+ * append: a kill -9 loses nothing, at worst it delays the retry by that long).
  *
  * @module
  */
 import type { StateWrite, StorageAdapter } from "./adapter.ts";
 import { MqError } from "./errors.ts";
 import { partitionOf } from "./partitioner.ts";
+import { resolveStart } from "./start_position.ts";
 import type { RecordBatch } from "./record.ts";
 
 const enc = new TextEncoder();
@@ -258,6 +262,54 @@ export class DedupIndex {
   }
 }
 
+/**
+ * How long a reservation of {@link reserveIds} whose record is not stored is
+ * taken for a publish still in progress, before another publish of the id
+ * takes it over.
+ */
+export const RESERVATION_GRACE_MS = 10_000;
+
+/** Records before a reservation's time that its record may carry (a batch made earlier). */
+const RESERVATION_MARGIN_MS = 60_000;
+
+/**
+ * A shard document's entry: when the id stops counting, or that and when it
+ * was reserved before its append (not known to be stored).
+ */
+type Seen = number | [until: number, reservedAt: number];
+
+const untilOf = (v: Seen) => (typeof v === "number" ? v : v[0]);
+
+/**
+ * Which of `ids` the records of `topic` hold, from about `since` (ms since
+ * the epoch) on, in any of its `partitions`.
+ */
+async function storedAmong(
+  adapter: StorageAdapter,
+  topic: string,
+  partitions: number,
+  ids: ReadonlySet<string>,
+  since: number,
+): Promise<Set<string>> {
+  const found = new Set<string>();
+  for (let p = 0; p < partitions && found.size < ids.size; p++) {
+    const { end } = await adapter.bounds(topic, p);
+    let at = await resolveStart(adapter, topic, p, new Date(since - RESERVATION_MARGIN_MS), since);
+    const reader = await adapter.openReader(topic, p, at);
+    try {
+      while (at < end && found.size < ids.size) {
+        const records = await reader.read(4096);
+        if (records.length === 0) break;
+        for (const r of records) if (r.id !== undefined && ids.has(r.id)) found.add(r.id);
+        at = records[records.length - 1].offset + 1;
+      }
+    } finally {
+      reader.close();
+    }
+  }
+  return found;
+}
+
 /** Documents the ids of one topic are spread over. */
 export const DEDUP_SHARDS = 64;
 
@@ -280,6 +332,7 @@ export async function reserveIds(
   batch: RecordBatch,
   windowMs: number,
   now: number,
+  partitions = 1,
 ): Promise<{ keep: number[]; undo: (written?: ReadonlySet<string>) => Promise<void> }> {
   // The ids of the batch by shard, and which records carry the first of each id.
   const byShard = new Map<string, Map<string, number>>();
@@ -293,6 +346,8 @@ export async function reserveIds(
   }
   const accepted = new Set<number>();
   const done: [string, string[]][] = [];
+  /** When this publish began to wait for reservations in progress (one grace for all shards). */
+  const started = Date.now();
   /** Gives back the reservations, but for the ids in `written` (stored after all). */
   const undo = async (written?: ReadonlySet<string>) => {
     for (const [shard, added] of done) {
@@ -302,7 +357,16 @@ export async function reserveIds(
   };
   try {
     for (const [shard, ids] of byShard) {
-      const added = await reserveShard(adapter, topic, shard, [...ids.keys()], windowMs, now);
+      const added = await reserveShard(
+        adapter,
+        topic,
+        shard,
+        [...ids.keys()],
+        windowMs,
+        now,
+        partitions,
+        started,
+      );
       for (const id of added) accepted.add(ids.get(id)!);
       if (added.length > 0) done.push([shard, added]);
     }
@@ -317,7 +381,11 @@ export async function reserveIds(
   return { keep, undo };
 }
 
-/** Adds the ids not seen within the window to a shard; returns those added. */
+/**
+ * Adds the ids not seen within the window to a shard; returns those added.
+ * An id reserved by a publish that has not stored it (see the module doc) is
+ * waited for, then taken over.
+ */
 async function reserveShard(
   adapter: StorageAdapter,
   topic: string,
@@ -325,19 +393,46 @@ async function reserveShard(
   ids: string[],
   windowMs: number,
   now: number,
+  partitions: number,
+  started: number,
 ): Promise<string[]> {
   const key = ["dedup", topic, shard];
+  /** Ids found stored (their reservations are confirmed by the next write). */
+  const stored = new Set<string>();
   for (let attempt = 0; attempt < 1000; attempt++) {
     const cur = await adapter.getState(key);
-    const seen: Record<string, number> = cur ? JSON.parse(dec.decode(cur.value)) : {};
-    for (const [id, until] of Object.entries(seen)) if (until <= now) delete seen[id];
+    const seen: Record<string, Seen> = cur ? JSON.parse(dec.decode(cur.value)) : {};
+    for (const [id, v] of Object.entries(seen)) if (untilOf(v) <= now) delete seen[id];
     const added: string[] = [];
+    const unsure = new Map<string, number>();
     for (const id of ids) {
-      if (Object.hasOwn(seen, id)) continue;
-      seen[id] = now + windowMs;
-      added.push(id);
+      const v = seen[id];
+      if (v === undefined || !Object.hasOwn(seen, id)) {
+        seen[id] = [now + windowMs, now];
+        added.push(id);
+      } else if (typeof v !== "number" && !stored.has(id)) unsure.set(id, v[1]);
+      else if (typeof v !== "number") seen[id] = v[0];
     }
-    if (added.length === 0) return added;
+    if (unsure.size > 0) {
+      // Reserved but perhaps never stored (a publisher killed before its append).
+      const since = Math.min(...unsure.values());
+      const found = await storedAmong(adapter, topic, partitions, new Set(unsure.keys()), since);
+      for (const id of found) stored.add(id);
+      const waiting = [...unsure].filter(([id]) => !found.has(id));
+      const late = waiting.filter(([, at]) => now - at >= RESERVATION_GRACE_MS);
+      if (late.length < waiting.length && Date.now() - started < RESERVATION_GRACE_MS) {
+        // A publish in progress, most likely: look again shortly.
+        await new Promise((r) => setTimeout(r, 100));
+        attempt--;
+        continue;
+      }
+      for (const [id] of waiting) {
+        seen[id] = [now + windowMs, now];
+        added.push(id);
+      }
+      for (const id of found) seen[id] = untilOf(seen[id]);
+    }
+    if (added.length === 0 && unsure.size === 0) return added;
     if (await adapter.compareAndSet(key, cur?.version ?? null, enc.encode(JSON.stringify(seen)))) {
       return added;
     }
@@ -356,7 +451,7 @@ async function release(
   for (let i = 0; i < 100; i++) {
     const c = await adapter.getState(key);
     if (!c) return;
-    const doc: Record<string, number> = JSON.parse(dec.decode(c.value));
+    const doc: Record<string, Seen> = JSON.parse(dec.decode(c.value));
     for (const id of ids) delete doc[id];
     if (await adapter.compareAndSet(key, c.version, enc.encode(JSON.stringify(doc)))) return;
   }
@@ -366,7 +461,9 @@ async function release(
  * For a transaction: which records of `batch` to keep (as {@link reserveIds}
  * decides) and the shard documents that reserve their ids, to be replaced in
  * the transaction's own commit (so a reservation exists exactly when the
- * records were stored).
+ * records were stored). An id that a plain publish reserved but did not
+ * store (looked for in the topic's `partitions`) is taken over at once:
+ * at worst a duplicate, never a loss.
  *
  * @example
  * ```ts
@@ -384,6 +481,7 @@ export async function planReservations(
   batch: RecordBatch,
   windowMs: number,
   now: number,
+  partitions = 1,
 ): Promise<{ keep: number[]; states: StateWrite[] }> {
   const byShard = new Map<string, Map<string, number>>();
   for (let i = 0; i < batch.count; i++) {
@@ -399,11 +497,25 @@ export async function planReservations(
   for (const [shard, ids] of byShard) {
     const key = ["dedup", topic, shard];
     const cur = await adapter.getState(key);
-    const seen: Record<string, number> = cur ? JSON.parse(dec.decode(cur.value)) : {};
-    for (const [id, until] of Object.entries(seen)) if (until <= now) delete seen[id];
+    const seen: Record<string, Seen> = cur ? JSON.parse(dec.decode(cur.value)) : {};
+    for (const [id, v] of Object.entries(seen)) if (untilOf(v) <= now) delete seen[id];
+    const unsure = new Map<string, number>();
+    for (const [id] of ids) {
+      const v = seen[id];
+      if (v !== undefined && typeof v !== "number" && Object.hasOwn(seen, id)) unsure.set(id, v[1]);
+    }
+    const stored = unsure.size > 0
+      ? await storedAmong(
+        adapter,
+        topic,
+        partitions,
+        new Set(unsure.keys()),
+        Math.min(...unsure.values()),
+      )
+      : new Set<string>();
     let added = 0;
     for (const [id, i] of ids) {
-      if (Object.hasOwn(seen, id)) continue;
+      if (Object.hasOwn(seen, id) && (!unsure.has(id) || stored.has(id))) continue;
       seen[id] = now + windowMs;
       accepted.add(i);
       added++;

@@ -15,6 +15,7 @@ import { MemoryAdapter } from "../../adapters/memory/mod.ts";
 import { FsAdapter } from "../../adapters/fs/mod.ts";
 import { KvAdapter } from "../../adapters/kv/mod.ts";
 import type { StorageAdapter } from "../../core/adapter.ts";
+import { RESERVATION_GRACE_MS } from "../../core/dedup.ts";
 
 const N = 500;
 const messages = Array.from({ length: N }, (_, i) => ({ payload: `m${i}`, id: `id-${i}` }));
@@ -167,5 +168,46 @@ Deno.test("fs: ids of a topic removed by another client do not count in the topi
     await a.close();
     await b.close();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a topic of 4 partitions (ids reserved in state documents): a publish stopped at its append delays the retry, loses nothing", async () => {
+  for (
+    const open of [
+      () => Promise.resolve(new MemoryAdapter()),
+      async () => await FsAdapter.open(await Deno.makeTempDir()),
+    ]
+  ) {
+    const inner = await open();
+    const stuck = new Proxy(inner, {
+      get(target, prop) {
+        const append = prop === "append" || prop === "appendDeduplicated" ||
+          prop === "appendAtomic";
+        if (append && prop in target) return () => new Promise(() => {});
+        const v = Reflect.get(target, prop);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const first = new Mq(stuck);
+    await first.topics.create("p4", { partitions: 4 });
+    const batch = messages.slice(0, 100);
+    void first.publishBatch("p4", batch);
+    await new Promise((r) => setTimeout(r, 100));
+    const mq = new Mq(inner);
+    try {
+      const t = performance.now();
+      const r = await mq.publishBatch("p4", batch);
+      eq([r.count, r.duplicates], [100, 0], "the retry stores every message");
+      eq(performance.now() - t >= RESERVATION_GRACE_MS - 200, true, "after the grace");
+      // Stored now: a repeat is a duplicate at once.
+      const again = await mq.publishBatch("p4", batch);
+      eq([again.count, again.duplicates], [0, 100]);
+      // A second client's retry while the first is still storing (within the grace) is not stored twice.
+      const more = messages.slice(100, 200);
+      const [x, y] = await Promise.all([mq.publishBatch("p4", more), mq.publishBatch("p4", more)]);
+      eq(x.count + y.count, 100);
+    } finally {
+      await mq.close();
+    }
   }
 });
