@@ -1,11 +1,12 @@
 /**
  * Deduplication by message id within a topic's window.
  *
- * The rule: a record whose id was stored in the same partition less than
- * `windowMs` before (as of the time of the append), or that repeats an id
- * earlier in its own batch, is a duplicate and is not stored; records without
- * an id are always stored. {@link DedupIndex} holds that rule for backends
- * that deduplicate natively under their append lock (fs, memory): the ids are
+ * The rule: a record whose id the topic stored less than `windowMs` before
+ * (as of the time of the append), or that repeats an id earlier in its own
+ * batch, is a duplicate and is not stored; records without an id are always
+ * stored. For a topic of one partition the backend keeps it where it can
+ * (`appendDeduplicated`); {@link DedupIndex} holds the rule, per partition,
+ * for backends that do so under their append lock (fs, memory): the ids are
  * taken from what is stored, so a reservation exists exactly when its record
  * does, and a publisher killed at any point leaves nothing reserved.
  *
