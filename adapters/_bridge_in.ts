@@ -1,6 +1,6 @@
 /**
  * What the Redis and MQTT connectors share coming in: storing a batch with
- * its origin's ids (without the dedup window's cost per batch), finding the
+ * its origin's ids (through the dedup window, or as it is), finding the
  * ids stored since a time (to drop a redelivery), a step retried with
  * backoff (one line when it starts failing, one when it works again), and a
  * sleep that a signal cuts short.
@@ -16,10 +16,9 @@ import { MqError } from "../core/errors.ts";
 const enc = new TextEncoder();
 
 /**
- * Stores `messages` in `topic` as they are, ids included, but without
- * reserving the ids in the topic's dedup window (64 state updates a batch,
- * too slow for a bridge): the connector drops redeliveries itself, with
- * {@link storedIdsSince}.
+ * Stores `messages` in `topic` as they are, ids included, but not through
+ * the topic's dedup window: for a connector whose ids do not tell a
+ * redelivery (MQTT's, which only a publisher sets).
  *
  * @example
  * ```ts
@@ -35,6 +34,35 @@ export function storeAsIs(
   topic: string,
   messages: OutgoingMessage[],
 ): Promise<PublishResult> {
+  return target.publishRecords(topic, recordsOf(messages), { deduplicate: false });
+}
+
+/**
+ * Stores `messages` in `topic` with their ids through the topic's dedup
+ * window (native, decided with the append, on every built-in backend), so
+ * that a redelivery within the window is dropped; `duplicates` says how many
+ * were.
+ *
+ * @example
+ * ```ts
+ * import { Mq } from "../core/client.ts";
+ * import { MemoryAdapter } from "./memory/mod.ts";
+ * import { storeWithIds } from "./_bridge_in.ts";
+ * const mq = new Mq(new MemoryAdapter());
+ * await storeWithIds(mq, "t", [{ payload: "x", id: "redis:s:1-0" }]);
+ * (await storeWithIds(mq, "t", [{ payload: "x", id: "redis:s:1-0" }])).duplicates; // 1
+ * ```
+ */
+export function storeWithIds(
+  target: Mq,
+  topic: string,
+  messages: OutgoingMessage[],
+): Promise<PublishResult> {
+  return target.publishRecords(topic, recordsOf(messages));
+}
+
+/** `messages` as a batch: payload bytes, ids, keys and headers. */
+function recordsOf(messages: OutgoingMessage[]) {
   const payloads: Uint8Array[] = new Array(messages.length);
   const meta: (RecordMeta | undefined)[] = new Array(messages.length);
   for (let i = 0; i < messages.length; i++) {
@@ -42,7 +70,7 @@ export function storeAsIs(
     payloads[i] = typeof m.payload === "string" ? enc.encode(m.payload) : m.payload;
     meta[i] = { id: m.id, key: m.key, headers: m.headers };
   }
-  return target.publishRecords(topic, batchOf(payloads, meta), { deduplicate: false });
+  return batchOf(payloads, meta);
 }
 
 /**

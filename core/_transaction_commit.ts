@@ -95,7 +95,14 @@ export async function commitAtomic(
         if (adapter.appendDeduplicated && part.config.partitions === 1) {
           native = { windowMs: window, now };
         } else {
-          const plan = await planReservations(adapter, part.topic, part.batch, window, now);
+          const plan = await planReservations(
+            adapter,
+            part.topic,
+            part.batch,
+            window,
+            now,
+            part.config.partitions,
+          );
           states.push(...plan.states);
           duplicates += part.batch.count - plan.keep.length;
           p = {

@@ -357,7 +357,14 @@ export class Mq {
       if (nativeDedup && this.adapter.appendDeduplicated && config.partitions === 1) {
         dedupWindowMs = config.dedupWindowMs;
       } else {
-        const r = await reserveIds(this.adapter, topic, batch, config.dedupWindowMs, this.now());
+        const r = await reserveIds(
+          this.adapter,
+          topic,
+          batch,
+          config.dedupWindowMs,
+          this.now(),
+          config.partitions,
+        );
         duplicates = batch.count - r.keep.length;
         if (duplicates > 0) batch = pickRecords(batch, r.keep);
         undo = r.undo;

@@ -28,7 +28,11 @@
  *
  * @module
  */
-import type { CorruptionReport, TransactionCommit } from "../../core/adapter.ts";
+import type {
+  CorruptionReport,
+  TransactionCommit,
+  TransactionCommitted,
+} from "../../core/adapter.ts";
 import { MqError } from "../../core/errors.ts";
 import {
   ByteSink,
@@ -39,7 +43,7 @@ import {
   frameBase,
   RECORD_HEAD,
 } from "../frame_codec.ts";
-import type { RecordBatch } from "../../core/record.ts";
+import { pickRecords, type RecordBatch } from "../../core/record.ts";
 import type { PartitionWriter, SyncPolicy } from "./partition_writer.ts";
 import { syncDir } from "./partition_writer.ts";
 import { nextVersion, type StateFiles } from "./state_files.ts";
@@ -179,7 +183,7 @@ export class FsTransactions {
   }
 
   /** Commits one transaction (see the module doc); `"conflict"` when a version changed. */
-  async commit(commit: TransactionCommit): Promise<number[] | "conflict"> {
+  async commit(commit: TransactionCommit): Promise<TransactionCommitted | "conflict"> {
     let bytes = 0;
     for (const w of commit.writes) {
       for (let i = 0; i < w.batch.count; i++) bytes += w.batch.ends[i] - w.batch.starts[i];
@@ -200,12 +204,15 @@ export class FsTransactions {
     }
   }
 
-  async #commitOnce(commit: TransactionCommit): Promise<number[] | "conflict"> {
+  async #commitOnce(commit: TransactionCommit): Promise<TransactionCommitted | "conflict"> {
     const w = commit.writes[0];
     if (commit.states.length === 0 && commit.writes.length === 1 && fitsOneFrame(w.batch)) {
       // One frame in one partition: atomic as it is (one write, one CRC), so
       // the plain append (guarded as ever) does.
-      return [await this.#writer(w.topic, w.partition).append(w.batch)];
+      const writer = this.#writer(w.topic, w.partition);
+      if (!w.dedup) return { firsts: [await writer.append(w.batch)], kept: [undefined] };
+      const r = await writer.appendDeduplicated(w.batch, w.dedup.windowMs, w.dedup.now);
+      return { firsts: [r.first], kept: [r.kept] };
     }
     const parts = [...new Set(commit.writes.map((w) => `${w.topic}/${w.partition}`))].sort();
     const states = [...commit.states].sort((a, b) => byKey(a.key, b.key));
@@ -221,16 +228,29 @@ export class FsTransactions {
       // The frames, at the ends the locks gave, one blob per write.
       const sink = new ByteSink(1 << 16);
       const firsts: number[] = [];
+      const kept: (number[] | undefined)[] = [];
       const blobs: { p: string; first: number; count: number; from: number; to: number }[] = [];
       let frames = 0;
-      for (const w of commit.writes) {
-        const p = `${w.topic}/${w.partition}`;
+      for (const write of commit.writes) {
+        const p = `${write.topic}/${write.partition}`;
         const first = ends.get(p)!;
+        let batch = write.batch;
+        if (write.dedup) {
+          // The ids this partition stored within the window, under its lock.
+          const k = await this.#writer(write.topic, write.partition).keptHeld(
+            batch,
+            first,
+            write.dedup.windowMs,
+            write.dedup.now,
+          );
+          kept.push(k);
+          if (k.length < batch.count) batch = pickRecords(batch, k);
+        } else kept.push(undefined);
         const from = sink.length;
-        frames += encodeFrames(w.batch, first, sink).length;
+        if (batch.count > 0) frames += encodeFrames(batch, first, sink).length;
         firsts.push(first);
-        ends.set(p, first + w.batch.count);
-        blobs.push({ p, first, count: w.batch.count, from, to: sink.length });
+        ends.set(p, first + batch.count);
+        if (batch.count > 0) blobs.push({ p, first, count: batch.count, from, to: sink.length });
       }
       if (states.length === 0 && parts.length === 1 && frames <= 1) {
         // One frame in one partition: atomic as it is.
@@ -242,7 +262,7 @@ export class FsTransactions {
             all,
           );
         }
-        return firsts;
+        return { firsts, kept };
       }
       const head: JournalHead = {
         parts: blobs.map((b) => ({ p: b.p, first: b.first, count: b.count, bytes: b.to - b.from })),
@@ -290,7 +310,7 @@ export class FsTransactions {
       }
       await this.#apply(journal);
       await Deno.remove(`${this.#dir}/${name}.commit`);
-      return firsts;
+      return { firsts, kept };
     });
   }
 

@@ -1,6 +1,7 @@
 import type {
   Capabilities,
   CorruptionReport,
+  DeduplicatedAppend,
   LogReader,
   PartitionBounds,
   StorageAdapter,
@@ -75,6 +76,7 @@ export const MAX_OPEN_READERS = 64;
  * | persistent | yes |
  * | multiProcess | yes (file locks) |
  * | transactions | atomic (`commitTransaction`: a commit record per transaction in `tx/`, rolled forward after a crash; up to 256 MiB of messages) |
+ * | native dedup | yes (`appendDeduplicated`, per partition: the ids of the log within the window, decided under the append lock; `dedup.tix` times the appends) |
  *
  * @example
  * ```ts ignore
@@ -206,17 +208,37 @@ export class FsAdapter implements StorageAdapter {
     return first;
   }
 
+  /**
+   * Appends the records of `batch` whose id the partition did not store
+   * within `windowMs` as of `now`, deciding under the partition's append lock
+   * from the ids the log holds (see `partition_writer.ts`): a kill at any
+   * point leaves no id counted that was not stored.
+   */
+  async appendDeduplicated(
+    topic: string,
+    partition: number,
+    batch: RecordBatch,
+    windowMs: number,
+    now: number,
+  ): Promise<DeduplicatedAppend> {
+    const r = await this.#afterRecovery(() =>
+      this.#writer(topic, partition).appendDeduplicated(batch, windowMs, now)
+    );
+    if (r.kept.length > 0) this.#wake(partitionDir(this.root, topic, partition));
+    return r;
+  }
+
   /** One transaction, all or nothing (see `_transactions.ts`). */
   async commitTransaction(commit: TransactionCommit): Promise<TransactionCommitted | "conflict"> {
     this.#check();
-    const firsts = await io(() => this.#tx.commit(commit));
-    if (firsts === "conflict") return firsts;
+    const done = await io(() => this.#tx.commit(commit));
+    if (done === "conflict") return done;
     for (
       const w of new Set(commit.writes.map((w) => partitionDir(this.root, w.topic, w.partition)))
     ) {
       this.#wake(w);
     }
-    return { firsts, kept: [] };
+    return done;
   }
 
   /** Runs `fn`; when a crashed writer's transaction must be finished first, does that and runs it again. */

@@ -3,8 +3,22 @@
  * (other processes may have written, a crash may have left a torn tail, which
  * is cut off), rolls segments, writes one batch with one write, indexes it
  * sparsely, and syncs as the policy says.
+ *
+ * Dedup by id is native here, under the same lock as the append: the writer
+ * keeps the ids the partition stored within the window (core's
+ * {@link DedupIndex}), taken from the log itself, so an id counts exactly
+ * when its record is stored. `dedup.tix`, beside the segments, is a time
+ * index (as Kafka's `.timeindex`): one entry per append that carries ids,
+ * written just before the frames, `f64 firstOffset, f64 count, f64 timeMs`.
+ * On first use (and after other processes appended) the writer reads it to
+ * find where the window starts and reads the ids of the records from there
+ * to the end, each at the time of its append's entry (a record with no entry
+ * of its own takes the next one's, or now: never older than it is).
  */
-import type { RecordBatch } from "../../core/record.ts";
+import { pickRecords, type RecordBatch } from "../../core/record.ts";
+import type { DeduplicatedAppend } from "../../core/adapter.ts";
+import { PartitionIds } from "./_partition_ids.ts";
+import { type Peeked, peekScan } from "./_segment_peek.ts";
 import { ByteSink, encodeFrames } from "../frame_codec.ts";
 import { MqError } from "../../core/errors.ts";
 import {
@@ -17,23 +31,9 @@ import {
   segmentName,
 } from "./_paths.ts";
 import { scanValid } from "./segment_scan.ts";
-import {
-  HighWater,
-  quarantine,
-  quarantinePath,
-  readHighWater,
-  readHighWaterSync,
-  recordLost,
-} from "./recovery.ts";
+import { HighWater, quarantine, quarantinePath, readHighWater, recordLost } from "./recovery.ts";
 import type { CorruptionReport } from "../../core/adapter.ts";
-import {
-  isFolderGone,
-  readAt,
-  readAtSync,
-  statOrNull,
-  statOrNullSync,
-  syncDir,
-} from "./_file_io.ts";
+import { isFolderGone, readAt, statOrNull, statOrNullSync, syncDir } from "./_file_io.ts";
 
 export { syncDir };
 
@@ -52,66 +52,6 @@ interface Tail {
   indexedAt: number;
 }
 
-/** What {@link PartitionWriter.peekEnd} saw of the last segment. */
-interface Peeked {
-  path: string;
-  ino: number | null;
-  /** The file's size when it was scanned. */
-  scannedTo: number;
-  /** Position after the last valid frame. */
-  end: number;
-  /** The offset after the last valid frame. */
-  scanNext: number;
-  /** The partition's end: `scanNext`, or the high-water mark where that is higher. */
-  nextOffset: number;
-}
-
-/** Bytes up to which {@link peekScan} reads synchronously (metadata-sized reads: no round trip to the thread pool). */
-const PEEK_SYNC_BYTES = 256 * 1024;
-
-/** Scans a segment from `pos` (at offset `offset`) to its size, reading only. */
-async function peekScan(
-  path: string,
-  pos: number,
-  offset: number,
-  st: Deno.FileInfo,
-): Promise<Peeked> {
-  const len = Math.max(0, st.size - pos);
-  const dir = path.slice(0, path.lastIndexOf("/"));
-  let buf: Uint8Array, got: number;
-  if (pos === 0 && len <= PEEK_SYNC_BYTES) {
-    // A small segment read whole, in one call (bytes written since the
-    // stat are read and scanned too).
-    buf = Deno.readFileSync(path);
-    got = buf.length;
-  } else if (len <= PEEK_SYNC_BYTES) {
-    const file = Deno.openSync(path, { read: true });
-    try {
-      ({ buf, got } = readAtSync(file, pos, len));
-    } finally {
-      file.close();
-    }
-  } else {
-    const file = await Deno.open(path, { read: true });
-    try {
-      ({ buf, got } = await readAt(file, pos, len));
-    } finally {
-      file.close();
-    }
-  }
-  const scan = scanValid(buf, 0, got, offset);
-  // Offsets acknowledged once are counted even where no frame holds them now.
-  const hwm = readHighWaterSync(dir);
-  return {
-    path,
-    ino: st.ino,
-    scannedTo: pos + got,
-    end: pos + scan.end,
-    scanNext: scan.nextOffset,
-    nextOffset: Math.max(scan.nextOffset, hwm),
-  };
-}
-
 /** The writer of one partition, in this process. */
 export class PartitionWriter {
   readonly dir: string;
@@ -127,6 +67,8 @@ export class PartitionWriter {
   #guard: (() => Promise<void>) | undefined;
   /** Appends and exclusive runs queued or running: while any is, the files stay open. */
   #pending = 0;
+  /** The ids the partition stored within the window (native dedup). */
+  #ids: PartitionIds;
 
   /**
    * `onDamage` hears of damage the writer finds (and quarantines). `guard`,
@@ -143,13 +85,14 @@ export class PartitionWriter {
     this.dir = dir;
     this.#sync = sync;
     this.#hwm = new HighWater(dir);
+    this.#ids = new PartitionIds(dir);
     this.#onDamage = onDamage;
     this.#guard = guard;
   }
 
   /** Appends a batch; resolves to its first offset. */
   append(batch: RecordBatch): Promise<number> {
-    return this.#enqueue(() => this.#append(batch));
+    return this.#enqueue(() => this.#append(batch).then((r) => r.first));
   }
 
   /** Runs `fn` after the work queued before it, counted as pending until it settles. */
@@ -172,6 +115,28 @@ export class PartitionWriter {
     this.#lockFile = undefined;
     this.#hwm.close();
     return true;
+  }
+
+  /**
+   * Appends the records of `batch` whose id this partition did not store
+   * within `windowMs` as of `now` (nor earlier in the batch), under the
+   * append lock: see the module doc.
+   */
+  appendDeduplicated(
+    batch: RecordBatch,
+    windowMs: number,
+    now: number,
+  ): Promise<DeduplicatedAppend> {
+    return this.#enqueue(() => this.#append(batch, { windowMs, now }));
+  }
+
+  /**
+   * For transactions, holding the lock (inside {@link exclusive}, at `end`):
+   * the indices of the records of `batch` to keep, as
+   * {@link appendDeduplicated} decides.
+   */
+  keptHeld(batch: RecordBatch, end: number, windowMs: number, now: number): Promise<number[]> {
+    return this.#ids.kept(batch, end, `${this.#tail?.path}:${this.#tail?.ino}`, windowMs, now);
   }
 
   /**
@@ -255,24 +220,40 @@ export class PartitionWriter {
     }
   }
 
-  async #append(batch: RecordBatch): Promise<number> {
+  async #append(
+    batch: RecordBatch,
+    dedup?: { windowMs: number; now: number },
+  ): Promise<DeduplicatedAppend> {
     try {
-      return await this.#appendLocked(batch);
+      return await this.#appendLocked(batch, dedup);
     } catch (e) {
       if (!isFolderGone(e)) throw e;
       // The partition's folder was removed meanwhile (`topics rm` in
       // another process): start afresh in a new one.
       this.reset();
-      return await this.#appendLocked(batch);
+      return await this.#appendLocked(batch, dedup);
     }
   }
 
-  #appendLocked(batch: RecordBatch): Promise<number> {
+  #appendLocked(
+    batch: RecordBatch,
+    dedup?: { windowMs: number; now: number },
+  ): Promise<DeduplicatedAppend> {
     return this.#locked(async () => {
       let tail = await this.#refresh();
       await this.#guard?.();
+      let kept: number[] | undefined;
+      if (dedup) {
+        kept = await this.keptHeld(batch, tail.nextOffset, dedup.windowMs, dedup.now);
+        if (kept.length === 0) return { first: -1, kept };
+        if (kept.length < batch.count) batch = pickRecords(batch, kept);
+      }
       if (tail.size >= SEGMENT_BYTES) tail = await this.#roll(tail.nextOffset);
       const first = tail.nextOffset;
+      const at = dedup?.now ?? Date.now();
+      if (batch.meta?.some((m) => m?.id !== undefined)) {
+        await this.#ids.noteTime(first, batch.count, at);
+      }
       const sink = this.#sink ??= new ByteSink(1 << 16);
       sink.length = 0;
       encodeFrames(batch, first, sink);
@@ -310,7 +291,8 @@ export class PartitionWriter {
       tail.nextOffset += batch.count;
       await this.#hwm.advance(tail.nextOffset);
       if (sink.bytes.length > 8 << 20) this.#sink = new ByteSink(1 << 16);
-      return first;
+      this.#ids.appended(batch, first, tail.nextOffset, `${tail.path}:${tail.ino}`, at);
+      return { first, kept: kept ?? [] };
     });
   }
 
@@ -321,6 +303,9 @@ export class PartitionWriter {
   async appendFramesHeld(frames: Uint8Array, count: number): Promise<void> {
     let tail = await this.#refresh();
     if (tail.size >= SEGMENT_BYTES) tail = await this.#roll(tail.nextOffset);
+    // Their ids count from now (the frames are not decoded here; the next
+    // dedup append reads them back).
+    if (count > 0) await this.#ids.noteTime(tail.nextOffset, count, Date.now());
     await this.#writeFrames(tail, frames, count);
   }
 
@@ -472,6 +457,7 @@ export class PartitionWriter {
   /** Forgets cached positions (after the folder was removed). */
   reset(): void {
     this.#tail = undefined;
+    this.#ids.reset();
     this.#peek = undefined;
     this.#hwm.close();
     this.#lockFile?.close();

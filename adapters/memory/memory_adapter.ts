@@ -1,5 +1,6 @@
 import type {
   Capabilities,
+  DeduplicatedAppend,
   LogReader,
   PartitionBounds,
   PartitionWrite,
@@ -9,13 +10,16 @@ import type {
   Versioned,
 } from "../../core/adapter.ts";
 import { MqError } from "../../core/errors.ts";
-import type { RecordBatch, StoredRecord } from "../../core/record.ts";
+import { pickRecords, type RecordBatch, type StoredRecord } from "../../core/record.ts";
+import { DedupIndex } from "../../core/dedup.ts";
 
 interface Partition {
   start: number;
   records: StoredRecord[];
   bytes: number;
   waiters: Set<() => void>;
+  /** The ids stored, for native dedup. */
+  ids: DedupIndex;
 }
 
 /**
@@ -27,6 +31,7 @@ interface Partition {
  * | persistent | no |
  * | multiProcess | no |
  * | atomic writes across topics | yes (`appendAtomic`) |
+ * | native dedup | yes (`appendDeduplicated`, per partition, in the same step as the append) |
  * | transactions | atomic (`commitTransaction`, no size limit) |
  *
  * @example
@@ -52,11 +57,32 @@ export class MemoryAdapter implements StorageAdapter {
     if (this.#closed) throw new MqError("CLOSED", "the memory backend is closed");
     let parts = this.#logs.get(topic);
     if (!parts) this.#logs.set(topic, parts = []);
-    return parts[p] ??= { start: 0, records: [], bytes: 0, waiters: new Set() };
+    return parts[p] ??= {
+      start: 0,
+      records: [],
+      bytes: 0,
+      waiters: new Set(),
+      ids: new DedupIndex(),
+    };
   }
 
   append(topic: string, partition: number, batch: RecordBatch): Promise<number> {
     return Promise.resolve(this.#append(topic, partition, batch));
+  }
+
+  /** Appends `batch` but for the ids this partition stored within the window: nothing runs in between. */
+  appendDeduplicated(
+    topic: string,
+    partition: number,
+    batch: RecordBatch,
+    windowMs: number,
+    now: number,
+  ): Promise<DeduplicatedAppend> {
+    const part = this.#partition(topic, partition);
+    const kept = this.#kept(part, batch, windowMs, now);
+    if (kept.length === 0) return Promise.resolve({ first: -1, kept });
+    const first = this.#append(topic, partition, pickRecords(batch, kept), now);
+    return Promise.resolve({ first, kept });
   }
 
   /** Appends every write at once: nothing else runs in between. */
@@ -73,19 +99,43 @@ export class MemoryAdapter implements StorageAdapter {
         return Promise.resolve("conflict");
       }
     }
-    const firsts = commit.writes.map((w) => this.#append(w.topic, w.partition, w.batch));
+    const kept: (number[] | undefined)[] = [];
+    const firsts = commit.writes.map((w) => {
+      if (!w.dedup) {
+        kept.push(undefined);
+        return this.#append(w.topic, w.partition, w.batch);
+      }
+      const part = this.#partition(w.topic, w.partition);
+      const k = this.#kept(part, w.batch, w.dedup.windowMs, w.dedup.now);
+      kept.push(k);
+      return this.#append(w.topic, w.partition, pickRecords(w.batch, k), w.dedup.now);
+    });
     for (const s of commit.states) {
       this.#state.set(s.key.join("\u0000"), {
         value: s.value.slice(),
         version: String(++this.#version),
       });
     }
-    return Promise.resolve({ firsts, kept: [] });
+    return Promise.resolve({ firsts, kept });
   }
 
-  #append(topic: string, partition: number, batch: RecordBatch): number {
+  /** The records of `batch` to store, but for the ids `part` stored within the window. */
+  #kept(part: Partition, batch: RecordBatch, windowMs: number, now: number): number[] {
+    part.ids.prune(windowMs, now);
+    const { hits, keep } = part.ids.filter(batch, windowMs, now);
+    if (hits.length === 0) return keep();
+    const same = new Set<number>();
+    for (const h of hits) {
+      const stored = part.records[h.offset - part.start];
+      if (!stored || stored.id === batch.meta?.[h.index]?.id) same.add(h.index);
+    }
+    return keep(same);
+  }
+
+  #append(topic: string, partition: number, batch: RecordBatch, now = Date.now()): number {
     const part = this.#partition(topic, partition);
     const first = part.start + part.records.length;
+    part.ids.noteBatch(batch, undefined, now, first);
     for (let i = 0; i < batch.count; i++) {
       const m = batch.meta?.[i];
       const payload = batch.data.slice(batch.starts[i], batch.ends[i]);

@@ -15,10 +15,13 @@
  * entries (a crashed run's) are read again, and entries other consumers of
  * the group left pending for `?claim_idle=` (default 60s) are claimed
  * (XAUTOCLAIM); each entry comes in with the id `redis:<stream>:<entry-id>`.
- * Entries are acknowledged batch by batch, so only the last batch of a run
- * that stopped can be pending: before it is read again, the bridge looks up
- * which of those ids the topic stored since the oldest was delivered, and
- * drops them (the topic's dedup window would cost 64 state updates a batch).
+ * Entries are stored through the topic's dedup window (native on fs, kv,
+ * memory and NATS, decided with the append), so an entry delivered again
+ * within it is dropped as a duplicate. Entries are acknowledged batch by
+ * batch, so only the last batch of a run that stopped can be pending: before
+ * it is read again, the bridge also looks up which of those ids the topic
+ * stored since the oldest was delivered (a run that stopped longer ago than
+ * the window), and drops them.
  *
  * | mq | Redis stream entry |
  * | --- | --- |
@@ -43,7 +46,7 @@ import type { BackendUrl } from "../../core/backend_url.ts";
 import type { Mq, OutgoingMessage } from "../../core/client.ts";
 import type { ReceivedMessage } from "../../core/message.ts";
 import { MqError } from "../../core/errors.ts";
-import { retrier, storeAsIs, storedIdsSince } from "../_bridge_in.ts";
+import { retrier, storedIdsSince, storeWithIds } from "../_bridge_in.ts";
 import {
   connectRedis,
   parseRedisUrl,
@@ -205,7 +208,11 @@ export async function bridgeInto(
         else batch.push(m);
       }
     }
-    if (batch.length > 0) total += (await storeAsIs(target, options.into, batch)).count;
+    if (batch.length > 0) {
+      const r = await storeWithIds(target, options.into, batch);
+      total += r.count;
+      skipped += r.duplicates;
+    }
     const acks = client.multi();
     for (const [stream, entries] of byStream) {
       if (entries.length) acks.addCommand(["XACK", stream, group, ...entries.map((e) => e[0])]);
@@ -333,7 +340,9 @@ export async function bridgeInto(
     }
     if (skipped > 0) {
       say(
-        `${skipped} entr${skipped === 1 ? "y" : "ies"} of a run that stopped were stored already`,
+        `${skipped} entr${
+          skipped === 1 ? "y" : "ies"
+        } delivered again were stored already (dropped)`,
       );
     }
     return total;

@@ -208,6 +208,27 @@ export function logCases(test: DefineCase): void {
     eq(await texts(mq, t), ["ok"]);
   });
 
+  test("a publish stopped at its append leaves no id counted: the retry stores every message", async (mq) => {
+    const t = topicName("ids-stopped");
+    await mq.topics.create(t, {});
+    const msgs = Array.from({ length: 200 }, (_, i) => ({ payload: `m${i}`, id: `stopped-${i}` }));
+    // A client whose appends never return (as if killed right there).
+    const stuck = new Proxy(mq.adapter, {
+      get(target, prop) {
+        const append = prop === "append" || prop === "appendDeduplicated" ||
+          prop === "appendAtomic";
+        if (append && prop in target) return () => new Promise(() => {});
+        const v = Reflect.get(target, prop);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    void new Mq(stuck).publishBatch(t, msgs);
+    await new Promise((r) => setTimeout(r, 100));
+    const r = await mq.publishBatch(t, msgs);
+    eq([r.count, r.duplicates], [200, 0]);
+    eq(await texts(mq, t), msgs.map((m) => m.payload));
+  });
+
   test("dedup remembers thousands of ids; a repeat within one batch is stored once", async (mq) => {
     const t = topicName("ids");
     const N = 3000;

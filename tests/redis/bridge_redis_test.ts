@@ -442,3 +442,24 @@ redisCase(
   },
   ["--requirepass", "s3cret"],
 );
+
+redisCase(
+  "bridge --from redis: entries delivered again (to a second group) are dropped by the topic's dedup window",
+  async (h, broker) => {
+    const n = 5000;
+    const cmds = Array.from(
+      { length: n },
+      (_, i) => resp(["XADD", "again", "*", "payload", `m-${i}`]),
+    );
+    await redisCli(broker.port, ["--pipe"], concat(cmds));
+    const args = ["bridge", "--from", broker.url, "--subjects", "again", "--into", "ag", "-e"];
+    const first = await mq(h, [...args, "--group", "one", "-q"]);
+    eq(first.code, 0, first.err);
+    // A second group gets every entry again, with the same ids: all duplicates.
+    const second = await mq(h, [...args, "--group", "two"]);
+    eq(second.code, 0, second.err);
+    ok(/5000 entries delivered again were stored already/.test(second.err), second.err);
+    const got = (await mq(h, ["sub", "ag", "-e"])).out.trim().split("\n");
+    eq(got, Array.from({ length: n }, (_, i) => `m-${i}`));
+  },
+);

@@ -327,14 +327,6 @@ tortureTest(
       tally.messages += sent.length;
     }, 3);
   },
-  {
-    // core/dedup.ts reserves a batch's ids before the append: a bridge killed in
-    // between leaves them reserved, and its rerun drops those messages as duplicates.
-    knownDefects: {
-      file: "ids reserved by a publish killed before its append are dropped on the retry",
-      kv: "ids reserved by a publish killed before its append are dropped on the retry",
-    },
-  },
 );
 
 tortureTest(
