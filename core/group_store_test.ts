@@ -23,6 +23,14 @@ class Contended extends MemoryAdapter {
 /** Real time passing (the ManualClock stands still meanwhile). */
 const realWait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Waits (in real time, up to 10 s: the machine may be busy) until `cond` holds. */
+async function eventually(cond: () => boolean, what: string): Promise<void> {
+  for (const until = Date.now() + 10_000; !cond();) {
+    if (Date.now() > until) throw new Error(`not within 10 s: ${what}`);
+    await realWait(5);
+  }
+}
+
 Deno.test("updateGroup after a conflicting writer waits on its clock: nothing is tried again until the ManualClock moves", async () => {
   const adapter = new Contended();
   const clock = new ManualClock(1_000);
@@ -35,6 +43,7 @@ Deno.test("updateGroup after a conflicting writer waits on its clock: nothing is
     done = true;
     return r;
   });
+  await eventually(() => adapter.tries === 1 && clock.pendingTimers === 1, "one try, then asleep");
   await realWait(30);
   eq(
     [done, adapter.tries, clock.pendingTimers],
@@ -43,6 +52,7 @@ Deno.test("updateGroup after a conflicting writer waits on its clock: nothing is
   );
   // The first wait is under min(50, 1 + 0) = 1 ms; the second under 2 ms.
   await clock.advance(1);
+  await eventually(() => adapter.tries === 2 && clock.pendingTimers === 1, "a second try");
   eq([done, adapter.tries], [false, 2]);
   await realWait(30);
   eq([done, adapter.tries, clock.pendingTimers], [false, 2, 1], "real time does not wake it");
@@ -78,7 +88,7 @@ Deno.test("a group reset through a TopicAdmin given a ManualClock waits on it af
   adapter.conflicts = 1;
   adapter.tries = 0;
   const reset = watch(admin.resetGroup("t", "g", "end"));
-  await realWait(30);
+  await eventually(() => adapter.tries === 1 && clock.pendingTimers === 1, "one try, then asleep");
   eq([reset.done, adapter.tries, clock.pendingTimers], [false, 1, 1]);
   await clock.advance(1);
   await reset.result;
@@ -109,7 +119,7 @@ Deno.test("a settle by receipt with a ManualClock in its context waits on it aft
     receipt,
     { kind: "ack" },
   ));
-  await realWait(30);
+  await eventually(() => adapter.tries === 1 && clock.pendingTimers === 1, "one try, then asleep");
   eq([ack.done, adapter.tries, clock.pendingTimers], [false, 1, 1]);
   await clock.advance(1);
   await ack.result;

@@ -7,6 +7,14 @@ import { ManualClock } from "./clock.ts";
 import { MqError } from "./errors.ts";
 import { runTransaction, type TransactionHost } from "./transaction.ts";
 
+/** Waits (in real time, up to 10 s: the machine may be busy) until `cond` holds. */
+async function eventually(cond: () => boolean, what: string): Promise<void> {
+  for (const until = Date.now() + 10_000; !cond();) {
+    if (Date.now() > until) throw new Error(`not within 10 s: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 const MINUTE = 60_000;
 
 Deno.test("a transaction's delayed publish reaches a group at its time on the client's ManualClock, not before", async () => {
@@ -92,6 +100,7 @@ Deno.test("an atomic commit that meets a conflicting writer waits on the host's 
     done = true;
     return r;
   });
+  await eventually(() => clock.pendingTimers === 1, "asleep on the clock");
   await new Promise((r) => setTimeout(r, 30)); // real time: the ManualClock stands still
   eq([done, adapter.tries, clock.pendingTimers], [false, 1, 1], "asleep on the clock");
   await clock.advance(1); // the first wait is under min(20, 1) = 1 ms
@@ -144,6 +153,7 @@ Deno.test("an effectively-once commit's settlements wait on the host's clock aft
     done = true;
     return r;
   });
+  await eventually(() => clock.pendingTimers === 1, "asleep on the clock");
   await new Promise((r) => setTimeout(r, 30)); // real time: the ManualClock stands still
   eq([done, clock.pendingTimers], [false, 1], "asleep on the clock");
   const tries = adapter.tries;
