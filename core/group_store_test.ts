@@ -35,31 +35,46 @@ Deno.test("updateGroup after a conflicting writer waits on its clock: nothing is
   const adapter = new Contended();
   const clock = new ManualClock(1_000);
   adapter.conflicts = 2;
-  let done = false;
-  const update = updateGroup(adapter, "t", "g", () => ({ partitions: {} }), (s) => {
-    s.deadLettered = (s.deadLettered ?? 0) + 1;
-    return "changed";
-  }, { clock }).then((r) => {
-    done = true;
-    return r;
-  });
-  await eventually(() => adapter.tries === 1 && clock.pendingTimers === 1, "one try, then asleep");
-  await realWait(30);
-  eq(
-    [done, adapter.tries, clock.pendingTimers],
-    [false, 1, 1],
-    "asleep on the clock after one try",
-  );
-  // The first wait is under min(50, 1 + 0) = 1 ms; the second under 2 ms.
-  await clock.advance(1);
-  await eventually(() => adapter.tries === 2 && clock.pendingTimers === 1, "a second try");
-  eq([done, adapter.tries], [false, 2]);
-  await realWait(30);
-  eq([done, adapter.tries, clock.pendingTimers], [false, 2, 1], "real time does not wake it");
-  await clock.advance(2);
-  eq(await update, "changed");
-  eq([adapter.tries, clock.pendingTimers], [3, 0]);
-  eq((await loadGroup(adapter, "t", "g"))?.deadLettered, 1, "applied once, by the write that won");
+  // Waits near their longest (0.999 and 1.998 ms), so that the second is not
+  // due within the first advance (random waits summing to under 1 ms would be).
+  const random = Math.random;
+  Math.random = () => 0.999;
+  try {
+    let done = false;
+    const update = updateGroup(adapter, "t", "g", () => ({ partitions: {} }), (s) => {
+      s.deadLettered = (s.deadLettered ?? 0) + 1;
+      return "changed";
+    }, { clock }).then((r) => {
+      done = true;
+      return r;
+    });
+    await eventually(
+      () => adapter.tries === 1 && clock.pendingTimers === 1,
+      "one try, then asleep",
+    );
+    await realWait(30);
+    eq(
+      [done, adapter.tries, clock.pendingTimers],
+      [false, 1, 1],
+      "asleep on the clock after one try",
+    );
+    // The first wait is under min(50, 1 + 0) = 1 ms; the second under 2 ms.
+    await clock.advance(1);
+    await eventually(() => adapter.tries === 2 && clock.pendingTimers === 1, "a second try");
+    eq([done, adapter.tries], [false, 2]);
+    await realWait(30);
+    eq([done, adapter.tries, clock.pendingTimers], [false, 2, 1], "real time does not wake it");
+    await clock.advance(2);
+    eq(await update, "changed");
+    eq([adapter.tries, clock.pendingTimers], [3, 0]);
+    eq(
+      (await loadGroup(adapter, "t", "g"))?.deadLettered,
+      1,
+      "applied once, by the write that won",
+    );
+  } finally {
+    Math.random = random;
+  }
   await adapter.close();
 });
 

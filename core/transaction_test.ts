@@ -100,7 +100,7 @@ Deno.test("an atomic commit that meets a conflicting writer waits on the host's 
     done = true;
     return r;
   });
-  await eventually(() => clock.pendingTimers === 1, "asleep on the clock");
+  await eventually(() => clock.pendingTimers >= 1, "asleep on the clock");
   await new Promise((r) => setTimeout(r, 30)); // real time: the ManualClock stands still
   eq([done, adapter.tries, clock.pendingTimers], [false, 1, 1], "asleep on the clock");
   await clock.advance(1); // the first wait is under min(20, 1) = 1 ms
@@ -153,7 +153,7 @@ Deno.test("an effectively-once commit's settlements wait on the host's clock aft
     done = true;
     return r;
   });
-  await eventually(() => clock.pendingTimers === 1, "asleep on the clock");
+  await eventually(() => clock.pendingTimers >= 1, "asleep on the clock");
   await new Promise((r) => setTimeout(r, 30)); // real time: the ManualClock stands still
   eq([done, clock.pendingTimers], [false, 1], "asleep on the clock");
   const tries = adapter.tries;
