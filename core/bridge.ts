@@ -208,10 +208,17 @@ export async function runBridge(
       batchSize: 1024,
       visibilityMs: options.visibilityMs,
     });
+    // The next batch is read while the broker takes this one (a batch held
+    // more, no more: its position moves only once it went out, as before).
+    let next: Promise<ReceivedMessage[] | null> | undefined;
     try {
+      next = sub.take(8192);
       for (;;) {
-        const batch = await sub.take(8192);
+        const batch = await next;
+        next = undefined;
         if (batch === null) break;
+        next = sub.take(8192);
+        next.catch(() => {}); // a failure is seen where it is awaited
         for (let attempt = 1;; attempt++) {
           try {
             await sink.send(topic, batch);
@@ -247,6 +254,7 @@ export async function runBridge(
       }
     } finally {
       await sub.close();
+      await next?.catch(() => {});
     }
   };
 

@@ -28,7 +28,17 @@ class ErrorReply extends Error {}
 /** One reply: an error's text, or a value (a simple or bulk string, an integer, nil). */
 type Reply = { error: string } | { value: string | number | null };
 
-/** A growable byte buffer that RESP commands are encoded into. */
+/** How many decimal digits `n` (>= 0) has. */
+function digitsOf(n: number): number {
+  let d = 1;
+  while (n >= 10) {
+    n = Math.floor(n / 10);
+    d++;
+  }
+  return d;
+}
+
+/** A growable byte buffer that RESP commands are encoded into (no string built per argument). */
 class Encoder {
   bytes = new Uint8Array(WRITE_BYTES + 64 * 1024);
   length = 0;
@@ -40,39 +50,67 @@ class Encoder {
     this.bytes = grown;
   }
 
-  #ascii(s: string) {
-    this.#room(s.length);
-    for (let i = 0; i < s.length; i++) this.bytes[this.length++] = s.charCodeAt(i);
+  /** Writes `kind` (`*` or `$`), `n` in decimal and CRLF at `at`; returns where it ended. */
+  #head(kind: number, n: number, at: number): number {
+    const b = this.bytes;
+    b[at] = kind;
+    const end = at + 1 + digitsOf(n);
+    for (let i = end - 1; i > at; i--) {
+      b[i] = 48 + (n % 10);
+      n = Math.floor(n / 10);
+    }
+    b[end] = 0x0d;
+    b[end + 1] = 0x0a;
+    return end + 2;
+  }
+
+  /**
+   * Appends `a` as a bulk string if it is ASCII (most names and ids are: a
+   * loop here is cheaper than a call to the encoder); false (nothing
+   * appended) if it is not.
+   */
+  #ascii(a: string): boolean {
+    const n = a.length;
+    this.#room(n + 16);
+    const b = this.bytes;
+    const start = this.length + 3 + digitsOf(n);
+    for (let i = 0; i < n; i++) {
+      const c = a.charCodeAt(i);
+      if (c >= 0x80) return false;
+      b[start + i] = c;
+    }
+    this.#head(0x24, n, this.length);
+    b[start + n] = 0x0d;
+    b[start + n + 1] = 0x0a;
+    this.length = start + n + 2;
+    return true;
   }
 
   /** Appends one command: `*argc`, then each argument as a bulk string. */
   command(args: (string | Uint8Array)[]) {
-    this.#ascii(`*${args.length}\r\n`);
+    this.#room(16);
+    this.length = this.#head(0x2a, args.length, this.length);
     for (const a of args) {
       if (typeof a === "string") {
+        if (a.length < 256 && this.#ascii(a)) continue;
         // At most 3 bytes of UTF-8 per UTF-16 unit; the length is known once written.
-        this.#room(a.length * 3 + 16);
-        const head = this.length;
-        const digits = String(a.length * 3).length;
-        const at = head + 1 + digits + 2;
+        this.#room(a.length * 3 + 32);
+        const room = digitsOf(a.length * 3);
+        const at = this.length + 3 + room;
         const { written } = enc.encodeInto(a, this.bytes.subarray(at));
-        const len = String(written);
-        if (len.length === digits) {
-          this.#ascii(`$${len}\r\n`);
-          this.length = at + written;
-        } else {
-          // Fewer digits than the room left for them: move the bytes back.
-          this.bytes.copyWithin(head + 1 + len.length + 2, at, at + written);
-          this.#ascii(`$${len}\r\n`);
-          this.length += written;
-        }
+        const digits = digitsOf(written);
+        // Fewer digits than the room left for them: move the bytes back.
+        if (digits < room) this.bytes.copyWithin(at - (room - digits), at, at + written);
+        this.length = this.#head(0x24, written, this.length) + written;
       } else {
-        this.#ascii(`$${a.byteLength}\r\n`);
-        this.#room(a.byteLength + 2);
+        this.#room(a.byteLength + 32);
+        this.length = this.#head(0x24, a.byteLength, this.length);
         this.bytes.set(a, this.length);
         this.length += a.byteLength;
       }
-      this.#ascii("\r\n");
+      this.bytes[this.length] = 0x0d;
+      this.bytes[this.length + 1] = 0x0a;
+      this.length += 2;
     }
   }
 }
