@@ -208,17 +208,10 @@ export async function runBridge(
       batchSize: 1024,
       visibilityMs: options.visibilityMs,
     });
-    // The next batch is read while the broker takes this one (a batch held
-    // more, no more: its position moves only once it went out, as before).
-    let next: Promise<ReceivedMessage[] | null> | undefined;
     try {
-      next = sub.take(8192);
       for (;;) {
-        const batch = await next;
-        next = undefined;
+        const batch = await sub.take(8192);
         if (batch === null) break;
-        next = sub.take(8192);
-        next.catch(() => {}); // a failure is seen where it is awaited
         for (let attempt = 1;; attempt++) {
           try {
             await sink.send(topic, batch);
@@ -254,7 +247,6 @@ export async function runBridge(
       }
     } finally {
       await sub.close();
-      await next?.catch(() => {});
     }
   };
 
