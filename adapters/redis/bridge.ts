@@ -1,10 +1,12 @@
 /**
  * The Redis Streams connector of `mq bridge` (`redis://[user:pass@]host:port[/db]`,
  * `rediss://` for TLS), loaded only when a bridge uses it; a
- * `BrokerConnector` of core/bridge.ts, through `@redis/client`.
+ * `BrokerConnector` of core/bridge.ts: coming in through `@redis/client`
+ * (imported only then), going out over a connection of its own (`_pipe.ts`).
  *
  * Going out (`--to`), each message is an XADD to the stream `--target` names
- * (default: the topic), pipelined in batches; `?maxlen=N` trims each stream
+ * (default: the topic), a batch's XADDs written as RESP bytes, many a write,
+ * and their replies counted as they come; `?maxlen=N` trims each stream
  * to about N entries (`MAXLEN ~ N`). The local position moves only after
  * Redis answered every XADD of a batch.
  *
