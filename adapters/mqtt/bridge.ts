@@ -133,9 +133,26 @@ function publish(
       if (done === messages.length) {
         if (failed) reject(failed);
         else resolve();
-      } else if (!failed) pump();
+      } else if (!failed && !scheduled) {
+        // The acknowledgements of one read free their places at once: refill them together.
+        scheduled = true;
+        queueMicrotask(pump);
+      }
     };
+    let scheduled = false;
     const pump = () => {
+      scheduled = false;
+      if (failed) return;
+      // The PUBLISHes of a pump go out in one write (mqtt.js writes each packet by itself).
+      const stream = client.stream;
+      stream?.cork();
+      try {
+        pumpCorked();
+      } finally {
+        stream?.uncork();
+      }
+    };
+    const pumpCorked = () => {
       while (sent < messages.length && sent - done < WINDOW) {
         const m = messages[sent++];
         const p = m.payload;

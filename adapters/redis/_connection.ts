@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { createClient, RESP_TYPES } from "@redis/client";
+import type * as RedisModule from "@redis/client";
 import { Buffer } from "node:buffer";
 import type { BackendUrl } from "../../core/backend_url.ts";
 import { redactUrl } from "../../core/backend_url.ts";
@@ -104,7 +104,15 @@ export function parseRedisUrl(url: BackendUrl): RedisUrl {
 /** The client type this module makes (bulk strings as Buffers). */
 export type RedisClient = ReturnType<typeof makeClient>;
 
-function makeClient(conf: RedisUrl, reconnect: (retries: number, cause: Error) => number | Error) {
+/**
+ * A client of `redis` (the module, imported by {@link connectRedis} only: a
+ * bridge going out does without it, and it is hundreds of files to load).
+ */
+function makeClient(
+  { createClient, RESP_TYPES }: typeof RedisModule,
+  conf: RedisUrl,
+  reconnect: (retries: number, cause: Error) => number | Error,
+) {
   return createClient({
     socket: conf.tls
       ? {
@@ -146,7 +154,7 @@ export async function connectRedis(
 ): Promise<RedisClient> {
   let connected = false;
   let up = false;
-  const client = makeClient(conf, (retries, cause) => {
+  const client = makeClient(await import("@redis/client"), conf, (retries, cause) => {
     if (!connected) return cause;
     return Math.min(100 * 2 ** Math.min(retries, 6), 5000);
   });

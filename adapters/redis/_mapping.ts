@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
 import type { ReceivedMessage } from "../../core/message.ts";
 import type { OutgoingMessage } from "../../core/client.ts";
 import { headersFromJson } from "../_bridge_in.ts";
@@ -23,14 +22,9 @@ export const ORIGIN = "redis-stream";
 const RESERVED = new Set([PAYLOAD, KEY, ID, HEADERS]);
 const dec = new TextDecoder();
 
-/** The bytes of `payload` as a Buffer, without copying. */
-function bufferOf(payload: Uint8Array): Buffer {
-  return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-}
-
 /**
  * The arguments of the XADD that stores `m` (read from `topic`) in `stream`:
- * `payload` the bytes as they are, `mq-key` the key, `mq-id` the id (the one
+ * `payload` the bytes as they are (not copied), `mq-key` the key, `mq-id` the id (the one
  * it was published with, else `<topic>:<partition>-<offset>`), each header
  * as a field of its name (a name taken by those fields in `mq-headers`, JSON).
  *
@@ -47,10 +41,10 @@ export function xaddArgs(
   topic: string,
   m: ReceivedMessage,
   maxlen?: number,
-): (string | Buffer)[] {
-  const args: (string | Buffer)[] = maxlen === undefined
-    ? ["XADD", stream, "*", PAYLOAD, bufferOf(m.payload)]
-    : ["XADD", stream, "MAXLEN", "~", String(maxlen), "*", PAYLOAD, bufferOf(m.payload)];
+): (string | Uint8Array)[] {
+  const args: (string | Uint8Array)[] = maxlen === undefined
+    ? ["XADD", stream, "*", PAYLOAD, m.payload]
+    : ["XADD", stream, "MAXLEN", "~", String(maxlen), "*", PAYLOAD, m.payload];
   const r = m.record;
   if (r.key !== undefined) args.push(KEY, r.key);
   args.push(ID, r.id ?? `${topic}:${m.partition}-${r.offset}`);

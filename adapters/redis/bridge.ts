@@ -1,10 +1,12 @@
 /**
  * The Redis Streams connector of `mq bridge` (`redis://[user:pass@]host:port[/db]`,
  * `rediss://` for TLS), loaded only when a bridge uses it; a
- * `BrokerConnector` of core/bridge.ts, through `@redis/client`.
+ * `BrokerConnector` of core/bridge.ts: coming in through `@redis/client`
+ * (imported only then), going out over a connection of its own (`_pipe.ts`).
  *
  * Going out (`--to`), each message is an XADD to the stream `--target` names
- * (default: the topic), pipelined in batches; `?maxlen=N` trims each stream
+ * (default: the topic), a batch's XADDs written as RESP bytes, many a write,
+ * and their replies counted as they come; `?maxlen=N` trims each stream
  * to about N entries (`MAXLEN ~ N`). The local position moves only after
  * Redis answered every XADD of a batch.
  *
@@ -44,24 +46,14 @@ import { groupByTarget } from "../../core/bridge.ts";
 import { compileTarget } from "../../core/bridge_target.ts";
 import type { BackendUrl } from "../../core/backend_url.ts";
 import type { Mq, OutgoingMessage } from "../../core/client.ts";
-import type { ReceivedMessage } from "../../core/message.ts";
 import { MqError } from "../../core/errors.ts";
 import { retrier, storedIdsSince, storeWithIds } from "../_bridge_in.ts";
-import {
-  connectRedis,
-  parseRedisUrl,
-  type RedisClient,
-  redisFailure,
-  type RedisUrl,
-} from "./_connection.ts";
-import { messageOf, xaddArgs } from "./_mapping.ts";
+import { connectRedis, parseRedisUrl, redisFailure } from "./_connection.ts";
+import { messageOf } from "./_mapping.ts";
+import { openXaddPipe } from "./_pipe.ts";
 
 export { parseRedisUrl } from "./_connection.ts";
 
-/** XADDs per pipeline. */
-const CHUNK = 1024;
-/** Pipelines in flight at once (so at most CHUNK * WINDOW unconfirmed XADDs). */
-const WINDOW = 4;
 /** Entries per read. */
 const READ_COUNT = 1024;
 /** How long a read waits for new entries before it looks at the stop signal again (ms). */
@@ -87,8 +79,10 @@ function onlyFor(url: BackendUrl, direction: "--to" | "--from", names: string[])
 
 /**
  * A sink onto Redis streams: each message an XADD to the stream
- * `options.target` names (default `{topic}`), in pipelines of 1024 with at
- * most 4 unanswered; `send` resolves once Redis answered every one.
+ * `options.target` names (default `{topic}`), a batch's XADDs written as
+ * RESP bytes over a connection of the sink's own, 256 KiB a write, replies
+ * read as they come (`_pipe.ts`); `send` resolves once Redis answered every
+ * one.
  *
  * @example
  * ```ts ignore
@@ -104,49 +98,22 @@ export async function subjectSink(url: BackendUrl, options: SinkOptions = {}): P
     ? undefined
     : compileTarget(options.target);
   let onState = options.onState;
-  const client = await connectRedis(conf, (line) => onState?.(line));
+  const pipe = await openXaddPipe(conf, () => onState);
   return {
     async send(topic, messages) {
-      if (!targetOf) return await xadd(client, conf, topic, topic, messages);
-      for (const [stream, list] of groupByTarget(topic, messages, targetOf)) {
-        await xadd(client, conf, stream, topic, list);
-      }
+      await pipe.xadd(
+        topic,
+        targetOf ? groupByTarget(topic, messages, targetOf) : [[topic, messages]],
+      );
     },
     watch(say) {
       onState = say;
     },
-    async close() {
-      await client.close().catch(() => client.destroy());
+    close() {
+      pipe.close();
+      return Promise.resolve();
     },
   };
-}
-
-/** Adds `messages` of `topic` to `stream`, pipelined; resolves once Redis answered each XADD. */
-async function xadd(
-  client: RedisClient,
-  conf: RedisUrl,
-  stream: string,
-  topic: string,
-  messages: ReceivedMessage[],
-): Promise<void> {
-  const inFlight: Promise<unknown>[] = [];
-  let settled = 0;
-  try {
-    for (let i = 0; i < messages.length; i += CHUNK) {
-      const pipeline = client.multi();
-      const end = Math.min(messages.length, i + CHUNK);
-      for (let j = i; j < end; j++) {
-        pipeline.addCommand(xaddArgs(stream, topic, messages[j], conf.maxlen));
-      }
-      inFlight.push(pipeline.execAsPipeline());
-      if (inFlight.length - settled >= WINDOW) await inFlight[settled++];
-    }
-    await Promise.all(inFlight.slice(settled));
-  } catch (e) {
-    // Every pipeline ends (or fails) before the batch may be sent again.
-    await Promise.allSettled(inFlight);
-    throw redisFailure(e, `XADD to stream ${JSON.stringify(stream)}`);
-  }
 }
 
 /** A stream entry as XREADGROUP and XAUTOCLAIM give it (fields null once deleted). */

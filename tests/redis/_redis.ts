@@ -146,13 +146,22 @@ export function parseQuotedJson(text: string): unknown {
   return value();
 }
 
-/** Every entry of `stream`, read with `redis-cli --quoted-json XRANGE`, in pages. */
-export async function xrange(port: number, stream: string): Promise<CliEntry[]> {
+/** Every entry of `stream` (in database `db`), read with `redis-cli --quoted-json XRANGE`, in pages. */
+export async function xrange(port: number, stream: string, db = 0): Promise<CliEntry[]> {
   const all: CliEntry[] = [];
   let from = "-";
   for (;;) {
     const page = parseQuotedJson(
-      await redisCli(port, ["--quoted-json", "XRANGE", stream, from, "+", "COUNT", "20000"]),
+      await redisCli(port, [
+        ...(db ? ["-n", String(db)] : []),
+        "--quoted-json",
+        "XRANGE",
+        stream,
+        from,
+        "+",
+        "COUNT",
+        "20000",
+      ]),
     ) as [string, string[]][];
     for (const [id, flat] of page) {
       const fields: [string, Uint8Array][] = [];

@@ -463,3 +463,32 @@ redisCase(
     eq(got, Array.from({ length: n }, (_, i) => `m-${i}`));
   },
 );
+
+redisCase(
+  "bridge --to redis: multi-byte keys and headers, a payload bigger than one write, a database by number",
+  async (h, broker) => {
+    const big = new Uint8Array(1_000_003).map((_, i) => (i * 31) & 255);
+    const lines = [
+      { payload: "é", key: "κλειδί-🔑", headers: { "ünï": "värde ✓", e: "" } },
+      { payload_base64: toBase64(big), key: "k" },
+      { payload: "", headers: { x: "y".repeat(5000) } },
+    ].map((e) => JSON.stringify(e)).join("\n") + "\n";
+    eq((await mq(h, ["pub", "mb", "--json-lines", "-q"], { stdin: lines })).code, 0);
+    const r = await mq(h, ["bridge", "--to", `${broker.url}/3`, "-e", "-q"]);
+    eq(r.code, 0, r.err);
+    eq((await redisCli(broker.port, ["XLEN", "mb"])).trim(), "0");
+    const entries = await xrange(broker.port, "mb", 3);
+    eq(entries.length, 3);
+    eq(dec.decode(entries[0].fields[0][1]), "é");
+    eq(textFields(entries[0].fields), {
+      "mq-key": "κλειδί-🔑",
+      "mq-id": "mb:0-0",
+      "ünï": "värde ✓",
+      e: "",
+    });
+    ok(same(entries[1].fields[0][1], big), "the 1 MB payload is byte-exact");
+    eq(textFields(entries[1].fields), { "mq-key": "k", "mq-id": "mb:0-1" });
+    eq(entries[2].fields[0][1].length, 0);
+    eq(textFields(entries[2].fields), { "mq-id": "mb:0-2", x: "y".repeat(5000) });
+  },
+);
