@@ -22,9 +22,18 @@ export interface PartitionScan {
   bases: number[];
   /** The kept start (0 without a `start` file). */
   start: number;
+  /** The folder holds a high-water mark (`hwm`). */
+  hasHighWater: boolean;
 }
 
-const NO_SCAN: PartitionScan = { ino: null, mtime: NaN, listedAt: 0, bases: [], start: 0 };
+const NO_SCAN: PartitionScan = {
+  ino: null,
+  mtime: NaN,
+  listedAt: 0,
+  bases: [],
+  start: 0,
+  hasHighWater: false,
+};
 
 /** How long after a folder's modification its time is trusted to show the next one, ms. */
 const RACY_MS = 1000;
@@ -66,13 +75,14 @@ export class PartitionScans {
     }
     // Listed afresh; its time is looked at on the next call (one stat less
     // on a first pass over thousands of partitions).
-    const { bases, hasStart } = scanPartitionSync(dir);
+    const { bases, hasStart, hasHighWater } = scanPartitionSync(dir);
     const scan: PartitionScan = {
       ino: null,
       mtime: undefined,
       listedAt: now,
       bases,
       start: hasStart ? readStartSync(dir) : 0,
+      hasHighWater,
     };
     this.#scans.set(dir, scan);
     return scan;

@@ -245,11 +245,13 @@ export class FsAdapter implements StorageAdapter {
 
   async bounds(topic: string, partition: number): Promise<PartitionBounds> {
     const dir = partitionDir(this.root, topic, partition);
-    const { bases, start: kept } = await io(() => Promise.resolve(this.#scans.scan(dir)));
+    const { bases, start: kept, hasHighWater } = await io(() =>
+      Promise.resolve(this.#scans.scan(dir))
+    );
     if (bases.length === 0) return { start: kept, end: kept };
     // Unchanged since the last look: one stat of the last segment.
     const w = this.#writer(topic, partition, false);
-    const end = await io(() => w.peekEnd(bases));
+    const end = await io(() => w.peekEnd(bases, hasHighWater));
     const start = Math.min(end, Math.max(bases[0], kept));
     this.#peekedAt.set(w, Date.now());
     return { start, end };
