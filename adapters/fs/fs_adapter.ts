@@ -264,7 +264,9 @@ export class FsAdapter implements StorageAdapter {
    */
   async storedBytes(topic: string, partition: number): Promise<number> {
     const dir = partitionDir(this.root, topic, partition);
-    const { bases, start } = await io(() => Promise.resolve(this.#scans.scan(dir)));
+    // The listing `bounds` took a moment ago (unless this process wrote or
+    // trimmed since), and the last segment's size as it saw it.
+    const { bases, start } = await io(() => Promise.resolve(this.#scans.recent(dir, PEEKED_MS)));
     // The last segment's size as `bounds` saw it a moment ago (the views ask
     // for bounds, then bytes): one stat less per partition.
     const w = this.#writers.get(`${topic}/${partition}`);
@@ -330,6 +332,7 @@ export class FsAdapter implements StorageAdapter {
   }
 
   #wake(dir: string): void {
+    this.#scans.touched(dir);
     const w = this.#watchers.get(dir);
     if (!w) return;
     for (const wake of [...w.waiters]) wake();
@@ -360,6 +363,7 @@ export class FsAdapter implements StorageAdapter {
       }
       await syncDir(dir);
     });
+    this.#scans.touched(dir);
   }
 
   async dropLog(topic: string): Promise<void> {

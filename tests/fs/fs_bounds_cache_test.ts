@@ -148,3 +148,26 @@ Deno.test("fs cache: bounds read the high-water mark where the folder has one, a
     eq(await a.bounds("t", 0), { start: 0, end: 6 });
   });
 });
+
+Deno.test("fs cache: stored bytes right after bounds use their listing, not after this process trimmed or wrote", async () => {
+  await withTwo(async (a, _b, dir) => {
+    await a.append("t", 0, three());
+    const part = `${dir}/log/t/0`;
+    eq(await a.bounds("t", 0), { start: 0, end: 3 });
+    const statSync = Deno.statSync;
+    const stats: string[] = [];
+    Deno.statSync = (path) => (stats.push(String(path)), statSync(path));
+    let bytes: number;
+    try {
+      bytes = await a.storedBytes("t", 0);
+    } finally {
+      Deno.statSync = statSync;
+    }
+    eq(stats.includes(part), false);
+    eq(bytes > 0, true);
+    await a.trim("t", 0, 3); // a purge: a fresh, empty segment
+    eq(await a.storedBytes("t", 0), 0);
+    await a.append("t", 0, three());
+    eq(await a.storedBytes("t", 0), bytes);
+  });
+});
