@@ -210,13 +210,17 @@ export class StateFiles {
     }
   }
 
+  // deno-lint-ignore require-await
   async list(prefix: string[]): Promise<string[]> {
     // Most listings are of a folder that does not exist (the groups of a
     // topic without any): its parent's listing tells, without a failed read.
     if (prefix.length > 0 && this.#missing(prefix)) return [];
     const out: string[] = [];
     try {
-      for await (const e of Deno.readDir(this.#path(prefix))) {
+      // One synchronous read of the folder: names only, a few bytes each
+      // (the topics of a store, 10,000 of them for `mq ui`, in one call
+      // rather than a round trip to the thread pool per batch of entries).
+      for (const e of Deno.readDirSync(this.#path(prefix))) {
         if (e.isFile && e.name.endsWith(".doc")) out.push(e.name.slice(0, -4));
       }
     } catch (e) {
