@@ -512,7 +512,7 @@ export function createUiHandler(mq: Mq, options: UiOptions): UiHandler {
     }
     try {
       if (u.pathname === "/metrics" && req.method === "GET") {
-        return new Response(formatMetrics(await overview(mq)), {
+        return new Response(formatMetrics(await overview(mq, { previous: latest })), {
           headers: { "content-type": METRICS_CONTENT_TYPE, ...SECURITY_HEADERS },
         });
       }

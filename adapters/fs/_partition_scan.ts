@@ -22,9 +22,21 @@ export interface PartitionScan {
   bases: number[];
   /** The kept start (0 without a `start` file). */
   start: number;
+  /** The folder holds a high-water mark (`hwm`). */
+  hasHighWater: boolean;
+  /** When {@link PartitionScans.scan} last gave it (listed or found unchanged); 0: changed by this process since. */
+  checkedAt: number;
 }
 
-const NO_SCAN: PartitionScan = { ino: null, mtime: NaN, listedAt: 0, bases: [], start: 0 };
+const NO_SCAN: PartitionScan = {
+  ino: null,
+  mtime: NaN,
+  listedAt: 0,
+  bases: [],
+  start: 0,
+  hasHighWater: false,
+  checkedAt: 0,
+};
 
 /** How long after a folder's modification its time is trusted to show the next one, ms. */
 const RACY_MS = 1000;
@@ -61,21 +73,42 @@ export class PartitionScans {
       if (same && mtime < c.listedAt - RACY_MS) {
         c.mtime = mtime;
         c.ino = st.ino;
+        c.checkedAt = now;
         return c;
       }
     }
     // Listed afresh; its time is looked at on the next call (one stat less
     // on a first pass over thousands of partitions).
-    const { bases, hasStart } = scanPartitionSync(dir);
+    const { bases, hasStart, hasHighWater } = scanPartitionSync(dir);
     const scan: PartitionScan = {
       ino: null,
       mtime: undefined,
       listedAt: now,
       bases,
       start: hasStart ? readStartSync(dir) : 0,
+      hasHighWater,
+      checkedAt: now,
     };
     this.#scans.set(dir, scan);
     return scan;
+  }
+
+  /**
+   * The listing {@link scan} gave less than `ms` ago, without a stat of the
+   * folder (the views ask for a partition's bounds, then at once for its
+   * bytes: one call less per partition on a first pass); else {@link scan}.
+   * A folder this process changed since (see {@link touched}) is looked at.
+   */
+  recent(dir: string, ms: number): PartitionScan {
+    const c = this.#scans.get(dir);
+    if (c && Date.now() - c.checkedAt < ms) return c;
+    return this.scan(dir);
+  }
+
+  /** This process changed the folder (an append, a trim): {@link recent} looks again. */
+  touched(dir: string): void {
+    const c = this.#scans.get(dir);
+    if (c) c.checkedAt = 0;
   }
 
   /** Forgets the listings of folders under `prefix` (a removed topic). */

@@ -33,22 +33,26 @@ export async function listSegments(dir: string): Promise<number[]> {
  * A partition folder's segments (first offsets, ascending) and whether it
  * keeps a `start` file, from one synchronous directory read: a read of a few
  * entries costs less than a round trip to the thread pool (ten times less on
- * a busy machine), and knowing that `start` is missing spares a failed open.
+ * a busy machine), and knowing that `start` or the high-water mark `hwm` is
+ * missing spares a failed open.
  * `bounds` of thousands of topics (`mq ui`, `mq top`) adds these up.
  */
-export function scanPartitionSync(dir: string): { bases: number[]; hasStart: boolean } {
+export function scanPartitionSync(
+  dir: string,
+): { bases: number[]; hasStart: boolean; hasHighWater: boolean } {
   const bases: number[] = [];
-  let hasStart = false;
+  let hasStart = false, hasHighWater = false;
   try {
     for (const e of Deno.readDirSync(dir)) {
       if (e.name === "start") hasStart = true;
+      else if (e.name === "hwm") hasHighWater = true;
       const m = /^(\d{20})\.log$/.exec(e.name);
       if (m && e.isFile) bases.push(Number(m[1]));
     }
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
-  return { bases: bases.sort((a, b) => a - b), hasStart };
+  return { bases: bases.sort((a, b) => a - b), hasStart, hasHighWater };
 }
 
 /** Reads a sparse index: pairs of (offset relative to the base, byte position). */

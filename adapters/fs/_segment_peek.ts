@@ -32,6 +32,7 @@ export async function peekScan(
   pos: number,
   offset: number,
   st: Deno.FileInfo,
+  hasHighWater: boolean,
 ): Promise<Peeked> {
   const len = Math.max(0, st.size - pos);
   const dir = path.slice(0, path.lastIndexOf("/"));
@@ -58,7 +59,8 @@ export async function peekScan(
   }
   const scan = scanValid(buf, 0, got, offset);
   // Offsets acknowledged once are counted even where no frame holds them now.
-  const hwm = readHighWaterSync(dir);
+  // (Not read where the folder's listing shows none: no failed open.)
+  const hwm = hasHighWater ? readHighWaterSync(dir) : 0;
   return {
     path,
     ino: st.ino,

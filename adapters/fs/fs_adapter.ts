@@ -267,11 +267,13 @@ export class FsAdapter implements StorageAdapter {
 
   async bounds(topic: string, partition: number): Promise<PartitionBounds> {
     const dir = partitionDir(this.root, topic, partition);
-    const { bases, start: kept } = await io(() => Promise.resolve(this.#scans.scan(dir)));
+    const { bases, start: kept, hasHighWater } = await io(() =>
+      Promise.resolve(this.#scans.scan(dir))
+    );
     if (bases.length === 0) return { start: kept, end: kept };
     // Unchanged since the last look: one stat of the last segment.
     const w = this.#writer(topic, partition, false);
-    const end = await io(() => w.peekEnd(bases));
+    const end = await io(() => w.peekEnd(bases, hasHighWater));
     const start = Math.min(end, Math.max(bases[0], kept));
     this.#peekedAt.set(w, Date.now());
     return { start, end };
@@ -284,7 +286,9 @@ export class FsAdapter implements StorageAdapter {
    */
   async storedBytes(topic: string, partition: number): Promise<number> {
     const dir = partitionDir(this.root, topic, partition);
-    const { bases, start } = await io(() => Promise.resolve(this.#scans.scan(dir)));
+    // The listing `bounds` took a moment ago (unless this process wrote or
+    // trimmed since), and the last segment's size as it saw it.
+    const { bases, start } = await io(() => Promise.resolve(this.#scans.recent(dir, PEEKED_MS)));
     // The last segment's size as `bounds` saw it a moment ago (the views ask
     // for bounds, then bytes): one stat less per partition.
     const w = this.#writers.get(`${topic}/${partition}`);
@@ -350,6 +354,7 @@ export class FsAdapter implements StorageAdapter {
   }
 
   #wake(dir: string): void {
+    this.#scans.touched(dir);
     const w = this.#watchers.get(dir);
     if (!w) return;
     for (const wake of [...w.waiters]) wake();
@@ -380,6 +385,7 @@ export class FsAdapter implements StorageAdapter {
       }
       await syncDir(dir);
     });
+    this.#scans.touched(dir);
   }
 
   async dropLog(topic: string): Promise<void> {

@@ -144,9 +144,10 @@ export class PartitionWriter {
    * never block writers: the valid frames of the last segment. A frame
    * another process is still writing is not counted yet, nor is a torn tail
    * (the next writer cuts it off). `bases`: the folder's segments, where
-   * the caller has just listed them.
+   * the caller has just listed them; `hasHighWater`: false where that
+   * listing shows no high-water mark.
    */
-  async peekEnd(bases?: number[]): Promise<number> {
+  async peekEnd(bases?: number[], hasHighWater = true): Promise<number> {
     const c = this.#peek;
     if (c) {
       // One synchronous stat (cheaper than a round trip to the thread pool):
@@ -154,7 +155,8 @@ export class PartitionWriter {
       const st = statOrNullSync(c.path);
       if (st && st.ino === c.ino && st.size < SEGMENT_BYTES && st.size >= c.scannedTo) {
         if (st.size === c.scannedTo) return c.nextOffset;
-        return (this.#peek = await peekScan(c.path, c.end, c.scanNext, st)).nextOffset;
+        return (this.#peek = await peekScan(c.path, c.end, c.scanNext, st, hasHighWater))
+          .nextOffset;
       }
     }
     for (let attempt = 0;; attempt++) {
@@ -181,7 +183,9 @@ export class PartitionWriter {
           break;
         }
       }
-      return (this.#peek = await peekScan(path, pos, offset, st)).nextOffset;
+      // (A listing of its own, not the caller's: the mark is read.)
+      const hwm = attempt > 0 || hasHighWater;
+      return (this.#peek = await peekScan(path, pos, offset, st, hwm)).nextOffset;
     }
   }
 

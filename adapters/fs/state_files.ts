@@ -24,6 +24,8 @@ export class StateFiles {
     string,
     { ino: number | null; mtime: number; listedAt: number; names: Set<string> }
   >();
+  /** Folders a {@link #missing} call found missing (their parent's listing is asked first next time). */
+  #gone = new Set<string>();
 
   /**
    * `guard`, when given, runs under a document's lock before every
@@ -43,14 +45,25 @@ export class StateFiles {
    * too recent to trust, nothing is known and the caller looks itself).
    */
   #missing(prefix: string[]): boolean {
-    const parent = this.#path(prefix.slice(0, -1));
+    const up = prefix.slice(0, -1);
+    const parent = this.#path(up);
+    // A parent seen missing before (`groups/` of a store without groups,
+    // asked once per topic by the views): its own parent's listing tells
+    // whether it is still missing, with a stat that succeeds, not a failed
+    // one (a failed call costs an error object, three times a stat).
+    if (up.length > 0 && this.#gone.has(parent)) {
+      if (this.#missing(up)) return true;
+      this.#gone.delete(parent);
+    }
     const now = Date.now();
     let st: Deno.FileInfo;
     try {
       st = Deno.statSync(parent);
     } catch (e) {
       // A folder whose parent is missing is missing too.
-      return e instanceof Deno.errors.NotFound;
+      if (!(e instanceof Deno.errors.NotFound)) return false;
+      if (up.length > 0) this.#gone.add(parent);
+      return true;
     }
     const mtime = st.mtime?.getTime() ?? NaN;
     let c = this.#listings.get(parent);
@@ -197,13 +210,17 @@ export class StateFiles {
     }
   }
 
+  // deno-lint-ignore require-await
   async list(prefix: string[]): Promise<string[]> {
     // Most listings are of a folder that does not exist (the groups of a
     // topic without any): its parent's listing tells, without a failed read.
     if (prefix.length > 0 && this.#missing(prefix)) return [];
     const out: string[] = [];
     try {
-      for await (const e of Deno.readDir(this.#path(prefix))) {
+      // One synchronous read of the folder: names only, a few bytes each
+      // (the topics of a store, 10,000 of them for `mq ui`, in one call
+      // rather than a round trip to the thread pool per batch of entries).
+      for (const e of Deno.readDirSync(this.#path(prefix))) {
         if (e.isFile && e.name.endsWith(".doc")) out.push(e.name.slice(0, -4));
       }
     } catch (e) {

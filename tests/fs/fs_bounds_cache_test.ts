@@ -77,3 +77,97 @@ Deno.test("fs cache: state folders known missing show once another process makes
     eq(await a.listState(["groups", "other"]), ["g"]);
   });
 });
+
+/** Runs `fn` counting the synchronous stats that found nothing. */
+async function countingFailedStats(fn: () => Promise<void>): Promise<number> {
+  const statSync = Deno.statSync;
+  let failed = 0;
+  Deno.statSync = (path) => {
+    try {
+      return statSync(path);
+    } catch (e) {
+      failed++;
+      throw e;
+    }
+  };
+  try {
+    await fn();
+  } finally {
+    Deno.statSync = statSync;
+  }
+  return failed;
+}
+
+Deno.test("fs cache: groups of a store without any are listed without a failed call per topic, and show once made", async () => {
+  await withTwo(async (a, b, dir) => {
+    await b.compareAndSet(["topics", "t"], null, enc.encode("{}"));
+    await Deno.utime(`${dir}/state`, HOUR_AGO(), HOUR_AGO());
+    eq(await a.listState(["groups", "t"]), []); // finds `groups/` missing
+    const failed = await countingFailedStats(async () => {
+      for (let i = 0; i < 20; i++) eq(await a.listState(["groups", `t${i}`]), []);
+    });
+    eq(failed, 0); // from the listing of `state/`, not a stat of `groups/` each time
+    await b.compareAndSet(["groups", "t", "g"], null, enc.encode("{}"));
+    eq(await a.listState(["groups", "t"]), ["g"]);
+    eq(await a.listState(["groups", "u"]), []);
+    await b.deleteState(["groups", "t"]);
+    await Deno.remove(`${dir}/state/groups`, { recursive: true });
+    eq(await a.listState(["groups", "t"]), []);
+    await b.compareAndSet(["groups", "t", "h"], null, enc.encode("{}"));
+    eq(await a.listState(["groups", "t"]), ["h"]);
+  });
+});
+
+Deno.test("fs cache: bounds read the high-water mark where the folder has one, and skip it where not", async () => {
+  await withTwo(async (a, b, dir) => {
+    await b.append("t", 0, three());
+    const part = `${dir}/log/t/0`;
+    // Acknowledged offsets past the frames on disk (frames lost to damage): the mark counts.
+    await Deno.writeTextFile(`${part}/hwm`, String(5).padStart(20, "0") + "\n");
+    await Deno.utime(part, HOUR_AGO(), HOUR_AGO());
+    eq(await a.bounds("t", 0), { start: 0, end: 5 });
+    await Deno.remove(`${part}/hwm`);
+    const c = await FsAdapter.open(dir, { fsync: "never" });
+    try {
+      const readText = Deno.readTextFileSync;
+      const read: string[] = [];
+      Deno.readTextFileSync = (path) => {
+        read.push(String(path));
+        return readText(path);
+      };
+      try {
+        eq(await c.bounds("t", 0), { start: 0, end: 3 });
+      } finally {
+        Deno.readTextFileSync = readText;
+      }
+      eq(read.filter((p) => p.endsWith("/hwm")), []);
+    } finally {
+      await c.close();
+    }
+    await b.append("t", 0, three());
+    eq(await a.bounds("t", 0), { start: 0, end: 6 });
+  });
+});
+
+Deno.test("fs cache: stored bytes right after bounds use their listing, not after this process trimmed or wrote", async () => {
+  await withTwo(async (a, _b, dir) => {
+    await a.append("t", 0, three());
+    const part = `${dir}/log/t/0`;
+    eq(await a.bounds("t", 0), { start: 0, end: 3 });
+    const statSync = Deno.statSync;
+    const stats: string[] = [];
+    Deno.statSync = (path) => (stats.push(String(path)), statSync(path));
+    let bytes: number;
+    try {
+      bytes = await a.storedBytes("t", 0);
+    } finally {
+      Deno.statSync = statSync;
+    }
+    eq(stats.includes(part), false);
+    eq(bytes > 0, true);
+    await a.trim("t", 0, 3); // a purge: a fresh, empty segment
+    eq(await a.storedBytes("t", 0), 0);
+    await a.append("t", 0, three());
+    eq(await a.storedBytes("t", 0), bytes);
+  });
+});

@@ -312,3 +312,26 @@ Deno.test("ui api: the live sampler's pace holds its CPU share, between one and 
   assertEquals(pace.next(230), 3000); // smoothed: (10 + 230) / 2 = 120 ms, 4% of 3 s
   assertEquals(pace.next(2000), 10_000); // never more than ten intervals
 });
+
+Deno.test("ui api: /metrics asks the backend for the bytes only of topics that moved since the last snapshot", async () => {
+  const adapter = new MemoryAdapter();
+  const asked: string[] = [];
+  const storedBytes = adapter.storedBytes.bind(adapter);
+  adapter.storedBytes = (t: string, p: number) => (asked.push(t), storedBytes(t, p));
+  const mq = new Mq(adapter);
+  const ui = createUiHandler(mq, { token: TOKEN, readOnly: false, backend: "memory:" });
+  try {
+    await mq.publish("still", "a");
+    await mq.publish("moving", "a");
+    assertEquals((await call(ui, "/api/overview")).status, 200);
+    assertEquals(asked.sort(), ["moving", "still"]);
+    asked.length = 0;
+    await mq.publish("moving", "b");
+    const text = await (await call(ui, "/metrics")).text();
+    assertEquals(asked, ["moving"]);
+    assertEquals(text.includes('mq_topic_messages{topic="moving"} 2'), true);
+    assertEquals(text.includes('mq_topic_bytes{topic="still"} '), true);
+  } finally {
+    await mq.close();
+  }
+});
