@@ -454,7 +454,9 @@ export class PartitionWriter {
     const f = await Deno.open(path, { write: true, create: true });
     f.close();
     if (this.#sync !== "never") await syncDir(this.dir);
-    const st = (await statOrNull(path))!;
+    // Gone already: the folder was removed meanwhile (the append starts afresh).
+    const st = await statOrNull(path);
+    if (!st) throw new Deno.errors.NotFound(`${path} was removed as it was made`);
     return { base, path, ino: st.ino, size: st.size, nextOffset: base, indexedAt: 0 };
   }
 
