@@ -29,7 +29,7 @@ export function logCases(test: DefineCase): void {
     const t = topicName("binary");
     const all = Uint8Array.from({ length: 256 }, (_, i) => i);
     const big = Uint8Array.from({ length: 1024 * 1024 }, (_, i) => (i * 31) & 0xff);
-    const max = mq.adapter.capabilities.maxMessageBytes ?? Infinity;
+    const max = mq.capabilities.maxMessageBytes ?? Infinity;
     await mq.publishBatch(
       t,
       big.length <= max ? [all, new Uint8Array(0), big] : [all, new Uint8Array(0)],

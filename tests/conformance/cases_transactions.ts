@@ -8,11 +8,11 @@ export function transactionCases(test: DefineCase): void {
   test(
     "the declared transaction capability is the adapter's; an empty transaction writes nothing",
     async (mq, f) => {
-      eq(mq.adapter.capabilities.transactions, f.transactions);
+      eq(mq.capabilities.transactions, f.transactions);
       const empty = await mq.transaction(() => {});
       eq([empty.published, empty.acked, empty.written], [0, 0, []]);
       if (f.maxTransactionBytes !== undefined) {
-        eq(mq.adapter.capabilities.maxTransactionBytes, f.maxTransactionBytes);
+        eq(mq.capabilities.maxTransactionBytes, f.maxTransactionBytes);
       }
     },
   );
@@ -213,7 +213,7 @@ export function transactionCases(test: DefineCase): void {
       await mq.publish(input, "job");
       const sub = mq.subscribe(input, { group: "g", follow: false });
       const [m] = (await sub.take(1))!;
-      const limit = mq.adapter.capabilities.maxTransactionBytes!;
+      const limit = mq.capabilities.maxTransactionBytes!;
       const size = 60_000;
       const n = Math.ceil(limit / size) + 2;
       await rejects(
