@@ -2,7 +2,7 @@
  * What adapter authors and the project's own packages need beside the public
  * surface (`mod.ts`): the storage contract an adapter implements, record
  * batches and blocks, topic-config defaults, backend URL parsing, the
- * registry of schemes, the store check, and the backend under a client. Not
+ * registry of schemes, and the backend under a client. Not
  * for applications: it may change with any release.
  *
  * @example
@@ -25,9 +25,7 @@ export { parseBackendUrl } from "./backend_url.ts";
 export type { BackendUrl } from "./backend_url.ts";
 export { Registry } from "./registry.ts";
 export type { LazyFactory, OpenOptions } from "./registry.ts";
-export { checkStore } from "./doctor.ts";
 export { DLQ_STDERR_BYTES } from "./dead_letter.ts";
-export { isFatal, mqSink } from "./bridge.ts";
 export type { BrokerConnector, IntoOptions } from "./bridge.ts";
 export type {
   AdapterFactory,
