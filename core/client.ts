@@ -30,26 +30,18 @@ import type { RequestOptions } from "./request_reply.ts";
 import type { Transaction, TransactionResult } from "./transaction.ts";
 import type { Settlement } from "./receipts.ts";
 import type {
+  MessageHandler,
   MessageLimit,
   MqOptions,
   OutgoingMessage,
+  Payload,
   PublishOptions,
   PublishRecordsOptions,
   PublishResult,
   SubscribeOptions,
 } from "./types.ts";
 
-export type {
-  MessageLimit,
-  MqOptions,
-  OutgoingMessage,
-  PublishOptions,
-  PublishRecordsOptions,
-  PublishResult,
-} from "./types.ts";
-
-type Payload = Uint8Array | string;
-type Handler<T> = (m: ReceivedMessage) => T | Promise<T>;
+export type * from "./types.ts";
 
 /** The modules loaded on first use. */
 const load = {
@@ -206,7 +198,7 @@ export class Mq {
   async consume(
     topic: string,
     options: ConsumeOptions,
-    handler: Handler<unknown>,
+    handler: MessageHandler<unknown>,
   ): Promise<ConsumeResult> {
     const sub = this.subscribe(topic, { ...options, batchSize: options.prefetch ?? 256 });
     return (await load.consume()).consume(sub, options, handler);
@@ -242,7 +234,7 @@ export class Mq {
   async reply(
     topic: string,
     options: ConsumeOptions,
-    handler: Handler<Payload | undefined>,
+    handler: MessageHandler<Payload | undefined>,
   ): Promise<ConsumeResult> {
     return (await load.rpc()).reply(this, topic, options, handler);
   }

@@ -56,6 +56,7 @@ export type { RecordBlock, TopicBlock } from "./record_block.ts";
 export type { MessageFilter } from "./read_filter.ts";
 export type { TransactionPublishOptions, TransactionResult } from "./transaction.ts";
 export type { Message, Receipt, Transferred } from "./message.ts";
+export type { MessageHandler, Payload } from "./types.ts";
 export type { Backoff } from "./retry.ts";
 export type { ConsumeOptions, ConsumeResult } from "./consume.ts";
 export type { GroupInfo, TopicInfo, TopicSummary } from "./topic_admin.ts";

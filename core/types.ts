@@ -12,6 +12,12 @@ import type { RecordMeta } from "./record.ts";
 import type { TopicConfig } from "./topic_config.ts";
 import type { MessageFilter } from "./read_filter.ts";
 
+/** A message's payload: bytes, or text sent as UTF-8. */
+export type Payload = Uint8Array | string;
+
+/** What `Mq.consume` and `Mq.reply` call for each message; what it resolves to is its result. */
+export type MessageHandler<T> = (m: ReceivedMessage) => T | Promise<T>;
+
 /** Options of a single publish. */
 export interface PublishOptions {
   /** Partitioning key: one key, one partition, kept in order. */
