@@ -165,3 +165,19 @@ Deno.test("shape: the client loads eagerly only what publishing needs", () => {
   ];
   eq(lazyOnly.filter((f) => eager.has(f)), []);
 });
+
+Deno.test("shape: importing the core (./core, ./internal) loads no adapter, nor any lazily", () => {
+  for (const entry of ["core/mod.ts", "core/internal.ts"]) {
+    const reached = new Set<string>();
+    const visit = (f: string) => {
+      if (reached.has(f)) return;
+      reached.add(f);
+      for (const e of importsOf(f)) {
+        if (e.to.endsWith(".ts") && !e.to.includes("_test")) visit(e.to);
+      }
+    };
+    visit(entry);
+    ok(reached.has("core/client.ts") || entry === "core/internal.ts");
+    eq([...reached].filter((f) => !f.startsWith("core/")), [], entry);
+  }
+});
