@@ -9,12 +9,12 @@
 import type { PartitionWrite, StorageAdapter } from "./adapter.ts";
 import { MqError } from "./errors.ts";
 import { assertName } from "./names.ts";
-import { partitionOf } from "./partitioner.ts";
+import { partitionOf } from "./_partitioner.ts";
 import { batchOf, headOf, pickRecords, type RecordBatch, type RecordMeta } from "./record.ts";
 import { makeTopicConfig, type TopicConfig } from "./topic_config.ts";
-import { reserveIds } from "./dedup.ts";
-import { checkRoom, enforceRetention, hasRetention } from "./retention.ts";
-import { recordDelayed } from "./delayed_index.ts";
+import { reserveIds } from "./_dedup.ts";
+import { checkRoom, enforceRetention, hasRetention } from "./_retention.ts";
+import { recordDelayed } from "./_delayed_index.ts";
 import type { ExchangeResolver } from "./exchanges.ts";
 import type { TopicConfigs } from "./_topic_configs.ts";
 import { firstInvalid, limitOf, splitBySize } from "./_record_checks.ts";

@@ -3,7 +3,7 @@
  * rule a user can observe (names, sizes, partitioning, groups) is applied by
  * the core; `Mq` is its facade and delegates: publishing to `_publish.ts`,
  * topic settings to `_topic_configs.ts`, reading to `subscription.ts`,
- * peeking to `group_consumer.ts`. What a program does not use is not loaded:
+ * peeking to `_group_consumer.ts`. What a program does not use is not loaded:
  * consuming, transactions, receipts, peeking, request/reply and the doctor
  * are imported on their first call (see `_lazy.ts`).
  *
@@ -15,7 +15,7 @@ import { assertName } from "./names.ts";
 import { batchOf, type RecordBatch, type RecordMeta } from "./record.ts";
 import type { TopicConfig } from "./topic_config.ts";
 import { openSubscription, type Subscription } from "./subscription.ts";
-import { cancelDelayed } from "./delayed_index.ts";
+import { cancelDelayed } from "./_delayed_index.ts";
 import { TopicAdmin } from "./topic_admin.ts";
 import { ExchangeAdmin } from "./exchanges.ts";
 import { Publisher } from "./_publish.ts";
@@ -28,7 +28,7 @@ import type { ConsumeOptions, ConsumeResult } from "./consume.ts";
 import type { DoctorOptions, DoctorReport } from "./doctor.ts";
 import type { RequestOptions } from "./request_reply.ts";
 import type { Transaction, TransactionResult } from "./transaction.ts";
-import type { Settlement } from "./receipts.ts";
+import type { Settlement } from "./_receipts.ts";
 import type {
   MessageHandler,
   MessageLimit,
@@ -47,8 +47,9 @@ export type * from "./types.ts";
 const load = {
   consume: () => lazy<typeof import("./consume.ts")>(import.meta.url, "./consume.ts"),
   doctor: () => lazy<typeof import("./doctor.ts")>(import.meta.url, "./doctor.ts"),
-  groups: () => lazy<typeof import("./group_consumer.ts")>(import.meta.url, "./group_consumer.ts"),
-  receipts: () => lazy<typeof import("./receipts.ts")>(import.meta.url, "./receipts.ts"),
+  groups: () =>
+    lazy<typeof import("./_group_consumer.ts")>(import.meta.url, "./_group_consumer.ts"),
+  receipts: () => lazy<typeof import("./_receipts.ts")>(import.meta.url, "./_receipts.ts"),
   rpc: () => lazy<typeof import("./request_reply.ts")>(import.meta.url, "./request_reply.ts"),
   tx: () => lazy<typeof import("./transaction.ts")>(import.meta.url, "./transaction.ts"),
 };

@@ -8,8 +8,8 @@
  */
 import type { Mq } from "./client.ts";
 import { adapterOf } from "./_access.ts";
-import { loadGroup } from "./group_store.ts";
-import { inFlight, lag, newCursor, waitingDelay, waitingRetry } from "./lease_table.ts";
+import { loadGroup } from "./_group_store.ts";
+import { inFlight, lag, newCursor, waitingDelay, waitingRetry } from "./_lease_table.ts";
 import { deadLetterTopic } from "./dead_letter.ts";
 import { Router } from "./routing.ts";
 import type { PartitionBounds } from "./adapter.ts";

@@ -1,7 +1,7 @@
 /**
  * Subscriptions: reading a topic from a position (no group), or as a member of
  * a group (leased deliveries, acks committed in batches). The reading
- * machinery (`_log_source.ts` for plain reads, `group_consumer.ts` for
+ * machinery (`_log_source.ts` for plain reads, `_group_consumer.ts` for
  * groups) is loaded on the first read, not when a client is made.
  *
  * @module
@@ -64,7 +64,7 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
         ? lazy<typeof import("./_log_source.ts")>(import.meta.url, "./_log_source.ts").then((m) =>
           new m.LogSource(ctx, options)
         )
-        : lazy<typeof import("./group_consumer.ts")>(import.meta.url, "./group_consumer.ts").then(
+        : lazy<typeof import("./_group_consumer.ts")>(import.meta.url, "./_group_consumer.ts").then(
           (m) => new m.GroupSource(ctx, group, options),
         )).then((source) => this.#loaded = source);
     // A failure to load shows at the first read; never as an unhandled rejection.

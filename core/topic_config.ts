@@ -5,7 +5,7 @@
  */
 import { MqError } from "./errors.ts";
 import { assertName } from "./names.ts";
-import { describe, isObject, isOffset, type LocatesState, parseStateDoc } from "./state_docs.ts";
+import { describe, isObject, isOffset, type LocatesState, parseStateDoc } from "./_state_docs.ts";
 
 /** A topic's settings. */
 export interface TopicConfig {

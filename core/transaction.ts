@@ -18,15 +18,15 @@
 import type { PartitionWrite, StateWrite, StorageAdapter, TransactionWrite } from "./adapter.ts";
 import { MqError } from "./errors.ts";
 import { assertName } from "./names.ts";
-import { partitionOf } from "./partitioner.ts";
+import { partitionOf } from "./_partitioner.ts";
 import { batchOf, pickRecords, type RecordBatch, type RecordMeta } from "./record.ts";
 import { makeTopicConfig, type TopicConfig } from "./topic_config.ts";
 import { type ReceivedMessage, SETTLED, TRANSFER, type Transferred } from "./message.ts";
-import { groupKey, type GroupState, parseGroup, updateGroup } from "./group_store.ts";
+import { groupKey, type GroupState, parseGroup, updateGroup } from "./_group_store.ts";
 import { deadLetterMeta } from "./dead_letter.ts";
-import { planReservations } from "./dedup.ts";
-import { checkRoom, enforceRetention, hasRetention } from "./retention.ts";
-import { recordDelayed } from "./delayed_index.ts";
+import { planReservations } from "./_dedup.ts";
+import { checkRoom, enforceRetention, hasRetention } from "./_retention.ts";
+import { recordDelayed } from "./_delayed_index.ts";
 
 /** Options of {@link Transaction.publish}. */
 export interface TransactionPublishOptions {

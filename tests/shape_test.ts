@@ -156,8 +156,8 @@ Deno.test("shape: the client loads eagerly only what publishing needs", () => {
   const lazyOnly = [
     "core/consume.ts",
     "core/transaction.ts",
-    "core/receipts.ts",
-    "core/group_consumer.ts",
+    "core/_receipts.ts",
+    "core/_group_consumer.ts",
     "core/_log_source.ts",
     "core/request_reply.ts",
     "core/doctor.ts",

@@ -7,8 +7,8 @@
 import type { StorageAdapter } from "./adapter.ts";
 import { MqError } from "./errors.ts";
 import { parseReceipt } from "./message.ts";
-import { loadGroup, updateGroup } from "./group_store.ts";
-import { release, settle } from "./lease_table.ts";
+import { loadGroup, updateGroup } from "./_group_store.ts";
+import { release, settle } from "./_lease_table.ts";
 import type { TopicConfig } from "./topic_config.ts";
 import { type Backoff, backoffDelay, DEFAULT_BACKOFF } from "./retry.ts";
 import { deadLetterMeta, deadLetterTopic } from "./dead_letter.ts";

@@ -10,7 +10,7 @@
  */
 import type { StateWrite, StorageAdapter } from "./adapter.ts";
 import { MqError } from "./errors.ts";
-import { partitionOf } from "./partitioner.ts";
+import { partitionOf } from "./_partitioner.ts";
 import type { RecordBatch } from "./record.ts";
 
 const enc = new TextEncoder();
@@ -128,7 +128,7 @@ async function release(
  *
  * @example
  * ```ts
- * import { planReservations } from "./dedup.ts";
+ * import { planReservations } from "./_dedup.ts";
  * import { batchOf } from "./record.ts";
  * import { MemoryAdapter } from "../adapters/memory/mod.ts";
  * const batch = batchOf([new Uint8Array(1)], [{ id: "a" }]);

@@ -31,7 +31,7 @@ export function stateLocation(adapter: LocatesState, key: string[]): string {
  *
  * @example
  * ```ts
- * import { parseStateDoc } from "./state_docs.ts";
+ * import { parseStateDoc } from "./_state_docs.ts";
  * import { MemoryAdapter } from "../adapters/memory/mod.ts";
  * const doc = parseStateDoc(new MemoryAdapter(), ["topics", "t"], "topic \"t\"",
  *   new TextEncoder().encode('{"partitions":1}'), (v) => typeof v === "object" ? undefined : "not an object");

@@ -19,18 +19,18 @@ import {
   release,
   settle,
   toRanges,
-} from "./lease_table.ts";
-import { type GroupState, loadGroup, updateGroup } from "./group_store.ts";
+} from "./_lease_table.ts";
+import { type GroupState, loadGroup, updateGroup } from "./_group_store.ts";
 import { resolveStart } from "./start_position.ts";
 import type { RecordMeta, StoredRecord } from "./record.ts";
 import { backoffDelay, DEFAULT_BACKOFF } from "./retry.ts";
 import { deadLetterMeta, deadLetterTopic } from "./dead_letter.ts";
-import { loadCancelled } from "./delayed_index.ts";
+import { loadCancelled } from "./_delayed_index.ts";
 import type { BatchSource, SubscribeOptions, SubscriptionContext } from "./types.ts";
 import type { TopicConfig } from "./topic_config.ts";
-import { retainedSince } from "./retention.ts";
-import { readOne } from "./receipts.ts";
-import { waitAny } from "./wait.ts";
+import { retainedSince } from "./_retention.ts";
+import { readOne } from "./_receipts.ts";
+import { waitAny } from "./_wait.ts";
 import { MqError } from "./errors.ts";
 
 /** A settlement to apply at the next state update. */
