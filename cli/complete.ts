@@ -221,7 +221,7 @@ const STORE_DEADLINE_MS = 1500;
 export function storeNames(): NameSource {
   const withStore = async <T>(
     globals: GlobalOptions,
-    read: (mq: import("../core/client.ts").Mq) => Promise<T[]>,
+    read: (mq: import("../mod.ts").Mq) => Promise<T[]>,
   ): Promise<T[]> => {
     const { resolveBackend } = await import("./backend.ts");
     const { connect } = await import("../mod.ts");

@@ -5,9 +5,8 @@
  * array that prints back as the same bytes) and `payload_base64` (not valid
  * UTF-8), and `deliver_at` / `expires_at` (ISO 8601) for a delay or a TTL.
  */
-import type { Message } from "../core/message.ts";
+import type { Message, RecordMeta } from "../mod.ts";
 import { MqError } from "../core/errors.ts";
-import type { RecordMeta } from "../core/record.ts";
 
 const strict = new TextDecoder("utf-8", { fatal: true });
 const PAYLOAD_FIELDS = ["payload", "payload_json", "payload_base64"] as const;

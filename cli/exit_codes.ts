@@ -1,5 +1,6 @@
 /** Error codes to exit codes (CLI.md), and error lines, in one place. */
-import { MqError, type MqErrorCode } from "../core/errors.ts";
+import { MqError } from "../core/errors.ts";
+import type { MqErrorCode } from "../mod.ts";
 import { redactUrl } from "../core/backend_url.ts";
 import { colorOnStderr, noColorFlag, paint } from "./output.ts";
 import { clearProgressLine } from "./progress.ts";

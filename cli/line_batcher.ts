@@ -6,7 +6,7 @@
  * `oversize` (with its size in `oversizeBytes`, -1 when it was cut off before
  * its end), and its remaining bytes are dropped up to the next delimiter.
  */
-import type { RecordBatch } from "../core/record.ts";
+import type { RecordBatch } from "../mod.ts";
 
 const NL = 10, CR = 13;
 

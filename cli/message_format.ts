@@ -3,7 +3,7 @@
  * envelope), or a template such as `'{offset} {key} {payload} {header.trace}'`
  * (with `\t` and `\n` as a tab and a newline).
  */
-import type { Message } from "../core/message.ts";
+import type { Message } from "../mod.ts";
 import { MqError } from "../core/errors.ts";
 import { toBase64, toEnvelope } from "./envelope.ts";
 

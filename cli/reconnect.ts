@@ -3,7 +3,7 @@
  * a lost server or a leader election: the backend retries for as long as
  * they run, and each change of the connection's state is one line on stderr.
  */
-import type { Mq } from "../core/client.ts";
+import type { Mq } from "../mod.ts";
 import { note } from "./runtime.ts";
 
 /** How long a command that stops at the end (`-e`, `-n`) retries before it fails (ms). */

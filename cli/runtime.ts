@@ -1,8 +1,7 @@
 /** What every command gets: the backend, the global options, diagnostics. */
 import { MqError } from "../core/errors.ts";
-import type { Mq } from "../core/client.ts";
+import type { CorruptionReport, Mq } from "../mod.ts";
 import type * as Mod from "../mod.ts";
-import type { CorruptionReport } from "../core/adapter.ts";
 import { resolveBackend, type ResolvedBackend } from "./backend.ts";
 import { type Call, type GlobalOptions, load } from "./definition.ts";
 import { clearProgressLine } from "./progress.ts";

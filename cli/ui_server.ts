@@ -13,18 +13,26 @@
  * @module
  */
 import process from "node:process";
-import type { Mq } from "../core/client.ts";
+import {
+  type BrowseFilter,
+  browseMessages,
+  DLQ_HEADERS,
+  formatMetrics,
+  listDeadLetters,
+  METRICS_CONTENT_TYPE,
+  type Mq,
+  nameProblem,
+  overview,
+  parseStartFrom,
+  purgeDeadLetters,
+  type RatedOverview,
+  RateTracker,
+  type ReceivedMessage,
+  replayDeadLetters,
+} from "../mod.ts";
 import { MqError } from "../core/errors.ts";
-import { nameProblem } from "../core/names.ts";
-import { overview, type RatedOverview, RateTracker } from "../core/overview.ts";
-import { formatMetrics, METRICS_CONTENT_TYPE } from "../core/metrics.ts";
-import { type BrowseFilter, browseMessages } from "../core/browse.ts";
-import { listDeadLetters, purgeDeadLetters, replayDeadLetters } from "../core/dead_letters.ts";
-import { parseStartFrom } from "../core/start_position.ts";
-import { DLQ_HEADERS } from "../core/dead_letter.ts";
 import { toEnvelope } from "./envelope.ts";
 import { redactSecrets } from "./exit_codes.ts";
-import type { ReceivedMessage } from "../core/message.ts";
 
 /** Options of {@link createUiHandler}. */
 export interface UiOptions {

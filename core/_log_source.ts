@@ -25,9 +25,9 @@ import {
 import { blockMatcher, filters, type MessageFilter } from "./read_filter.ts";
 import { resolveStart, type StartFrom } from "./start_position.ts";
 import type { TopicConfig } from "./topic_config.ts";
-import { retainedSince } from "./retention.ts";
+import { retainedSince } from "./_retention.ts";
 import { isTopicPattern, topicMatches } from "./topic_pattern.ts";
-import { loadCancelled } from "./delayed_index.ts";
+import { loadCancelled } from "./_delayed_index.ts";
 
 /** How a plain read goes (the plain-read part of `SubscribeOptions`). */
 export interface LogReadOptions {

@@ -11,10 +11,10 @@ import { systemClock } from "./clock.ts";
 import { MqError } from "./errors.ts";
 import { pickRecords } from "./record.ts";
 import { SETTLED } from "./message.ts";
-import { groupKey, type GroupState, parseGroup, updateGroup } from "./group_store.ts";
-import { planReservations } from "./dedup.ts";
-import { checkRoom, enforceRetention, hasRetention } from "./retention.ts";
-import { recordDelayed } from "./delayed_index.ts";
+import { groupKey, type GroupState, parseGroup, updateGroup } from "./_group_store.ts";
+import { planReservations } from "./_dedup.ts";
+import { checkRoom, enforceRetention, hasRetention } from "./_retention.ts";
+import { recordDelayed } from "./_delayed_index.ts";
 import { deadLettersOf, prepareParts, splitPart, type TopicPart } from "./_transaction_plan.ts";
 import type {
   Output,

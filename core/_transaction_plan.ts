@@ -8,7 +8,7 @@
 import type { PartitionWrite } from "./adapter.ts";
 import { deadLetterMeta } from "./dead_letter.ts";
 import { MqError } from "./errors.ts";
-import { partitionOf } from "./partitioner.ts";
+import { partitionOf } from "./_partitioner.ts";
 import { batchOf, pickRecords, type RecordBatch, type RecordMeta } from "./record.ts";
 import { makeTopicConfig, type TopicConfig } from "./topic_config.ts";
 import type { Output, Settlement, TransactionHost } from "./_transaction_types.ts";

@@ -8,6 +8,7 @@
  * @module
  */
 import type { Mq } from "./client.ts";
+import { adapterOf } from "./_access.ts";
 import { MqError } from "./errors.ts";
 import { ReceivedMessage } from "./message.ts";
 import { resolveStart, type StartFrom } from "./start_position.ts";
@@ -108,13 +109,13 @@ export async function browseMessages(
   const limit = Math.max(1, options.limit ?? 50);
   const scanLimit = Math.max(limit, options.scanLimit ?? 100_000);
   const match = matcher(options.filter);
-  const { start, end } = await mq.adapter.bounds(topic, p);
+  const { start, end } = await adapterOf(mq).bounds(topic, p);
   const wrap = (r: StoredRecord) => new ReceivedMessage(topic, p, r, 0);
   const from = options.from ?? "end";
   if (options.before === undefined && from !== "end") {
-    const at = await resolveStart(mq.adapter, topic, p, from, mq.now());
+    const at = await resolveStart(adapterOf(mq), topic, p, from, mq.now());
     const out: StoredRecord[] = [];
-    const reader = await mq.adapter.openReader(topic, p, at);
+    const reader = await adapterOf(mq).openReader(topic, p, at);
     let scanned = 0, last = at - 1, first: number | undefined;
     try {
       while (out.length < limit && scanned < scanLimit) {
@@ -150,7 +151,7 @@ export async function browseMessages(
   while (hi > start && found.length < limit && scanned < scanLimit) {
     const chunk = Math.min(match ? 1024 : limit - found.length, hi - start, scanLimit - scanned);
     const lo = hi - chunk;
-    const reader = await mq.adapter.openReader(topic, p, lo);
+    const reader = await adapterOf(mq).openReader(topic, p, lo);
     const got: StoredRecord[] = [];
     try {
       while (true) {

@@ -7,7 +7,8 @@
  */
 import { type Clock, systemClock } from "./clock.ts";
 import type { ReceivedMessage } from "./message.ts";
-import type { SubscribeOptions, Subscription } from "./subscription.ts";
+import type { Subscription } from "./subscription.ts";
+import type { SubscribeOptions } from "./types.ts";
 
 /** Options of {@link consume}. */
 export interface ConsumeOptions extends Omit<SubscribeOptions, "group"> {

@@ -8,6 +8,7 @@
  * @module
  */
 import type { Mq } from "./client.ts";
+import { adapterOf } from "./_access.ts";
 import { deadLetterTopic, DLQ_HEADERS, withoutDeadLetterHeaders } from "./dead_letter.ts";
 import { MqError } from "./errors.ts";
 import type { ReceivedMessage } from "./message.ts";
@@ -76,7 +77,7 @@ async function loadReplayed(
   mq: Mq,
   dlq: string,
 ): Promise<{ set: Replayed; version: string | null }> {
-  const doc = await mq.adapter.getState(["dlq-replayed", dlq]);
+  const doc = await adapterOf(mq).getState(["dlq-replayed", dlq]);
   return doc
     ? { set: JSON.parse(dec.decode(doc.value)) as Replayed, version: doc.version }
     : { set: {}, version: null };
@@ -188,7 +189,7 @@ export async function replayDeadLetters(
     if (marked.length === 0) return 0;
     for (const l of marked) (set[l.message.partition] ??= []).push(l.message.offset);
     if (
-      await mq.adapter.compareAndSet(
+      await adapterOf(mq).compareAndSet(
         ["dlq-replayed", name],
         version,
         enc.encode(JSON.stringify(set)),
@@ -218,16 +219,16 @@ async function compact(mq: Mq, dlq: string): Promise<void> {
     const next: Replayed = {};
     for (let p = 0; p < config.partitions; p++) {
       const offsets = new Set(set[p] ?? []);
-      const { start, end } = await mq.adapter.bounds(dlq, p);
+      const { start, end } = await adapterOf(mq).bounds(dlq, p);
       let cut = start;
       while (cut < end && offsets.has(cut)) cut++;
-      if (cut > start) await mq.adapter.trim(dlq, p, cut);
+      if (cut > start) await adapterOf(mq).trim(dlq, p, cut);
       const left = [...offsets].filter((o) => o >= cut).sort((a, b) => a - b);
       if (left.length > 0) next[p] = left;
     }
     if (version === null) return;
     if (
-      await mq.adapter.compareAndSet(
+      await adapterOf(mq).compareAndSet(
         ["dlq-replayed", dlq],
         version,
         enc.encode(JSON.stringify(next)),
@@ -257,6 +258,6 @@ export async function purgeDeadLetters(mq: Mq, topic: string): Promise<number> {
   const waiting = (await listDeadLetters(mq, topic)).length;
   // Purges and brings the groups' dead-lettered counts down with it.
   await mq.topics.purgeDeadLetters(topic);
-  await mq.adapter.deleteState(["dlq-replayed", name]);
+  await adapterOf(mq).deleteState(["dlq-replayed", name]);
   return waiting;
 }

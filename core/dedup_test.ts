@@ -1,5 +1,5 @@
 import { deepStrictEqual as eq } from "node:assert/strict";
-import { DedupIndex } from "./dedup.ts";
+import { DedupIndex } from "./_dedup.ts";
 import { batchOf } from "./record.ts";
 
 const one = new Uint8Array(1);

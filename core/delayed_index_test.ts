@@ -1,6 +1,6 @@
 import { deepStrictEqual as eq } from "node:assert/strict";
 import { clockedMq, takeNow } from "./_clock_fixture.ts";
-import { CANCEL_KEEP_MS, cancelDelayed, loadCancelled, recordDelayed } from "./delayed_index.ts";
+import { CANCEL_KEEP_MS, cancelDelayed, loadCancelled, recordDelayed } from "./_delayed_index.ts";
 
 const MINUTE = 60_000;
 

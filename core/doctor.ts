@@ -10,9 +10,9 @@
 import type { StorageAdapter, StorageFinding } from "./adapter.ts";
 import { systemClock } from "./clock.ts";
 import { MqError } from "./errors.ts";
-import { groupKey, type GroupState, parseGroup } from "./group_store.ts";
-import { newCursor, type PartitionCursor } from "./lease_table.ts";
-import { stateLocation } from "./state_docs.ts";
+import { groupKey, type GroupState, parseGroup } from "./_group_store.ts";
+import { newCursor, type PartitionCursor } from "./_lease_table.ts";
+import { stateLocation } from "./_state_docs.ts";
 import { parseTopicConfig, type TopicConfig } from "./topic_config.ts";
 
 /** What to check. */

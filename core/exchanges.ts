@@ -13,7 +13,7 @@
 import type { StorageAdapter } from "./adapter.ts";
 import { MqError } from "./errors.ts";
 import { assertName } from "./names.ts";
-import { partitionOf } from "./partitioner.ts";
+import { partitionOf } from "./_partitioner.ts";
 import {
   assertBinding,
   assertExchangeType,

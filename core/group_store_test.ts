@@ -2,8 +2,8 @@ import { deepStrictEqual as eq } from "node:assert/strict";
 import { MemoryAdapter } from "../adapters/memory/mod.ts";
 import { ManualClock } from "./clock.ts";
 import { Mq } from "./client.ts";
-import { loadGroup, updateGroup } from "./group_store.ts";
-import { settleReceipt } from "./receipts.ts";
+import { loadGroup, updateGroup } from "./_group_store.ts";
+import { settleReceipt } from "./_receipts.ts";
 import { TopicAdmin } from "./topic_admin.ts";
 
 /** A memory backend whose next `conflicts` compare-and-sets lose to another writer. */

@@ -9,7 +9,7 @@ import {
   toRanges,
   waitingDelay,
   waitingRetry,
-} from "./lease_table.ts";
+} from "./_lease_table.ts";
 
 const bounds = (end: number) => ({ start: 0, end });
 

@@ -38,7 +38,7 @@ export interface Transferred {
   firstFailure?: number;
   /** The delay of a retry after this attempt fails. */
   retryDelay(): number;
-  /** The state a missing group document starts from (a `GroupState` of `group_store.ts`). */
+  /** The state a missing group document starts from (a `GroupState` of `_group_store.ts`). */
   init(): unknown;
   /** Applies a settlement to a group state (as `init` gives); returns the offsets not held (stale). */
   apply(

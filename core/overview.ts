@@ -7,8 +7,9 @@
  * @module
  */
 import type { Mq } from "./client.ts";
-import { loadGroup } from "./group_store.ts";
-import { inFlight, lag, newCursor, waitingDelay, waitingRetry } from "./lease_table.ts";
+import { adapterOf } from "./_access.ts";
+import { loadGroup } from "./_group_store.ts";
+import { inFlight, lag, newCursor, waitingDelay, waitingRetry } from "./_lease_table.ts";
 import { deadLetterTopic } from "./dead_letter.ts";
 import { Router } from "./routing.ts";
 import type { PartitionBounds } from "./adapter.ts";
@@ -132,7 +133,7 @@ export function topicMatcher(patterns: readonly string[]): (name: string) => boo
  * ```
  */
 export async function overview(mq: Mq, options: OverviewOptions = {}): Promise<Overview> {
-  const adapter = mq.adapter;
+  const adapter = adapterOf(mq);
   const at = mq.now();
   const match = topicMatcher(options.topics ?? []);
   const names = (await adapter.listState(["topics"])).sort();

@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { Mq } from "./client.ts";
+import { adapterOf } from "./_access.ts";
 import { overview, RateTracker, topicMatcher } from "./overview.ts";
 import { listDeadLetters, purgeDeadLetters, replayDeadLetters } from "./dead_letters.ts";
 import { formatMetrics } from "./metrics.ts";
@@ -110,9 +111,9 @@ Deno.test("dead letters: replay one from the middle, then the rest; each once", 
   assertEquals(await replayDeadLetters(mq, "jobs", { count: 1 }), 1);
   assertEquals((await listDeadLetters(mq, "jobs")).map((l) => l.message.text()), ["c"]);
   // The log is trimmed up to the first letter still waiting.
-  assertEquals(await mq.adapter.bounds("jobs.dlq", 0), { start: 2, end: 3 });
+  assertEquals(await adapterOf(mq).bounds("jobs.dlq", 0), { start: 2, end: 3 });
   assertEquals(await replayDeadLetters(mq, "jobs"), 1);
-  assertEquals(await mq.adapter.bounds("jobs.dlq", 0), { start: 3, end: 3 });
+  assertEquals(await adapterOf(mq).bounds("jobs.dlq", 0), { start: 3, end: 3 });
   assertEquals(await listDeadLetters(mq, "jobs"), []);
   assertEquals(await replayDeadLetters(mq, "jobs"), 0);
   await mq.close();

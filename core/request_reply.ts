@@ -6,11 +6,16 @@
  *
  * @module
  */
-import type { Mq, OutgoingMessage } from "./client.ts";
 import type { ConsumeOptions, ConsumeResult } from "./consume.ts";
 import { MqError } from "./errors.ts";
 import type { ReceivedMessage } from "./message.ts";
-import { batchOf } from "./record.ts";
+import { batchOf, type RecordBatch } from "./record.ts";
+import type { OutgoingMessage, PublishRecordsOptions, PublishResult } from "./types.ts";
+import type { Subscription } from "./subscription.ts";
+import type { SubscribeOptions } from "./types.ts";
+import type { TopicAdmin } from "./topic_admin.ts";
+import { adapterOf } from "./_access.ts";
+import type { Clock } from "./clock.ts";
 
 const enc = new TextEncoder();
 
@@ -32,6 +37,27 @@ export interface RequestOptions {
   key?: string;
 }
 
+/** What request/reply uses of a client (an `Mq`), named here so that this module needs no client. */
+export interface RequestClient {
+  readonly now: () => number;
+  /** The client's timers (a request's timeout). */
+  readonly clock: Clock;
+  readonly topics: Pick<TopicAdmin, "create" | "remove">;
+  publishBatch(topic: string, messages: OutgoingMessage[]): Promise<PublishResult>;
+  publishRecords(
+    topic: string,
+    batch: RecordBatch,
+    options?: PublishRecordsOptions,
+  ): Promise<PublishResult>;
+  subscribe(topic: string, options?: SubscribeOptions): Subscription;
+  consume(
+    topic: string,
+    options: ConsumeOptions,
+    handler: (m: ReceivedMessage) => unknown | Promise<unknown>,
+  ): Promise<ConsumeResult>;
+  forgetTopic(topic: string): void;
+}
+
 function randomId(): string {
   const b = crypto.getRandomValues(new Uint8Array(9));
   return [...b].map((x) => x.toString(36).padStart(2, "0")).join("").slice(0, 14);
@@ -43,7 +69,7 @@ function randomId(): string {
  * @throws {MqError} `TIMEOUT` when no reply arrives in time
  */
 export async function request(
-  mq: Mq,
+  mq: RequestClient,
   topic: string,
   payload: Uint8Array | string,
   options: RequestOptions = {},
@@ -74,9 +100,9 @@ export async function request(
 }
 
 /** Removes reply topics left by requesters that died long ago. */
-async function removeStaleReplyTopics(mq: Mq): Promise<void> {
+async function removeStaleReplyTopics(mq: RequestClient): Promise<void> {
   const now = mq.now();
-  for (const name of await mq.adapter.listState(["topics"])) {
+  for (const name of await adapterOf(mq).listState(["topics"])) {
     if (!name.startsWith(PREFIX)) continue;
     const deadline = parseInt(name.slice(PREFIX.length).split(".")[0], 36);
     if (Number.isFinite(deadline) && deadline + STALE_MS < now) {
@@ -91,7 +117,7 @@ async function removeStaleReplyTopics(mq: Mq): Promise<void> {
  * nothing: no topic is created for it.
  */
 export function reply(
-  mq: Mq,
+  mq: RequestClient,
   topic: string,
   options: ConsumeOptions,
   handler: (

@@ -1,6 +1,6 @@
 import { deepStrictEqual as eq } from "node:assert/strict";
 import { clockedMq } from "./_clock_fixture.ts";
-import { enforceRetention, retainedSince } from "./retention.ts";
+import { enforceRetention, retainedSince } from "./_retention.ts";
 import { makeTopicConfig } from "./topic_config.ts";
 
 const HOUR = 3_600_000;

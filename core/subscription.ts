@@ -1,126 +1,25 @@
 /**
  * Subscriptions: reading a topic from a position (no group), or as a member of
- * a group (leased deliveries, acks committed in batches).
+ * a group (leased deliveries, acks committed in batches). The reading
+ * machinery (`_log_source.ts` for plain reads, `_group_consumer.ts` for
+ * groups) is loaded on the first read, not when a client is made.
  *
  * @module
  */
-import type { StorageAdapter } from "./adapter.ts";
 import type { ReceivedMessage } from "./message.ts";
-import type { StartFrom } from "./start_position.ts";
-import type { Backoff } from "./retry.ts";
+import type { TopicBlock } from "./record_block.ts";
+import type { LogSource } from "./_log_source.ts";
+import type { BatchSource, SubscribeOptions, SubscriptionContext } from "./types.ts";
+import type { StorageAdapter } from "./adapter.ts";
 import type { RecordMeta } from "./record.ts";
 import type { TopicConfig } from "./topic_config.ts";
-import type { TopicBlock } from "./record_block.ts";
-import type { MessageFilter } from "./read_filter.ts";
-import { GroupSource } from "./group_consumer.ts";
-import { LogSource } from "./_log_source.ts";
 import { MqError } from "./errors.ts";
+import { assertName } from "./names.ts";
+import { assertTopicOrPattern, isTopicPattern } from "./topic_pattern.ts";
+import { lazy } from "./_lazy.ts";
 import type { Clock } from "./clock.ts";
 
-/** How to subscribe. */
-export interface SubscribeOptions {
-  /** Consume as a member of this group: shared deliveries, a durable position. */
-  group?: string;
-  /** Where a reader without a group (or a new group) starts. @default "beginning" */
-  from?: StartFrom;
-  /** Wait for new messages at the end; false stops there. @default true */
-  follow?: boolean;
-  /**
-   * With `follow: false` and a group: before stopping, wait for what may
-   * still come back, deliveries in flight (to any member of the group) and
-   * failed attempts whose retry is not due yet, as a draining worker does.
-   * `false` stops as soon as nothing is deliverable now (as `mq take`
-   * without `--wait` does).
-   * @default true
-   */
-  awaitInFlight?: boolean;
-  /** Stop after this many messages. */
-  count?: number;
-  /** Most messages per batch. @default 1024 */
-  batchSize?: number;
-  /**
-   * About how many payload bytes a batch holds: the batch size adapts to the
-   * messages' average size, so that large messages come in small batches
-   * (memory stays flat) and small ones in large batches (fewer round trips).
-   * @default 1 MiB
-   */
-  batchBytes?: number;
-  /** How long a group delivery is leased before it is delivered again (ms). @default 30000 */
-  visibilityMs?: number;
-  /** Deliveries before a message is dead-lettered. @default the topic's `maxAttempts` */
-  maxAttempts?: number;
-  /** Delay between attempts of a nacked message. @default 1s doubling to 1m, with jitter */
-  backoff?: Backoff;
-  /**
-   * At most one message per key in flight in the group (over all its
-   * consumers): a key's messages are processed in order, different keys in
-   * parallel. Messages without a key are not held back.
-   */
-  ordered?: boolean;
-  /** Stops the subscription. */
-  signal?: AbortSignal;
-  /**
-   * Without a group: start at the N most recent messages of the topic (over
-   * all its partitions, or those of `partitions`), handed out in time order;
-   * then follow, unless `follow` is false. Overrides `from`.
-   */
-  last?: number;
-  /**
-   * Without a group: stop before this point (exclusive): an offset (in each
-   * partition), a time, a span ago (from when the read began), or `"end"`
-   * (the end as the read began). In follow mode the read ends once every
-   * partition reached it (for a time: once that time has come).
-   */
-  until?: StartFrom;
-  /** Without a group: read only these partitions. @default all of them */
-  partitions?: number[];
-  /** Without a group: keep only the messages this matches (see {@link MessageFilter}). */
-  filter?: MessageFilter;
-  /** Without a group, following: end after this long (ms) with no message read. */
-  idleMs?: number;
-  /**
-   * Without a group: show cancelled and expired messages too (a plain read
-   * skips them, as groups do).
-   * @default false
-   */
-  all?: boolean;
-}
-
-/** Where batches come from. */
-export interface BatchSource {
-  next(max: number, signal: AbortSignal): Promise<ReceivedMessage[] | null>;
-  commit(): Promise<void>;
-  extend?(): Promise<void>;
-  ackAll?(messages: ReceivedMessage[]): void;
-  close(release: boolean): Promise<void>;
-}
-
-/** Context a subscription needs from the client. */
-export interface SubscriptionContext {
-  adapter: StorageAdapter;
-  /** The topic of a group subscription (the first of `topics` for a plain read). */
-  topic: string;
-  /** Topic names and patterns of a plain read. */
-  topics: readonly string[];
-  /** A topic's settings, for plain reads of several topics. */
-  configOf: (topic: string) => Promise<TopicConfig | undefined>;
-  /** The names of the topics there are (for patterns). */
-  listTopics: () => Promise<string[]>;
-  /** The topic's partition count, looked up once. */
-  partitions: () => Promise<number>;
-  /** The topic's settings (undefined when it does not exist). */
-  config: () => Promise<TopicConfig | undefined>;
-  /** The group, for group subscriptions. */
-  group?: string;
-  /** Publishes dead letters (to the dead-letter topic). */
-  publishDeadLetters: (
-    topic: string,
-    records: { payload: Uint8Array; meta: RecordMeta }[],
-  ) => Promise<void>;
-  now: () => number;
-  /** The client's timers (and time). */
-  clock: Clock;
-}
+export type { BatchSource, SubscribeOptions, SubscriptionContext } from "./types.ts";
 
 /**
  * A subscription: iterate messages one by one, or in batches with
@@ -137,8 +36,10 @@ export interface SubscriptionContext {
  * ```
  */
 export class Subscription implements AsyncIterable<ReceivedMessage> {
-  #source: BatchSource;
-  #log: LogSource | undefined;
+  /** The source once loaded (a subscription hands out messages only after). */
+  #loaded: BatchSource | undefined;
+  #source: Promise<BatchSource>;
+  #plain: boolean;
   #left: number;
   #abort = new AbortController();
   #closed = false;
@@ -157,8 +58,18 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
       if (options.signal.aborted) this.#abort.abort();
       else options.signal.addEventListener("abort", () => this.#abort.abort(), { once: true });
     }
-    if (options.group === undefined) this.#source = this.#log = new LogSource(ctx, options);
-    else this.#source = new GroupSource(ctx, options.group, options);
+    this.#plain = options.group === undefined;
+    const group = options.group;
+    this.#source =
+      (group === undefined
+        ? lazy<typeof import("./_log_source.ts")>(import.meta.url, "./_log_source.ts").then((m) =>
+          new m.LogSource(ctx, options)
+        )
+        : lazy<typeof import("./_group_consumer.ts")>(import.meta.url, "./_group_consumer.ts").then(
+          (m) => new m.GroupSource(ctx, group, options),
+        )).then((source) => this.#loaded = source);
+    // A failure to load shows at the first read; never as an unhandled rejection.
+    this.#source.catch(() => {});
   }
 
   /**
@@ -174,13 +85,13 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
    * @throws {MqError} `INVALID_ARGUMENT` on a group subscription
    */
   async *blocks(): AsyncGenerator<TopicBlock> {
-    const log = this.#log;
-    if (!log) {
+    if (!this.#plain) {
       throw new MqError(
         "INVALID_ARGUMENT",
         "blocks() is for plain reads; use batches() in a group",
       );
     }
+    const log = await this.#source as LogSource;
     try {
       while (this.#left > 0 && !this.#closed) {
         const block = await log.nextBlock(
@@ -202,7 +113,7 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
   async *batches(): AsyncGenerator<ReceivedMessage[]> {
     try {
       while (this.#left > 0 && !this.#closed) {
-        const batch = await this.#source.next(
+        const batch = await (await this.#source).next(
           Math.min(this.#fit, this.#left),
           this.#abort.signal,
         );
@@ -223,7 +134,7 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
    */
   async take(max?: number): Promise<ReceivedMessage[] | null> {
     while (this.#left > 0 && !this.#closed) {
-      const batch = await this.#source.next(
+      const batch = await (await this.#source).next(
         Math.min(max ?? this.#fit, this.#left),
         this.#abort.signal,
       );
@@ -250,19 +161,20 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
   }
 
   /** Writes the acks and nacks given so far (group subscriptions). */
-  commit(): Promise<void> {
-    return this.#source.commit();
+  async commit(): Promise<void> {
+    await (await this.#source).commit();
   }
 
   /** Acks a whole batch at once (cheaper than acking each message). */
   ackAll(messages: ReceivedMessage[]): void {
-    if (this.#source.ackAll) this.#source.ackAll(messages);
+    // Messages come from the source, so it is loaded when there are any.
+    if (this.#loaded?.ackAll) this.#loaded.ackAll(messages);
     else for (const m of messages) m.ack();
   }
 
   /** Extends the leases of the messages this subscription holds (group subscriptions). */
-  extend(): Promise<void> {
-    return this.#source.extend?.() ?? Promise.resolve();
+  async extend(): Promise<void> {
+    await (await this.#source).extend?.();
   }
 
   /** Stops: commits acks, releases unsettled deliveries of a group. */
@@ -270,7 +182,7 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
     if (this.#closed) return;
     this.#closed = true;
     this.#abort.abort();
-    await this.#source.close(true);
+    await (await this.#source).close(true);
   }
 
   /**
@@ -281,6 +193,72 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
     if (this.#closed) return;
     this.#closed = true;
     this.#abort.abort();
-    await this.#source.close(false);
+    await (await this.#source).close(false);
   }
+}
+
+/** What a subscription needs of its client (an `Mq`). */
+export interface SubscriptionHost {
+  adapter: StorageAdapter;
+  now: () => number;
+  /** The client's timers (and time). */
+  clock: Clock;
+  topicConfig(
+    topic: string,
+    options?: { create?: boolean; settings?: Partial<TopicConfig> },
+  ): Promise<TopicConfig | undefined>;
+  /** Publishes dead letters as they are (never dropped as duplicates). */
+  deadLetters(dlq: string, payloads: Uint8Array[], meta: RecordMeta[]): Promise<void>;
+}
+
+/**
+ * Checks what `Mq.subscribe` is asked and makes the subscription.
+ *
+ * @throws {MqError} `INVALID_NAME`; `INVALID_ARGUMENT` for a group with
+ * several topics, a pattern or a plain-read option
+ */
+export function openSubscription(
+  host: SubscriptionHost,
+  topics: string | readonly string[],
+  options: SubscribeOptions,
+): Subscription {
+  const names = typeof topics === "string" ? [topics] : [...topics];
+  if (names.length === 0) throw new MqError("INVALID_ARGUMENT", "no topic to read");
+  for (const t of names) assertTopicOrPattern(t);
+  const topic = names[0];
+  if (options.group !== undefined) {
+    assertName("group", options.group);
+    if (names.length > 1 || isTopicPattern(topic)) {
+      throw new MqError("INVALID_ARGUMENT", "a group reads one topic, not several or a pattern");
+    }
+    const plain = (["last", "until", "partitions", "filter", "idleMs", "all"] as const)
+      .filter((k) => options[k] !== undefined);
+    if (plain.length > 0) {
+      throw new MqError(
+        "INVALID_ARGUMENT",
+        `${plain.join(", ")} ${plain.length === 1 ? "is" : "are"} for reads without a group`,
+      );
+    }
+  }
+  let partitions: Promise<number> | undefined;
+  return new Subscription({
+    adapter: host.adapter,
+    topic,
+    topics: names,
+    configOf: (t: string) => host.topicConfig(t),
+    listTopics: () => host.adapter.listState(["topics"]),
+    partitions: () => partitions ??= host.topicConfig(topic).then((c) => c?.partitions ?? 1),
+    config: () => host.topicConfig(topic),
+    publishDeadLetters: async (dlq, records) => {
+      // A dead-letter topic made here keeps as many copies as its topic.
+      const replicas = (await host.topicConfig(topic))?.replicas;
+      if (replicas !== undefined && !(await host.topicConfig(dlq))) {
+        await host.topicConfig(dlq, { create: true, settings: { replicas } });
+      }
+      await host.deadLetters(dlq, records.map((r) => r.payload), records.map((r) => r.meta));
+    },
+    group: options.group,
+    now: host.now,
+    clock: host.clock,
+  }, options);
 }

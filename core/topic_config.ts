@@ -5,8 +5,7 @@
  */
 import { MqError } from "./errors.ts";
 import { assertName } from "./names.ts";
-import type { StorageAdapter } from "./adapter.ts";
-import { describe, isObject, isOffset, parseStateDoc } from "./state_docs.ts";
+import { describe, isObject, isOffset, type LocatesState, parseStateDoc } from "./_state_docs.ts";
 
 /** A topic's settings. */
 export interface TopicConfig {
@@ -129,7 +128,7 @@ function dropUndefined<T extends object>(o: T): Partial<T> {
  * @throws {MqError} `CORRUPT` naming the topic, the document and what is wrong
  */
 export function parseTopicConfig(
-  adapter: StorageAdapter,
+  adapter: LocatesState,
   topic: string,
   bytes: Uint8Array,
 ): TopicConfig {

@@ -14,6 +14,7 @@
  * `--json`: the rows as JSON).
  */
 import { connect } from "../mod.ts";
+import { adapterOf } from "../core/internal.ts";
 
 const args = new Set(Deno.args);
 const quick = args.has("--quick");
@@ -61,7 +62,7 @@ async function mqPub(db: string): Promise<number> {
   if (!out.success) throw new Error(`mq pub failed: ${new TextDecoder().decode(out.stderr)}`);
   // Check that it is all there.
   const mq = await connect(`kv:${db}`);
-  const bounds = await mq.adapter.bounds("b", 0);
+  const bounds = await adapterOf(mq).bounds("b", 0);
   await mq.close();
   if (bounds.end !== N) throw new Error(`mq pub stored ${bounds.end} of ${N}`);
   return rate;

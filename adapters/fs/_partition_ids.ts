@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { DedupIndex } from "../../core/dedup.ts";
+import { DedupIndex } from "../../core/_dedup.ts";
 import type { RecordBatch } from "../../core/record.ts";
 import { SegmentReader } from "./segment_reader.ts";
 import { readAt, statOrNull } from "./_file_io.ts";

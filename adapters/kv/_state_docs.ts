@@ -15,7 +15,7 @@ import type { KvCalls } from "./_kv_calls.ts";
 import { KV_COMMIT_BYTES, KV_GET_MANY, KV_VALUE_BYTES } from "./_limits.ts";
 
 /** Chunks of a large document (12 x 64 KiB and their keys fit one commit of 800 KiB). */
-const MAX_CHUNKS = Math.floor((KV_COMMIT_BYTES - 16 * 1024) / KV_VALUE_BYTES);
+const MAX_CHUNKS: number = Math.floor((KV_COMMIT_BYTES - 16 * 1024) / KV_VALUE_BYTES);
 /** The largest state document: 786,432 bytes. */
 export const MAX_STATE_BYTES = MAX_CHUNKS * KV_VALUE_BYTES;
 

@@ -11,7 +11,7 @@ import type {
 } from "../../core/adapter.ts";
 import { MqError } from "../../core/errors.ts";
 import { pickRecords, type RecordBatch, type StoredRecord } from "../../core/record.ts";
-import { DedupIndex } from "../../core/dedup.ts";
+import { DedupIndex } from "../../core/_dedup.ts";
 
 interface Partition {
   start: number;

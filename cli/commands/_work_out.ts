@@ -10,10 +10,9 @@
  *
  * @module
  */
-import type { Mq } from "../../core/client.ts";
+import type { Message, Mq, RecordMeta } from "../../mod.ts";
 import { MqError } from "../../core/errors.ts";
-import type { Message } from "../../core/message.ts";
-import { batchOf, type RecordMeta } from "../../core/record.ts";
+import { batchOf } from "../../core/internal.ts";
 
 /** The options of `--out`, as plain values. */
 export interface WorkOutOptions {
@@ -51,7 +50,7 @@ export class WorkOutput {
   constructor(mq: Mq, options: WorkOutOptions) {
     this.#mq = mq;
     this.#options = options;
-    this.#derivedIds = mq.adapter.capabilities.transactions !== "atomic";
+    this.#derivedIds = mq.capabilities.transactions !== "atomic";
   }
 
   /** The first failure of a commit (other than a lost lease), if any. */

@@ -1,6 +1,8 @@
 /** `mq bench pub|sub|work`: throughput and latency on the resolved backend, as `nats bench` reports. */
 import type { Call } from "../definition.ts";
-import { batchOf, MqError, redactUrl } from "../../mod.ts";
+import { MqError } from "../../core/errors.ts";
+import { redactUrl } from "../../core/backend_url.ts";
+import { batchOf } from "../../core/internal.ts";
 import type { Mq, ReceivedMessage, Subscription } from "../../mod.ts";
 import { globals, note, openBackend, print } from "../runtime.ts";
 import { Progress } from "../progress.ts";

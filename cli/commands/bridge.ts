@@ -1,11 +1,8 @@
 /** `mq bridge`: mirror topics to another backend or broker, or bring subjects in. */
 import type { Call } from "../definition.ts";
-import { parseDuration } from "../../core/duration.ts";
+import { assertName, compileTarget, parseDuration, runBridge } from "../../mod.ts";
 import { MqError } from "../../core/errors.ts";
-import { assertName } from "../../core/names.ts";
 import { redactUrl } from "../../core/backend_url.ts";
-import { runBridge } from "../../core/bridge.ts";
-import { compileTarget } from "../../core/bridge_target.ts";
 import { bridgeFrom, bridgeSinkFor } from "../../adapters/builtin.ts";
 import { globals, note, openBackend } from "../runtime.ts";
 import { Progress } from "../progress.ts";

@@ -2,12 +2,12 @@
 import type { Call } from "../definition.ts";
 import { checkUrlFully } from "../../adapters/builtin.ts";
 import { MqError } from "../../core/errors.ts";
-import { assertName } from "../../core/names.ts";
+import { assertName } from "../../mod.ts";
 import { redactUrl } from "../../core/backend_url.ts";
 import { contextNamed, loadContexts, saveContexts } from "../contexts.ts";
 import { absoluteUrl, checkBackendUrl, resolveBackend } from "../backend.ts";
 import { globals, note, print } from "../runtime.ts";
-import { table } from "./topics.ts";
+import { table } from "../format.ts";
 
 function unknownContext(name: string, path: string): MqError {
   return new MqError("INVALID_ARGUMENT", `unknown context ${JSON.stringify(name)} in ${path}`);

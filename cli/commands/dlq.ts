@@ -1,15 +1,20 @@
 /** `mq dlq ls|replay|purge`: the dead letters of a topic. */
 import type { Call } from "../definition.ts";
-import { assertName } from "../../core/names.ts";
-import { deadLetterTopic, DLQ_HEADERS } from "../../core/dead_letter.ts";
-import { listDeadLetters, purgeDeadLetters, replayDeadLetters } from "../../core/dead_letters.ts";
+import {
+  assertName,
+  deadLetterTopic,
+  DLQ_HEADERS,
+  listDeadLetters,
+  type Message,
+  type Mq,
+  purgeDeadLetters,
+  replayDeadLetters,
+} from "../../mod.ts";
 import { MqError } from "../../core/errors.ts";
-import type { Mq } from "../../core/client.ts";
-import type { Message } from "../../core/message.ts";
 import { formatterFor } from "../message_format.ts";
 import { toEnvelope } from "../envelope.ts";
 import { note, openBackend, print } from "../runtime.ts";
-import { table } from "./topics.ts";
+import { table } from "../format.ts";
 
 /** The dead-letter topic of `topic`; an unknown topic is a usage error (exit 2). */
 async function deadLetterTopicOf(mq: Mq, topic: string): Promise<string> {

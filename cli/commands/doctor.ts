@@ -1,6 +1,6 @@
 /** `mq doctor [TOPIC...] [--repair] [--json]`: check a store, and repair it. */
 import { MqError } from "../../core/errors.ts";
-import type { DoctorReport } from "../../core/doctor.ts";
+import type { DoctorReport } from "../../mod.ts";
 import { note, openResolved, print } from "../runtime.ts";
 
 /** The options of `mq doctor`, as plain values. */

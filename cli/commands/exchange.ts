@@ -1,9 +1,9 @@
 /** `mq exchange create|ls|rm`, `mq bind`, `mq unbind`. */
 import type { Call } from "../definition.ts";
 import { MqError } from "../../core/errors.ts";
-import type { Binding } from "../../core/routing.ts";
+import type { Binding } from "../../mod.ts";
 import { headerFlags, note, openBackend, print } from "../runtime.ts";
-import { table } from "./topics.ts";
+import { describeBinding, table } from "../format.ts";
 
 /** The options of `mq bind`, as parsed. */
 export interface BindOptions {
@@ -41,7 +41,7 @@ export async function exchangeList(opts: { json?: boolean }, cmd: Call): Promise
     for (const e of list) {
       if (e.bindings.length === 0) rows.push([e.name, e.type, "-", "-"]);
       for (const b of e.bindings) {
-        rows.push([e.name, e.type, describe(b), `${b.destinationKind} ${b.destination}`]);
+        rows.push([e.name, e.type, describeBinding(b), `${b.destinationKind} ${b.destination}`]);
       }
     }
     await print(table(["EXCHANGE", "TYPE", "BINDING", "TO"], rows));
@@ -80,7 +80,7 @@ export async function bindCommand(
     await mq.exchanges.bind(exchange, binding);
     note(
       `mq: bound ${binding.destinationKind} "${destination}" to "${exchange}" (${
-        describe(binding)
+        describeBinding(binding)
       })`,
     );
   } finally {
@@ -142,16 +142,4 @@ export function bindingHeaders(
     out[name] = had === undefined ? value : [...(Array.isArray(had) ? had : [had]), value];
   }
   return list.length === 0 ? undefined : out;
-}
-
-/** A binding in one short line. */
-export function describe(b: Binding): string {
-  if (b.headers) {
-    return `${b.match ?? "all"} of ${
-      Object.entries(b.headers).flatMap(([k, v]) =>
-        (Array.isArray(v) ? v : [v]).map((x) => `${k}=${x}`)
-      ).join(",")
-    }`;
-  }
-  return b.key === undefined ? "(any)" : `key ${b.key}`;
 }

@@ -1,9 +1,9 @@
 /** `mq groups`, `mq groups reset` and `mq groups rm`. */
 import type { Call } from "../definition.ts";
-import { parseStartFrom } from "../../core/start_position.ts";
+import { parseStartFrom } from "../../mod.ts";
 import { MqError } from "../../core/errors.ts";
 import { note, openBackend, openResolved, print } from "../runtime.ts";
-import { table } from "./topics.ts";
+import { table } from "../format.ts";
 
 /** `mq groups <topic>`: the groups of a topic with their counts. */
 export async function groupsList(

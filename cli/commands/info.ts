@@ -1,11 +1,11 @@
 /** `mq info`: version and the resolved backend, secrets hidden. */
 import type { Call } from "../definition.ts";
 import { redactUrl } from "../../core/backend_url.ts";
+import { MqError } from "../../core/errors.ts";
 import { resolveBackend } from "../backend.ts";
 import { globals, print } from "../runtime.ts";
 import { VERSION } from "../version.ts";
 import { builtinRegistry } from "../../adapters/builtin.ts";
-import { MqError } from "../../core/errors.ts";
 
 /** `mq info`: the version and the backend in use. */
 export async function infoCommand(opts: { json?: boolean }, cmd: Call): Promise<void> {

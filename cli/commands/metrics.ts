@@ -1,9 +1,6 @@
 /** `mq metrics`: the Prometheus text of every topic and group, once. */
 import type { Call } from "../definition.ts";
-import type { Mq } from "../../core/client.ts";
-import { formatMetrics } from "../../core/metrics.ts";
-import { overview } from "../../core/overview.ts";
-import { assertPattern } from "../../core/routing.ts";
+import { assertPattern, formatMetrics, type Mq, overview } from "../../mod.ts";
 import { openBackend, print } from "../runtime.ts";
 
 /** Options of {@link metricsText}. */

@@ -1,15 +1,20 @@
 /** `mq pub`: publish arguments, or stdin lines, as messages. */
 import type { Call } from "../definition.ts";
-import { MqError, type MqErrorCode } from "../../core/errors.ts";
-import { assertName } from "../../core/names.ts";
-import { parseDuration } from "../../core/duration.ts";
-import { batchOf, pickRecords, type RecordBatch, type RecordMeta } from "../../core/record.ts";
+import { MqError } from "../../core/errors.ts";
+import {
+  assertName,
+  type Mq,
+  type MqErrorCode,
+  parseDuration,
+  type RecordBatch,
+  type RecordMeta,
+} from "../../mod.ts";
+import { batchOf, pickRecords } from "../../core/internal.ts";
 import { fromEnvelope } from "../envelope.ts";
 import { LineBatcher } from "../line_batcher.ts";
 import { globals, headerFlags, note, openBackend, print } from "../runtime.ts";
 import { Progress } from "../progress.ts";
 import { EXIT_USAGE, exitCodeOf } from "../exit_codes.ts";
-import type { Mq } from "../../core/client.ts";
 
 /** The options of `mq pub`, as parsed. */
 export interface PubOptions {
@@ -240,11 +245,11 @@ export function atomicSender(
   send: Send;
   commit: (partition?: number) => Promise<{ published: number; duplicates: number }>;
 } {
-  if (mq.adapter.capabilities.transactions !== "atomic") {
+  if (mq.capabilities.transactions !== "atomic") {
     throw new MqError(
       "INVALID_ARGUMENT",
       `--atomic needs a backend that commits atomically; this one is ${
-        mq.adapter.capabilities.transactions ?? "not transactional"
+        mq.capabilities.transactions ?? "not transactional"
       } (nats-server 2.9 has no atomic batch)`,
     );
   }

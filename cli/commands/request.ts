@@ -1,7 +1,6 @@
 /** `mq request` and `mq reply`. */
 import type { Call } from "../definition.ts";
-import { assertName } from "../../core/names.ts";
-import { parseDuration } from "../../core/duration.ts";
+import { assertName, parseDuration } from "../../mod.ts";
 import { globals, headerFlags, note, openBackend } from "../runtime.ts";
 import { rideThroughFailures } from "../reconnect.ts";
 import { requireExecutable } from "../process_tree.ts";

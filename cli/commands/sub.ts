@@ -1,12 +1,17 @@
 /** `mq sub`: print messages of topics. */
 import { MqError } from "../../core/errors.ts";
-import { assertName } from "../../core/names.ts";
-import { parseDuration } from "../../core/duration.ts";
-import { parseStartFrom, type StartFrom } from "../../core/start_position.ts";
-import { assertTopicOrPattern, isTopicPattern } from "../../core/topic_pattern.ts";
-import type { Mq } from "../../core/client.ts";
-import type { MessageFilter } from "../../core/read_filter.ts";
-import type { SubscribeOptions, Subscription } from "../../core/subscription.ts";
+import {
+  assertName,
+  assertTopicOrPattern,
+  isTopicPattern,
+  type MessageFilter,
+  type Mq,
+  parseDuration,
+  parseStartFrom,
+  type StartFrom,
+  type SubscribeOptions,
+  type Subscription,
+} from "../../mod.ts";
 import { formatterFor, type LineFormatter } from "../message_format.ts";
 import { Output, OutputClosed } from "../output.ts";
 import { headerFlags } from "../runtime.ts";

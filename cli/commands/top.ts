@@ -1,10 +1,15 @@
 /** `mq top`: a live terminal view of topics and groups, like `nats top` or `htop`. */
 import type { Call } from "../definition.ts";
-import type { Mq } from "../../core/client.ts";
-import { parseDuration } from "../../core/duration.ts";
+import {
+  assertPattern,
+  type Mq,
+  overview,
+  parseDuration,
+  type RatedOverview,
+  type RatedTopic,
+  RateTracker,
+} from "../../mod.ts";
 import { MqError } from "../../core/errors.ts";
-import { overview, type RatedOverview, type RatedTopic, RateTracker } from "../../core/overview.ts";
-import { assertPattern } from "../../core/routing.ts";
 import { redactUrl } from "../../core/backend_url.ts";
 import { globals, openBackend, print } from "../runtime.ts";
 import { cpuUsage, Pacer } from "../ui_server.ts";

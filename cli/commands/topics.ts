@@ -1,10 +1,8 @@
 /** `mq topics`: list, create, info, purge, rm. */
 import type { Call } from "../definition.ts";
-import { formatDuration, parseDuration } from "../../core/duration.ts";
-import type { TopicConfig } from "../../core/topic_config.ts";
+import { deadLetterTopic, formatDuration, parseDuration, type TopicConfig } from "../../mod.ts";
 import { note, openBackend, print } from "../runtime.ts";
-import { describe } from "./exchange.ts";
-import { deadLetterTopic } from "../../core/dead_letter.ts";
+import { describeBinding, table } from "../format.ts";
 
 /** The options of `mq topics create`, as parsed. */
 export interface CreateOptions {
@@ -108,7 +106,7 @@ export async function topicsInfo(name: string, opts: { json?: boolean }, cmd: Ca
     if (bindings.length > 0) {
       lines.push(
         "",
-        table(["EXCHANGE", "BINDING"], bindings.map((b) => [b.exchange, describe(b)]))
+        table(["EXCHANGE", "BINDING"], bindings.map((b) => [b.exchange, describeBinding(b)]))
           .trimEnd(),
       );
     }
@@ -138,13 +136,4 @@ export async function topicsRemove(name: string, cmd: Call): Promise<void> {
   } finally {
     await mq.close();
   }
-}
-
-/** A plain text table with aligned columns. */
-export function table(head: string[], rows: (string | number)[][]): string {
-  const cells = [head, ...rows.map((r) => r.map(String))];
-  const widths = head.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
-  return cells.map((r) =>
-    r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join("  ")
-  ).join("\n") + "\n";
 }

@@ -1,6 +1,6 @@
 /** `mq ui`: the web dashboard (pages, JSON API, live updates, metrics) on loopback. */
 import type { Call } from "../definition.ts";
-import type { Mq } from "../../core/client.ts";
+import type { Mq } from "../../mod.ts";
 import { MqError } from "../../core/errors.ts";
 import { redactUrl } from "../../core/backend_url.ts";
 import { createUiHandler } from "../ui_server.ts";

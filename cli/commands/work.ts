@@ -1,12 +1,15 @@
 /** `mq work`: run a command once per message, with retries and dead letters. */
 import type { Call } from "../definition.ts";
-import { assertName } from "../../core/names.ts";
+import {
+  assertName,
+  deadLetterTopic,
+  type Message,
+  parseBackoff,
+  parseDuration,
+} from "../../mod.ts";
 import { MqError } from "../../core/errors.ts";
-import { deadLetterTopic, DLQ_STDERR_BYTES } from "../../core/dead_letter.ts";
-import { parseDuration } from "../../core/duration.ts";
-import { parseBackoff } from "../../core/retry.ts";
+import { DLQ_STDERR_BYTES } from "../../core/internal.ts";
 import { rideThroughFailures } from "../reconnect.ts";
-import type { Message } from "../../core/message.ts";
 import { globals, note, openBackend } from "../runtime.ts";
 import { Progress } from "../progress.ts";
 import { WorkOutput } from "./_work_out.ts";

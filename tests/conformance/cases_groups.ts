@@ -5,6 +5,7 @@ import { ManualClock } from "../../core/clock.ts";
 import type { ReceivedMessage } from "../../core/message.ts";
 import { batchOf } from "../../core/record.ts";
 import { code, dec, type DefineCase, drain, type Features, texts, topicName } from "./_helpers.ts";
+import { adapterOf } from "../../core/internal.ts";
 
 /** Registers the cases. */
 export function groupCases(test: DefineCase): void {
@@ -618,7 +619,7 @@ export function groupCases(test: DefineCase): void {
 
   // --- retention by bytes ---------------------------------------------------------
   test("retention by bytes: drop-oldest keeps the newest that fit, reject refuses what would not", async (mq) => {
-    ok(mq.adapter.storedBytes, "retention by bytes needs the backend's storedBytes");
+    ok(adapterOf(mq).storedBytes, "retention by bytes needs the backend's storedBytes");
     const payload = (i: number) => `m${String(i).padStart(2, "0")}`.padEnd(100, ".");
     const ten = Array.from({ length: 10 }, (_, i) => payload(i));
     const last5 = ten.slice(5);
@@ -626,8 +627,8 @@ export function groupCases(test: DefineCase): void {
     const one = topicName("bytes-ref1"), many = topicName("bytes-ref10");
     for (const p of ten) await mq.publish(one, p);
     await mq.publishBatch(many, ten);
-    const sizeOne = (await mq.adapter.storedBytes!(one, 0)) / 10;
-    const sizeInBatch = (await mq.adapter.storedBytes!(many, 0)) / 10;
+    const sizeOne = (await adapterOf(mq).storedBytes!(one, 0)) / 10;
+    const sizeInBatch = (await adapterOf(mq).storedBytes!(many, 0)) / 10;
     ok(sizeOne >= 100 && sizeInBatch >= 100, `${sizeOne}, ${sizeInBatch} bytes a record`);
 
     const t = topicName("bytes-drop");
@@ -635,7 +636,7 @@ export function groupCases(test: DefineCase): void {
     await mq.topics.create(t, { maxBytes: limit });
     for (const p of ten) await mq.publish(t, p);
     eq(await texts(mq, t), last5, "one at a time");
-    const stored = await mq.adapter.storedBytes!(t, 0);
+    const stored = await adapterOf(mq).storedBytes!(t, 0);
     ok(stored <= limit && stored + sizeOne > limit, `${stored} of ${limit}`);
 
     const b = topicName("bytes-batch");
@@ -706,7 +707,7 @@ function dlqHeaders(m: ReceivedMessage): Record<string, string> {
 
 /** A group's stored state document, as text. */
 async function groupDoc(mq: Mq, topic: string, group: string): Promise<string> {
-  const doc = await mq.adapter.getState(["groups", topic, group]);
+  const doc = await adapterOf(mq).getState(["groups", topic, group]);
   return doc ? dec.decode(doc.value) : "";
 }
 

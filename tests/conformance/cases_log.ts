@@ -2,6 +2,7 @@
 import { deepStrictEqual as eq, ok, rejects } from "node:assert/strict";
 import { MqError } from "../../core/errors.ts";
 import { Mq } from "../../core/client.ts";
+import { adapterOf } from "../../core/internal.ts";
 import { code, type DefineCase, drain, texts, topicName } from "./_helpers.ts";
 
 /** Registers the cases. */
@@ -29,7 +30,7 @@ export function logCases(test: DefineCase): void {
     const t = topicName("binary");
     const all = Uint8Array.from({ length: 256 }, (_, i) => i);
     const big = Uint8Array.from({ length: 1024 * 1024 }, (_, i) => (i * 31) & 0xff);
-    const max = mq.adapter.capabilities.maxMessageBytes ?? Infinity;
+    const max = mq.capabilities.maxMessageBytes ?? Infinity;
     await mq.publishBatch(
       t,
       big.length <= max ? [all, new Uint8Array(0), big] : [all, new Uint8Array(0)],
@@ -213,7 +214,7 @@ export function logCases(test: DefineCase): void {
     await mq.topics.create(t, {});
     const msgs = Array.from({ length: 200 }, (_, i) => ({ payload: `m${i}`, id: `stopped-${i}` }));
     // A client whose appends never return (as if killed right there).
-    const stuck = new Proxy(mq.adapter, {
+    const stuck = new Proxy(adapterOf(mq), {
       get(target, prop) {
         const append = prop === "append" || prop === "appendDeduplicated" ||
           prop === "appendAtomic";

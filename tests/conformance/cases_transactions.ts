@@ -2,6 +2,7 @@
 import { deepStrictEqual as eq, rejects } from "node:assert/strict";
 import { Mq } from "../../core/client.ts";
 import { code, type DefineCase, drain, texts, topicName } from "./_helpers.ts";
+import { adapterOf } from "../../core/internal.ts";
 
 /** Registers the cases. */
 export function transactionCases(test: DefineCase): void {
@@ -9,9 +10,9 @@ export function transactionCases(test: DefineCase): void {
     "the declared transaction capability matches the adapter; an empty transaction writes nothing",
     async (mq) => {
       // Declared atomic exactly where the adapter commits transactions itself.
-      const declared = mq.adapter.capabilities.transactions;
+      const declared = mq.capabilities.transactions;
       if (declared !== undefined) {
-        eq(declared, mq.adapter.commitTransaction ? "atomic" : "effectively-once");
+        eq(declared, adapterOf(mq).commitTransaction ? "atomic" : "effectively-once");
       }
       const empty = await mq.transaction(() => {});
       eq([empty.published, empty.acked, empty.written], [0, 0, []]);
@@ -214,7 +215,7 @@ export function transactionCases(test: DefineCase): void {
       await mq.publish(input, "job");
       const sub = mq.subscribe(input, { group: "g", follow: false });
       const [m] = (await sub.take(1))!;
-      const limit = mq.adapter.capabilities.maxTransactionBytes!;
+      const limit = mq.capabilities.maxTransactionBytes!;
       const size = 60_000;
       const n = Math.ceil(limit / size) + 2;
       await rejects(

@@ -11,6 +11,7 @@ import { Mq } from "../../core/client.ts";
 import { batchOf } from "../../core/record.ts";
 import { partitionDir, segmentName } from "../../adapters/fs/_paths.ts";
 import { readHighWater } from "../../adapters/fs/recovery.ts";
+import { adapterOf } from "../../core/internal.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "mq-fs-tx-" });
@@ -137,7 +138,11 @@ Deno.test("fs transactions: a rolled-forward commit keeps the high-water mark; i
       await Deno.truncate(`${partitionDir(dir, "b", 0)}/${segmentName(0)}`, 0);
       const fresh = new Mq(await FsAdapter.open(dir));
       try {
-        const first = await fresh.adapter.append("b", 0, batchOf([new TextEncoder().encode("b2")]));
+        const first = await adapterOf(fresh).append(
+          "b",
+          0,
+          batchOf([new TextEncoder().encode("b2")]),
+        );
         eq(first, 1);
       } finally {
         await fresh.close();

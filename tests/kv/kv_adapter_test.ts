@@ -11,6 +11,7 @@ import { Mq } from "../../core/client.ts";
 import { MqError } from "../../core/errors.ts";
 import { batchOf } from "../../core/record.ts";
 import { rawValues, readAll, texts, withKv } from "./_kv.ts";
+import { adapterOf } from "../../core/internal.ts";
 
 const enc = new TextEncoder(), dec = new TextDecoder();
 const code = (c: string) => (e: unknown) => MqError.is(e, c as never);
@@ -115,12 +116,12 @@ Deno.test("kv: --max-bytes retention keeps a topic within its bytes (the core us
           Array.from({ length: 50 }, (_, j) => `${i * 50 + j}`.padEnd(40, ".")),
         );
       }
-      const stored = await mq.adapter.storedBytes!("t", 0);
+      const stored = await adapterOf(mq).storedBytes!("t", 0);
       ok(stored <= 20_000 && stored > 10_000, `${stored} bytes`);
-      const b = await mq.adapter.bounds("t", 0);
+      const b = await adapterOf(mq).bounds("t", 0);
       eq(b.end, 1000);
       ok(b.start > 500, `start ${b.start}`);
-      const kept = (await readAll(mq.adapter, "t")).map((r) => r.text.replace(/\.+$/, ""));
+      const kept = (await readAll(adapterOf(mq), "t")).map((r) => r.text.replace(/\.+$/, ""));
       eq(kept[kept.length - 1], "999");
       eq(kept.length, 1000 - b.start);
     } finally {

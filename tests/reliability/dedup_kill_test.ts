@@ -15,7 +15,7 @@ import { MemoryAdapter } from "../../adapters/memory/mod.ts";
 import { FsAdapter } from "../../adapters/fs/mod.ts";
 import { KvAdapter } from "../../adapters/kv/mod.ts";
 import type { StorageAdapter } from "../../core/adapter.ts";
-import { RESERVATION_GRACE_MS } from "../../core/dedup.ts";
+import { RESERVATION_GRACE_MS } from "../../core/_dedup.ts";
 
 const N = 500;
 const messages = Array.from({ length: N }, (_, i) => ({ payload: `m${i}`, id: `id-${i}` }));

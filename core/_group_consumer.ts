@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { LogReader, PartitionBounds } from "./adapter.ts";
+import type { LogReader, PartitionBounds, StorageAdapter } from "./adapter.ts";
 import { ReceivedMessage, SETTLED, type Settler, type Transferred } from "./message.ts";
 import {
   type Claim,
@@ -19,15 +19,18 @@ import {
   release,
   settle,
   toRanges,
-} from "./lease_table.ts";
-import { type GroupState, loadGroup, updateGroup } from "./group_store.ts";
+} from "./_lease_table.ts";
+import { type GroupState, loadGroup, updateGroup } from "./_group_store.ts";
 import { resolveStart } from "./start_position.ts";
 import type { RecordMeta, StoredRecord } from "./record.ts";
 import { backoffDelay, DEFAULT_BACKOFF } from "./retry.ts";
 import { deadLetterMeta, deadLetterTopic } from "./dead_letter.ts";
-import { loadCancelled } from "./delayed_index.ts";
-import type { BatchSource, SubscribeOptions, SubscriptionContext } from "./subscription.ts";
-import { waitAny } from "./wait.ts";
+import { loadCancelled } from "./_delayed_index.ts";
+import type { BatchSource, SubscribeOptions, SubscriptionContext } from "./types.ts";
+import type { TopicConfig } from "./topic_config.ts";
+import { retainedSince } from "./_retention.ts";
+import { readOne } from "./_receipts.ts";
+import { waitAny } from "./_wait.ts";
 import { MqError } from "./errors.ts";
 
 /** A settlement to apply at the next state update. */
@@ -845,6 +848,53 @@ function toRangesOf(ops: Op[]): Range[] {
     const last = out[out.length - 1];
     if (last && r.from <= last.to) last.to = Math.max(last.to, r.to);
     else out.push(r);
+  }
+  return out;
+}
+
+/**
+ * The next `count` messages group `group` of `topic` would get, without
+ * taking them (what `Mq.peek` answers): the claim a consumer would make, on
+ * a copy of the group's state that is never written back, less what a
+ * consumer skips (expired, before retention, not yet due, cancelled).
+ */
+export async function peekGroup(
+  adapter: StorageAdapter,
+  topic: string,
+  config: TopicConfig,
+  group: string,
+  count: number,
+  now: number,
+): Promise<ReceivedMessage[]> {
+  const state = (await loadGroup(adapter, topic, group)) ?? { partitions: {} };
+  const since = retainedSince(config, now);
+  let cancelled: Set<string> | undefined;
+  const out: ReceivedMessage[] = [];
+  let left = count;
+  for (let p = 0; p < config.partitions && left > 0; p++) {
+    const bounds = await adapter.bounds(topic, p);
+    // Claims on a copy of the state (never written back), again after
+    // skipping what a consumer would not get: the next `count` it would.
+    const cursor = state.partitions[p] ?? newCursor(bounds.start);
+    let claims = claim(cursor, bounds, left, now, Infinity, "peek");
+    while (claims.length > 0 && left > 0) {
+      for (const c of claims) {
+        for (let o = c.from; o < c.to && left > 0; o++) {
+          const r = await readOne(adapter, topic, p, o);
+          if (
+            !r || (since !== undefined && r.timestamp < since) ||
+            (r.expiresAt !== undefined && r.expiresAt <= now) || (r.deliverAt ?? 0) > now
+          ) continue;
+          if (r.deliverAt !== undefined) {
+            cancelled ??= await loadCancelled(adapter, topic);
+            if (cancelled.has(r.id ?? `${p}-${r.offset}`)) continue;
+          }
+          out.push(new ReceivedMessage(topic, p, r, c.attempt));
+          left--;
+        }
+      }
+      claims = left > 0 ? claim(cursor, bounds, left, now, Infinity, "peek") : [];
+    }
   }
   return out;
 }

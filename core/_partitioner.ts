@@ -10,7 +10,7 @@ const enc = new TextEncoder();
  *
  * @example
  * ```ts
- * import { partitionOf } from "./partitioner.ts";
+ * import { partitionOf } from "./_partitioner.ts";
  * partitionOf("customer-42", 4); // always the same partition for this key
  * ```
  */

@@ -6,13 +6,22 @@
  *
  * @module
  */
-import type { StorageAdapter } from "./adapter.ts";
 import { MqError } from "./errors.ts";
 
 const dec = new TextDecoder();
 
+/**
+ * What the state-document helpers use of a backend (a `StorageAdapter` is
+ * one): named here so that they need not import the storage contract, which
+ * imports the topic settings these helpers check.
+ */
+export interface LocatesState {
+  /** Where a state document is kept, in words (a file's path, a KV key). */
+  stateLocation?(key: string[]): string;
+}
+
 /** Where a state document lives, as a user can find it (a file path on fs). */
-export function stateLocation(adapter: StorageAdapter, key: string[]): string {
+export function stateLocation(adapter: LocatesState, key: string[]): string {
   return adapter.stateLocation?.(key) ?? `state document ${key.join("/")}`;
 }
 
@@ -22,7 +31,7 @@ export function stateLocation(adapter: StorageAdapter, key: string[]): string {
  *
  * @example
  * ```ts
- * import { parseStateDoc } from "./state_docs.ts";
+ * import { parseStateDoc } from "./_state_docs.ts";
  * import { MemoryAdapter } from "../adapters/memory/mod.ts";
  * const doc = parseStateDoc(new MemoryAdapter(), ["topics", "t"], "topic \"t\"",
  *   new TextEncoder().encode('{"partitions":1}'), (v) => typeof v === "object" ? undefined : "not an object");
@@ -30,7 +39,7 @@ export function stateLocation(adapter: StorageAdapter, key: string[]): string {
  * @throws {MqError} `CORRUPT` naming `what`, the document and the problem
  */
 export function parseStateDoc<T>(
-  adapter: StorageAdapter,
+  adapter: LocatesState,
   key: string[],
   what: string,
   bytes: Uint8Array,

@@ -25,7 +25,7 @@
  */
 import type { StateWrite, StorageAdapter } from "./adapter.ts";
 import { MqError } from "./errors.ts";
-import { partitionOf } from "./partitioner.ts";
+import { partitionOf } from "./_partitioner.ts";
 import { resolveStart } from "./start_position.ts";
 import type { RecordBatch } from "./record.ts";
 
@@ -71,7 +71,7 @@ export interface DedupHit {
  *
  * @example
  * ```ts
- * import { DedupIndex } from "./dedup.ts";
+ * import { DedupIndex } from "./_dedup.ts";
  * import { batchOf } from "./record.ts";
  * const index = new DedupIndex();
  * const b = batchOf([new Uint8Array(1), new Uint8Array(1)], [{ id: "a" }, { id: "a" }]);
@@ -468,7 +468,7 @@ async function release(
  *
  * @example
  * ```ts
- * import { planReservations } from "./dedup.ts";
+ * import { planReservations } from "./_dedup.ts";
  * import { batchOf } from "./record.ts";
  * import { MemoryAdapter } from "../adapters/memory/mod.ts";
  * const batch = batchOf([new Uint8Array(1)], [{ id: "a" }]);

@@ -8,8 +8,8 @@
 import type { StorageAdapter } from "./adapter.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { MqError } from "./errors.ts";
-import type { PartitionCursor } from "./lease_table.ts";
-import { describe, isObject, isOffset, parseStateDoc, rangesProblem } from "./state_docs.ts";
+import type { PartitionCursor } from "./_lease_table.ts";
+import { describe, isObject, isOffset, parseStateDoc, rangesProblem } from "./_state_docs.ts";
 
 /** A group's state in a topic. */
 export interface GroupState {
