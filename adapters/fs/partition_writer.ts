@@ -31,14 +31,19 @@ import {
   segmentName,
 } from "./_paths.ts";
 import { scanValid } from "./segment_scan.ts";
-import { HighWater, quarantine, quarantinePath, readHighWater, recordLost } from "./recovery.ts";
-import type { CorruptionReport } from "../../core/adapter.ts";
+import {
+  type DamageListener,
+  HighWater,
+  quarantine,
+  quarantinePath,
+  readHighWater,
+  recordLost,
+} from "./recovery.ts";
 import { isFolderGone, readAt, statOrNull, statOrNullSync, syncDir } from "./_file_io.ts";
 
 export { syncDir };
 
-/** What a writer reports of damage it found (topic and partition are added by the adapter). */
-export type DamageListener = (report: Omit<CorruptionReport, "topic" | "partition">) => void;
+export type { DamageListener };
 
 /** When data is flushed to the disk. */
 export type SyncPolicy = "always" | "batch" | "never";

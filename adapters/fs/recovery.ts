@@ -10,6 +10,10 @@
  * offsets below it that no frame holds; `mq doctor` (`fs_doctor.ts`) checks
  * and repairs with the same rules.
  */
+import type { CorruptionReport } from "../../core/adapter.ts";
+
+/** What a writer or reader reports of damage it found (topic and partition are added by the adapter). */
+export type DamageListener = (report: Omit<CorruptionReport, "topic" | "partition">) => void;
 
 /** The file of a partition's high-water mark. */
 export function hwmPath(dir: string): string {

@@ -16,7 +16,7 @@ import {
 import { listSegments, readIndex, readStart, segmentName } from "./_paths.ts";
 import { resync } from "./segment_scan.ts";
 import { readHighWater } from "./recovery.ts";
-import type { DamageListener } from "./partition_writer.ts";
+import type { DamageListener } from "./recovery.ts";
 import type { HandleLru } from "./_handles.ts";
 
 const CHUNK = 1 << 20;
