@@ -1,75 +1,44 @@
 /**
  * A member of a group: claims leased batches, and settles them (ack, retry
  * with backoff, dead letter, expiry, delay) in the same compare-and-set that
- * claims the next batch, so a batch costs one state write.
+ * claims the next batch, so a batch costs one state write. Its parts by job:
+ * `_group_claim.ts` (claiming on the state), `_group_delivery.ts` (reading
+ * what was claimed), `_group_settlement.ts` (settlements and dead letters)
+ * and `_group_peek.ts` (peeking). Its waits are on the client's clock.
  *
  * @module
  */
-import type { LogReader, PartitionBounds, StorageAdapter } from "./adapter.ts";
-import { ReceivedMessage, SETTLED, type Settler, type Transferred } from "./message.ts";
-import {
-  type Claim,
-  claim,
-  extend as extendLease,
-  hasPendingWork,
-  newCursor,
-  nextDue,
-  type PartitionCursor,
-  type Range,
-  release,
-  settle,
-  toRanges,
-} from "./_lease_table.ts";
-import { type GroupState, loadGroup, updateGroup } from "./_group_store.ts";
+import type { PartitionBounds } from "./adapter.ts";
+import { type ReceivedMessage, SETTLED, type Settler, type Transferred } from "./message.ts";
+import { extend as extendLease, newCursor } from "./_lease_table.ts";
+import { type GroupState, updateGroup, type UpdateGroupOptions } from "./_group_store.ts";
 import { resolveStart } from "./start_position.ts";
 import type { RecordMeta, StoredRecord } from "./record.ts";
 import { backoffDelay, DEFAULT_BACKOFF } from "./retry.ts";
-import { deadLetterMeta, deadLetterTopic } from "./dead_letter.ts";
-import { loadCancelled } from "./_delayed_index.ts";
+import { deadLetterTopic } from "./dead_letter.ts";
 import type { BatchSource, SubscribeOptions, SubscriptionContext } from "./types.ts";
-import type { TopicConfig } from "./topic_config.ts";
-import { retainedSince } from "./_retention.ts";
-import { readOne } from "./_receipts.ts";
 import { waitAny } from "./_wait.ts";
 import { MqError } from "./errors.ts";
-
-/** A settlement to apply at the next state update. */
-interface Op {
-  partition: number;
-  offset: number;
-  /** End (exclusive) of a run of offsets settled alike; default `offset + 1`. */
-  to?: number;
-  token: string;
-  /** `expiredDead`: expired and moved to the dead-letter topic (counted as both). */
-  kind: "ack" | "retry" | "release" | "dead" | "expired" | "expiredDead" | "corrupt";
-  notBefore?: number;
-  failedAt?: number;
-}
-
-/** A message to move to the dead-letter topic before it is settled. */
-interface DeadLetter {
-  partition: number;
-  record: StoredRecord;
-  token: string;
-  reason: string;
-  attempts: number;
-  firstFailure?: number;
-  /** When the last attempt failed (or the message was found expired). */
-  lastFailure: number;
-  kind: "dead" | "expiredDead";
-  stderr?: string;
-}
+import { claimBatch, claimOrdered, type ClaimOutcome, type ClaimRequest } from "./_group_claim.ts";
+import { type DeliveryRules, GroupDelivery } from "./_group_delivery.ts";
+import {
+  applySettlements,
+  deadLetterOps,
+  deadLetterRecords,
+  type Op,
+  type Pending,
+} from "./_group_settlement.ts";
 
 let consumerSeq = 0;
 
-/** Marks an offset the log could not give in a preread (ordered consumption). */
-const UNREADABLE = { offset: -1 } as unknown as StoredRecord;
+/** How long closing waits for a claim in flight (ms, on the client's clock). */
+export const CLOSE_WAIT_MS = 10_000;
 
-/** A consumer's state updates: the topic must still exist (see `updateGroup`). */
-const REQUIRE_TOPIC = { requireTopic: true } as const;
-
-/** How long closing waits for a claim in flight (ms). */
-const CLOSE_WAIT_MS = 10_000;
+/**
+ * How long a claim held back behind keys whose settlement was queued
+ * meanwhile waits before it claims again (ms, on the client's clock).
+ */
+export const HELD_BACK_WAIT_MS = 5;
 
 /** The group side of a subscription. */
 export class GroupSource implements BatchSource, Settler {
@@ -79,8 +48,8 @@ export class GroupSource implements BatchSource, Settler {
   #visibility: number;
   #consumer = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}${consumerSeq++}`;
   #claims = 0;
-  #ops: Op[] = [];
-  #dead: DeadLetter[] = [];
+  /** Settled and not written yet (the object stays; its lists are replaced). */
+  #pending: Pending = { ops: [], dead: [] };
   /**
    * The batches delivered, in order, while any of their messages is not
    * settled (a message's own flag says which): one push per batch, none per
@@ -91,20 +60,25 @@ export class GroupSource implements BatchSource, Settler {
   #firstFailures = new WeakMap<ReceivedMessage, number>();
   /** Ends the wait of a claim in progress (set while it waits). */
   #wakeWaiting: (() => void) | undefined;
-  #readers: ({ reader: LogReader; pos: number } | undefined)[] = [];
+  #delivery: GroupDelivery;
   #turn = 0;
-  #blocked = 0;
   #init: (() => GroupState) | undefined;
-  /** Unreadable offsets the last ordered claim settled (then it claims again). */
-  #passedUnreadable = 0;
+  #rules: DeliveryRules = {
+    maxAttempts: undefined,
+    deadLetterExpired: false,
+    retentionAgeMs: undefined,
+  };
+  #deadTopic = "";
   /** Set once the topic was found removed: nothing more is written. */
   #gone = false;
+  /** A consumer's state updates: the topic must still exist, waits on the clock. */
+  #update: UpdateGroupOptions;
 
   #noteGone(e: unknown): void {
     if (MqError.is(e, "TOPIC_NOT_FOUND")) {
       this.#gone = true;
-      this.#ops = [];
-      this.#dead = [];
+      this.#pending.ops = [];
+      this.#pending.dead = [];
     }
   }
 
@@ -113,6 +87,16 @@ export class GroupSource implements BatchSource, Settler {
     this.#group = group;
     this.#options = options;
     this.#visibility = options.visibilityMs ?? 30_000;
+    this.#update = { requireTopic: true, clock: ctx.clock };
+    this.#delivery = new GroupDelivery({
+      adapter: ctx.adapter,
+      topic: ctx.topic,
+      group,
+      settler: this,
+      pending: this.#pending,
+      firstFailures: this.#firstFailures,
+      onGone: (e) => this.#noteGone(e),
+    });
   }
 
   /**
@@ -157,13 +141,18 @@ export class GroupSource implements BatchSource, Settler {
         token: m.token!,
         kind: "ack",
       };
-      this.#ops.push(run);
+      this.#pending.ops.push(run);
     }
   }
 
   ack(m: ReceivedMessage): void {
     if (this.#take(m)) {
-      this.#ops.push({ partition: m.partition, offset: m.offset, token: m.token!, kind: "ack" });
+      this.#pending.ops.push({
+        partition: m.partition,
+        offset: m.offset,
+        token: m.token!,
+        kind: "ack",
+      });
     }
   }
 
@@ -173,13 +162,13 @@ export class GroupSource implements BatchSource, Settler {
     const init = this.#init;
     return {
       group: this.#group,
-      maxAttempts: this.#maxAttempts ?? 5,
+      maxAttempts: this.#rules.maxAttempts ?? 5,
       deadTopic: this.#deadTopic,
       firstFailure: this.#firstFailures.get(m),
       retryDelay: () => backoffDelay(m.attempt, this.#options.backoff ?? DEFAULT_BACKOFF),
       init,
       apply: (state, s) =>
-        this.#apply(state as GroupState, [{
+        applySettlements(state as GroupState, [{
           partition: m.partition,
           offset: m.offset,
           token: m.token!,
@@ -196,9 +185,9 @@ export class GroupSource implements BatchSource, Settler {
   nack(m: ReceivedMessage, delayMs: number | undefined, reason?: string, stderr?: string): void {
     if (!this.#take(m)) return;
     const now = this.#ctx.now();
-    const max = this.#maxAttempts;
+    const max = this.#rules.maxAttempts;
     if (max !== undefined && m.attempt >= max) {
-      this.#dead.push({
+      this.#pending.dead.push({
         partition: m.partition,
         record: m.record,
         token: m.token!,
@@ -212,7 +201,7 @@ export class GroupSource implements BatchSource, Settler {
       return;
     }
     const delay = delayMs ?? backoffDelay(m.attempt, this.#options.backoff ?? DEFAULT_BACKOFF);
-    this.#ops.push({
+    this.#pending.ops.push({
       partition: m.partition,
       offset: m.offset,
       token: m.token!,
@@ -222,19 +211,16 @@ export class GroupSource implements BatchSource, Settler {
     });
   }
 
-  #maxAttempts: number | undefined;
-  #deadTopic = "";
-  #deadLetterExpired = false;
-  #retentionAgeMs: number | undefined;
-
   async #prepare(): Promise<() => GroupState> {
     if (this.#init) return this.#init;
     const { adapter, topic, now } = this.#ctx;
     const config = await this.#ctx.config();
-    this.#maxAttempts = this.#options.maxAttempts ?? config?.maxAttempts ?? 5;
+    this.#rules = {
+      maxAttempts: this.#options.maxAttempts ?? config?.maxAttempts ?? 5,
+      deadLetterExpired: config?.deadLetterExpired ?? false,
+      retentionAgeMs: config?.retentionAgeMs,
+    };
     this.#deadTopic = deadLetterTopic(topic, config?.dlq);
-    this.#deadLetterExpired = config?.deadLetterExpired ?? false;
-    this.#retentionAgeMs = config?.retentionAgeMs;
     const partitions = await this.#ctx.partitions();
     const state: GroupState = { partitions: {} };
     for (let p = 0; p < partitions; p++) {
@@ -247,72 +233,11 @@ export class GroupSource implements BatchSource, Settler {
 
   /** Publishes pending dead letters, then queues their settlement. */
   async #flushDeadLetters(): Promise<void> {
-    if (this.#dead.length === 0) return;
-    const dead = this.#dead;
-    this.#dead = [];
-    await this.#ctx.publishDeadLetters(
-      this.#deadTopic,
-      dead.map((d) => ({
-        payload: d.record.payload,
-        meta: deadLetterMeta(this.#ctx.topic, d.partition, d.record, {
-          reason: d.reason,
-          attempts: d.attempts,
-          firstFailure: d.firstFailure,
-          lastFailure: d.lastFailure,
-          stderr: d.stderr,
-        }),
-      })),
-    );
-    for (const d of dead) {
-      this.#ops.push({
-        partition: d.partition,
-        offset: d.record.offset,
-        token: d.token,
-        kind: d.kind,
-      });
-    }
-  }
-
-  /** Applies settlements to a state; returns how many offsets were not held (stale). */
-  #apply(state: GroupState, ops: Op[]): number {
-    let stale = 0;
-    // Group ops of equal partition, token, kind and time (runs are the rule).
-    const groups: Op[][] = [];
-    let cur: Op[] | undefined;
-    for (const op of ops) {
-      const p = cur?.[0];
-      if (
-        !p || p.partition !== op.partition || p.token !== op.token || p.kind !== op.kind ||
-        p.notBefore !== op.notBefore
-      ) {
-        groups.push(cur = []);
-      }
-      cur!.push(op);
-    }
-    for (const xs of groups) {
-      const { partition, token, kind, notBefore, failedAt } = xs[0];
-      const cursor: PartitionCursor = state.partitions[partition] ??= newCursor(0);
-      const ranges = toRangesOf(xs);
-      const n = ranges.reduce((sum, r) => sum + r.to - r.from, 0);
-      if (kind === "retry") stale += release(cursor, token, ranges, notBefore!, failedAt);
-      else if (kind === "release") stale += release(cursor, token, ranges, notBefore ?? 0);
-      else {
-        stale += settle(cursor, token, ranges);
-        if (state.keyLocks) {
-          releaseKeyLocks(
-            state.keyLocks,
-            partition,
-            ranges.flatMap((r) => Array.from({ length: r.to - r.from }, (_, i) => r.from + i)),
-          );
-        }
-        if (kind === "dead" || kind === "expiredDead") {
-          state.deadLettered = (state.deadLettered ?? 0) + n;
-        }
-        if (kind === "expired" || kind === "expiredDead") state.expired = (state.expired ?? 0) + n;
-        if (kind === "corrupt") state.corrupt = (state.corrupt ?? 0) + n;
-      }
-    }
-    return stale;
+    if (this.#pending.dead.length === 0) return;
+    const dead = this.#pending.dead;
+    this.#pending.dead = [];
+    await this.#ctx.publishDeadLetters(this.#deadTopic, deadLetterRecords(this.#ctx.topic, dead));
+    this.#pending.ops.push(...deadLetterOps(dead));
   }
 
   /**
@@ -346,7 +271,7 @@ export class GroupSource implements BatchSource, Settler {
   }
 
   async #nextBatch(max: number, signal: AbortSignal): Promise<ReceivedMessage[] | null> {
-    const { adapter, topic, now } = this.#ctx;
+    const { adapter, topic, now, clock } = this.#ctx;
     this.#compact();
     if (this.#gone || !(await this.#awaitTopic(signal))) return null;
     const init = await this.#prepare();
@@ -356,43 +281,42 @@ export class GroupSource implements BatchSource, Settler {
       const bounds = await Promise.all(
         Array.from({ length: partitions }, (_, p) => adapter.bounds(topic, p)),
       );
-      const ops = this.#ops;
-      this.#ops = [];
+      const ops = this.#pending.ops;
+      this.#pending.ops = [];
       const token = `${this.#consumer}.${this.#claims++}`;
       const t = now();
-      let due = Infinity;
-      let pendingRetries = false;
+      const req: ClaimRequest = { bounds, max, now: t, until: t + this.#visibility, token };
       // Ordered: read what a claim would take first, so that claiming and
       // locking keys happen in one compare-and-set.
       let preread: Map<string, StoredRecord> | undefined;
-      let claimed: { partition: number; claims: Claim[] }[];
+      let outcome: ClaimOutcome;
       try {
-        preread = this.#options.ordered ? await this.#preread(init, bounds, max, t) : undefined;
-        claimed = await this.#claimAndApply(ops, init, bounds, max, t, token, preread, (d, p) => {
-          due = d;
-          pendingRetries = p;
-        });
+        preread = this.#options.ordered
+          ? await this.#delivery.preread(init, bounds, max, t)
+          : undefined;
+        outcome = await this.#claimAndApply(ops, init, req, preread);
       } catch (e) {
         // Not written: the settlements wait for the next write.
-        this.#ops = ops.concat(this.#ops);
+        this.#pending.ops = ops.concat(this.#pending.ops);
         this.#noteGone(e);
         throw e;
       }
+      const { claimed, due, pendingRetries, blocked } = outcome;
       this.#turn++;
-      if (claimed.length === 0 && this.#passedUnreadable > 0) {
-        // Everything claimed was unreadable and is settled now: claim on.
-        this.#passedUnreadable = 0;
-        continue;
+      if (claimed.length === 0 && outcome.passedUnreadable > 0) {
+        continue; // everything claimed was unreadable and is settled now: claim on
       }
-      if (claimed.length === 0 && this.#blocked > 0 && this.#ops.length > 0) {
+      if (claimed.length === 0 && blocked > 0 && this.#pending.ops.length > 0) {
         // Held back behind keys whose settlement is queued here: apply it soon.
-        this.#blocked = 0;
-        await new Promise((r) => setTimeout(r, 5));
+        await clock.sleep(HELD_BACK_WAIT_MS, signal);
         continue;
       }
       if (claimed.length > 0) {
-        const messages = await this.#deliverable(claimed, token, t, preread);
-        if (messages.length > 0) return messages;
+        const messages = await this.#delivery.deliverable(claimed, token, t, this.#rules, preread);
+        if (messages.length > 0) {
+          this.#outstanding.push(messages);
+          return messages;
+        }
         continue; // everything claimed was settled otherwise: apply that, claim again
       }
       if (
@@ -400,350 +324,72 @@ export class GroupSource implements BatchSource, Settler {
         (!pendingRetries || this.#options.awaitInFlight === false)
       ) return null;
       // Messages held back behind their key: give their holders time to settle.
-      const floor = this.#blocked > 0 ? 25 : 5;
-      this.#blocked = 0;
+      const floor = blocked > 0 ? 25 : 5;
       // Draining (-e) while others hold leases: look again soon, their acks append nothing.
       const cap = this.#options.follow === false ? 200 : 1000;
       const waitMs = Math.max(floor, Math.min(cap, due - now()));
       // Settled here meanwhile: apply that first, it may end a drain.
-      if (this.#ops.length > 0 || this.#dead.length > 0) continue;
-      // Also wake when this consumer settles something: its own acks and
-      // nacks may end a drain or free a key at once.
-      const wait = new AbortController();
-      const onStop = () => wait.abort();
-      signal.addEventListener("abort", onStop, { once: true });
-      this.#wakeWaiting = () => wait.abort();
-      try {
-        await waitAny(adapter, topic, bounds.map((b) => b.end), wait.signal, waitMs);
-      } finally {
-        this.#wakeWaiting = undefined;
-        signal.removeEventListener("abort", onStop);
-      }
+      if (this.#pending.ops.length > 0 || this.#pending.dead.length > 0) continue;
+      await this.#waitForWork(bounds, signal, waitMs);
     }
     return null;
   }
 
   /**
-   * In one state update: applies the queued settlements `ops` and claims up to
-   * `max` offsets (ordered: at most one per key in flight). Reports when
-   * something next falls due and whether work is pending anywhere.
+   * Waits for new records, `waitMs` at most; also wakes when this consumer
+   * settles something: its own acks and nacks may end a drain or free a key
+   * at once.
+   */
+  async #waitForWork(
+    bounds: PartitionBounds[],
+    signal: AbortSignal,
+    waitMs: number,
+  ): Promise<void> {
+    const { adapter, topic } = this.#ctx;
+    const wait = new AbortController();
+    const onStop = () => wait.abort();
+    signal.addEventListener("abort", onStop, { once: true });
+    this.#wakeWaiting = () => wait.abort();
+    try {
+      await waitAny(adapter, topic, bounds.map((b) => b.end), wait.signal, waitMs);
+    } finally {
+      this.#wakeWaiting = undefined;
+      signal.removeEventListener("abort", onStop);
+    }
+  }
+
+  /**
+   * In one state update: applies the queued settlements `ops` and claims
+   * (ordered, with `preread`: at most one per key in flight).
    */
   #claimAndApply(
     ops: Op[],
     init: () => GroupState,
-    bounds: PartitionBounds[],
-    max: number,
-    t: number,
-    token: string,
+    req: ClaimRequest,
     preread: Map<string, StoredRecord> | undefined,
-    report: (due: number, pendingRetries: boolean) => void,
-  ): Promise<{ partition: number; claims: Claim[] }[]> {
+  ): Promise<ClaimOutcome> {
     const { adapter, topic } = this.#ctx;
-    const partitions = bounds.length;
+    // The update may run again (a concurrent write won): each run starts afresh.
     return updateGroup(adapter, topic, this.#group, init, (state) => {
-      // The update may run again (a concurrent write won): start afresh.
-      this.#blocked = 0;
-      this.#passedUnreadable = 0;
-      this.#apply(state, ops);
-      if (preread) return this.#claimOrdered(state, bounds, max, t, token, preread, report);
-      const out: { partition: number; claims: Claim[] }[] = [];
-      let left = max;
-      let due = Infinity;
-      let pendingRetries = false;
-      for (let i = 0; i < partitions; i++) {
-        const p = (this.#turn + i) % partitions;
-        const cursor = state.partitions[p] ??= newCursor(bounds[p].start);
-        if (left > 0) {
-          const claims = claim(cursor, bounds[p], left, t, t + this.#visibility, token);
-          for (const c of claims) left -= c.to - c.from;
-          if (claims.length > 0) out.push({ partition: p, claims });
-        }
-        due = Math.min(due, nextDue(cursor));
-        // A draining consumer (-e) waits for failed attempts still to retry
-        // and for deliveries in flight anywhere (they may come back); not for
-        // delayed messages that were never delivered.
-        if (hasPendingWork(cursor) || cursor.leases.length > 0) pendingRetries = true;
-      }
-      report(due, pendingRetries);
-      return out;
-    }, REQUIRE_TOPIC);
-  }
-
-  /** Reads claimed records and sorts out those not to deliver now. */
-  async #deliverable(
-    claimed: { partition: number; claims: Claim[] }[],
-    token: string,
-    now: number,
-    preread?: Map<string, StoredRecord>,
-  ): Promise<ReceivedMessage[]> {
-    const { topic } = this.#ctx;
-    const messages: ReceivedMessage[] = [];
-    let cancelled: Set<string> | undefined;
-    const since = this.#retentionAgeMs === undefined ? undefined : now - this.#retentionAgeMs;
-    for (const { partition, claims } of claimed) {
-      for (const c of claims) {
-        const records = preread
-          ? collect(preread, partition, c.from, c.to)
-          : await this.#readRange(partition, c.from, c.to);
-        if (!preread) await this.#settleUnreadable(partition, c.from, records, token);
-        // A settlement of record `r` (made only for the few not delivered).
-        const op = (r: StoredRecord, kind: Op["kind"], notBefore?: number): Op => ({
-          partition,
-          offset: r.offset,
-          token,
-          kind,
-          notBefore,
-        });
-        for (const r of records) {
-          if (since !== undefined && r.timestamp < since) {
-            // Older than the topic's retention age: gone, as if trimmed.
-            this.#ops.push(op(r, "ack"));
-            continue;
-          }
-          if (r.expiresAt !== undefined && r.expiresAt <= now) {
-            if (this.#deadLetterExpired) {
-              this.#dead.push({
-                partition,
-                record: r,
-                token,
-                reason: "expired (ttl)",
-                attempts: c.attempt - 1,
-                firstFailure: c.firstFailure,
-                lastFailure: now,
-                kind: "expiredDead",
-              });
-            } else this.#ops.push(op(r, "expired"));
-            continue;
-          }
-          if (r.deliverAt !== undefined) {
-            if (r.deliverAt > now) {
-              this.#ops.push(op(r, "release", r.deliverAt));
-              continue;
-            }
-            cancelled ??= await loadCancelled(this.#ctx.adapter, topic);
-            if (cancelled.has(r.id ?? `${partition}-${r.offset}`)) {
-              this.#ops.push(op(r, "ack"));
-              continue;
-            }
-          }
-          if (this.#maxAttempts !== undefined && c.attempt > this.#maxAttempts) {
-            this.#dead.push({
-              partition,
-              record: r,
-              token,
-              reason: "lease expired (visibility timeout) on the last attempt",
-              attempts: c.attempt - 1,
-              firstFailure: c.firstFailure,
-              lastFailure: now,
-              kind: "dead",
-            });
-            continue;
-          }
-          const m = new ReceivedMessage(topic, partition, r, c.attempt, token, this, this.#group);
-          if (c.firstFailure !== undefined) this.#firstFailures.set(m, c.firstFailure);
-          messages.push(m);
-        }
-      }
-    }
-    if (messages.length > 0) this.#outstanding.push(messages);
-    return messages;
-  }
-
-  /** The records a claim on the current state would take (for ordered consumption). */
-  async #preread(
-    init: () => GroupState,
-    bounds: PartitionBounds[],
-    max: number,
-    now: number,
-  ): Promise<Map<string, StoredRecord>> {
-    const { adapter, topic } = this.#ctx;
-    const state = (await loadGroup(adapter, topic, this.#group)) ?? init();
-    const out = new Map<string, StoredRecord>();
-    for (let p = 0; p < bounds.length; p++) {
-      const cursor = structuredClone(state.partitions[p] ?? newCursor(bounds[p].start));
-      for (const c of claim(cursor, bounds[p], max, now, now + 1, "preread")) {
-        const records = await this.#readRange(p, c.from, c.to);
-        for (const r of records) out.set(`${p}:${r.offset}`, r);
-        // Offsets the log cannot give: settled by the claim (see #claimOrdered).
-        let i = 0;
-        for (let o = c.from; o < this.#reach; o++) {
-          if (i < records.length && records[i].offset === o) i++;
-          else out.set(`${p}:${o}`, UNREADABLE);
-        }
-      }
-    }
-    return out;
-  }
-
-  /**
-   * Claims as {@link claim} does, then keeps at most one message per key in
-   * flight: a message whose key is held by an earlier one goes back (without
-   * counting an attempt), and the key is locked for the one delivered.
-   */
-  #claimOrdered(
-    state: GroupState,
-    bounds: PartitionBounds[],
-    max: number,
-    now: number,
-    token: string,
-    preread: Map<string, StoredRecord>,
-    report: (due: number, pendingRetries: boolean) => void,
-  ): { partition: number; claims: Claim[] }[] {
-    const locks = state.keyLocks ??= {};
-    const out: { partition: number; claims: Claim[] }[] = [];
-    let due = Infinity, pendingRetries = false;
-    let left = max;
-    for (let p = 0; p < bounds.length; p++) {
-      const cursor = state.partitions[p] ??= newCursor(bounds[p].start);
-      dropSettledLocks(locks, p, cursor);
-      const claims = left > 0
-        ? claim(cursor, bounds[p], left, now, now + this.#visibility, token)
-        : [];
-      const kept: Claim[] = [];
-      const back: number[] = [];
-      for (const c of claims) {
-        for (let o = c.from; o < c.to; o++) {
-          const r = preread.get(`${p}:${o}`);
-          if (r === UNREADABLE) {
-            // Corrupt in storage: settled now, so that the group moves on.
-            settle(cursor, token, [{ from: o, to: o + 1 }]);
-            state.corrupt = (state.corrupt ?? 0) + 1;
-            this.#passedUnreadable++;
-            continue;
-          }
-          const lockKey = r?.key === undefined ? undefined : `${p}:${r.key}`;
-          const holder = lockKey === undefined ? undefined : locks[lockKey];
-          if (!r || (holder !== undefined && holder !== o)) {
-            back.push(o); // not read ahead, or its key is busy: later
-            continue;
-          }
-          if (lockKey !== undefined && (r.deliverAt ?? 0) <= now) locks[lockKey] = o;
-          kept.push({ from: o, to: o + 1, attempt: c.attempt, firstFailure: c.firstFailure });
-          left--;
-        }
-      }
-      // Held-back messages are due at once, so that they come before newer
-      // ones of their key (claims take due retries first, in offset order).
-      if (back.length > 0) release(cursor, token, toRanges(back), now, undefined, true);
-      this.#blocked += back.length;
-      if (kept.length > 0) out.push({ partition: p, claims: kept });
-      due = Math.min(due, nextDue(cursor));
-      if (hasPendingWork(cursor) || cursor.leases.length > 0) pendingRetries = true;
-    }
-    report(due, pendingRetries);
-    return out;
-  }
-
-  /**
-   * The records of `[from, to)` the log holds. Also sets {@link #reach}: how
-   * far the reader got, past offsets it skipped as unreadable.
-   */
-  async #readRange(partition: number, from: number, to: number): Promise<StoredRecord[]> {
-    try {
-      return await this.#readRangeOf(partition, from, to);
-    } catch (e) {
-      // A log that went under the reader (its file or keys deleted) is a
-      // removed topic when the settings went first, as `topics rm` does.
-      if (MqError.is(e) || (await this.#ctx.adapter.getState(["topics", this.#ctx.topic]))) throw e;
-      const gone = new MqError("TOPIC_NOT_FOUND", `topic "${this.#ctx.topic}" was removed`, {
-        cause: e,
-      });
-      this.#readers[partition] = undefined;
-      this.#noteGone(gone);
-      throw gone;
-    }
-  }
-
-  async #readRangeOf(partition: number, from: number, to: number): Promise<StoredRecord[]> {
-    const { adapter, topic } = this.#ctx;
-    let r = this.#readers[partition];
-    if (!r || r.pos !== from) {
-      r?.reader.close();
-      r = { reader: await adapter.openReader(topic, partition, from), pos: from };
-      this.#readers[partition] = r;
-    }
-    const out: StoredRecord[] = [];
-    this.#reach = from;
-    while (r.pos < to) {
-      const got = await r.reader.read(to - r.pos);
-      if (got.length === 0) {
-        // Nothing more: the reader may have passed offsets it cannot read.
-        this.#reach = Math.max(this.#reach, Math.min(to, r.reader.position?.() ?? from));
-        break;
-      }
-      for (const rec of got) {
-        if (rec.offset >= from && rec.offset < to) out.push(rec);
-      }
-      const last = got[got.length - 1].offset + 1;
-      this.#reach = Math.min(to, Math.max(this.#reach, last));
-      if (last > to) {
-        r.reader.close();
-        this.#readers[partition] = undefined;
-        break;
-      }
-      r.pos = last;
-    }
-    return out;
-  }
-
-  /** How far the last {@link #readRange} got (see there). */
-  #reach = 0;
-
-  /**
-   * Settles the offsets of `[from, #reach)` that `records` lack: the log
-   * cannot give them (corrupt, or trimmed meanwhile), and a group that waited
-   * for them would wait for ever. Reported through the corruption listener.
-   */
-  async #settleUnreadable(
-    partition: number,
-    from: number,
-    records: StoredRecord[],
-    token: string,
-  ): Promise<void> {
-    const reach = this.#reach;
-    if (reach - from <= records.length) return;
-    const { adapter, topic } = this.#ctx;
-    const start = (await adapter.bounds(topic, partition)).start;
-    let o = from, i = 0;
-    const gaps: Range[] = [];
-    while (o < reach) {
-      if (i < records.length && records[i].offset === o) (o++, i++);
-      else {
-        const to = i < records.length ? Math.min(reach, records[i].offset) : reach;
-        gaps.push({ from: o, to });
-        o = to;
-      }
-    }
-    for (const g of gaps) {
-      // Below the start: trimmed meanwhile, not corrupt.
-      const kind = g.to <= start ? "ack" : "corrupt";
-      this.#ops.push({ partition, offset: g.from, to: g.to, token, kind });
-      if (kind === "corrupt") {
-        adapter.onCorrupt?.({
-          topic,
-          partition,
-          location: `group "${this.#group}"`,
-          offsets: g,
-          group: this.#group,
-        });
-      }
-    }
+      applySettlements(state, ops);
+      return preread ? claimOrdered(state, req, preread) : claimBatch(state, req, this.#turn);
+    }, this.#update);
   }
 
   async commit(): Promise<void> {
     if (this.#gone || !this.#init) return;
     await this.#flushDeadLetters();
-    if (this.#ops.length === 0) return;
-    const ops = this.#ops;
-    this.#ops = [];
+    if (this.#pending.ops.length === 0) return;
+    const ops = this.#pending.ops;
+    this.#pending.ops = [];
     try {
       const init = await this.#prepare();
       await updateGroup(this.#ctx.adapter, this.#ctx.topic, this.#group, init, (state) => {
-        this.#apply(state, ops);
-      }, REQUIRE_TOPIC);
+        applySettlements(state, ops);
+      }, this.#update);
     } catch (e) {
       // Not written: the settlements wait for the next write.
-      this.#ops = ops.concat(this.#ops);
+      this.#pending.ops = ops.concat(this.#pending.ops);
       this.#noteGone(e);
       throw e;
     }
@@ -764,27 +410,26 @@ export class GroupSource implements BatchSource, Settler {
         const cursor = state.partitions[p];
         if (cursor) { for (const t of set) extendLease(cursor, t, until); }
       }
-    }, REQUIRE_TOPIC);
+    }, this.#update);
   }
 
   async close(releaseHeld: boolean): Promise<void> {
     // A claim in flight holds the acks queued before it: let it land (its
     // batch is then released below) rather than lose them with the backend.
     if (this.#claiming) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      const landed = new AbortController();
       await Promise.race([
         this.#claiming.catch(() => {}),
-        new Promise((r) => timer = setTimeout(r, CLOSE_WAIT_MS)),
+        this.#ctx.clock.sleep(CLOSE_WAIT_MS, landed.signal),
       ]);
-      clearTimeout(timer);
+      landed.abort();
     }
-    for (const r of this.#readers) r?.reader.close();
-    this.#readers = [];
+    this.#delivery.close();
     if (releaseHeld) {
       // Unsettled deliveries go back at once, without counting an attempt.
       for (const m of this.#allHeld()) {
         m[SETTLED] = true;
-        this.#ops.push({
+        this.#pending.ops.push({
           partition: m.partition,
           offset: m.offset,
           token: m.token!,
@@ -798,103 +443,3 @@ export class GroupSource implements BatchSource, Settler {
 }
 
 export type { RecordMeta };
-
-function collect(
-  records: Map<string, StoredRecord>,
-  partition: number,
-  from: number,
-  to: number,
-): StoredRecord[] {
-  const out: StoredRecord[] = [];
-  for (let o = from; o < to; o++) {
-    const r = records.get(`${partition}:${o}`);
-    if (r) out.push(r);
-  }
-  return out;
-}
-
-function releaseKeyLocks(
-  locks: Record<string, number>,
-  partition: number,
-  offsets: number[],
-): void {
-  const settled = new Set(offsets);
-  const prefix = `${partition}:`;
-  for (const [k, o] of Object.entries(locks)) {
-    if (k.startsWith(prefix) && settled.has(o)) delete locks[k];
-  }
-}
-
-/** Drops locks whose offset is settled already (below the floor or in a settled range). */
-function dropSettledLocks(
-  locks: Record<string, number>,
-  partition: number,
-  c: PartitionCursor,
-): void {
-  const prefix = `${partition}:`;
-  for (const [k, o] of Object.entries(locks)) {
-    if (!k.startsWith(prefix)) continue;
-    if (o < c.floor || c.settled.some((s) => s.from <= o && o < s.to)) delete locks[k];
-  }
-}
-
-/** The offsets of ops as sorted, merged ranges. */
-function toRangesOf(ops: Op[]): Range[] {
-  const rs = ops.map((o) => ({ from: o.offset, to: o.to ?? o.offset + 1 })).sort((a, b) =>
-    a.from - b.from
-  );
-  const out: Range[] = [];
-  for (const r of rs) {
-    const last = out[out.length - 1];
-    if (last && r.from <= last.to) last.to = Math.max(last.to, r.to);
-    else out.push(r);
-  }
-  return out;
-}
-
-/**
- * The next `count` messages group `group` of `topic` would get, without
- * taking them (what `Mq.peek` answers): the claim a consumer would make, on
- * a copy of the group's state that is never written back, less what a
- * consumer skips (expired, before retention, not yet due, cancelled).
- */
-export async function peekGroup(
-  adapter: StorageAdapter,
-  topic: string,
-  config: TopicConfig,
-  group: string,
-  count: number,
-  now: number,
-): Promise<ReceivedMessage[]> {
-  const state = (await loadGroup(adapter, topic, group)) ?? { partitions: {} };
-  const since = retainedSince(config, now);
-  let cancelled: Set<string> | undefined;
-  const out: ReceivedMessage[] = [];
-  let left = count;
-  for (let p = 0; p < config.partitions && left > 0; p++) {
-    const bounds = await adapter.bounds(topic, p);
-    // Claims on a copy of the state (never written back), again after
-    // skipping what a consumer would not get: the next `count` it would.
-    const cursor = state.partitions[p] ?? newCursor(bounds.start);
-    let claims = claim(cursor, bounds, left, now, Infinity, "peek");
-    while (claims.length > 0 && left > 0) {
-      for (const c of claims) {
-        for (let o = c.from; o < c.to && left > 0; o++) {
-          const r = await readOne(adapter, topic, p, o);
-          if (
-            !r || (since !== undefined && r.timestamp < since) ||
-            (r.expiresAt !== undefined && r.expiresAt <= now) || (r.deliverAt ?? 0) > now
-          ) continue;
-          if (r.deliverAt !== undefined) {
-            cancelled ??= await loadCancelled(adapter, topic);
-            if (cancelled.has(r.id ?? `${p}-${r.offset}`)) continue;
-          }
-          out.push(new ReceivedMessage(topic, p, r, c.attempt));
-          left--;
-        }
-      }
-      claims = left > 0 ? claim(cursor, bounds, left, now, Infinity, "peek") : [];
-    }
-  }
-  return out;
-}

@@ -3,7 +3,7 @@
  * rule a user can observe (names, sizes, partitioning, groups) is applied by
  * the core; `Mq` is its facade and delegates: publishing to `_publish.ts`,
  * topic settings to `_topic_configs.ts`, reading to `subscription.ts`,
- * peeking to `_group_consumer.ts`. What a program does not use is not loaded:
+ * peeking to `_group_peek.ts`. What a program does not use is not loaded:
  * consuming, transactions, receipts, peeking, request/reply and the doctor
  * are imported on their first call (see `_lazy.ts`).
  *
@@ -48,8 +48,7 @@ export type * from "./types.ts";
 const load = {
   consume: () => lazy<typeof import("./consume.ts")>(import.meta.url, "./consume.ts"),
   doctor: () => lazy<typeof import("./doctor.ts")>(import.meta.url, "./doctor.ts"),
-  groups: () =>
-    lazy<typeof import("./_group_consumer.ts")>(import.meta.url, "./_group_consumer.ts"),
+  peek: () => lazy<typeof import("./_group_peek.ts")>(import.meta.url, "./_group_peek.ts"),
   receipts: () => lazy<typeof import("./_receipts.ts")>(import.meta.url, "./_receipts.ts"),
   rpc: () => lazy<typeof import("./request_reply.ts")>(import.meta.url, "./request_reply.ts"),
   tx: () => lazy<typeof import("./transaction.ts")>(import.meta.url, "./transaction.ts"),
@@ -288,7 +287,7 @@ export class Mq {
   ): Promise<ReceivedMessage[]> {
     const config = await this.#existing(topic);
     assertName("group", options.group);
-    const { peekGroup } = await load.groups();
+    const { peekGroup } = await load.peek();
     return peekGroup(this.#adapter, topic, config, options.group, options.count ?? 10, this.now());
   }
 

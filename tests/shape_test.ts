@@ -158,6 +158,7 @@ Deno.test("shape: the client loads eagerly only what publishing needs", () => {
     "core/transaction.ts",
     "core/_receipts.ts",
     "core/_group_consumer.ts",
+    "core/_group_peek.ts",
     "core/_log_source.ts",
     "core/request_reply.ts",
     "core/doctor.ts",
