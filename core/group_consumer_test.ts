@@ -1,6 +1,8 @@
 import { deepStrictEqual as eq, rejects } from "node:assert/strict";
 import { MemoryAdapter } from "../adapters/memory/mod.ts";
 import { Mq } from "./client.ts";
+import { ManualClock } from "./clock.ts";
+import { CLOSE_WAIT_MS, HELD_BACK_WAIT_MS } from "./_group_consumer.ts";
 
 /** A memory backend whose state writes fail while `failing` is set. */
 class FlakyAdapter extends MemoryAdapter {
@@ -97,4 +99,140 @@ Deno.test("a group consumer whose log went with its topic's settings says the to
   await sub2.close();
   await mq.close();
   await mq2.close();
+});
+
+/** Real time passing (a ManualClock stands still meanwhile). */
+const realWait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits (in real time, up to 10 s: the machine may be busy) until `cond` holds. */
+async function eventually(cond: () => boolean, what: string): Promise<void> {
+  for (const until = Date.now() + 10_000; !cond();) {
+    if (Date.now() > until) throw new Error(`not within 10 s: ${what}`);
+    await realWait(5);
+  }
+}
+
+/** Tracks whether `p` finished, so a test can see it has not yet. */
+function watch<T>(p: Promise<T>): { done: boolean; result: Promise<T> } {
+  const w = { done: false, result: p };
+  w.result = p.then((r) => {
+    w.done = true;
+    return r;
+  });
+  return w;
+}
+
+/**
+ * A memory backend whose next `conflicts` compare-and-sets lose to another
+ * writer, and whose compare-and-sets wait while `held` is set (until `let()`).
+ */
+class Gated extends MemoryAdapter {
+  conflicts = 0;
+  tries = 0;
+  /** Compare-and-sets waiting at the gate. */
+  waiting = 0;
+  #gate: Promise<void> | undefined;
+  #open: (() => void) | undefined;
+  hold(): void {
+    this.#gate = new Promise((r) => this.#open = r);
+  }
+  let(): void {
+    this.#gate = undefined;
+    this.#open?.();
+  }
+  override async compareAndSet(key: string[], expected: string | null, value: Uint8Array) {
+    this.tries++;
+    if (this.conflicts > 0) {
+      this.conflicts--;
+      return false;
+    }
+    if (this.#gate) {
+      this.waiting++;
+      await this.#gate;
+      this.waiting--;
+    }
+    return super.compareAndSet(key, expected, value);
+  }
+}
+
+Deno.test("a group consumer's state writes after a conflicting writer wait on the client's ManualClock (claim, extend, commit)", async () => {
+  const adapter = new Gated();
+  const clock = new ManualClock(Date.UTC(2030, 0, 1));
+  const mq = new Mq(adapter, { clock });
+  await mq.publish("t", "m");
+  const sub = mq.subscribe("t", { group: "g", follow: false });
+  // Each write loses once, then sleeps a random wait under 1 ms on the clock:
+  // real time does not end it, a 1 ms advance does.
+  const contended = async <T>(what: string, write: () => Promise<T>): Promise<T> => {
+    adapter.conflicts = 1;
+    adapter.tries = 0;
+    const w = watch(write());
+    await eventually(() => adapter.tries === 1 && clock.pendingTimers === 1, `${what}: asleep`);
+    await realWait(30);
+    eq([w.done, adapter.tries, clock.pendingTimers], [false, 1, 1], `${what}: still asleep`);
+    await clock.advance(1);
+    const result = await w.result;
+    eq([adapter.tries, clock.pendingTimers], [2, 0], `${what}: written on the second try`);
+    return result;
+  };
+  const batch = (await contended("claim", () => sub.take(1)))!;
+  eq(batch.map((m) => m.text()), ["m"]);
+  await contended("extend", () => sub.extend());
+  const [held] = (await mq.topics.info("t")).groups;
+  eq(held.inFlight, 1);
+  batch[0].ack();
+  await contended("commit", () => sub.commit());
+  const [g] = (await mq.topics.info("t")).groups;
+  eq([g.lag, g.inFlight], [0, 0], "acked");
+  await sub.close();
+  await mq.close();
+});
+
+Deno.test("an ordered claim held back behind a key whose ack came meanwhile waits on the client's ManualClock", async () => {
+  const adapter = new Gated();
+  const clock = new ManualClock(Date.UTC(2030, 0, 1));
+  const mq = new Mq(adapter, { clock });
+  await mq.publishBatch("t", [{ payload: "a", key: "k" }, { payload: "b", key: "k" }]);
+  const sub = mq.subscribe("t", { group: "g", ordered: true });
+  const [a, ...rest] = (await sub.take(2))!;
+  eq([a.text(), rest.length], ["a", 0], "b waits behind a, its key's holder");
+  // The next claim's write is held; a is acked meanwhile, so the claim finds b
+  // still behind a, with a's ack queued here: it waits a moment and claims again.
+  adapter.hold();
+  const next = watch(sub.take(1));
+  await eventually(() => adapter.waiting === 1, "the claim's write at the gate");
+  a.ack();
+  adapter.let();
+  await eventually(() => clock.pendingTimers === 1, "asleep on the clock");
+  await realWait(30);
+  eq([next.done, clock.pendingTimers], [false, 1], "real time does not end the wait");
+  await clock.advance(HELD_BACK_WAIT_MS - 1);
+  eq(next.done, false, "not before its time");
+  await clock.advance(1);
+  eq((await next.result)!.map((m) => m.text()), ["b"], "a's ack applied, b claimed");
+  await sub.close();
+  await mq.close();
+});
+
+Deno.test("closing while a claim hangs waits for it on the client's ManualClock, then closes", async () => {
+  const adapter = new Gated();
+  const clock = new ManualClock(Date.UTC(2030, 0, 1));
+  const mq = new Mq(adapter, { clock });
+  await mq.publish("t", "m");
+  const sub = mq.subscribe("t", { group: "g" });
+  adapter.hold();
+  const claiming = sub.take(1).catch((e: unknown) => e);
+  await eventually(() => adapter.waiting === 1, "the claim's write at the gate");
+  const closing = watch(sub.close());
+  await eventually(() => clock.pendingTimers === 1, "closing asleep on the clock");
+  await realWait(30);
+  eq(closing.done, false, "waiting for the claim");
+  await clock.advance(CLOSE_WAIT_MS - 1);
+  eq(closing.done, false, "not before its time");
+  await clock.advance(1);
+  await eventually(() => closing.done, "closed once the wait ran out");
+  eq(clock.pendingTimers, 0);
+  adapter.let();
+  await claiming;
+  await mq.close();
 });
