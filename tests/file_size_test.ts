@@ -1,11 +1,16 @@
 /**
- * Adapters stay split by job (issue 12): no source file under `adapters/` is
- * over 500 lines. (`core/` joins once `core/client.ts` is a facade.)
+ * The core and the adapters stay split by job (issue 12): no source file
+ * under `core/` or `adapters/` is over 500 lines. The core's files still over
+ * are named below until they are split; each must still be over (else it
+ * leaves the list), and no other may join them.
  */
 import { deepStrictEqual as eq } from "node:assert/strict";
 
 const MAX_LINES = 500;
 const root = new URL("../", import.meta.url);
+
+/** Core files over the limit, to be split (issue 12); none may be added. */
+const NOT_SPLIT_YET = ["core/_dedup.ts", "core/_publish.ts"];
 
 async function* sources(dir: URL): AsyncGenerator<URL> {
   for await (const e of Deno.readDir(dir)) {
@@ -14,14 +19,35 @@ async function* sources(dir: URL): AsyncGenerator<URL> {
   }
 }
 
-Deno.test(`no source file under adapters/ is over ${MAX_LINES} lines`, async () => {
-  const over: string[] = [];
+/** The source files under `dir` over {@link MAX_LINES}, as `path: lines`, and how many there are. */
+async function oversized(dir: string): Promise<{ files: number; over: Map<string, number> }> {
+  const over = new Map<string, number>();
   let files = 0;
-  for await (const f of sources(new URL("adapters/", root))) {
+  for await (const f of sources(new URL(dir, root))) {
     files++;
     const lines = (await Deno.readTextFile(f)).split("\n").length - 1;
-    if (lines > MAX_LINES) over.push(`${f.pathname.slice(root.pathname.length)}: ${lines}`);
+    if (lines > MAX_LINES) over.set(f.pathname.slice(root.pathname.length), lines);
   }
+  return { files, over };
+}
+
+Deno.test(`no source file under adapters/ is over ${MAX_LINES} lines`, async () => {
+  const { files, over } = await oversized("adapters/");
   eq(files > 10, true, "the adapters were found");
-  eq(over, []);
+  eq([...over].map(([f, n]) => `${f}: ${n}`), []);
+});
+
+Deno.test(`no source file under core/ is over ${MAX_LINES} lines, but those not split yet`, async () => {
+  const { files, over } = await oversized("core/");
+  eq(files > 30, true, "the core was found");
+  eq(
+    [...over.keys()].filter((f) => !NOT_SPLIT_YET.includes(f)).map((f) => `${f}: ${over.get(f)}`),
+    [],
+    "over the limit",
+  );
+  eq(
+    NOT_SPLIT_YET.filter((f) => !over.has(f)),
+    [],
+    "these fit now: take them off NOT_SPLIT_YET",
+  );
 });
