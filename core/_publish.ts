@@ -9,7 +9,6 @@
 import type { PartitionWrite, StorageAdapter } from "./adapter.ts";
 import { MqError } from "./errors.ts";
 import { assertName } from "./names.ts";
-import { partitionOf } from "./_partitioner.ts";
 import { batchOf, headOf, pickRecords, type RecordBatch, type RecordMeta } from "./record.ts";
 import { makeTopicConfig, type TopicConfig } from "./topic_config.ts";
 import { reserveIds } from "./_dedup.ts";
@@ -25,6 +24,7 @@ import type {
   PublishRecordsOptions,
   PublishResult,
 } from "./types.ts";
+import { idsOf, noteDelayed, splitOverPartitions } from "./_publish_records.ts";
 
 /** A publish worked out and checked, not yet written. */
 interface PreparedPublish {
@@ -421,38 +421,14 @@ export class Publisher {
     }
   }
 
-  /** `batch` split over the topic's partitions: by key, else all to one partition. */
+  /** `batch` split over the topic's partitions (see {@link splitOverPartitions}). */
   #split(
     topic: string,
     config: TopicConfig,
     batch: RecordBatch,
     partition: number | undefined,
   ): PartitionWrite[] {
-    const n = config.partitions;
-    if (partition !== undefined) {
-      if (!Number.isInteger(partition) || partition < 0 || partition >= n) {
-        throw new MqError(
-          "INVALID_ARGUMENT",
-          `partition ${partition} does not exist: topic "${topic}" has ${n} (0 to ${n - 1})`,
-        );
-      }
-      return [{ topic, partition, batch }];
-    }
-    const keyed = n > 1 && batch.meta?.some((m) => m?.key !== undefined);
-    if (!keyed) return [{ topic, partition: n > 1 ? this.#sticky++ % n : 0, batch }];
-    const groups: number[][] = Array.from({ length: n }, () => []);
-    const unkeyed = this.#sticky++ % n;
-    for (let i = 0; i < batch.count; i++) {
-      const key = batch.meta?.[i]?.key;
-      groups[key === undefined ? unkeyed : partitionOf(key, n)].push(i);
-    }
-    const out: PartitionWrite[] = [];
-    for (let p = 0; p < n; p++) {
-      if (groups[p].length > 0) {
-        out.push({ topic, partition: p, batch: pickRecords(batch, groups[p]) });
-      }
-    }
-    return out;
+    return splitOverPartitions(topic, config.partitions, batch, partition, () => this.#sticky++);
   }
 
   /**
@@ -468,37 +444,5 @@ export class Publisher {
   async messageLimit(topic: string): Promise<MessageLimit> {
     const config = (await this.#configs.get(topic)) ?? makeTopicConfig({}, this.#now());
     return limitOf(config, topic, this.#adapter.capabilities.maxMessageBytes);
-  }
-}
-
-/** The ids of a batch's records that have one. */
-function* idsOf(batch: RecordBatch): Generator<string> {
-  if (!batch.meta) return;
-  for (let i = 0; i < batch.count; i++) {
-    const id = batch.meta[i]?.id;
-    if (id !== undefined) yield id;
-  }
-}
-
-/**
- * Adds the delayed records of `run`, written to `partition` from offset
- * `first` (only those at `kept`, in order, when some were dropped), to
- * `delayed`: their id (else `partition-offset`, as consumers name them) and
- * when they are due.
- */
-function noteDelayed(
-  delayed: [string, number][],
-  run: RecordBatch,
-  partition: number,
-  first: number,
-  kept?: number[],
-): void {
-  if (!run.meta) return;
-  const n = kept ? kept.length : run.count;
-  for (let j = 0; j < n; j++) {
-    const m = run.meta[kept ? kept[j] : j];
-    if (m?.deliverAt !== undefined) {
-      delayed.push([m.id ?? `${partition}-${first + j}`, m.deliverAt]);
-    }
   }
 }

@@ -1,16 +1,11 @@
 /**
  * The core and the adapters stay split by job (issue 12): no source file
- * under `core/` or `adapters/` is over 500 lines. The core's files still over
- * are named below until they are split; each must still be over (else it
- * leaves the list), and no other may join them.
+ * under `core/` or `adapters/` is over 500 lines.
  */
 import { deepStrictEqual as eq } from "node:assert/strict";
 
 const MAX_LINES = 500;
 const root = new URL("../", import.meta.url);
-
-/** Core files over the limit, to be split (issue 12); none may be added. */
-const NOT_SPLIT_YET = ["core/_dedup.ts", "core/_publish.ts"];
 
 async function* sources(dir: URL): AsyncGenerator<URL> {
   for await (const e of Deno.readDir(dir)) {
@@ -37,17 +32,8 @@ Deno.test(`no source file under adapters/ is over ${MAX_LINES} lines`, async () 
   eq([...over].map(([f, n]) => `${f}: ${n}`), []);
 });
 
-Deno.test(`no source file under core/ is over ${MAX_LINES} lines, but those not split yet`, async () => {
+Deno.test(`no source file under core/ is over ${MAX_LINES} lines`, async () => {
   const { files, over } = await oversized("core/");
   eq(files > 30, true, "the core was found");
-  eq(
-    [...over.keys()].filter((f) => !NOT_SPLIT_YET.includes(f)).map((f) => `${f}: ${over.get(f)}`),
-    [],
-    "over the limit",
-  );
-  eq(
-    NOT_SPLIT_YET.filter((f) => !over.has(f)),
-    [],
-    "these fit now: take them off NOT_SPLIT_YET",
-  );
+  eq([...over].map(([f, n]) => `${f}: ${n}`), []);
 });
