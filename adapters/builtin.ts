@@ -122,19 +122,19 @@ export function builtinRegistry(): Registry {
 
 /**
  * Brokers a bridge goes to (`--to`) and comes from (`--from`), by URL scheme:
- * each a lazy import of `adapters/<broker>/bridge.ts` (a connector of the
+ * each a lazy import of `adapters/<broker>/_bridge.ts` (a connector of the
  * contract in core/bridge.ts), so a connector's npm client is loaded only
  * when its scheme is used. Every other backend is bridged through its topics.
  */
 const SUBJECT_BRIDGES: Record<string, () => Promise<BrokerConnector>> = {
-  nats: () => importLazily<BrokerConnector>("../adapters/nats/bridge.ts"),
-  redis: () => importLazily<BrokerConnector>("../adapters/redis/bridge.ts"),
-  rediss: () => importLazily<BrokerConnector>("../adapters/redis/bridge.ts"),
-  mqtt: () => importLazily<BrokerConnector>("../adapters/mqtt/bridge.ts"),
-  mqtts: () => importLazily<BrokerConnector>("../adapters/mqtt/bridge.ts"),
-  amqp: () => importLazily<BrokerConnector>("../adapters/amqp/bridge.ts"),
-  amqps: () => importLazily<BrokerConnector>("../adapters/amqp/bridge.ts"),
-  kafka: () => importLazily<BrokerConnector>("../adapters/kafka/bridge.ts"),
+  nats: () => importLazily<BrokerConnector>("./nats/_bridge.ts"),
+  redis: () => importLazily<BrokerConnector>("./redis/_bridge.ts"),
+  rediss: () => importLazily<BrokerConnector>("./redis/_bridge.ts"),
+  mqtt: () => importLazily<BrokerConnector>("./mqtt/_bridge.ts"),
+  mqtts: () => importLazily<BrokerConnector>("./mqtt/_bridge.ts"),
+  amqp: () => importLazily<BrokerConnector>("./amqp/_bridge.ts"),
+  amqps: () => importLazily<BrokerConnector>("./amqp/_bridge.ts"),
+  kafka: () => importLazily<BrokerConnector>("./kafka/_bridge.ts"),
 };
 
 /**

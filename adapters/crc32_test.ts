@@ -1,6 +1,6 @@
 import { deepStrictEqual as eq } from "node:assert/strict";
 import { crc32 as zlibCrc32 } from "node:zlib";
-import { crc32, crc32Js, NATIVE_FROM_BYTES } from "./crc32.ts";
+import { crc32, crc32Js, NATIVE_FROM_BYTES } from "./_crc32.ts";
 
 Deno.test("crc32: the IEEE check value, and zlib's sums for every small size and a large one", async () => {
   eq(crc32(new TextEncoder().encode("123456789")), 0xcbf43926);

@@ -111,7 +111,7 @@ export interface IntoOptions {
 }
 
 /**
- * What one broker's module exports (`adapters/<broker>/bridge.ts`), loaded by
+ * What one broker's module exports (`adapters/<broker>/_bridge.ts`), loaded by
  * its URL scheme only when a bridge uses it.
  *
  * Every connector keeps to these rules:

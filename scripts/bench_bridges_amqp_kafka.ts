@@ -81,7 +81,7 @@ if (job === "amqp-to" || job === "amqp-from") {
   await conn.close();
 } else {
   const { Kafka } = await import("kafkajs");
-  await import(${JSON.stringify(new URL("../adapters/kafka/bridge.ts", import.meta.url).href)});
+  await import(${JSON.stringify(new URL("../adapters/kafka/_bridge.ts", import.meta.url).href)});
   const kafka = new Kafka({ brokers: [url], clientId: "raw", logLevel: 0 });
   if (job === "kafka-to") {
     const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });

@@ -8,7 +8,7 @@
  */
 import { DedupIndex } from "../../core/_dedup.ts";
 import type { RecordBatch } from "../../core/record.ts";
-import { SegmentReader } from "./segment_reader.ts";
+import { SegmentReader } from "./_segment_reader.ts";
 import { readAt, statOrNull } from "./_file_io.ts";
 
 /** Bytes of one entry of `dedup.tix`. */

@@ -5,7 +5,13 @@
  *
  * @module
  */
-import { FRAME_HEAD, FRAME_PREFIX, frameBase, frameCount, MAX_FRAME_BODY } from "../frame_codec.ts";
+import {
+  FRAME_HEAD,
+  FRAME_PREFIX,
+  frameBase,
+  frameCount,
+  MAX_FRAME_BODY,
+} from "../_frame_codec.ts";
 import { readIndex, readStartSync, scanPartitionSync, segmentName } from "./_paths.ts";
 
 /** A partition folder's listing, as {@link PartitionScans} keeps it. */

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { scanValid } from "./segment_scan.ts";
-import { readHighWaterSync } from "./recovery.ts";
+import { scanValid } from "./_segment_scan.ts";
+import { readHighWaterSync } from "./_recovery.ts";
 import { readAt, readAtSync } from "./_file_io.ts";
 
 /** What {@link PartitionWriter.peekEnd} saw of the last segment. */

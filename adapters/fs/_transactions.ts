@@ -42,11 +42,11 @@ import {
   FRAME_TARGET,
   frameBase,
   RECORD_HEAD,
-} from "../frame_codec.ts";
+} from "../_frame_codec.ts";
 import { pickRecords, type RecordBatch } from "../../core/record.ts";
 import type { PartitionWriter, SyncPolicy } from "./partition_writer.ts";
 import { syncDir } from "./partition_writer.ts";
-import { nextVersion, type StateFiles } from "./state_files.ts";
+import { nextVersion, type StateFiles } from "./_state_files.ts";
 
 /** Thrown by a guard: a journal touching this lock must be rolled forward first. */
 export const TX_PENDING: unique symbol = Symbol("a transaction to roll forward");

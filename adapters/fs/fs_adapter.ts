@@ -21,9 +21,9 @@ import {
   syncDir,
   type SyncPolicy,
 } from "./partition_writer.ts";
-import { checkFsStore } from "./fs_doctor.ts";
-import { SegmentReader } from "./segment_reader.ts";
-import { StateFiles } from "./state_files.ts";
+import { checkFsStore } from "./_doctor.ts";
+import { SegmentReader } from "./_segment_reader.ts";
+import { StateFiles } from "./_state_files.ts";
 import { HandleLru } from "./_handles.ts";
 import { FsTransactions, MAX_FS_TRANSACTION_BYTES, TX_PENDING } from "./_transactions.ts";
 
@@ -143,7 +143,7 @@ export class FsAdapter implements StorageAdapter {
   }
 
   /**
-   * Checks every segment, index and state folder (see `fs_doctor.ts`);
+   * Checks every segment, index and state folder (see `_doctor.ts`);
    * with `repair`, fixes what can be fixed without losing a message.
    */
   checkStorage(options: StorageCheckOptions): Promise<StorageFinding[]> {

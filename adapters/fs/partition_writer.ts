@@ -19,7 +19,7 @@ import { pickRecords, type RecordBatch } from "../../core/record.ts";
 import type { DeduplicatedAppend } from "../../core/adapter.ts";
 import { PartitionIds } from "./_partition_ids.ts";
 import { type Peeked, peekScan } from "./_segment_peek.ts";
-import { ByteSink, encodeFrames } from "../frame_codec.ts";
+import { ByteSink, encodeFrames } from "../_frame_codec.ts";
 import { MqError } from "../../core/errors.ts";
 import {
   INDEX_INTERVAL,
@@ -30,7 +30,7 @@ import {
   SEGMENT_BYTES,
   segmentName,
 } from "./_paths.ts";
-import { scanValid } from "./segment_scan.ts";
+import { scanValid } from "./_segment_scan.ts";
 import {
   type DamageListener,
   HighWater,
@@ -38,7 +38,7 @@ import {
   quarantinePath,
   readHighWater,
   recordLost,
-} from "./recovery.ts";
+} from "./_recovery.ts";
 import { isFolderGone, readAt, statOrNull, statOrNullSync, syncDir } from "./_file_io.ts";
 
 export { syncDir };

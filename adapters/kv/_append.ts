@@ -14,7 +14,7 @@
 import type { DeduplicatedAppend } from "../../core/adapter.ts";
 import { MqError } from "../../core/errors.ts";
 import { pickRecords, type RecordBatch } from "../../core/record.ts";
-import { ByteSink, encodeFrames, FRAME_PREFIX, frameBase } from "../frame_codec.ts";
+import { ByteSink, encodeFrames, FRAME_PREFIX, frameBase } from "../_frame_codec.ts";
 import { type DedupEntry, dedupValue, entriesOf, planDedup } from "./_dedup.ts";
 import { type Head, headOf, type PartitionLock, partKey } from "./_heads.ts";
 import { type KvCalls, sleep } from "./_kv_calls.ts";

@@ -5,7 +5,7 @@
  * outside mq; readers skip a bad value and groups settle what it held.
  */
 import type { StorageCheckOptions, StorageFinding } from "../../core/adapter.ts";
-import { checkFrame, frameBase, frameCount } from "../frame_codec.ts";
+import { checkFrame, frameBase, frameCount } from "../_frame_codec.ts";
 
 /** Checks the log values of the topics named in `options`. */
 export async function checkKvLogs(

@@ -15,7 +15,7 @@ import {
   FRAME_PREFIX,
   frameBase,
   frameCount,
-} from "../frame_codec.ts";
+} from "../_frame_codec.ts";
 import type { KvCalls } from "./_kv_calls.ts";
 
 /** Values listed per step (each at most 64 KiB). */

@@ -7,7 +7,7 @@
  */
 import { MqError } from "../../core/errors.ts";
 import type { RecordBatch } from "../../core/record.ts";
-import { FRAME_HEAD, FRAME_PREFIX, RECORD_HEAD } from "../frame_codec.ts";
+import { FRAME_HEAD, FRAME_PREFIX, RECORD_HEAD } from "../_frame_codec.ts";
 import { KV_VALUE_BYTES, utf8Length } from "./_limits.ts";
 
 /** Bytes of framing around a record without key, id or headers. */

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { checkFrame, FRAME_HEAD, FRAME_PREFIX, frameBase, frameCount } from "../frame_codec.ts";
+import { checkFrame, FRAME_HEAD, FRAME_PREFIX, frameBase, frameCount } from "../_frame_codec.ts";
 import { headOf, partKey, splitPartKey } from "./_heads.ts";
 import { type KvCalls, sleep } from "./_kv_calls.ts";
 import { valueCount } from "./_log_reader.ts";

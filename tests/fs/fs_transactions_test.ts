@@ -10,7 +10,7 @@ import { TX_FAULTS } from "../../adapters/fs/_transactions.ts";
 import { Mq } from "../../core/client.ts";
 import { batchOf } from "../../core/record.ts";
 import { partitionDir, segmentName } from "../../adapters/fs/_paths.ts";
-import { readHighWater } from "../../adapters/fs/recovery.ts";
+import { readHighWater } from "../../adapters/fs/_recovery.ts";
 import { adapterOf } from "../../core/internal.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {

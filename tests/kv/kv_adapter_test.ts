@@ -6,7 +6,7 @@
  */
 import { deepStrictEqual as eq, ok, rejects } from "node:assert/strict";
 import { MAX_PAYLOAD_BYTES, MAX_STATE_BYTES } from "../../adapters/kv/mod.ts";
-import { ByteSink, encodeFrames } from "../../adapters/frame_codec.ts";
+import { ByteSink, encodeFrames } from "../../adapters/_frame_codec.ts";
 import { Mq } from "../../core/client.ts";
 import { MqError } from "../../core/errors.ts";
 import { batchOf } from "../../core/record.ts";

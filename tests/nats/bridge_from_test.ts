@@ -7,7 +7,7 @@ import { deepStrictEqual as eq, ok } from "node:assert/strict";
 import { connect as natsConnect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { available, type Broker, startNats } from "../../scripts/brokers.ts";
-import { durableName } from "../../adapters/nats/subject_bridge.ts";
+import { durableName } from "../../adapters/nats/_subject_bridge.ts";
 import { mq, spawnMq, withHome } from "../cli/_mq.ts";
 
 const nats = available("nats-server");

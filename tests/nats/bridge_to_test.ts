@@ -8,7 +8,7 @@ import { deepStrictEqual as eq, ok, rejects } from "node:assert/strict";
 import { connect as natsConnect, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { available, type Broker, startNats } from "../../scripts/brokers.ts";
-import { natsSubjectSink } from "../../adapters/nats/subject_bridge.ts";
+import { natsSubjectSink } from "../../adapters/nats/_subject_bridge.ts";
 import { ReceivedMessage } from "../../core/message.ts";
 import { mq, withHome } from "../cli/_mq.ts";
 

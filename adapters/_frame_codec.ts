@@ -9,7 +9,7 @@
  * `u16 attempt`, and the payload as the rest. The CRC (IEEE, see `crc32.ts`)
  * covers the whole body, so a frame is valid or not as a whole.
  */
-import { crc32 } from "./crc32.ts";
+import { crc32 } from "./_crc32.ts";
 import type { RecordBatch, RecordMeta, StoredRecord } from "../core/record.ts";
 import type { RecordBlock } from "../core/record_block.ts";
 

@@ -6,8 +6,8 @@
  * segment (`<segment>.corrupt`), so that nothing is thrown away unseen.
  *
  * The writer (`partition_writer.ts`) writes the mark after each append and
- * consults it when it cuts a damaged tail; readers (`segment_reader.ts`) pass
- * offsets below it that no frame holds; `mq doctor` (`fs_doctor.ts`) checks
+ * consults it when it cuts a damaged tail; readers (`_segment_reader.ts`) pass
+ * offsets below it that no frame holds; `mq doctor` (`_doctor.ts`) checks
  * and repairs with the same rules.
  */
 import type { CorruptionReport } from "../../core/adapter.ts";

@@ -236,7 +236,7 @@ export class StateFiles {
  *
  * @example
  * ```ts
- * import { nextVersion } from "./state_files.ts";
+ * import { nextVersion } from "./_state_files.ts";
  * console.log(nextVersion({ version: "4", value: new Uint8Array() })); // "5"
  * ```
  */

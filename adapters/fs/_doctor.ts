@@ -3,15 +3,15 @@
  * increasing, the sparse index against the segments, damaged tails, and
  * leftovers (`*.tmp`, logs of topics whose settings are gone). A repair
  * loses no acknowledged message: corrupt bytes move to the segment's
- * quarantine file (`recovery.ts`), indexes are rebuilt, leftovers removed.
+ * quarantine file (`_recovery.ts`), indexes are rebuilt, leftovers removed.
  */
 import type { StorageCheckOptions, StorageFinding } from "../../core/adapter.ts";
 import type { StoredRecord } from "../../core/record.ts";
-import { checkFrame, decodeFrame, frameBase, frameCount } from "../frame_codec.ts";
+import { checkFrame, decodeFrame, frameBase, frameCount } from "../_frame_codec.ts";
 import { INDEX_INTERVAL, listSegments, partitionDir, readIndex, segmentName } from "./_paths.ts";
 import type { PartitionWriter } from "./partition_writer.ts";
-import { isKnownLost, quarantine, readHighWater, readLost, recordLost } from "./recovery.ts";
-import { resync } from "./segment_scan.ts";
+import { isKnownLost, quarantine, readHighWater, readLost, recordLost } from "./_recovery.ts";
+import { resync } from "./_segment_scan.ts";
 
 /** A frame found in a segment. */
 interface Frame {

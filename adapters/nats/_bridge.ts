@@ -9,10 +9,10 @@ import type { BridgeSink, IntoOptions, SinkOptions } from "../../core/bridge.ts"
 import type { BackendUrl } from "../../core/backend_url.ts";
 import type { Mq } from "../../core/client.ts";
 import { connectNats } from "./connection.ts";
-import { bridgeFromNats, natsSubjectSink } from "./subject_bridge.ts";
+import { bridgeFromNats, natsSubjectSink } from "./_subject_bridge.ts";
 
 export { connectNats } from "./connection.ts";
-export { bridgeFromNats, type FromNatsOptions, natsSubjectSink } from "./subject_bridge.ts";
+export { bridgeFromNats, type FromNatsOptions, natsSubjectSink } from "./_subject_bridge.ts";
 
 /**
  * A sink onto the subjects named by `options.target` (default: like the

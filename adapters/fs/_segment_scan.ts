@@ -9,7 +9,7 @@ import {
   frameBase,
   frameCount,
   RECORD_HEAD,
-} from "../frame_codec.ts";
+} from "../_frame_codec.ts";
 
 /** Where the valid frames of a region end. */
 export interface ScanResult {

@@ -12,11 +12,11 @@ import {
   decodeFrameColumns,
   frameBase,
   frameCount,
-} from "../frame_codec.ts";
+} from "../_frame_codec.ts";
 import { listSegments, readIndex, readStart, segmentName } from "./_paths.ts";
-import { resync } from "./segment_scan.ts";
-import { readHighWater } from "./recovery.ts";
-import type { DamageListener } from "./recovery.ts";
+import { resync } from "./_segment_scan.ts";
+import { readHighWater } from "./_recovery.ts";
+import type { DamageListener } from "./_recovery.ts";
 import type { HandleLru } from "./_handles.ts";
 
 const CHUNK = 1 << 20;
