@@ -21,7 +21,8 @@ import {
   syncDir,
   type SyncPolicy,
 } from "./partition_writer.ts";
-import { checkFsStore } from "./fs_doctor.ts";
+import type * as Doctor from "./fs_doctor.ts";
+import { lazy } from "../../core/_lazy.ts";
 import { SegmentReader } from "./segment_reader.ts";
 import { StateFiles } from "./state_files.ts";
 import { HandleLru } from "./_handles.ts";
@@ -148,9 +149,12 @@ export class FsAdapter implements StorageAdapter {
    */
   checkStorage(options: StorageCheckOptions): Promise<StorageFinding[]> {
     this.#check();
-    return io(() =>
-      checkFsStore(this.root, options, (topic, partition) => this.#writer(topic, partition))
-    );
+    // The doctor is loaded on its first use (by a computed specifier, which
+    // Deno does not read at start), not with the adapter.
+    return io(async () => {
+      const { checkFsStore } = await lazy<typeof Doctor>(import.meta.url, "./fs_doctor.ts");
+      return checkFsStore(this.root, options, (topic, partition) => this.#writer(topic, partition));
+    });
   }
 
   /**
