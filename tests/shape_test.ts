@@ -209,6 +209,7 @@ Deno.test("shape: mq pub, sub, topics and groups read none of the library's view
     "core/metrics.ts",
     "core/bridge.ts",
     "adapters/fs/fs_doctor.ts",
+    "adapters/fs/_transactions.ts",
     "adapters/memory/mod.ts",
   ];
   eq(unused.filter((f) => read.has(f)), []);
