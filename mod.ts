@@ -17,28 +17,6 @@
  *
  * @module
  */
-import { Mq, type MqOptions } from "./core/client.ts";
-import type { OpenOptions } from "./core/registry.ts";
-import { builtinRegistry } from "./adapters/builtin.ts";
-
 export * from "./core/mod.ts";
 export { builtinRegistry } from "./adapters/builtin.ts";
-
-/**
- * Opens the backend named by `url` and returns a client.
- *
- * @example
- * ```ts
- * import { connect } from "./mod.ts";
- * const mq = await connect("memory:");
- * const { offset } = await mq.publish("t", "x");
- * await mq.close();
- * ```
- * @throws {MqError} `UNKNOWN_SCHEME`, `INVALID_URL`, `IO`, `UNREACHABLE`
- */
-export async function connect(
-  url: string,
-  options: MqOptions & OpenOptions = {},
-): Promise<Mq> {
-  return new Mq(await builtinRegistry().open(url, { create: options.create }), options);
-}
+export { connect } from "./connect.ts";

@@ -6,7 +6,11 @@
 import { Registry } from "../core/registry.ts";
 import { MqError } from "../core/errors.ts";
 import { type BackendUrl, parseBackendUrl } from "../core/backend_url.ts";
+import type * as MemoryModule from "./memory/mod.ts";
+import type * as FsModule from "./fs/mod.ts";
 import type * as KvModule from "./kv/mod.ts";
+import type * as BridgeModule from "../core/bridge.ts";
+import type * as ClientModule from "../core/client.ts";
 import type * as NatsModule from "./nats/mod.ts";
 import type * as NatsConnection from "./nats/connection.ts";
 import type { BridgeSink, BrokerConnector, IntoOptions, SinkOptions } from "../core/bridge.ts";
@@ -14,8 +18,8 @@ import type { BridgeSink, BrokerConnector, IntoOptions, SinkOptions } from "../c
 /**
  * Imports an adapter by a computed specifier: Deno reads a module named in a
  * literal `import()` (and resolves its npm packages) at every start, used or
- * not; this way the kv, nats and bridge adapters cost nothing until their
- * scheme is.
+ * not; this way each adapter and the bridge cost nothing until their scheme
+ * is used (`mq info` and `mq --help` load none).
  */
 function importLazily<T>(path: string): Promise<T> {
   return import(new URL(path, import.meta.url).href);
@@ -93,11 +97,11 @@ export async function checkUrlFully(href: string): Promise<void> {
 export function builtinRegistry(): Registry {
   return new Registry()
     .register("memory", async () => {
-      const { MemoryAdapter } = await import("./memory/mod.ts");
+      const { MemoryAdapter } = await importLazily<typeof MemoryModule>("./memory/mod.ts");
       return (_url) => Promise.resolve(new MemoryAdapter());
     })
     .register("file", async () => {
-      const { FsAdapter } = await import("./fs/mod.ts");
+      const { FsAdapter } = await importLazily<typeof FsModule>("./fs/mod.ts");
       return (url) => FsAdapter.open(fileUrlPath(url), { fsync: fileFsync(url) });
     })
     .register("kv", async () => {
@@ -152,8 +156,8 @@ export async function bridgeSinkFor(href: string, options: SinkOptions = {}): Pr
   const url = parseBackendUrl(href);
   const connector = SUBJECT_BRIDGES[url.scheme];
   if (connector) return (await connector()).subjectSink(url, options);
-  const { mqSink } = await import("../core/bridge.ts");
-  const { Mq } = await import("../core/client.ts");
+  const { mqSink } = await importLazily<typeof BridgeModule>("../core/bridge.ts");
+  const { Mq } = await importLazily<typeof ClientModule>("../core/client.ts");
   return mqSink(new Mq(await builtinRegistry().open(href)), options);
 }
 

@@ -221,10 +221,10 @@ const STORE_DEADLINE_MS = 1500;
 export function storeNames(): NameSource {
   const withStore = async <T>(
     globals: GlobalOptions,
-    read: (mq: import("../mod.ts").Mq) => Promise<T[]>,
+    read: (mq: import("../connect.ts").Mq) => Promise<T[]>,
   ): Promise<T[]> => {
     const { resolveBackend } = await import("./backend.ts");
-    const { connect } = await import("../mod.ts");
+    const { connect } = await import("../connect.ts");
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<T[]>((resolve) => {
       const ms = Number(Deno.env.get("MQ_COMPLETE_DEADLINE_MS") ?? STORE_DEADLINE_MS);

@@ -1,7 +1,7 @@
 /** What every command gets: the backend, the global options, diagnostics. */
 import { MqError } from "../core/errors.ts";
 import type { CorruptionReport, Mq } from "../mod.ts";
-import type * as Mod from "../mod.ts";
+import type * as Connect from "../connect.ts";
 import { resolveBackend, type ResolvedBackend } from "./backend.ts";
 import { type Call, type GlobalOptions, load } from "./definition.ts";
 import { clearProgressLine } from "./progress.ts";
@@ -33,7 +33,7 @@ export async function openResolved(
 ): Promise<{ mq: Mq; backend: ResolvedBackend }> {
   const backend = await resolveBackend(opts);
   // The library is loaded here, not on start: `mq info` and `mq context` do without it.
-  const { connect } = await load<typeof Mod>(import.meta.url, "../mod.ts");
+  const { connect } = await load<typeof Connect>(import.meta.url, "../connect.ts");
   return {
     mq: await connect(backend.url, {
       create: how.create ?? true,

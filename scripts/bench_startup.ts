@@ -14,7 +14,12 @@
  * noisy: `--rounds K` repeats the whole hyperfine run K times and prints the
  * ratios of every round.
  *
- * Run: `deno task bench:startup [--runs N] [--rounds K] [--json]`.
+ * `--baseline DIR` also runs every mq case from another checkout's sources
+ * (say `git archive <commit> | tar -x -C DIR`), in the same hyperfine run:
+ * a before/after of a change on one machine at one load, each case's CPU
+ * ratio to its baseline twin printed beside it.
+ *
+ * Run: `deno task bench:startup [--runs N] [--rounds K] [--baseline DIR] [--json]`.
  *
  * @module
  */
@@ -29,6 +34,7 @@ const valueOf = (flag: string, fallback: number) => {
 const RUNS = valueOf("--runs", 20);
 const ROUNDS = valueOf("--rounds", 1);
 const JSON_OUT = args.includes("--json");
+const BASELINE = args.includes("--baseline") ? args[args.indexOf("--baseline") + 1] : undefined;
 const TARGET = 1.5;
 if (!Number.isInteger(RUNS) || RUNS < 20 || !Number.isInteger(ROUNDS) || ROUNDS < 1) {
   console.error("bench_startup: --runs must be a whole number of at least 20, --rounds at least 1");
@@ -54,11 +60,26 @@ const root = new URL("..", import.meta.url).pathname;
 const tmp = await Deno.makeTempDir({ prefix: "mq-bench-startup-" });
 const deno = Deno.execPath();
 
-/** The `mq` task's command line, with this Deno and absolute paths. */
-const config = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
-const MQ = (config.tasks.mq as string).trim().split(/\s+/).map((w, i) =>
-  i === 0 ? deno : /^[\w.][\w./-]*\.(ts|json)$/.test(w) ? `${root}${w}` : w
-);
+/** The `mq` task's command line of the checkout at `dir`, with this Deno and absolute paths. */
+async function mqCommand(dir: string): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(`${dir}deno.json`));
+  return (config.tasks.mq as string).trim().split(/\s+/).map((w, i) =>
+    i === 0 ? deno : /^[\w.][\w./-]*\.(ts|json)$/.test(w) ? `${dir}${w}` : w
+  );
+}
+const MQ = await mqCommand(root);
+let MQ_BASE: string[] | undefined;
+if (BASELINE !== undefined) {
+  const dir = BASELINE.startsWith("/") ? BASELINE : `${Deno.cwd()}/${BASELINE}`;
+  try {
+    MQ_BASE = await mqCommand(dir.endsWith("/") ? dir : `${dir}/`);
+  } catch (e) {
+    console.error(
+      `bench_startup: --baseline ${BASELINE}: no checkout there (${(e as Error).message})`,
+    );
+    Deno.exit(2);
+  }
+}
 
 /** One command measured as a whole process. */
 interface Case {
@@ -68,6 +89,8 @@ interface Case {
   floor?: boolean;
   /** A peer (not held to the target). */
   peer?: boolean;
+  /** The index of the case this one is the baseline twin of (not held to the target). */
+  twinOf?: number;
 }
 
 await Deno.writeTextFile(`${tmp}/print.ts`, 'console.log("x");\n');
@@ -110,6 +133,19 @@ const cases: Case[] = [
   { name: "mq --help", cmd: [...MQ, "--help"] },
   { name: "mq topics create --help", cmd: [...MQ, "topics", "create", "--help"] },
 ];
+
+if (MQ_BASE) {
+  const own = cases.length;
+  for (let i = 0; i < own; i++) {
+    const c = cases[i];
+    if (c.floor) continue;
+    cases.push({
+      name: `${c.name} [baseline]`,
+      cmd: [...MQ_BASE, ...c.cmd.slice(MQ.length)],
+      twinOf: i,
+    });
+  }
+}
 
 const brokers: { stop(): Promise<void> }[] = [];
 const skipped: string[] = [];
@@ -229,7 +265,11 @@ try {
     ratio: rounds.map((r) => Number((r[i].median / r[floorAt].median).toFixed(2))),
     cpu_ms: rounds.map((r) => Number(r[i].cpu.toFixed(1))),
     cpu_ratio: rounds.map((r) => Number((r[i].cpu / r[floorAt].cpu).toFixed(2))),
-    held_to_target: !c.floor && !c.peer,
+    held_to_target: !c.floor && !c.peer && c.twinOf === undefined,
+    ...(c.twinOf === undefined ? {} : {
+      baseline_of: cases[c.twinOf].name,
+      cpu_vs_baseline: rounds.map((r) => Number((r[c.twinOf!].cpu / r[i].cpu).toFixed(2))),
+    }),
   }));
   const held = rows.filter((r) => r.held_to_target);
   const met = held.every((r) => r.ratio.every((x) => x <= TARGET));
@@ -254,7 +294,12 @@ try {
       const cpu = r.cpu_ms.map((m) => m.toFixed(1).padStart(5)).join(" ");
       console.log(
         `  ${r.name.padEnd(width)}  ${wall} ms  x${r.ratio.map((x) => x.toFixed(2)).join(" x")}` +
-          `   cpu ${cpu} ms  x${r.cpu_ratio.map((x) => x.toFixed(2)).join(" x")}`,
+          `   cpu ${cpu} ms  x${r.cpu_ratio.map((x) => x.toFixed(2)).join(" x")}` +
+          (r.cpu_vs_baseline
+            ? `   this tree's cpu / baseline's x${
+              r.cpu_vs_baseline.map((x) => x.toFixed(2)).join(" x")
+            }`
+            : ""),
       );
     }
     for (const s of skipped) console.log(`  skipped: ${s}`);

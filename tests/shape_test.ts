@@ -36,6 +36,8 @@ interface Edge {
   to: string;
   /** A static import of values (not `import type`, not lazy): loaded with the file. */
   eager: boolean;
+  /** A literal `import("...")` (not a type query): Deno reads it when the program starts, used or not. */
+  literal?: boolean;
 }
 
 /** Comments out of the way (an import in a doc example is not one of the file's). */
@@ -47,10 +49,10 @@ function withoutComments(src: string): string {
 function importsOf(file: string): Edge[] {
   const src = withoutComments(Deno.readTextFileSync(new URL(file, root)));
   const edges: Edge[] = [];
-  const add = (spec: string, eager: boolean) => {
+  const add = (spec: string, eager: boolean, literal = false) => {
     if (!spec.startsWith(".")) return; // npm:, node:, jsr: and bare names
     const url = new URL(spec, new URL(file, root));
-    edges.push({ to: url.pathname.slice(rootPath.length), eager });
+    edges.push({ to: url.pathname.slice(rootPath.length), eager, literal });
   };
   // import x from "..."; import { a, type b } from "..."; export { a } from "..."; import "...";
   const statement =
@@ -63,7 +65,9 @@ function importsOf(file: string): Edge[] {
     add(m[4], !typeOnly);
   }
   // import("..."), typeof import("..."): literal dynamic imports and type queries.
-  for (const m of src.matchAll(/import\(\s*["']([^"']+)["']\s*\)/g)) add(m[1], false);
+  for (const m of src.matchAll(/(typeof\s+)?import\(\s*["']([^"']+)["']\s*\)/g)) {
+    add(m[2], false, m[1] === undefined);
+  }
   // The lazy loads by computed specifier.
   for (
     const m of src.matchAll(
@@ -181,4 +185,33 @@ Deno.test("shape: importing the core (./core, ./internal) loads no adapter, nor 
     ok(reached.has("core/client.ts") || entry === "core/internal.ts");
     eq([...reached].filter((f) => !f.startsWith("core/")), [], entry);
   }
+});
+
+Deno.test("shape: mq pub, sub, topics and groups read none of the library's views at start", () => {
+  // What Deno reads when the command's code and the fs backend are loaded:
+  // static imports of values and literal import()s, followed through.
+  const read = new Set<string>();
+  const visit = (f: string) => {
+    if (read.has(f)) return;
+    read.add(f);
+    for (const e of importsOf(f)) if (e.eager || e.literal) visit(e.to);
+  };
+  for (const c of ["pub", "sub", "topics", "groups"]) visit(`cli/commands/${c}.ts`);
+  // What cli/runtime.ts and adapters/builtin.ts load on the first open of file:.
+  visit("connect.ts");
+  visit("adapters/fs/mod.ts");
+  ok(read.has("core/client.ts") && read.has("adapters/fs/fs_adapter.ts"));
+  const unused = [
+    "mod.ts",
+    "core/mod.ts",
+    "core/overview.ts",
+    "core/dead_letters.ts",
+    "core/browse.ts",
+    "core/metrics.ts",
+    "core/bridge.ts",
+    "adapters/fs/_doctor.ts",
+    "adapters/fs/_transactions.ts",
+    "adapters/memory/mod.ts",
+  ];
+  eq(unused.filter((f) => read.has(f)), []);
 });

@@ -48,8 +48,9 @@ import type { PartitionWriter, SyncPolicy } from "./partition_writer.ts";
 import { syncDir } from "./partition_writer.ts";
 import { nextVersion, type StateFiles } from "./_state_files.ts";
 
-/** Thrown by a guard: a journal touching this lock must be rolled forward first. */
-export const TX_PENDING: unique symbol = Symbol("a transaction to roll forward");
+import { MAX_FS_TRANSACTION_BYTES, TX_PENDING } from "./_journals.ts";
+
+export { MAX_FS_TRANSACTION_BYTES, TX_PENDING };
 
 /**
  * Faults for tests: a commit throws (as a crash would leave it: the locks let
@@ -57,9 +58,6 @@ export const TX_PENDING: unique symbol = Symbol("a transaction to roll forward")
  * first partition.
  */
 export const TX_FAULTS: { crashAt?: "commit-point" | "first-part" } = {};
-
-/** The most record bytes one fs transaction holds (its journal is built in memory). */
-export const MAX_FS_TRANSACTION_BYTES = 256 * 1024 * 1024;
 
 interface JournalHead {
   /** Per partition write, in order: `topic/partition`, first offset, records, frame bytes. */

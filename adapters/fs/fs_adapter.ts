@@ -21,11 +21,14 @@ import {
   syncDir,
   type SyncPolicy,
 } from "./partition_writer.ts";
-import { checkFsStore } from "./_doctor.ts";
+import type * as Doctor from "./_doctor.ts";
+import { lazy } from "../../core/_lazy.ts";
 import { SegmentReader } from "./_segment_reader.ts";
 import { StateFiles } from "./_state_files.ts";
 import { HandleLru } from "./_handles.ts";
-import { FsTransactions, MAX_FS_TRANSACTION_BYTES, TX_PENDING } from "./_transactions.ts";
+import type { FsTransactions } from "./_transactions.ts";
+import type * as Transactions from "./_transactions.ts";
+import { hasJournals, MAX_FS_TRANSACTION_BYTES, TX_PENDING } from "./_journals.ts";
 
 /** Options of the fs backend. */
 export interface FsOptions {
@@ -106,7 +109,8 @@ export class FsAdapter implements StorageAdapter {
   /** What {@link #scan} saw of each partition folder. */
   #scans = new PartitionScans();
   #state: StateFiles;
-  #tx: FsTransactions;
+  /** The journal code, loaded on the first transaction or the first journal seen. */
+  #tx: Promise<FsTransactions> | undefined;
   #watchers = new Map<string, { watcher: Deno.FsWatcher; waiters: Set<() => void> }>();
   #closed = false;
   /** Told of corrupt bytes skipped by readers and damage cut off by writers. */
@@ -121,15 +125,38 @@ export class FsAdapter implements StorageAdapter {
     this.#state = new StateFiles(
       root,
       options.fsync ?? "batch",
-      (key) => this.#tx.guard([], [key]),
+      (key) => this.#guard([], [key]),
     );
-    this.#tx = new FsTransactions(
-      root,
-      options.fsync ?? "batch",
-      (t, p) => this.#writer(t, p),
-      () => this.#state,
-      (r) => this.onCorrupt?.(r),
+  }
+
+  /** The transactions of this folder (`_transactions.ts` is imported on the first call). */
+  #transactions(): Promise<FsTransactions> {
+    return this.#tx ??= lazy<typeof Transactions>(import.meta.url, "./_transactions.ts").then(
+      ({ FsTransactions }) =>
+        new FsTransactions(
+          this.root,
+          this.#options.fsync ?? "batch",
+          (t, p) => this.#writer(t, p),
+          () => this.#state,
+          (r) => this.onCorrupt?.(r),
+        ),
     );
+  }
+
+  /**
+   * Throws {@link TX_PENDING} when a committed journal touches one of `parts`
+   * or `keys` (see `FsTransactions.guard`); with no journal in the folder,
+   * without loading the journal code.
+   */
+  async #guard(parts: string[], keys: string[][]): Promise<void> {
+    if (this.#tx === undefined && !(await hasJournals(`${this.root}/tx`))) return;
+    await (await this.#transactions()).guard(parts, keys);
+  }
+
+  /** Finishes the transactions a crashed writer committed (none: nothing is loaded). */
+  async #recover(): Promise<void> {
+    if (this.#tx === undefined && !(await hasJournals(`${this.root}/tx`))) return;
+    await (await this.#transactions()).recover();
   }
 
   /** A damage listener for one partition that adds its topic and partition. */
@@ -148,9 +175,12 @@ export class FsAdapter implements StorageAdapter {
    */
   checkStorage(options: StorageCheckOptions): Promise<StorageFinding[]> {
     this.#check();
-    return io(() =>
-      checkFsStore(this.root, options, (topic, partition) => this.#writer(topic, partition))
-    );
+    // The doctor is loaded on its first use (by a computed specifier, which
+    // Deno does not read at start), not with the adapter.
+    return io(async () => {
+      const { checkFsStore } = await lazy<typeof Doctor>(import.meta.url, "./_doctor.ts");
+      return checkFsStore(this.root, options, (topic, partition) => this.#writer(topic, partition));
+    });
   }
 
   /**
@@ -176,7 +206,7 @@ export class FsAdapter implements StorageAdapter {
     }
     const adapter = new FsAdapter(root.replace(/\/+$/, "") || "/", options);
     // Transactions a crashed writer committed but did not finish: finish them.
-    await io(() => adapter.#tx.recover());
+    await io(() => adapter.#recover());
     return adapter;
   }
 
@@ -194,7 +224,7 @@ export class FsAdapter implements StorageAdapter {
         partitionDir(this.root, topic, partition),
         this.#options.fsync ?? "batch",
         this.#damage(topic, partition),
-        () => this.#tx.guard([k], []),
+        () => this.#guard([k], []),
       );
       this.#writers.set(k, w);
     }
@@ -231,7 +261,7 @@ export class FsAdapter implements StorageAdapter {
   /** One transaction, all or nothing (see `_transactions.ts`). */
   async commitTransaction(commit: TransactionCommit): Promise<TransactionCommitted | "conflict"> {
     this.#check();
-    const done = await io(() => this.#tx.commit(commit));
+    const done = await io(async () => (await this.#transactions()).commit(commit));
     if (done === "conflict") return done;
     for (
       const w of new Set(commit.writes.map((w) => partitionDir(this.root, w.topic, w.partition)))
@@ -248,7 +278,7 @@ export class FsAdapter implements StorageAdapter {
         return await io(fn);
       } catch (e) {
         if (e !== TX_PENDING || attempt > 100) throw e;
-        await io(() => this.#tx.recover());
+        await io(() => this.#recover());
       }
     }
   }

@@ -2,7 +2,7 @@
 import type { Call } from "../definition.ts";
 import { checkUrlFully } from "../../adapters/builtin.ts";
 import { MqError } from "../../core/errors.ts";
-import { assertName } from "../../mod.ts";
+import { assertName } from "../../connect.ts";
 import { redactUrl } from "../../core/backend_url.ts";
 import { contextNamed, loadContexts, saveContexts } from "../contexts.ts";
 import { absoluteUrl, checkBackendUrl, resolveBackend } from "../backend.ts";

@@ -1,6 +1,6 @@
 /** `mq groups`, `mq groups reset` and `mq groups rm`. */
 import type { Call } from "../definition.ts";
-import { parseStartFrom } from "../../mod.ts";
+import { parseStartFrom } from "../../connect.ts";
 import { MqError } from "../../core/errors.ts";
 import { note, openBackend, openResolved, print } from "../runtime.ts";
 import { table } from "../format.ts";

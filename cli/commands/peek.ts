@@ -1,7 +1,7 @@
 /** `mq peek` and `mq cancel`. */
 import type { Call } from "../definition.ts";
 import { MqError } from "../../core/errors.ts";
-import { assertName } from "../../mod.ts";
+import { assertName } from "../../connect.ts";
 import { formatterFor } from "../message_format.ts";
 import { toEnvelope } from "../envelope.ts";
 import { note, openBackend, print } from "../runtime.ts";

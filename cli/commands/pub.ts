@@ -8,7 +8,7 @@ import {
   parseDuration,
   type RecordBatch,
   type RecordMeta,
-} from "../../mod.ts";
+} from "../../connect.ts";
 import { batchOf, pickRecords } from "../../core/internal.ts";
 import { fromEnvelope } from "../envelope.ts";
 import { LineBatcher } from "../line_batcher.ts";

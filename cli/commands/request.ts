@@ -1,6 +1,6 @@
 /** `mq request` and `mq reply`. */
 import type { Call } from "../definition.ts";
-import { assertName, parseDuration } from "../../mod.ts";
+import { assertName, parseDuration } from "../../connect.ts";
 import { globals, headerFlags, note, openBackend } from "../runtime.ts";
 import { rideThroughFailures } from "../reconnect.ts";
 import { requireExecutable } from "../process_tree.ts";

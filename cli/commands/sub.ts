@@ -11,7 +11,7 @@ import {
   type StartFrom,
   type SubscribeOptions,
   type Subscription,
-} from "../../mod.ts";
+} from "../../connect.ts";
 import { formatterFor, type LineFormatter } from "../message_format.ts";
 import { Output, OutputClosed } from "../output.ts";
 import { headerFlags } from "../runtime.ts";

@@ -1,7 +1,7 @@
 /** `mq take`, `mq ack`, `mq nack`: leased messages for scripts in any language. */
 import type { Call } from "../definition.ts";
 import { MqError } from "../../core/errors.ts";
-import { assertName, parseDuration } from "../../mod.ts";
+import { assertName, parseDuration } from "../../connect.ts";
 import { toEnvelope } from "../envelope.ts";
 import { note, openBackend, print } from "../runtime.ts";
 

@@ -1,6 +1,6 @@
 /** `mq topics`: list, create, info, purge, rm. */
 import type { Call } from "../definition.ts";
-import { deadLetterTopic, formatDuration, parseDuration, type TopicConfig } from "../../mod.ts";
+import { deadLetterTopic, formatDuration, parseDuration, type TopicConfig } from "../../connect.ts";
 import { note, openBackend, print } from "../runtime.ts";
 import { describeBinding, table } from "../format.ts";
 
