@@ -6,8 +6,6 @@
 import { Registry } from "../core/registry.ts";
 import { MqError } from "../core/errors.ts";
 import { type BackendUrl, parseBackendUrl } from "../core/backend_url.ts";
-import type * as MemoryModule from "./memory/mod.ts";
-import type * as FsModule from "./fs/mod.ts";
 import type * as KvModule from "./kv/mod.ts";
 import type * as BridgeModule from "../core/bridge.ts";
 import type * as ClientModule from "../core/client.ts";
@@ -18,8 +16,12 @@ import type { BridgeSink, BrokerConnector, IntoOptions, SinkOptions } from "../c
 /**
  * Imports an adapter by a computed specifier: Deno reads a module named in a
  * literal `import()` (and resolves its npm packages) at every start, used or
- * not; this way each adapter and the bridge cost nothing until their scheme
- * is used (`mq info` and `mq --help` load none).
+ * not; this way the kv and nats adapters and the bridges (and their npm
+ * packages) cost nothing until their scheme is used. The price: such an
+ * import needs read access to the adapter's files, so a program that
+ * connects to `kv:` or `nats://` (or bridges to a broker) through
+ * `connect()` runs with `--allow-read` (kv needs it for its database
+ * anyway). memory and fs are literal imports: `memory:` needs no permission.
  */
 function importLazily<T>(path: string): Promise<T> {
   return import(new URL(path, import.meta.url).href);
@@ -97,11 +99,11 @@ export async function checkUrlFully(href: string): Promise<void> {
 export function builtinRegistry(): Registry {
   return new Registry()
     .register("memory", async () => {
-      const { MemoryAdapter } = await importLazily<typeof MemoryModule>("./memory/mod.ts");
+      const { MemoryAdapter } = await import("./memory/mod.ts");
       return (_url) => Promise.resolve(new MemoryAdapter());
     })
     .register("file", async () => {
-      const { FsAdapter } = await importLazily<typeof FsModule>("./fs/mod.ts");
+      const { FsAdapter } = await import("./fs/mod.ts");
       return (url) => FsAdapter.open(fileUrlPath(url), { fsync: fileFsync(url) });
     })
     .register("kv", async () => {

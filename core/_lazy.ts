@@ -1,9 +1,11 @@
 /**
- * Loads a module of the core when it is first needed, so that a client that
- * only publishes never loads subscriptions, transactions or request/reply.
- *
- * The specifier is computed on purpose: Deno reads every module a literal
- * `import("./x.ts")` names when the program starts, used or not. A test
+ * Loads a module when it is first needed, by a computed specifier: Deno reads
+ * every module a literal `import("./x.ts")` names when the program starts,
+ * used or not, and this one it does not. The price: the importing program
+ * needs read access to the file (and `--allow-import` for a remote one), so
+ * only code that needs that access anyway uses it (the fs backend, for its
+ * doctor and transaction journal); the client uses literal dynamic imports,
+ * so that the library needs no permission of its own. A test
  * (`tests/shape_test.ts`) reads the `lazy(import.meta.url, "./x.ts")` calls
  * as imports when it looks for cycles.
  *

@@ -5,7 +5,8 @@
  * topic settings to `_topic_configs.ts`, reading to `subscription.ts`,
  * peeking to `_group_peek.ts`. What a program does not use is not loaded:
  * consuming, transactions, receipts, peeking, request/reply and the doctor
- * are imported on their first call (see `_lazy.ts`).
+ * are imported on their first call (dynamic `import()`: evaluated then, and
+ * needing no permission a static import would not).
  *
  * @module
  */
@@ -23,7 +24,6 @@ import { Publisher } from "./_publish.ts";
 import { firstInvalid } from "./_record_checks.ts";
 import { TopicConfigs } from "./_topic_configs.ts";
 import { bindAdapter } from "./_access.ts";
-import { lazy } from "./_lazy.ts";
 import type { ReceivedMessage } from "./message.ts";
 import type { ConsumeOptions, ConsumeResult } from "./consume.ts";
 import type { DoctorOptions, DoctorReport } from "./doctor.ts";
@@ -46,12 +46,12 @@ export type * from "./types.ts";
 
 /** The modules loaded on first use. */
 const load = {
-  consume: () => lazy<typeof import("./consume.ts")>(import.meta.url, "./consume.ts"),
-  doctor: () => lazy<typeof import("./doctor.ts")>(import.meta.url, "./doctor.ts"),
-  peek: () => lazy<typeof import("./_group_peek.ts")>(import.meta.url, "./_group_peek.ts"),
-  receipts: () => lazy<typeof import("./_receipts.ts")>(import.meta.url, "./_receipts.ts"),
-  rpc: () => lazy<typeof import("./request_reply.ts")>(import.meta.url, "./request_reply.ts"),
-  tx: () => lazy<typeof import("./transaction.ts")>(import.meta.url, "./transaction.ts"),
+  consume: () => import("./consume.ts"),
+  doctor: () => import("./doctor.ts"),
+  peek: () => import("./_group_peek.ts"),
+  receipts: () => import("./_receipts.ts"),
+  rpc: () => import("./request_reply.ts"),
+  tx: () => import("./transaction.ts"),
 };
 
 /**

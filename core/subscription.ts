@@ -16,7 +16,6 @@ import type { TopicConfig } from "./topic_config.ts";
 import { MqError } from "./errors.ts";
 import { assertName } from "./names.ts";
 import { assertTopicOrPattern, isTopicPattern } from "./topic_pattern.ts";
-import { lazy } from "./_lazy.ts";
 import type { Clock } from "./clock.ts";
 
 export type { BatchSource, SubscribeOptions, SubscriptionContext } from "./types.ts";
@@ -62,10 +61,8 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
     const group = options.group;
     this.#source =
       (group === undefined
-        ? lazy<typeof import("./_log_source.ts")>(import.meta.url, "./_log_source.ts").then((m) =>
-          new m.LogSource(ctx, options)
-        )
-        : lazy<typeof import("./_group_consumer.ts")>(import.meta.url, "./_group_consumer.ts").then(
+        ? import("./_log_source.ts").then((m) => new m.LogSource(ctx, options))
+        : import("./_group_consumer.ts").then(
           (m) => new m.GroupSource(ctx, group, options),
         )).then((source) => this.#loaded = source);
     // A failure to load shows at the first read; never as an unhandled rejection.

@@ -211,7 +211,6 @@ Deno.test("shape: mq pub, sub, topics and groups read none of the library's view
     "core/bridge.ts",
     "adapters/fs/_doctor.ts",
     "adapters/fs/_transactions.ts",
-    "adapters/memory/mod.ts",
   ];
   eq(unused.filter((f) => read.has(f)), []);
 });
