@@ -29,6 +29,7 @@ import { MqError } from "./errors.ts";
 import { partitionOf } from "./_partitioner.ts";
 import { resolveStart } from "./start_position.ts";
 import type { RecordBatch } from "./record.ts";
+import { type Clock, systemClock } from "./clock.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -106,6 +107,7 @@ export async function reserveIds(
   windowMs: number,
   now: number,
   partitions = 1,
+  clock: Pick<Clock, "now" | "sleep"> = systemClock,
 ): Promise<{ keep: number[]; undo: (written?: ReadonlySet<string>) => Promise<void> }> {
   // The ids of the batch by shard, and which records carry the first of each id.
   const byShard = new Map<string, Map<string, number>>();
@@ -119,8 +121,6 @@ export async function reserveIds(
   }
   const accepted = new Set<number>();
   const done: [string, string[]][] = [];
-  /** When this publish began to wait for reservations in progress (one grace for all shards). */
-  const started = Date.now();
   /** Gives back the reservations, but for the ids in `written` (stored after all). */
   const undo = async (written?: ReadonlySet<string>) => {
     for (const [shard, added] of done) {
@@ -138,7 +138,7 @@ export async function reserveIds(
         windowMs,
         now,
         partitions,
-        started,
+        clock,
       );
       for (const id of added) accepted.add(ids.get(id)!);
       if (added.length > 0) done.push([shard, added]);
@@ -167,7 +167,7 @@ async function reserveShard(
   windowMs: number,
   now: number,
   partitions: number,
-  started: number,
+  clock: Pick<Clock, "now" | "sleep">,
 ): Promise<string[]> {
   const key = ["dedup", topic, shard];
   /** Ids found stored (their reservations are confirmed by the next write). */
@@ -192,10 +192,12 @@ async function reserveShard(
       const found = await storedAmong(adapter, topic, partitions, new Set(unsure.keys()), since);
       for (const id of found) stored.add(id);
       const waiting = [...unsure].filter(([id]) => !found.has(id));
-      const late = waiting.filter(([, at]) => now - at >= RESERVATION_GRACE_MS);
-      if (late.length < waiting.length && Date.now() - started < RESERVATION_GRACE_MS) {
+      // Taken over once the grace since the reservation passed (as of now, not as of
+      // when this publish began).
+      const t = clock.now();
+      if (waiting.some(([, at]) => t - at < RESERVATION_GRACE_MS)) {
         // A publish in progress, most likely: look again shortly.
-        await new Promise((r) => setTimeout(r, 100));
+        await clock.sleep(100);
         attempt--;
         continue;
       }

@@ -25,6 +25,7 @@ import type {
   PublishResult,
 } from "./types.ts";
 import { idsOf, noteDelayed, splitOverPartitions } from "./_publish_records.ts";
+import { type Clock, systemClock } from "./clock.ts";
 
 /** A publish worked out and checked, not yet written. */
 interface PreparedPublish {
@@ -53,6 +54,8 @@ export class Publisher {
   #now: () => number;
   #configs: TopicConfigs;
   #resolver: (exchange: string) => Promise<ExchangeResolver>;
+  /** Waits for a reservation in progress (see `reserveIds`). */
+  #clock: Clock;
   #sticky = 0;
 
   constructor(
@@ -60,11 +63,13 @@ export class Publisher {
     now: () => number,
     configs: TopicConfigs,
     resolver: (exchange: string) => Promise<ExchangeResolver>,
+    clock: Clock = systemClock,
   ) {
     this.#adapter = adapter;
     this.#now = now;
     this.#configs = configs;
     this.#resolver = resolver;
+    this.#clock = clock;
   }
 
   /**
@@ -223,6 +228,7 @@ export class Publisher {
           config.dedupWindowMs,
           this.#now(),
           config.partitions,
+          this.#clock,
         );
         duplicates = batch.count - r.keep.length;
         if (duplicates > 0) batch = pickRecords(batch, r.keep);

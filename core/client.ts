@@ -91,9 +91,13 @@ export class Mq {
     const config = (t: string) => this.topicConfig(t);
     this.topics = new TopicAdmin(adapter, config, (t) => this.forgetTopic(t), this.now, clock);
     this.exchanges = new ExchangeAdmin(adapter, this.now);
-    this.#publisher = new Publisher(adapter, this.now, this.#configs, (exchange) => {
-      return this.exchanges.resolver(exchange);
-    });
+    this.#publisher = new Publisher(
+      adapter,
+      this.now,
+      this.#configs,
+      (exchange) => this.exchanges.resolver(exchange),
+      clock,
+    );
   }
 
   /** What the backend can do (persistent, shared, transactions, limits, ...). */

@@ -47,3 +47,32 @@ Deno.test("DedupIndex: 300,000 ids through growth, pruning and ids stored again"
   ix.clear();
   eq([ix.size, ix.filter(batch(["new-0"]), 1000, N).hits], [0, []]);
 });
+
+Deno.test("reserveIds: a reservation never stored is taken over once its grace has passed since it was made, on the client's clock", async () => {
+  const { reserveIds, RESERVATION_GRACE_MS } = await import("./_dedup.ts");
+  const { ManualClock } = await import("./clock.ts");
+  const { MemoryAdapter } = await import("../adapters/memory/mod.ts");
+  const adapter = new MemoryAdapter();
+  const t0 = 1_000_000;
+  // A publisher reserved "x" at t0 and died before its append (nothing stored).
+  const first = await reserveIds(adapter, "t", batch(["x"]), 60_000, t0, 2);
+  eq(first.keep, [0]);
+  // A retry 100 ms before the grace ends waits those 100 ms, not a grace of its own.
+  const clock = new ManualClock(t0 + RESERVATION_GRACE_MS - 100);
+  let kept: number[] | undefined;
+  const retry = reserveIds(adapter, "t", batch(["x"]), 60_000, clock.now(), 2, clock).then((r) => {
+    kept = r.keep;
+  });
+  for (let i = 0; i < 2000 && clock.pendingTimers === 0; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  eq(
+    [kept, clock.pendingTimers],
+    [undefined, 1],
+    "waiting on the clock for the publish in progress",
+  );
+  await clock.advance(100);
+  await retry;
+  eq(kept, [0], "taken over: the retry stores the message");
+  await adapter.close();
+});
