@@ -189,7 +189,6 @@ export async function runBridge(
   const running = new Map<string, Promise<void>>();
   // One line per change of state: forwarding, or failing (however often, however it fails).
   let failing = false;
-  let failingSince = 0;
   const retryForMs = options.retryForMs ?? Infinity;
   let forwarding = false;
   const say = (line: string) => options.onState?.(line);
@@ -212,6 +211,8 @@ export async function runBridge(
       for (;;) {
         const batch = await sub.take(8192);
         if (batch === null) break;
+        // When this batch's sends began to fail (each topic counts its own).
+        let failingSince: number | undefined;
         for (let attempt = 1;; attempt++) {
           try {
             await sink.send(topic, batch);
@@ -223,8 +224,8 @@ export async function runBridge(
             if (stop.signal.aborted || isFatal(e)) throw e;
             if (!failing) {
               say(`target unavailable (${(e as Error).message}); retrying with backoff`);
-              failingSince = source.clock.now();
             }
+            failingSince ??= source.clock.now();
             failing = true;
             const delay = backoffDelay(attempt, { baseMs: 100, maxMs: 5000 });
             if (source.clock.now() - failingSince + delay > retryForMs) {
@@ -239,7 +240,8 @@ export async function runBridge(
                 { cause: e },
               );
             }
-            await source.clock.sleep(delay);
+            await source.clock.sleep(delay, stop.signal);
+            if (stop.signal.aborted) throw e;
           }
         }
         sub.ackAll(batch);
