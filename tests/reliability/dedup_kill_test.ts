@@ -17,6 +17,14 @@ import { KvAdapter } from "../../adapters/kv/mod.ts";
 import type { StorageAdapter } from "../../core/adapter.ts";
 import { RESERVATION_GRACE_MS } from "../../core/_dedup.ts";
 
+/** Waits (real time, up to 20 s: the machine may be busy) until `cond` holds. */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (const end = Date.now() + 20_000; !cond();) {
+    if (Date.now() > end) throw new Error(`not within 20 s: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 const N = 500;
 const messages = Array.from({ length: N }, (_, i) => ({ payload: `m${i}`, id: `id-${i}` }));
 
@@ -100,19 +108,24 @@ Deno.test("kv: a publisher killed -9 before its append leaves no id reserved", a
 Deno.test("memory: a publish abandoned at its append leaves no id reserved", async () => {
   const inner = new MemoryAdapter();
   // The append never returns: the publisher is stopped right there (as a kill would).
+  let reached = false;
   const stuck = new Proxy(inner, {
     get(target, prop) {
       const append = prop === "append" || prop === "appendDeduplicated";
-      if (append && prop in target) return () => new Promise(() => {});
+      if (append && prop in target) {
+        return () => {
+          reached = true;
+          return new Promise(() => {});
+        };
+      }
       const v = Reflect.get(target, prop);
       return typeof v === "function" ? v.bind(target) : v;
     },
   });
   const first = new Mq(stuck);
   await first.topics.create("t", {});
-  const abandoned = first.publishBatch("t", messages);
-  await new Promise((r) => setTimeout(r, 50));
-  void abandoned;
+  void first.publishBatch("t", messages);
+  await until(() => reached, "the abandoned publish reached its append");
   await retry(inner);
 });
 
@@ -179,11 +192,17 @@ Deno.test("a topic of 4 partitions (ids reserved in state documents): a publish 
     ]
   ) {
     const inner = await open();
+    let reached = false;
     const stuck = new Proxy(inner, {
       get(target, prop) {
         const append = prop === "append" || prop === "appendDeduplicated" ||
           prop === "appendAtomic";
-        if (append && prop in target) return () => new Promise(() => {});
+        if (append && prop in target) {
+          return () => {
+            reached = true;
+            return new Promise(() => {});
+          };
+        }
         const v = Reflect.get(target, prop);
         return typeof v === "function" ? v.bind(target) : v;
       },
@@ -192,7 +211,8 @@ Deno.test("a topic of 4 partitions (ids reserved in state documents): a publish 
     await first.topics.create("p4", { partitions: 4 });
     const batch = messages.slice(0, 100);
     void first.publishBatch("p4", batch);
-    await new Promise((r) => setTimeout(r, 100));
+    // Its ids are reserved once it reaches its append.
+    await until(() => reached, "the stopped publish reached its append");
     const mq = new Mq(inner);
     try {
       const t = performance.now();
