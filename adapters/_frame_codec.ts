@@ -6,7 +6,7 @@
  * `u32 baseOffsetLow, u32 baseOffsetHigh, u32 count`, then `count` records:
  * `u32 recordLength, f64 timestampMs, u8 flags`, then as the flags say
  * `u16+key`, `u16+id`, `u32+headers JSON`, `f64 deliverAt`, `f64 expiresAt`,
- * `u16 attempt`, and the payload as the rest. The CRC (IEEE, see `crc32.ts`)
+ * `u16 attempt`, and the payload as the rest. The CRC (IEEE, see `_crc32.ts`)
  * covers the whole body, so a frame is valid or not as a whole.
  */
 import { crc32 } from "./_crc32.ts";

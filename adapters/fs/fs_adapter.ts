@@ -334,7 +334,9 @@ export class FsAdapter implements StorageAdapter {
       }
       try {
         total += Deno.statSync(path).size;
-      } catch { /* removed meanwhile */ }
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e; // else removed meanwhile
+      }
     }
     if (bases.length === 0) return 0;
     if (start <= bases[0]) return total;

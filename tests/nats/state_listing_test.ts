@@ -37,8 +37,9 @@ Deno.test({
       }
       await writer.deleteState(["groups", "t", "c"]);
       // Another consumer updates "a" every few milliseconds, for as long as the test runs.
+      let writes = 0;
       writing = (async () => {
-        for (let i = 0; !stop; i++) {
+        for (let i = 0; !stop; i++, writes++) {
           const cur = await writer.getState(["groups", "t", "a"]);
           await writer.compareAndSet(
             ["groups", "t", "a"],
@@ -48,7 +49,9 @@ Deno.test({
           await new Promise((r) => setTimeout(r, 5));
         }
       })();
-      await new Promise((r) => setTimeout(r, 200));
+      // The listings below race a writer that is already going.
+      for (let i = 0; writes < 20 && i < 4000; i++) await new Promise((r) => setTimeout(r, 5));
+      eq(writes >= 20, true, "the writer is writing");
       // The kv.keys() listing ended only after 5 s without a write: here, never.
       const names = await within(reader.listState(["groups", "t"]), 20_000, "listState");
       eq(names.sort(), ["a", "b"]);

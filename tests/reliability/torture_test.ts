@@ -159,29 +159,8 @@ function tortureTest(
   title: string,
   backends: readonly Backend[],
   fn: (h: string, backend: Backend) => Promise<void>,
-  options: {
-    sideBySide?: boolean;
-    /**
-     * Backends on which this round finds a defect that is not fixed yet (the
-     * reason): there the case shows as ignored, naming it, unless
-     * MQ_TORTURE_KNOWN=1 (or the long form) runs it anyway.
-     */
-    knownDefects?: Partial<Record<Backend, string>>;
-  } = {},
+  options: { sideBySide?: boolean } = {},
 ): void {
-  const runKnown = Deno.env.get("MQ_TORTURE_KNOWN") === "1" ||
-    Deno.env.get("MQ_TORTURE_ROUNDS") !== undefined;
-  const known = runKnown ? {} : options.knownDefects ?? {};
-  for (const [backend, why] of Object.entries(known)) {
-    if (!backends.includes(backend as Backend)) continue;
-    Deno.test({
-      name: `torture: ${title} [${backend}] (known defect, open: ${why})`,
-      ignore: true,
-      fn: () => {},
-    });
-  }
-  backends = backends.filter((b) => known[b] === undefined);
-  if (backends.length === 0) return;
   const one = (backend: Backend) =>
     withHome(async (h) => {
       stores.set(h, backend === "kv" ? { MQ_URL: `kv:${h}/mq.sqlite` } : {});
