@@ -185,10 +185,11 @@ Deno.test("fs: ids of a topic removed by another client do not count in the topi
 });
 
 Deno.test("a topic of 4 partitions (ids reserved in state documents): a publish stopped at its append delays the retry, loses nothing", async () => {
+  const dirs: string[] = [];
   for (
     const open of [
       () => Promise.resolve(new MemoryAdapter()),
-      async () => await FsAdapter.open(await Deno.makeTempDir()),
+      async () => await FsAdapter.open(dirs[dirs.length] = await Deno.makeTempDir()),
     ]
   ) {
     const inner = await open();
@@ -230,4 +231,5 @@ Deno.test("a topic of 4 partitions (ids reserved in state documents): a publish 
       await mq.close();
     }
   }
+  for (const d of dirs) await Deno.remove(d, { recursive: true });
 });
