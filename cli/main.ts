@@ -12,10 +12,10 @@
  */
 import { parse } from "./parse.ts";
 import { commandNamed, loadProgram } from "./registry.ts";
+import { reportError } from "./exit_codes.ts";
 import { load } from "./definition.ts";
 import type * as Help from "./help.ts";
 import type * as Complete from "./complete.ts";
-import type * as ExitCodes from "./exit_codes.ts";
 import { VERSION } from "./version.ts";
 
 /**
@@ -63,8 +63,6 @@ export async function main(args: readonly string[]): Promise<number> {
     await parsed.command.run!(parsed.call);
     return 0;
   } catch (e) {
-    // Loaded only on a failure: `mq --help` does without it (and what it imports).
-    const { reportError } = await load<typeof ExitCodes>(import.meta.url, "./exit_codes.ts");
     return reportError(e, args);
   }
 }
