@@ -181,6 +181,21 @@ export async function startNatsCluster(
           await new Promise((r) => setTimeout(r, 100));
         }
       }
+      // And the meta leader counts every running node as a current peer: before
+      // that, a stream of N replicas is refused ("no suitable peers for placement").
+      const running = nodes.filter((n) => n.running);
+      for (;;) {
+        const peers = await Promise.all(
+          running.map((n) => currentMetaPeers(hostOf(nodes.indexOf(n)), n.monitorPort, n.name)),
+        ).catch(() => []);
+        if (peers.some((k) => k >= running.length)) return;
+        if (Date.now() > until) {
+          throw new Error(
+            `the JetStream meta group has not all ${running.length} nodes after ${ms}ms`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
     },
     async stop() {
       await Promise.all(nodes.map((n) => n.kill()));
@@ -205,6 +220,21 @@ async function askLeader(host: string, port: number, stream: string): Promise<st
   } finally {
     await nc.close();
   }
+}
+
+/**
+ * How many nodes the JetStream meta group has current, as the node `name`
+ * (monitoring on `monitorPort`) sees it when it is the meta leader (itself
+ * and its current replicas); 0 on a node that is not the leader.
+ */
+async function currentMetaPeers(host: string, monitorPort: number, name: string): Promise<number> {
+  const r = await fetch(`http://${host}:${monitorPort}/jsz`, { signal: AbortSignal.timeout(1000) });
+  const jsz = await r.json() as {
+    meta_cluster?: { leader?: string; replicas?: { current?: boolean }[] };
+  };
+  const meta = jsz.meta_cluster;
+  if (!meta?.leader || meta.leader !== name) return 0;
+  return 1 + (meta.replicas ?? []).filter((p) => p.current).length;
 }
 
 /** JetStream answers account info (a meta leader is elected and this node is current). */
