@@ -266,39 +266,7 @@ export class PartitionWriter {
       const sink = this.#sink ??= new ByteSink(1 << 16);
       sink.length = 0;
       encodeFrames(batch, first, sink);
-      const file = await Deno.open(tail.path, { append: true, create: true });
-      try {
-        let written = 0;
-        while (written < sink.length) {
-          written += await file.write(sink.bytes.subarray(written, sink.length));
-        }
-        if (this.#sync !== "never") await file.syncData();
-      } catch (cause) {
-        // A failed write may have left part of the batch: cut it off.
-        this.#tail = undefined;
-        await Deno.truncate(tail.path, tail.size).catch(() => {});
-        throw new MqError("IO", `cannot write ${tail.path}: ${(cause as Error).message}`, {
-          cause,
-        });
-      } finally {
-        file.close();
-      }
-      if (tail.size === 0 || tail.size - tail.indexedAt >= INDEX_INTERVAL) {
-        const entry = new Uint8Array(8);
-        const dv = new DataView(entry.buffer);
-        dv.setUint32(0, first - tail.base, true);
-        dv.setUint32(4, tail.size, true);
-        try {
-          await Deno.writeFile(tail.path.replace(/\.log$/, ".idx"), entry, { append: true });
-          tail.indexedAt = tail.size;
-        } catch {
-          // The batch is stored; the sparse index only speeds up seeks (and
-          // a later entry, or `mq doctor --repair`, makes up for this one).
-        }
-      }
-      tail.size += sink.length;
-      tail.nextOffset += batch.count;
-      await this.#hwm.advance(tail.nextOffset);
+      await this.#writeFrames(tail, sink.bytes.subarray(0, sink.length), batch.count);
       if (sink.bytes.length > 8 << 20) this.#sink = new ByteSink(1 << 16);
       this.#ids.appended(batch, first, tail.nextOffset, `${tail.path}:${tail.ino}`, at);
       return { first, kept: kept ?? [] };
@@ -318,7 +286,7 @@ export class PartitionWriter {
     await this.#writeFrames(tail, frames, count);
   }
 
-  /** Writes frames at the tail with one write, syncs and indexes them (as `#append` does). */
+  /** Writes frames at the tail with one write, syncs and indexes them, and moves the mark. */
   async #writeFrames(tail: Tail, frames: Uint8Array, count: number): Promise<void> {
     const first = tail.nextOffset;
     const file = await Deno.open(tail.path, { append: true, create: true });
@@ -345,7 +313,8 @@ export class PartitionWriter {
         await Deno.writeFile(tail.path.replace(/\.log$/, ".idx"), entry, { append: true });
         tail.indexedAt = tail.size;
       } catch {
-        // The frames are stored; the sparse index only speeds up seeks (as in `#append`).
+        // The frames are stored; the sparse index only speeds up seeks (and a
+        // later entry, or `mq doctor --repair`, makes up for this one).
       }
     }
     tail.size += frames.length;
