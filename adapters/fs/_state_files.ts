@@ -212,6 +212,11 @@ export class StateFiles {
 
   // deno-lint-ignore require-await
   async list(prefix: string[]): Promise<string[]> {
+    return this.listSync(prefix);
+  }
+
+  /** {@link list} without an async round trip (see {@link getSync}). */
+  listSync(prefix: string[]): string[] {
     // Most listings are of a folder that does not exist (the groups of a
     // topic without any): its parent's listing tells, without a failed read.
     if (prefix.length > 0 && this.#missing(prefix)) return [];

@@ -29,6 +29,7 @@ import { HandleLru } from "./_handles.ts";
 import type { FsTransactions } from "./_transactions.ts";
 import type * as Transactions from "./_transactions.ts";
 import { hasJournals, MAX_FS_TRANSACTION_BYTES, TX_PENDING } from "./_journals.ts";
+import { io, ioNow } from "./_io.ts";
 
 /** Options of the fs backend. */
 export interface FsOptions {
@@ -297,9 +298,7 @@ export class FsAdapter implements StorageAdapter {
 
   async bounds(topic: string, partition: number): Promise<PartitionBounds> {
     const dir = partitionDir(this.root, topic, partition);
-    const { bases, start: kept, hasHighWater } = await io(() =>
-      Promise.resolve(this.#scans.scan(dir))
-    );
+    const { bases, start: kept, hasHighWater } = await ioNow(() => this.#scans.scan(dir));
     if (bases.length === 0) return { start: kept, end: kept };
     // Unchanged since the last look: one stat of the last segment.
     const w = this.#writer(topic, partition, false);
@@ -318,7 +317,7 @@ export class FsAdapter implements StorageAdapter {
     const dir = partitionDir(this.root, topic, partition);
     // The listing `bounds` took a moment ago (unless this process wrote or
     // trimmed since), and the last segment's size as it saw it.
-    const { bases, start } = await io(() => Promise.resolve(this.#scans.recent(dir, PEEKED_MS)));
+    const { bases, start } = await ioNow(() => this.#scans.recent(dir, PEEKED_MS));
     // The last segment's size as `bounds` saw it a moment ago (the views ask
     // for bounds, then bytes): one stat less per partition.
     const w = this.#writers.get(`${topic}/${partition}`);
@@ -443,7 +442,7 @@ export class FsAdapter implements StorageAdapter {
 
   getState(key: string[]): Promise<Versioned | undefined> {
     this.#check();
-    return io(() => this.#state.get(key));
+    return ioNow(() => this.#state.getSync(key));
   }
 
   compareAndSet(key: string[], expected: string | null, value: Uint8Array): Promise<boolean> {
@@ -458,7 +457,7 @@ export class FsAdapter implements StorageAdapter {
 
   listState(prefix: string[]): Promise<string[]> {
     this.#check();
-    return io(() => this.#state.list(prefix));
+    return ioNow(() => this.#state.listSync(prefix));
   }
 
   close(): Promise<void> {
@@ -479,14 +478,3 @@ export class FsAdapter implements StorageAdapter {
 
 /** How long a segment's size `bounds` saw stands for it in `storedBytes`, ms. */
 const PEEKED_MS = 100;
-
-/** Runs file work, turning OS errors into `IO` errors that name the problem. */
-async function io<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (MqError.is(e) || e === TX_PENDING) throw e;
-    const err = e as Error;
-    throw new MqError("IO", err.message, { cause: e });
-  }
-}

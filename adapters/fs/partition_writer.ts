@@ -18,14 +18,13 @@
 import { pickRecords, type RecordBatch } from "../../core/record.ts";
 import type { DeduplicatedAppend } from "../../core/adapter.ts";
 import { PartitionIds } from "./_partition_ids.ts";
-import { type Peeked, peekScan } from "./_segment_peek.ts";
+import { type Peeked, peekScan, peekSegment } from "./_segment_peek.ts";
 import { ByteSink, encodeFrames } from "../_frame_codec.ts";
 import { MqError } from "../../core/errors.ts";
 import {
   INDEX_INTERVAL,
   listSegments,
   readIndex,
-  readIndexSync,
   readStart,
   SEGMENT_BYTES,
   segmentName,
@@ -169,28 +168,14 @@ export class PartitionWriter {
       if (attempt > 0 || !bases) bases = await listSegments(this.dir);
       if (bases.length === 0) return await readStart(this.dir);
       const base = bases[bases.length - 1];
-      const path = `${this.dir}/${segmentName(base)}`;
-      const st = statOrNullSync(path);
-      if (!st) {
+      // (A listing of its own, not the caller's: the mark is read.)
+      const hwm = attempt > 0 || hasHighWater;
+      const peeked = await peekSegment(`${this.dir}/${segmentName(base)}`, base, hwm);
+      if (!peeked) {
         if (attempt < 5) continue; // removed meanwhile (a trim): look again
         return await readStart(this.dir);
       }
-      // A segment smaller than the index's interval is scanned from its
-      // start, which is where its one index entry points.
-      const index = st.size <= INDEX_INTERVAL
-        ? new Uint32Array(0)
-        : readIndexSync(path.replace(/\.log$/, ".idx"));
-      let pos = 0, offset = base;
-      for (let i = index.length - 2; i >= 0; i -= 2) {
-        if (index[i + 1] < st.size) {
-          pos = index[i + 1];
-          offset = base + index[i];
-          break;
-        }
-      }
-      // (A listing of its own, not the caller's: the mark is read.)
-      const hwm = attempt > 0 || hasHighWater;
-      return (this.#peek = await peekScan(path, pos, offset, st, hwm)).nextOffset;
+      return (this.#peek = peeked).nextOffset;
     }
   }
 
