@@ -83,13 +83,17 @@ export interface OverviewOptions {
   concurrency?: number;
   /**
    * The previous snapshot: a topic whose partitions did not move since keeps
-   * its bytes from it, without asking the backend again.
+   * its bytes from it, without asking the backend again; not a topic made
+   * (or removed and made again) after it was taken, even with the same
+   * counts.
    */
   previous?: Overview;
   /**
    * False: a topic of `previous` keeps its list of groups (their state is
    * read again, a group removed since drops out; a group made since shows
-   * on the next pass that lists), one call less per topic. @default true
+   * on the next pass that lists), one call less per topic. True, with
+   * `previous`: the topics' settings are read again too (another client
+   * may have removed a topic and made it again since). @default true
    */
   listGroups?: boolean;
 }
@@ -142,10 +146,16 @@ export async function overview(mq: Mq, options: OverviewOptions = {}): Promise<O
   const previous = options.previous
     ? new Map(options.previous.topics.map((t) => [t.name, t]))
     : undefined;
+  // A pass that lists groups also reads the settings again: this client's
+  // copies of them may be older than a topic another one made again.
+  const reread = previous !== undefined && options.listGroups !== false;
+  const since = options.previous?.at ?? Infinity;
   const one = async (name: string): Promise<void> => {
+    if (reread) mq.forgetTopic(name);
     const config = await mq.topicConfig(name);
     if (!config) return;
-    const before = previous?.get(name);
+    // A topic made after the previous snapshot began is not the one it saw.
+    const before = config.createdAt > since ? undefined : previous?.get(name);
     const bounds: PartitionBounds[] = [];
     let messages = 0, published = 0;
     for (let p = 0; p < config.partitions; p++) {

@@ -280,3 +280,38 @@ Deno.test("overview: listGroups false keeps the groups of the previous snapshot,
   assertEquals(gone.topics[0].groups.map((g) => g.name), ["g2"]);
   await mq.close();
 });
+
+Deno.test("overview: a topic removed and made again with the same counts gets its new bytes", async () => {
+  const clock = { now: 1_000_000 };
+  const mq = client(clock);
+  await mq.publish("t", "small");
+  const first = await overview(mq);
+  clock.now += 1000;
+  await mq.topics.remove("t");
+  await mq.publish("t", "a much longer payload");
+  const second = await overview(mq, { previous: first });
+  assertEquals(
+    [first.topics[0].messages, second.topics[0].messages, first.topics[0].bytes],
+    [1, 1, 5],
+  );
+  assertEquals(second.topics[0].bytes, "a much longer payload".length);
+  await mq.close();
+});
+
+Deno.test("overview: a topic another client made again is seen on the next pass that lists", async () => {
+  const clock = { now: 1_000_000 };
+  const adapter = new MemoryAdapter();
+  const viewer = new Mq(adapter, { now: () => clock.now });
+  const writer = new Mq(adapter, { now: () => clock.now });
+  await writer.publish("t", "small");
+  const first = await overview(viewer);
+  clock.now += 1000;
+  await writer.topics.remove("t");
+  await writer.publish("t", "a much longer payload");
+  const second = await overview(viewer, { previous: first });
+  assertEquals(
+    [first.topics[0].bytes, second.topics[0].messages, second.topics[0].bytes],
+    [5, 1, "a much longer payload".length],
+  );
+  await writer.close();
+});
