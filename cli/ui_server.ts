@@ -22,6 +22,7 @@ import {
   METRICS_CONTENT_TYPE,
   type Mq,
   nameProblem,
+  type Overview,
   overview,
   parseStartFrom,
   purgeDeadLetters,
@@ -253,10 +254,18 @@ export function createUiHandler(mq: Mq, options: UiOptions): UiHandler {
   // state of the groups known is read on every pass.
   let passes = 0;
 
+  // The newest snapshot, of the sampler or of a /metrics scrape: the next
+  // one asks for the bytes only of topics that moved since (a scrape with
+  // no page open does not ask again for what the last scrape read).
+  let newest: Overview | undefined;
+  const snapshot = async (listGroups = true): Promise<Overview> => {
+    const o = await overview(mq, { previous: newest, listGroups });
+    if (!newest || o.at >= newest.at) newest = o;
+    return o;
+  };
+
   const sample = (): Promise<RatedOverview> =>
-    sampling ??= overview(mq, { previous: latest, listGroups: passes++ % 5 === 0 }).then((
-      o,
-    ) => (latest = tracker.add(o))).finally(
+    sampling ??= snapshot(passes++ % 5 === 0).then((o) => (latest = tracker.add(o))).finally(
       () => {
         sampling = undefined;
       },
@@ -520,7 +529,7 @@ export function createUiHandler(mq: Mq, options: UiOptions): UiHandler {
     }
     try {
       if (u.pathname === "/metrics" && req.method === "GET") {
-        return new Response(formatMetrics(await overview(mq, { previous: latest })), {
+        return new Response(formatMetrics(await snapshot()), {
           headers: { "content-type": METRICS_CONTENT_TYPE, ...SECURITY_HEADERS },
         });
       }

@@ -313,7 +313,7 @@ Deno.test("ui api: the live sampler's pace holds its CPU share, between one and 
   assertEquals(pace.next(2000), 10_000); // never more than ten intervals
 });
 
-Deno.test("ui api: /metrics asks the backend for the bytes only of topics that moved since the last snapshot", async () => {
+Deno.test("ui api: /metrics asks the backend for the bytes only of topics that moved since the last snapshot, a scrape included", async () => {
   const adapter = new MemoryAdapter();
   const asked: string[] = [];
   const storedBytes = adapter.storedBytes.bind(adapter);
@@ -331,6 +331,10 @@ Deno.test("ui api: /metrics asks the backend for the bytes only of topics that m
     assertEquals(asked, ["moving"]);
     assertEquals(text.includes('mq_topic_messages{topic="moving"} 2'), true);
     assertEquals(text.includes('mq_topic_bytes{topic="still"} '), true);
+    // No page open, nothing moved since the last scrape: it asks for nothing again.
+    asked.length = 0;
+    const again = await (await call(ui, "/metrics")).text();
+    assertEquals([asked, again.includes('mq_topic_bytes{topic="moving"} 2')], [[], true]);
   } finally {
     await mq.close();
   }
