@@ -7,7 +7,7 @@
  */
 import { scanValid } from "./_segment_scan.ts";
 import { readHighWaterSync } from "./_recovery.ts";
-import { readAt, readAtSync } from "./_file_io.ts";
+import { readAt, readAtSync, statOrNullSync } from "./_file_io.ts";
 import { INDEX_INTERVAL, readIndexSync } from "./_paths.ts";
 
 /** What {@link PartitionWriter.peekEnd} saw of the last segment. */
@@ -29,64 +29,48 @@ const PEEK_SYNC_BYTES = 256 * 1024;
 
 /**
  * Scans the segment at `path` (first offset `base`) from its last index
- * entry to its end, through one open of the file: its size from the open
- * file, not from a stat of the path before (one path lookup, not two, on the
- * views' first pass over thousands of partitions). Null when the segment is
- * gone (removed meanwhile by a trim).
+ * entry to its end: a stat of the path, then one read (the views' first
+ * pass over thousands of partitions). Null when the segment is gone
+ * (removed meanwhile by a trim). Not an open and a stat of the open file:
+ * without `--allow-all`, Deno resolves every folder of the path for each
+ * open and each stat of an open file (a `readlink` apiece), and for no stat
+ * or listing by path.
  */
 export async function peekSegment(
   path: string,
   base: number,
   hasHighWater: boolean,
 ): Promise<Peeked | null> {
-  let file: Deno.FsFile;
-  try {
-    file = Deno.openSync(path, { read: true });
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
-  }
-  try {
-    const st = file.statSync();
-    // A segment smaller than the index's interval is scanned from its
-    // start, which is where its one index entry points.
-    const index = st.size <= INDEX_INTERVAL
-      ? new Uint32Array(0)
-      : readIndexSync(path.replace(/\.log$/, ".idx"));
-    let pos = 0, offset = base;
-    for (let i = index.length - 2; i >= 0; i -= 2) {
-      if (index[i + 1] < st.size) {
-        pos = index[i + 1];
-        offset = base + index[i];
-        break;
-      }
+  const st = statOrNullSync(path);
+  if (!st) return null;
+  // A segment smaller than the index's interval is scanned from its
+  // start, which is where its one index entry points.
+  const index = st.size <= INDEX_INTERVAL
+    ? new Uint32Array(0)
+    : readIndexSync(path.replace(/\.log$/, ".idx"));
+  let pos = 0, offset = base;
+  for (let i = index.length - 2; i >= 0; i -= 2) {
+    if (index[i + 1] < st.size) {
+      pos = index[i + 1];
+      offset = base + index[i];
+      break;
     }
-    return await peekScan(path, pos, offset, st, hasHighWater, file);
-  } finally {
-    file.close();
   }
+  return await peekScan(path, pos, offset, st, hasHighWater);
 }
 
-/**
- * Scans a segment from `pos` (at offset `offset`) to its size, reading only;
- * through `open`, where the caller has the file open.
- */
+/** Scans a segment from `pos` (at offset `offset`) to its size, reading only. */
 export async function peekScan(
   path: string,
   pos: number,
   offset: number,
   st: Deno.FileInfo,
   hasHighWater: boolean,
-  open?: Deno.FsFile,
 ): Promise<Peeked> {
   const len = Math.max(0, st.size - pos);
   const dir = path.slice(0, path.lastIndexOf("/"));
   let buf: Uint8Array, got: number;
-  if (open) {
-    ({ buf, got } = len <= PEEK_SYNC_BYTES
-      ? readAtSync(open, pos, len)
-      : await readAt(open, pos, len));
-  } else if (pos === 0 && len <= PEEK_SYNC_BYTES) {
+  if (pos === 0 && len <= PEEK_SYNC_BYTES) {
     // A small segment read whole, in one call (bytes written since the
     // stat are read and scanned too).
     buf = Deno.readFileSync(path);
