@@ -70,7 +70,12 @@ export async function peekScan(
   const len = Math.max(0, st.size - pos);
   const dir = path.slice(0, path.lastIndexOf("/"));
   let buf: Uint8Array, got: number;
-  if (pos === 0 && len <= PEEK_SYNC_BYTES) {
+  if (len === 0) {
+    // Nothing past `pos` (an empty segment, as a purge leaves): its size
+    // tells enough, no open (bytes written since are read by the next peek).
+    buf = new Uint8Array(0);
+    got = 0;
+  } else if (pos === 0 && len <= PEEK_SYNC_BYTES) {
     // A small segment read whole, in one call (bytes written since the
     // stat are read and scanned too).
     buf = Deno.readFileSync(path);

@@ -171,3 +171,22 @@ Deno.test("fs cache: stored bytes right after bounds use their listing, not afte
     eq(await a.storedBytes("t", 0), bytes);
   });
 });
+
+Deno.test("fs cache: the first look at a purged partition reads no empty segment, and sees what comes after", async () => {
+  await withTwo(async (a, b, dir) => {
+    await b.append("t", 0, three());
+    await b.trim("t", 0, 3); // a purge: a fresh, empty segment
+    const readFileSync = Deno.readFileSync;
+    const read: string[] = [];
+    Deno.readFileSync = (path) => (read.push(String(path)), readFileSync(path));
+    try {
+      eq(await a.bounds("t", 0), { start: 3, end: 3 });
+    } finally {
+      Deno.readFileSync = readFileSync;
+    }
+    eq(read.filter((p) => p.startsWith(`${dir}/log/t/0/`) && p.endsWith(".log")), []);
+    await b.append("t", 0, three());
+    eq(await a.bounds("t", 0), { start: 3, end: 6 });
+    eq(await a.storedBytes("t", 0) > 0, true);
+  });
+});
