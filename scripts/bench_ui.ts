@@ -13,9 +13,16 @@
  *   nothing published, and of `mq top` refreshing those 1,000 topics each
  *   second (budget < 5% of one core each); floor: the same server idle.
  *
+ *   The cold answer is taken `--rounds N` times (default 3), each from a
+ *   fresh server; the median is reported with the range. Beside it, in the
+ *   same rounds: the same server with `--allow-all` instead of the explicit
+ *   permissions (what Deno's resolution of every folder of a path on each
+ *   open costs), and with `--baseline DIR` the server of another checkout's
+ *   sources (a before/after at one load).
+ *
  * Run: `deno task bench:ui` (`--quick`: 1,000,000 messages instead of
  * 10,000,000 and 10 s of CPU instead of 20; `--cpu`: only the CPU cases;
- * `--overview`, `--open`: only that case).
+ * `--overview`, `--open`: only that case; `--rounds N`, `--baseline DIR`).
  */
 import { connect } from "../mod.ts";
 
@@ -24,17 +31,28 @@ const only = ["--cpu", "--overview", "--open"].filter((a) => Deno.args.includes(
 const runs = (c: string) => only.length === 0 || only.includes(c);
 const root = new URL("..", import.meta.url).pathname;
 const tmp = await Deno.makeTempDir({ prefix: "mq-bench-ui-" });
-const MQ = [
+const argAfter = (flag: string) =>
+  Deno.args.includes(flag) ? Deno.args[Deno.args.indexOf(flag) + 1] : undefined;
+const ROUNDS = Math.max(1, Number(argAfter("--rounds") ?? 3));
+const BASELINE = argAfter("--baseline")?.replace(/\/*$/, "/");
+const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env", "--allow-net", "--allow-run"];
+/** The `mq` command of a checkout (this one unless `src`), with the task's permissions or `-A`. */
+const mqOf = (src = root, permissions = PERMISSIONS) => [
   Deno.execPath(),
   "run",
   "--quiet",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-net",
-  "--allow-run",
-  `${root}cli/main.ts`,
+  ...permissions,
+  `${src}cli/main.ts`,
 ];
+const MQ = mqOf();
+if (BASELINE) {
+  try {
+    Deno.statSync(`${BASELINE}cli/main.ts`);
+  } catch (e) {
+    console.error(`bench_ui: --baseline ${BASELINE}: no checkout there (${(e as Error).message})`);
+    Deno.exit(2);
+  }
+}
 const TOKEN = "bench-token-0123456789";
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ms = (x: number) => `${x.toFixed(1)} ms`;
@@ -56,9 +74,12 @@ async function cpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
-async function startUi(dir: string): Promise<{ child: Deno.ChildProcess; origin: string }> {
-  const child = new Deno.Command(MQ[0], {
-    args: [...MQ.slice(1), "ui", "--port", "0", "--token", TOKEN],
+async function startUi(
+  dir: string,
+  mq = MQ,
+): Promise<{ child: Deno.ChildProcess; origin: string }> {
+  const child = new Deno.Command(mq[0], {
+    args: [...mq.slice(1), "ui", "--port", "0", "--token", TOKEN],
     env: env(dir),
     stdout: "piped",
     stderr: "null",
@@ -141,21 +162,40 @@ try {
     console.error("making 10,000 topics ...");
     await makeTopics(many, 10_000);
     {
-      const ui = await startUi(many);
-      const api: number[] = [];
-      // The server's own CPU for its first (cold) answer: the share of the
-      // wall time that is the server's work rather than the machine's load.
-      let coldCpu = 0;
-      for (let i = 0; i < 5; i++) {
-        // Past the server's interval: each answer is a pass of its own, not the last one kept.
-        if (i > 0) await new Promise((r) => setTimeout(r, 1100));
-        const c0 = i === 0 ? await cpuSeconds(ui.child.pid) : 0;
+      // The first (cold) answer of a fresh server, and the server's own CPU
+      // for it: the share of the wall time that is the server's work rather
+      // than the machine's load.
+      const cold = async (mq: string[]) => {
+        const ui = await startUi(many, mq);
+        const c0 = await cpuSeconds(ui.child.pid);
         const r = await get(`${ui.origin}/api/overview`);
-        if (i === 0) coldCpu = (await cpuSeconds(ui.child.pid) - c0) * 1000;
-        if (i === 0 && JSON.parse(r.body).topics.length !== 10_000) throw new Error("not 10,000");
-        api.push(r.ms);
+        const cpu = (await cpuSeconds(ui.child.pid) - c0) * 1000;
+        if (JSON.parse(r.body).topics.length !== 10_000) throw new Error("not 10,000");
+        return { ui, ms: r.ms, cpu };
+      };
+      const twins: [string, string[]][] = [["--allow-all", mqOf(root, ["--allow-all"])]];
+      if (BASELINE) twins.push([`baseline ${BASELINE}`, mqOf(BASELINE)]);
+      const colds: number[] = [], cpus: number[] = [];
+      const twinColds = twins.map(() => [] as number[]);
+      const api: number[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        const first = await cold(MQ);
+        colds.push(first.ms);
+        cpus.push(first.cpu);
+        if (round === 0) {
+          for (let i = 1; i < 5; i++) {
+            // Past the server's interval: each answer is a pass of its own, not the last one kept.
+            await new Promise((r) => setTimeout(r, 1100));
+            api.push((await get(`${first.ui.origin}/api/overview`)).ms);
+          }
+        }
+        await stop(first.ui.child);
+        for (const [i, [, mq]] of twins.entries()) {
+          const twin = await cold(mq);
+          twinColds[i].push(twin.ms);
+          await stop(twin.ui.child);
+        }
       }
-      await stop(ui.child);
       const floor: number[] = [];
       for (let i = 0; i < 5; i++) {
         const mq = await connect(`file:${many}`);
@@ -167,14 +207,24 @@ try {
       const peer = median(
         await Promise.all([0, 1, 2].map(() => timeCommand([...MQ, "topics", "--json"], env(many)))),
       );
-      const a = median(api), f = median(floor);
+      const a = median(api), f = median(floor), c = median(colds);
+      const range = (xs: number[]) =>
+        `${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)} ms`;
       await report(
-        `overview API, 10,000 topics: ${ms(a)}, the first (cold) ${ms(api[0])} using ${
-          ms(coldCpu)
-        } of the server's CPU (budget 1000 ms: ${Math.max(a, api[0]) < 1000 ? "ok" : "OVER"}); ` +
-          `library topics.list() ${ms(f)} (ratio cold ${(api[0] / f).toFixed(2)}, warm ${
+        `overview API, 10,000 topics: ${ms(a)} a pass, the first (cold) ${
+          ms(c)
+        } (median of ${ROUNDS} fresh servers, ${range(colds)}) using ${
+          ms(median(cpus))
+        } of the server's CPU (budget 1000 ms: ${Math.max(a, c) < 1000 ? "ok" : "OVER"}); ` +
+          `library topics.list() ${ms(f)} (ratio cold ${(c / f).toFixed(2)}, warm ${
             (a / f).toFixed(2)
-          }); mq topics --json ${ms(peer)} (ratio cold ${(api[0] / peer).toFixed(2)})`,
+          }); mq topics --json ${ms(peer)} (ratio cold ${(c / peer).toFixed(2)})` +
+          twins.map(([name], i) => {
+            const t = median(twinColds[i]);
+            return `; cold with ${name} ${ms(t)} (${range(twinColds[i])}; this tree / it ${
+              (c / t).toFixed(2)
+            })`;
+          }).join(""),
       );
     }
   }
