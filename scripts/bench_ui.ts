@@ -178,22 +178,31 @@ try {
       const colds: number[] = [], cpus: number[] = [];
       const twinColds = twins.map(() => [] as number[]);
       const api: number[] = [];
-      for (let round = 0; round < ROUNDS; round++) {
-        const first = await cold(MQ);
-        colds.push(first.ms);
-        cpus.push(first.cpu);
-        if (round === 0) {
-          for (let i = 1; i < 5; i++) {
-            // Past the server's interval: each answer is a pass of its own, not the last one kept.
-            await new Promise((r) => setTimeout(r, 1100));
-            api.push((await get(`${first.ui.origin}/api/overview`)).ms);
-          }
+      const twinCpus = twins.map(() => [] as number[]);
+      // This tree's warm passes, from the first round's server.
+      const warm = async (origin: string) => {
+        for (let i = 1; i < 5; i++) {
+          // Past the server's interval: each answer is a pass of its own, not the last one kept.
+          await new Promise((r) => setTimeout(r, 1100));
+          api.push((await get(`${origin}/api/overview`)).ms);
         }
-        await stop(first.ui.child);
-        for (const [i, [, mq]] of twins.entries()) {
-          const twin = await cold(mq);
-          twinColds[i].push(twin.ms);
-          await stop(twin.ui.child);
+      };
+      for (let round = 0; round < ROUNDS; round++) {
+        // The servers in turn, starting with another each round: none is
+        // always the first after the topics were written, or after a stop.
+        const order = [-1, ...twins.keys()];
+        for (let k = 0; k < round % order.length; k++) order.push(order.shift()!);
+        for (const i of order) {
+          const run = await cold(i < 0 ? MQ : twins[i][1]);
+          if (i < 0) {
+            colds.push(run.ms);
+            cpus.push(run.cpu);
+            if (api.length === 0) await warm(run.ui.origin);
+          } else {
+            twinColds[i].push(run.ms);
+            twinCpus[i].push(run.cpu);
+          }
+          await stop(run.ui.child);
         }
       }
       const floor: number[] = [];
@@ -221,8 +230,10 @@ try {
           }); mq topics --json ${ms(peer)} (ratio cold ${(c / peer).toFixed(2)})` +
           twins.map(([name], i) => {
             const t = median(twinColds[i]);
-            return `; cold with ${name} ${ms(t)} (${range(twinColds[i])}; this tree / it ${
-              (c / t).toFixed(2)
+            return `; cold with ${name} ${ms(t)} (${range(twinColds[i])}, ${
+              ms(median(twinCpus[i]))
+            } of CPU; this tree / it ${(c / t).toFixed(2)}, CPU ${
+              (median(cpus) / median(twinCpus[i])).toFixed(2)
             })`;
           }).join(""),
       );
