@@ -18,7 +18,7 @@
 import type { ReceivedMessage } from "../../core/message.ts";
 import { MqError } from "../../core/errors.ts";
 import { redisFailure, type RedisUrl } from "./_connection.ts";
-import { xaddArgs } from "./_mapping.ts";
+import { xaddEncoder } from "./_mapping.ts";
 import { Encoder, ReplyReader, writeAll } from "./_resp.ts";
 
 /** Bytes of RESP written at once (a write may hold a little more: the last command). */
@@ -268,8 +268,9 @@ export async function openXaddPipe(
         if (!link.reading) readLoop(link);
         try {
           for (const [stream, messages] of batches) {
+            const encode = xaddEncoder(encoder, stream, topic, conf.maxlen);
             for (const m of messages) {
-              encoder.command(xaddArgs(stream, topic, m, conf.maxlen));
+              encode(m);
               if (encoder.length >= WRITE_BYTES) {
                 await writeAll(link.conn, encoder.bytes.subarray(0, encoder.length));
                 encoder.length = 0;

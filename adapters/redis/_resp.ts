@@ -76,6 +76,41 @@ export class Encoder {
     return true;
   }
 
+  /** Appends bytes as they are (the encoded start of a command, made once). */
+  raw(bytes: Uint8Array) {
+    this.#room(bytes.byteLength);
+    this.bytes.set(bytes, this.length);
+    this.length += bytes.byteLength;
+  }
+
+  /** Appends a bulk string of `bytes`. */
+  bulk(bytes: Uint8Array) {
+    this.#room(bytes.byteLength + 32);
+    this.length = this.#head(0x24, bytes.byteLength, this.length);
+    this.bytes.set(bytes, this.length);
+    this.length += bytes.byteLength;
+    this.bytes[this.length] = 0x0d;
+    this.bytes[this.length + 1] = 0x0a;
+    this.length += 2;
+  }
+
+  /** Appends a bulk string of `head` (ASCII bytes) followed by `n` (>= 0) in decimal. */
+  bulkWithNumber(head: Uint8Array, n: number) {
+    const digits = digitsOf(n);
+    this.#room(head.byteLength + digits + 32);
+    this.length = this.#head(0x24, head.byteLength + digits, this.length);
+    const b = this.bytes;
+    b.set(head, this.length);
+    const end = this.length + head.byteLength + digits;
+    for (let i = end - 1; i >= end - digits; i--) {
+      b[i] = 48 + (n % 10);
+      n = Math.floor(n / 10);
+    }
+    b[end] = 0x0d;
+    b[end + 1] = 0x0a;
+    this.length = end + 2;
+  }
+
   /** Appends one command: `*argc`, then each argument as a bulk string. */
   command(args: (string | Uint8Array)[]) {
     this.#room(16);
