@@ -47,6 +47,8 @@ export class GroupSource implements BatchSource, Settler {
   #options: SubscribeOptions;
   #visibility: number;
   #consumer = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}${consumerSeq++}`;
+  /** What this consumer's delivery tokens start with (made once, not per message settled). */
+  #tokenPrefix = `${this.#consumer}.`;
   #claims = 0;
   /** Settled and not written yet (the object stays; its lists are replaced). */
   #pending: Pending = { ops: [], dead: [] };
@@ -104,7 +106,7 @@ export class GroupSource implements BatchSource, Settler {
    * is not ours). A claim waiting meanwhile is woken to apply it.
    */
   #take(m: ReceivedMessage): boolean {
-    if (m[SETTLED] || m.token === undefined || !m.token.startsWith(`${this.#consumer}.`)) {
+    if (m[SETTLED] || m.token === undefined || !m.token.startsWith(this.#tokenPrefix)) {
       return false;
     }
     m[SETTLED] = true;

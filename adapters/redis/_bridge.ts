@@ -12,8 +12,10 @@
  *
  * Coming in (`--from`), `--subjects` are stream keys, read by the consumer
  * group `--group` (created at the stream's start when missing) as consumer
- * `?consumer=` (default `mq-bridge`); entries are acknowledged (XACK) only
- * after the local store took them. On start, the consumer's own pending
+ * `?consumer=` (default `mq-bridge`), 1024 entries a read, the next read
+ * sent while a batch is stored; entries are acknowledged (XACK) only after
+ * the local store took them (a batch read ahead stays pending until then,
+ * and a run that stops reads it again). On start, the consumer's own pending
  * entries (a crashed run's) are read again, and entries other consumers of
  * the group left pending for `?claim_idle=` (default 60s) are claimed
  * (XAUTOCLAIM); each entry comes in with the id `redis:<stream>:<entry-id>`.
@@ -153,6 +155,8 @@ export async function bridgeInto(
   const signal = options.signal;
   // A stop cuts a blocked read short; a batch being stored is let finish.
   let reading = false;
+  /** The read of the next entries, sent while the last ones are stored. */
+  let ahead: Promise<[Buffer, Entry[]][] | null> | undefined;
   const stopRead = () => {
     if (reading) client.destroy();
   };
@@ -167,13 +171,20 @@ export async function bridgeInto(
    */
   const take = async (byStream: Map<string, Entry[]>, stored?: Set<string>) => {
     const batch: OutgoingMessage[] = [];
+    // The entry ids as text: XACK's arguments as strings are one chunk a command
+    // for the client to write (as bytes, two chunks an id).
+    const acked: [string, string[]][] = [];
     for (const [stream, entries] of byStream) {
-      for (const [id, fields] of entries) {
+      const ids: string[] = new Array(entries.length);
+      for (let i = 0; i < entries.length; i++) {
+        const [raw, fields] = entries[i];
+        const id = ids[i] = dec.decode(raw);
         if (!fields) continue; // deleted from the stream since
-        const m = messageOf(stream, dec.decode(id), fields);
+        const m = messageOf(stream, id, fields);
         if (stored?.has(m.id!)) skipped++;
         else batch.push(m);
       }
+      if (ids.length > 0) acked.push([stream, ids]);
     }
     if (batch.length > 0) {
       const r = await storeWithIds(target, options.into, batch);
@@ -181,9 +192,7 @@ export async function bridgeInto(
       skipped += r.duplicates;
     }
     const acks = client.multi();
-    for (const [stream, entries] of byStream) {
-      if (entries.length) acks.addCommand(["XACK", stream, group, ...entries.map((e) => e[0])]);
-    }
+    for (const [stream, ids] of acked) acks.addCommand(["XACK", stream, group, ...ids]);
     await acks.execAsPipeline();
   };
 
@@ -273,6 +282,19 @@ export async function bridgeInto(
       return true;
     };
 
+    const readNew = () =>
+      client.sendCommand<[Buffer, Entry[]][] | null>([
+        "XREADGROUP",
+        "GROUP",
+        group,
+        consumer,
+        "COUNT",
+        String(READ_COUNT),
+        ...(options.follow ? ["BLOCK", String(BLOCK_MS)] : []),
+        "STREAMS",
+        ...streams,
+        ...streams.map(() => ">"),
+      ]);
     let recovered = false;
     for (;;) {
       const more = await run(`reading ${streams.join(", ")}`, async () => {
@@ -282,24 +304,21 @@ export async function bridgeInto(
         }
         try {
           reading = true;
-          const reply = await client.sendCommand<[Buffer, Entry[]][] | null>([
-            "XREADGROUP",
-            "GROUP",
-            group,
-            consumer,
-            "COUNT",
-            String(READ_COUNT),
-            ...(options.follow ? ["BLOCK", String(BLOCK_MS)] : []),
-            "STREAMS",
-            ...streams,
-            ...streams.map(() => ">"),
-          ]).finally(() => reading = false);
+          const reply = await (ahead ?? readNew()).finally(() => reading = false);
+          ahead = undefined;
           if (reply === null) return options.follow;
+          // The next entries are read while these are stored (one batch ahead: those
+          // stay pending until stored and acknowledged, and a crash reads them again).
+          if (!signal?.aborted) {
+            ahead = readNew();
+            ahead.catch(() => {}); // awaited on the next turn, or dropped with the client
+          }
           await take(new Map(reply.map(([key, entries]) => [dec.decode(key), entries])));
           return true;
         } catch (e) {
           // After any failure, what was read and not acknowledged is read again.
           recovered = false;
+          ahead = undefined;
           throw redisFailure(e, `reading ${streams.join(", ")}`);
         }
       });
@@ -315,6 +334,8 @@ export async function bridgeInto(
     return total;
   } finally {
     signal?.removeEventListener("abort", stopRead);
+    // A read ahead's entries stay pending: the next run reads them again.
+    if (ahead && client.isOpen) client.destroy();
     if (client.isOpen) await client.close().catch(() => client.destroy());
   }
 }

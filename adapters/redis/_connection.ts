@@ -28,7 +28,10 @@ export interface RedisUrl {
   consumer: string;
   /** `?claim_idle=DUR`: claim other consumers' entries pending this long (XAUTOCLAIM). @default 60s */
   claimIdleMs: number;
-  /** `?timeout=DUR`: connect timeout. @default 5s */
+  /**
+   * `?timeout=DUR`: how long connecting (and the TLS handshake) may take;
+   * going out, also how long a reply may be waited for. @default 5s
+   */
   timeoutMs: number;
   /** `host:port`, for messages. */
   where: string;

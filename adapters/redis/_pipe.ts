@@ -1,189 +1,31 @@
 /**
  * The outgoing side of the Redis connector (`mq bridge --to redis://...`): a
- * connection of its own that writes a batch's XADDs as RESP bytes, many
- * commands a write, and counts the replies as they come (no promise, no
- * command object per message). Coming in stays with `@redis/client`
- * (`_connection.ts`).
+ * connection of its own that writes batches of XADDs as RESP bytes
+ * (`_resp.ts`), many commands a write, and counts the replies as they come
+ * (no promise, no command object per message). Batches are pipelined: the
+ * XADDs of several batches (of one topic or of several, each `xadd` call a
+ * batch) may be on the wire at once, written in turn and answered in order;
+ * each call resolves once Redis answered every XADD of its own batch.
+ * Coming in stays with `@redis/client` (`_connection.ts`).
  *
- * A lost connection fails the batch being sent (the bridge sends it again,
- * at least once) and says so once; the next send connects again and says so.
+ * A lost connection, or one that brings no reply for `?timeout=` (default
+ * 5s) while replies are awaited, fails every batch in flight (the bridge
+ * sends them again, at least once) and says so once; the next send connects
+ * again and says so.
  *
  * @module
  */
 import type { ReceivedMessage } from "../../core/message.ts";
 import { MqError } from "../../core/errors.ts";
 import { redisFailure, type RedisUrl } from "./_connection.ts";
-import { xaddArgs } from "./_mapping.ts";
+import { xaddEncoder } from "./_mapping.ts";
+import { Encoder, ReplyReader, writeAll } from "./_resp.ts";
 
 /** Bytes of RESP written at once (a write may hold a little more: the last command). */
 const WRITE_BYTES = 256 * 1024;
 
-const enc = new TextEncoder();
-const dec = new TextDecoder();
-const CRLF = 0x0d;
-
 /** An error reply of Redis (named so that `redisFailure` knows it for one). */
 class ErrorReply extends Error {}
-
-/** One reply: an error's text, or a value (a simple or bulk string, an integer, nil). */
-type Reply = { error: string } | { value: string | number | null };
-
-/** How many decimal digits `n` (>= 0) has. */
-function digitsOf(n: number): number {
-  let d = 1;
-  while (n >= 10) {
-    n = Math.floor(n / 10);
-    d++;
-  }
-  return d;
-}
-
-/** A growable byte buffer that RESP commands are encoded into (no string built per argument). */
-class Encoder {
-  bytes = new Uint8Array(WRITE_BYTES + 64 * 1024);
-  length = 0;
-
-  #room(n: number) {
-    if (this.length + n <= this.bytes.length) return;
-    const grown = new Uint8Array(Math.max(this.bytes.length * 2, this.length + n));
-    grown.set(this.bytes.subarray(0, this.length));
-    this.bytes = grown;
-  }
-
-  /** Writes `kind` (`*` or `$`), `n` in decimal and CRLF at `at`; returns where it ended. */
-  #head(kind: number, n: number, at: number): number {
-    const b = this.bytes;
-    b[at] = kind;
-    const end = at + 1 + digitsOf(n);
-    for (let i = end - 1; i > at; i--) {
-      b[i] = 48 + (n % 10);
-      n = Math.floor(n / 10);
-    }
-    b[end] = 0x0d;
-    b[end + 1] = 0x0a;
-    return end + 2;
-  }
-
-  /**
-   * Appends `a` as a bulk string if it is ASCII (most names and ids are: a
-   * loop here is cheaper than a call to the encoder); false (nothing
-   * appended) if it is not.
-   */
-  #ascii(a: string): boolean {
-    const n = a.length;
-    this.#room(n + 16);
-    const b = this.bytes;
-    const start = this.length + 3 + digitsOf(n);
-    for (let i = 0; i < n; i++) {
-      const c = a.charCodeAt(i);
-      if (c >= 0x80) return false;
-      b[start + i] = c;
-    }
-    this.#head(0x24, n, this.length);
-    b[start + n] = 0x0d;
-    b[start + n + 1] = 0x0a;
-    this.length = start + n + 2;
-    return true;
-  }
-
-  /** Appends one command: `*argc`, then each argument as a bulk string. */
-  command(args: (string | Uint8Array)[]) {
-    this.#room(16);
-    this.length = this.#head(0x2a, args.length, this.length);
-    for (const a of args) {
-      if (typeof a === "string") {
-        if (a.length < 256 && this.#ascii(a)) continue;
-        // At most 3 bytes of UTF-8 per UTF-16 unit; the length is known once written.
-        this.#room(a.length * 3 + 32);
-        const room = digitsOf(a.length * 3);
-        const at = this.length + 3 + room;
-        const { written } = enc.encodeInto(a, this.bytes.subarray(at));
-        const digits = digitsOf(written);
-        // Fewer digits than the room left for them: move the bytes back.
-        if (digits < room) this.bytes.copyWithin(at - (room - digits), at, at + written);
-        this.length = this.#head(0x24, written, this.length) + written;
-      } else {
-        this.#room(a.byteLength + 32);
-        this.length = this.#head(0x24, a.byteLength, this.length);
-        this.bytes.set(a, this.length);
-        this.length += a.byteLength;
-      }
-      this.bytes[this.length] = 0x0d;
-      this.bytes[this.length + 1] = 0x0a;
-      this.length += 2;
-    }
-  }
-}
-
-/** Reads RESP replies off a connection, keeping what a read cut short for the next. */
-class ReplyReader {
-  #buf = new Uint8Array(64 * 1024);
-  #start = 0;
-  #end = 0;
-  constructor(private conn: Deno.Conn) {}
-
-  /** The next complete reply in the buffer, or undefined (then read more). */
-  #parse(): Reply | undefined {
-    const b = this.#buf;
-    let eol = -1;
-    for (let i = this.#start; i + 1 < this.#end; i++) {
-      if (b[i] === CRLF && b[i + 1] === 0x0a) {
-        eol = i;
-        break;
-      }
-    }
-    if (eol < 0) return undefined;
-    const kind = b[this.#start];
-    const line = dec.decode(b.subarray(this.#start + 1, eol));
-    if (kind === 0x24 /* $ */) {
-      const n = Number(line);
-      if (n < 0) {
-        this.#start = eol + 2;
-        return { value: null };
-      }
-      if (eol + 2 + n + 2 > this.#end) return undefined;
-      const value = dec.decode(b.subarray(eol + 2, eol + 2 + n));
-      this.#start = eol + 2 + n + 2;
-      return { value };
-    }
-    this.#start = eol + 2;
-    if (kind === 0x2b /* + */) return { value: line };
-    if (kind === 0x2d /* - */) return { error: line };
-    if (kind === 0x3a /* : */) return { value: Number(line) };
-    throw new Error(
-      `unexpected reply from Redis (type ${JSON.stringify(String.fromCharCode(kind))})`,
-    );
-  }
-
-  /** Reads `n` replies, giving each to `each` (in order). */
-  async read(n: number, each: (r: Reply, i: number) => void): Promise<void> {
-    for (let i = 0; i < n;) {
-      const r = this.#parse();
-      if (r) {
-        each(r, i++);
-        continue;
-      }
-      if (this.#start > 0) {
-        this.#buf.copyWithin(0, this.#start, this.#end);
-        this.#end -= this.#start;
-        this.#start = 0;
-      }
-      if (this.#end === this.#buf.length) {
-        const grown = new Uint8Array(this.#buf.length * 2);
-        grown.set(this.#buf);
-        this.#buf = grown;
-      }
-      const got = await this.conn.read(this.#buf.subarray(this.#end));
-      if (got === null) throw new Error("the connection was closed by Redis");
-      this.#end += got;
-    }
-  }
-}
-
-/** Writes all of `bytes`. */
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
-}
 
 /** What an error of connecting says, as Node's clients say it (`connect ECONNREFUSED host:port`). */
 function connectFailure(e: unknown, conf: RedisUrl): string {
@@ -198,15 +40,75 @@ function connectFailure(e: unknown, conf: RedisUrl): string {
 }
 
 /**
+ * Connects within `conf.timeoutMs`: TCP (the connect aborted at the
+ * deadline), then for `rediss://` the TLS handshake, bounded by what is left
+ * of it (a handshake that does not end in time closes the connection: none
+ * is left open behind a timeout).
+ */
+async function dial(conf: RedisUrl): Promise<Deno.Conn> {
+  const deadline = Date.now() + conf.timeoutMs;
+  const signal = AbortSignal.timeout(conf.timeoutMs);
+  const tcp = await Deno.connect({ hostname: conf.host, port: conf.port, signal });
+  tcp.setNoDelay(true);
+  if (!conf.tls) return tcp;
+  const tls = await Deno.startTls(tcp, { hostname: conf.host });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timedOut = false;
+  try {
+    await Promise.race([
+      tls.handshake(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          timedOut = true;
+          reject(new Deno.errors.TimedOut());
+        }, Math.max(0, deadline - Date.now()));
+      }),
+    ]);
+  } catch (e) {
+    try {
+      tls.close();
+    } catch { /* closed already */ }
+    throw timedOut ? new Error(`TLS handshake timed out after ${conf.timeoutMs} ms`) : e;
+  } finally {
+    clearTimeout(timer);
+  }
+  return tls;
+}
+
+/** A batch on the wire: how many replies it waits for, and what it heard. */
+interface InFlight {
+  replies: number;
+  /** The stream of each reply, by the index its group starts at (for messages). */
+  starts: [number, string][];
+  /** The first error reply (by index), if any. */
+  failed?: { index: number; error: string };
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+/** One connection: its reader, and the batches written and not yet answered, in order. */
+interface Link {
+  conn: Deno.Conn;
+  replies: ReplyReader;
+  queue: InFlight[];
+  /** Whether a read loop is running (one at most, while the queue is not empty). */
+  reading: boolean;
+  /** Set once the connection failed: every batch in flight failed with it. */
+  broken?: Error;
+}
+
+/**
  * A connection that XADDs batches to Redis, pipelined; made by
  * {@link openXaddPipe}.
  */
 export interface XaddPipe {
   /**
-   * XADDs `messages` (read from `topic`) to each stream of `groups`, in one
-   * pipelined flow; resolves once Redis answered every one.
+   * XADDs `messages` (read from `topic`) to each stream of `groups`;
+   * resolves once Redis answered every one. Calls may overlap: their
+   * commands are written in turn, one batch after the other, and answered
+   * in that order.
    *
-   * @throws {MqError} `CONFLICT` (an error reply no retry mends, such as `WRONGTYPE`); other errors (a lost connection, `LOADING`) are worth a retry
+   * @throws {MqError} `CONFLICT` (an error reply no retry mends, such as `WRONGTYPE`); other errors (a lost connection, no reply within the timeout, `LOADING`) are worth a retry
    */
   xadd(topic: string, groups: Iterable<[string, ReceivedMessage[]]>): Promise<void>;
   /** Closes the connection. */
@@ -215,38 +117,24 @@ export interface XaddPipe {
 
 /**
  * Connects to Redis for XADDs: authenticates, selects the database, checks
- * that commands are taken (PING).
+ * that commands are taken (PING), each within `conf.timeoutMs`.
  *
  * @example
  * ```ts ignore
  * const pipe = await openXaddPipe(parseRedisUrl(parseBackendUrl("redis://127.0.0.1:6379")));
  * await pipe.xadd("orders", [["orders", batch]]);
  * ```
- * @throws {MqError} `UNREACHABLE` (refused, timed out, authentication failed)
+ * @throws {MqError} `UNREACHABLE` (refused, timed out, no reply, authentication failed)
  */
 export async function openXaddPipe(
   conf: RedisUrl,
   onState?: () => ((line: string) => void) | undefined,
 ): Promise<XaddPipe> {
   const say = (line: string) => onState?.()?.(line);
-  const connect = async (): Promise<{ conn: Deno.Conn; replies: ReplyReader }> => {
+  const connect = async (): Promise<Link> => {
     let conn: Deno.Conn;
     try {
-      if (conf.tls) {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const tls = Deno.connectTls({ hostname: conf.host, port: conf.port });
-        conn = await Promise.race([
-          tls,
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new Deno.errors.TimedOut()), conf.timeoutMs);
-          }),
-        ]).finally(() => clearTimeout(timer));
-      } else {
-        const signal = AbortSignal.timeout(conf.timeoutMs);
-        const tcp = await Deno.connect({ hostname: conf.host, port: conf.port, signal });
-        tcp.setNoDelay(true);
-        conn = tcp;
-      }
+      conn = await dial(conf);
     } catch (cause) {
       throw new MqError(
         "UNREACHABLE",
@@ -254,31 +142,33 @@ export async function openXaddPipe(
         { cause },
       );
     }
-    const replies = new ReplyReader(conn);
-    const hello = new Encoder();
-    const asked: string[] = [];
+    const replies = new ReplyReader(conn, conf.timeoutMs);
+    const hello = new Encoder(4096);
+    let asked = 0;
     if (conf.password !== undefined) {
       hello.command(
         conf.username === undefined
           ? ["AUTH", conf.password]
           : ["AUTH", conf.username, conf.password],
       );
-      asked.push("AUTH");
+      asked++;
     }
     if (conf.database !== 0) {
       hello.command(["SELECT", String(conf.database)]);
-      asked.push("SELECT");
+      asked++;
     }
     hello.command(["PING"]);
-    asked.push("PING");
+    asked++;
     let refused: string | undefined;
     try {
       await writeAll(conn, hello.bytes.subarray(0, hello.length));
-      await replies.read(asked.length, (r) => {
-        if ("error" in r) refused ??= r.error;
+      await replies.read(asked, (r) => {
+        if (r !== undefined) refused ??= r;
       });
     } catch (cause) {
-      conn.close();
+      try {
+        conn.close();
+      } catch { /* closed already */ }
       throw new MqError(
         "UNREACHABLE",
         `cannot connect to Redis at ${conf.where}: ${(cause as Error).message}`,
@@ -292,25 +182,70 @@ export async function openXaddPipe(
         : refused;
       throw new MqError("UNREACHABLE", `cannot connect to Redis at ${conf.where}: ${why}`);
     }
-    return { conn, replies };
+    return { conn, replies, queue: [], reading: false };
   };
 
-  let live: { conn: Deno.Conn; replies: ReplyReader } | undefined = await connect();
+  let live: Link | undefined = await connect();
+  /** A connect in progress (overlapping sends wait for the same one). */
+  let connecting: Promise<Link> | undefined;
   let down = false;
   const encoder = new Encoder();
+  /** The end of the last write in turn: a batch's commands are written whole, in turn. */
+  let writeTurn: Promise<void> = Promise.resolve();
+
+  /** Fails the link and every batch in flight on it, once; says so once per outage. */
+  const breakLink = (link: Link, e: Error) => {
+    if (link.broken) return;
+    link.broken = e;
+    if (live === link) live = undefined;
+    try {
+      link.conn.close();
+    } catch { /* closed already */ }
+    for (const b of link.queue.splice(0)) b.reject(e);
+    if (!down) say(`disconnected from Redis at ${conf.where} (${e.message}); reconnecting`);
+    down = true;
+  };
+
+  /** Reads the replies of the batches in flight, in order, while there are any. */
+  const readLoop = async (link: Link) => {
+    link.reading = true;
+    try {
+      while (link.queue.length > 0 && !link.broken) {
+        const b = link.queue[0];
+        await link.replies.read(b.replies, (r, i) => {
+          if (r !== undefined && !b.failed) b.failed = { index: i, error: r };
+        });
+        link.queue.shift();
+        if (b.failed) {
+          const { index, error } = b.failed;
+          let stream = b.starts[0][1];
+          for (const [at, s] of b.starts) if (at <= index) stream = s;
+          b.reject(redisFailure(new ErrorReply(error), `XADD to stream ${JSON.stringify(stream)}`));
+        } else b.resolve();
+      }
+    } catch (e) {
+      breakLink(link, e as Error);
+    } finally {
+      link.reading = false;
+    }
+  };
+
+  const linkUp = async (): Promise<Link> => {
+    if (live) return live;
+    connecting ??= connect().then((link) => {
+      live = link;
+      if (down) say(`reconnected to Redis at ${conf.where}`);
+      down = false;
+      return link;
+    }).finally(() => connecting = undefined);
+    return await connecting;
+  };
 
   return {
     async xadd(topic, groups) {
-      if (!live) {
-        live = await connect();
-        if (down) say(`reconnected to Redis at ${conf.where}`);
-        down = false;
-      }
-      const { conn, replies } = live;
-      // The stream of each reply (by the index its group starts at), for messages.
       const starts: [number, string][] = [];
-      let total = 0;
       const batches: [string, ReceivedMessage[]][] = [];
+      let total = 0;
       for (const [stream, messages] of groups) {
         if (messages.length === 0) continue;
         starts.push([total, stream]);
@@ -318,61 +253,52 @@ export async function openXaddPipe(
         total += messages.length;
       }
       if (total === 0) return;
-      let failed: { index: number; error: string } | undefined;
-      const reading = replies.read(total, (r, i) => {
-        if ("error" in r && !failed) failed = { index: i, error: r.error };
-      });
-      let writing: Promise<void> | undefined;
+      // This batch's turn to write: after every batch begun before it.
+      const before = writeTurn;
+      let done!: () => void;
+      writeTurn = new Promise<void>((r) => done = r);
+      let answered: Promise<void>;
       try {
-        writing = (async () => {
+        await before;
+        const link = await linkUp();
+        answered = new Promise<void>((resolve, reject) => {
+          link.queue.push({ replies: total, starts, resolve, reject });
+        });
+        answered.catch(() => {}); // awaited below; a failure while writing is not unhandled
+        if (!link.reading) readLoop(link);
+        try {
           for (const [stream, messages] of batches) {
+            const encode = xaddEncoder(encoder, stream, topic, conf.maxlen);
             for (const m of messages) {
-              encoder.command(xaddArgs(stream, topic, m, conf.maxlen));
+              encode(m);
               if (encoder.length >= WRITE_BYTES) {
-                await writeAll(conn, encoder.bytes.subarray(0, encoder.length));
+                await writeAll(link.conn, encoder.bytes.subarray(0, encoder.length));
                 encoder.length = 0;
               }
             }
           }
-          if (encoder.length > 0) await writeAll(conn, encoder.bytes.subarray(0, encoder.length));
+          if (encoder.length > 0) {
+            await writeAll(link.conn, encoder.bytes.subarray(0, encoder.length));
+          }
+        } catch (e) {
+          breakLink(link, (link.broken ?? e) as Error);
+        } finally {
           encoder.length = 0;
-        })();
-        // A write that fails makes the read fail too (the connection is closed then).
-        await Promise.all([
-          writing.catch((e) => {
-            conn.close();
-            throw e;
-          }),
-          reading,
-        ]);
-      } catch (e) {
-        encoder.length = 0;
-        live = undefined;
-        try {
-          conn.close();
-        } catch { /* closed already */ }
-        await reading.catch(() => {});
-        await writing?.catch(() => {});
-        if (!down) {
-          say(
-            `disconnected from Redis at ${conf.where} (${(e as Error).message}); reconnecting`,
-          );
         }
-        down = true;
-        throw e;
+      } finally {
+        done();
       }
-      if (failed) {
-        const { index, error } = failed;
-        let stream = starts[0][1];
-        for (const [at, s] of starts) if (at <= index) stream = s;
-        throw redisFailure(new ErrorReply(error), `XADD to stream ${JSON.stringify(stream)}`);
-      }
+      await answered;
     },
     close() {
-      try {
-        live?.conn.close();
-      } catch { /* closed already */ }
+      const link = live;
       live = undefined;
+      if (!link) return;
+      link.broken ??= new Error("the connection was closed");
+      try {
+        link.conn.close();
+      } catch { /* closed already */ }
+      for (const b of link.queue.splice(0)) b.reject(link.broken);
     },
   };
 }

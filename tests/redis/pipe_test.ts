@@ -1,0 +1,172 @@
+/**
+ * The outgoing connection of the Redis connector (`adapters/redis/_pipe.ts`):
+ * batches of several topics in flight on one connection at once, and a
+ * Redis that accepts and never answers (plain and TLS), against fake
+ * servers on loopback and a private redis-server checked with redis-cli.
+ */
+import { deepStrictEqual as eq, ok, rejects } from "node:assert/strict";
+import { errorLine, mq } from "../cli/_mq.ts";
+import { redisCase, redisCli } from "./_redis.ts";
+import { openXaddPipe } from "../../adapters/redis/_pipe.ts";
+import { parseRedisUrl } from "../../adapters/redis/_connection.ts";
+import { parseBackendUrl } from "../../core/backend_url.ts";
+import { ReceivedMessage } from "../../core/message.ts";
+import { MqError } from "../../core/errors.ts";
+
+const enc = new TextEncoder();
+
+/**
+ * A loopback server that accepts connections and answers only what
+ * `answer` gives for the bytes it got (nothing: it stays silent); `closed`
+ * counts the connections the other side closed.
+ */
+function fakeServer(answer: (got: Uint8Array) => Uint8Array | undefined = () => undefined) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  let closed = 0;
+  const serving = (async () => {
+    for await (const conn of listener) {
+      conns.push(conn);
+      (async () => {
+        const buf = new Uint8Array(64 * 1024);
+        try {
+          for (;;) {
+            const n = await conn.read(buf);
+            if (n === null) break;
+            const reply = answer(buf.subarray(0, n));
+            if (reply) await conn.write(reply);
+          }
+          closed++;
+        } catch {
+          closed++;
+        }
+      })();
+    }
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    get closed() {
+      return closed;
+    },
+    async stop() {
+      listener.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch { /* closed already */ }
+      }
+      await serving.catch(() => {});
+    },
+  };
+}
+
+const message = (i: number) =>
+  new ReceivedMessage("t", 0, { offset: i, timestamp: 0, payload: enc.encode(`m-${i}`) }, 1);
+
+async function until(what: string, check: () => boolean, ms = 5000) {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`still not: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+Deno.test("redis pipe: a Redis that accepts and never answers is one line, exit 1, after ?timeout", async () => {
+  const server = fakeServer();
+  try {
+    const h = await Deno.makeTempDir();
+    try {
+      eq((await mq(h, ["pub", "t", "-q"], { stdin: "x\n" })).code, 0);
+      const url = `redis://127.0.0.1:${server.port}?timeout=300ms`;
+      const r = await mq(h, ["bridge", "--to", url, "-e", "-q"]);
+      eq(r.code, 1, r.err);
+      eq(
+        errorLine(r),
+        `mq: error: cannot connect to Redis at 127.0.0.1:${server.port}: no reply from Redis within 300 ms`,
+      );
+      eq(r.err.trim().split("\n").length, 1, r.err);
+    } finally {
+      await Deno.remove(h, { recursive: true });
+    }
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("redis pipe: a Redis that stops answering fails the batch in flight after the timeout", async () => {
+  // Answers the first PING, then nothing.
+  let answered = false;
+  const server = fakeServer(() => {
+    if (answered) return undefined;
+    answered = true;
+    return enc.encode("+PONG\r\n");
+  });
+  try {
+    const conf = parseRedisUrl(parseBackendUrl(`redis://127.0.0.1:${server.port}?timeout=300ms`));
+    const lines: string[] = [];
+    const pipe = await openXaddPipe(conf, () => (l) => lines.push(l));
+    const t = Date.now();
+    await rejects(pipe.xadd("t", [["s", [message(0), message(1)]]]), (e: Error) => {
+      eq(e.message, "no reply from Redis within 300 ms");
+      ok(!MqError.is(e), "worth a retry, not fatal");
+      return true;
+    });
+    ok(Date.now() - t >= 250, `failed after ${Date.now() - t} ms`);
+    eq(lines, [
+      `disconnected from Redis at 127.0.0.1:${server.port} (no reply from Redis within 300 ms); reconnecting`,
+    ]);
+    // The connection was closed, not left behind.
+    await until("the connection is closed", () => server.closed === 1);
+    pipe.close();
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("redis pipe: a TLS handshake that never ends is one line, exit 1, after ?timeout", async () => {
+  const server = fakeServer();
+  try {
+    const where = `127.0.0.1:${server.port}`;
+    const conf = parseRedisUrl(parseBackendUrl(`rediss://${where}?timeout=300ms`));
+    await rejects(openXaddPipe(conf), (e: Error) => {
+      ok(MqError.is(e, "UNREACHABLE"), String(e));
+      eq(e.message, `cannot connect to Redis at ${where}: TLS handshake timed out after 300 ms`);
+      return true;
+    });
+    const h = await Deno.makeTempDir();
+    try {
+      eq((await mq(h, ["pub", "t", "-q"], { stdin: "x\n" })).code, 0);
+      const r = await mq(h, ["bridge", "--to", `rediss://${where}?timeout=300ms`, "-e", "-q"]);
+      eq(r.code, 1, r.err);
+      eq(
+        r.err.trim(),
+        `mq: error: cannot connect to Redis at ${where}: TLS handshake timed out after 300 ms`,
+      );
+    } finally {
+      await Deno.remove(h, { recursive: true });
+    }
+  } finally {
+    await server.stop();
+  }
+});
+
+redisCase(
+  "bridge --to redis: three topics at once over one connection, every message exactly once",
+  async (h, broker) => {
+    const n = 30_000;
+    const lines = Array.from({ length: n }, (_, i) => `m-${i}`).join("\n") + "\n";
+    for (const t of ["a", "b", "c"]) {
+      eq((await mq(h, ["pub", t, "-q"], { stdin: lines })).code, 0);
+    }
+    const r = await mq(h, ["bridge", "--to", broker.url, "-e"]);
+    eq(r.code, 0, r.err);
+    // One connection, no outage: batches of the three topics were in flight together.
+    ok(!r.err.includes("disconnected"), r.err);
+    ok(r.err.includes(`forwarded ${3 * n} messages from 3 topic(s)`), r.err);
+    for (const t of ["a", "b", "c"]) {
+      eq((await redisCli(broker.port, ["XLEN", t])).trim(), String(n), `stream ${t}`);
+      const last = await redisCli(broker.port, ["XREVRANGE", t, "+", "-", "COUNT", "1"]);
+      ok(last.includes(`m-${n - 1}`) && last.includes(`${t}:0-${n - 1}`), last);
+    }
+  },
+);
