@@ -24,10 +24,7 @@ export function retainedSince(c: TopicConfig | undefined, now: number): number |
   return c?.retentionAgeMs === undefined ? undefined : now - c.retentionAgeMs;
 }
 
-/** True when the topic limits what it keeps. */
-export function hasRetention(c: TopicConfig): boolean {
-  return c.retentionAgeMs !== undefined || c.maxMessages !== undefined || c.maxBytes !== undefined;
-}
+export { hasRetention } from "./topic_config.ts";
 
 /**
  * For `reject` topics: throws `TOPIC_FULL` when `batch` would not fit.

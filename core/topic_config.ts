@@ -153,3 +153,8 @@ export function topicConfigProblem(v: unknown): string | undefined {
   }
   return undefined;
 }
+
+/** True when the topic limits what it keeps. */
+export function hasRetention(c: TopicConfig): boolean {
+  return c.retentionAgeMs !== undefined || c.maxMessages !== undefined || c.maxBytes !== undefined;
+}

@@ -167,7 +167,29 @@ Deno.test("shape: the client loads eagerly only what publishing needs", () => {
     "core/request_reply.ts",
     "core/doctor.ts",
     "core/bridge.ts",
+    // Administration, routing and the rules only some publishes need.
+    "core/topic_admin.ts",
+    "core/exchanges.ts",
+    "core/routing.ts",
+    "core/_group_store.ts",
+    "core/_lease_table.ts",
+    "core/_dedup.ts",
+    "core/_retention.ts",
+    "core/_delayed_index.ts",
   ];
+  eq(lazyOnly.filter((f) => eager.has(f)), []);
+});
+
+Deno.test("shape: the fs backend loads eagerly neither its reader nor the id index", () => {
+  const eager = new Set<string>();
+  const visit = (f: string) => {
+    if (eager.has(f)) return;
+    eager.add(f);
+    for (const e of importsOf(f)) if (e.eager) visit(e.to);
+  };
+  visit("adapters/fs/mod.ts");
+  ok(eager.has("adapters/fs/partition_writer.ts"));
+  const lazyOnly = ["adapters/fs/_segment_reader.ts", "core/_dedup.ts", "core/record_block.ts"];
   eq(lazyOnly.filter((f) => eager.has(f)), []);
 });
 
