@@ -236,3 +236,22 @@ Deno.test("shape: mq pub, sub, topics and groups read none of the library's view
   ];
   eq(unused.filter((f) => read.has(f)), []);
 });
+
+Deno.test("shape: mq pub of arguments evaluates neither stdin reading, envelopes nor ./internal", () => {
+  const eager = new Set<string>();
+  const visit = (f: string) => {
+    if (eager.has(f)) return;
+    eager.add(f);
+    for (const e of importsOf(f)) if (e.eager) visit(e.to);
+  };
+  visit("cli/commands/pub.ts");
+  ok(eager.has("cli/commands/_pub_records.ts") && eager.has("connect.ts"));
+  const lazyOnly = [
+    "cli/commands/_pub_lines.ts",
+    "cli/line_batcher.ts",
+    "cli/envelope.ts",
+    "core/internal.ts",
+    "core/record_block.ts",
+  ];
+  eq(lazyOnly.filter((f) => eager.has(f)), []);
+});
