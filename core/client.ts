@@ -5,8 +5,8 @@
  * topic settings to `_topic_configs.ts`, reading to `subscription.ts`,
  * peeking to `_group_peek.ts`. What a program does not use is not loaded:
  * consuming, transactions, receipts, peeking, request/reply, the doctor,
- * topic administration (`mq.topics`), exchanges (`mq.exchanges`) and delayed
- * cancelling are imported on their first call (dynamic `import()`: evaluated then, and
+ * topic administration (`mq.topics`), exchanges (`mq.exchanges`), delayed
+ * cancelling and publishing itself are imported on their first call (dynamic `import()`: evaluated then, and
  * needing no permission a static import would not).
  *
  * @module
@@ -21,7 +21,7 @@ import { openSubscription, type Subscription } from "./subscription.ts";
 import type { TopicAdmin } from "./topic_admin.ts";
 import type { ExchangeAdmin } from "./exchanges.ts";
 import { deferred } from "./_deferred.ts";
-import { Publisher } from "./_publish.ts";
+import type { Publisher } from "./_publish.ts";
 import { firstInvalid } from "./_record_checks.ts";
 import { TopicConfigs } from "./_topic_configs.ts";
 import { bindAdapter } from "./_access.ts";
@@ -53,6 +53,7 @@ const load = {
   receipts: () => import("./_receipts.ts"),
   rpc: () => import("./request_reply.ts"),
   tx: () => import("./transaction.ts"),
+  publish: () => import("./_publish.ts"),
   topics: () => import("./topic_admin.ts"),
   exchanges: () => import("./exchanges.ts"),
   delayed: () => import("./_delayed_index.ts"),
@@ -106,12 +107,15 @@ export class Mq {
     this.exchanges = deferred(async () =>
       new (await load.exchanges()).ExchangeAdmin(adapter, this.now)
     );
-    this.#publisher = new Publisher(
-      adapter,
-      this.now,
-      this.#configs,
-      (exchange) => this.exchanges.resolver(exchange),
-      clock,
+    // Loaded on the first publish (or limit check): reading needs none of it.
+    this.#publisher = deferred(async () =>
+      new (await load.publish()).Publisher(
+        adapter,
+        this.now,
+        this.#configs,
+        (exchange) => this.exchanges.resolver(exchange),
+        clock,
+      )
     );
   }
 

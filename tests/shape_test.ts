@@ -148,7 +148,7 @@ Deno.test("shape: the CLI imports the library only through the package's entry p
   eq(outside, []);
 });
 
-Deno.test("shape: the client loads eagerly only what publishing needs", () => {
+Deno.test("shape: the client loads eagerly only what every use needs", () => {
   const eager = new Set<string>();
   const visit = (f: string) => {
     if (eager.has(f)) return;
@@ -156,7 +156,7 @@ Deno.test("shape: the client loads eagerly only what publishing needs", () => {
     for (const e of importsOf(f)) if (e.eager) visit(e.to);
   };
   visit("core/client.ts");
-  ok(eager.has("core/_publish.ts") && eager.has("core/errors.ts"));
+  ok(eager.has("core/_topic_configs.ts") && eager.has("core/errors.ts"));
   const lazyOnly = [
     "core/consume.ts",
     "core/transaction.ts",
@@ -177,6 +177,30 @@ Deno.test("shape: the client loads eagerly only what publishing needs", () => {
     "core/_retention.ts",
     "core/_delayed_index.ts",
   ];
+  eq(lazyOnly.filter((f) => eager.has(f)), []);
+});
+
+Deno.test("shape: reading through the client evaluates none of publishing", () => {
+  const eager = new Set<string>();
+  const visit = (f: string) => {
+    if (eager.has(f)) return;
+    eager.add(f);
+    for (const e of importsOf(f)) if (e.eager) visit(e.to);
+  };
+  for (const f of ["core/client.ts", "core/_log_source.ts"]) visit(f);
+  const lazyOnly = ["core/_publish.ts", "core/_publish_records.ts", "core/_retention.ts"];
+  eq(lazyOnly.filter((f) => eager.has(f)), []);
+});
+
+Deno.test("shape: listing topics evaluates no group state, leases or exchanges", () => {
+  const eager = new Set<string>();
+  const visit = (f: string) => {
+    if (eager.has(f)) return;
+    eager.add(f);
+    for (const e of importsOf(f)) if (e.eager) visit(e.to);
+  };
+  visit("core/topic_admin.ts");
+  const lazyOnly = ["core/_group_store.ts", "core/_lease_table.ts", "core/exchanges.ts"];
   eq(lazyOnly.filter((f) => eager.has(f)), []);
 });
 
