@@ -114,11 +114,6 @@ export interface Call {
   globals: GlobalOptions;
   /** A reading command: the store is opened without creating anything (see {@link CommandDefinition.reads}). */
   reads: boolean;
-  /**
-   * The help of the command `path` names, from every definition (set by
-   * `main.ts`, which loads them all; what `mq help` prints).
-   */
-  helpOf?: (path: readonly string[]) => Promise<string>;
 }
 
 /** One command or subcommand of `mq`. */

@@ -60,10 +60,6 @@ export async function main(args: readonly string[]): Promise<number> {
       await write(helpText(program, parsed.path));
       return 0;
     }
-    // `mq help <command>` needs every definition; they are loaded here, where
-    // the list of them is (a definition importing the registry would be a cycle).
-    parsed.call.helpOf = async (path) =>
-      (await load<typeof Help>(import.meta.url, "./help.ts")).helpText(await loadProgram(), path);
     await parsed.command.run!(parsed.call);
     return 0;
   } catch (e) {

@@ -2,51 +2,42 @@
  * Every command of `mq`, in the order `mq --help` lists them, and the global
  * options. Adding a command: its definition file in `definitions/` (which
  * exports it as `command`) and one line in {@link COMMANDS}. A definition is
- * evaluated only when its command runs (or for help and completions, which
+ * loaded only when its command runs (or for help and completions, which
  * load them all), so that `mq pub` reads one definition, not every one.
  *
  * @module
  */
-import type { CommandDefinition, OptionDefinition } from "./definition.ts";
+import { type CommandDefinition, load, type OptionDefinition } from "./definition.ts";
 import type { Program } from "./parse.ts";
 
-/**
- * Each command's name and the import of its definition, in the order of `mq
- * --help`. The imports are literal: Deno reads these small files when `mq`
- * starts (not evaluating them), so that loading one is a module already in
- * the graph, not a new graph of its own (which a computed specifier costs,
- * about 1 ms a command, and 26 of them for `mq --help`).
- */
-export const COMMANDS: readonly (readonly [
-  name: string,
-  definition: () => Promise<{ command: CommandDefinition }>,
-])[] = [
-  ["pub", () => import("./definitions/pub.ts")],
-  ["sub", () => import("./definitions/sub.ts")],
-  ["work", () => import("./definitions/work.ts")],
-  ["take", () => import("./definitions/take.ts")],
-  ["ack", () => import("./definitions/ack.ts")],
-  ["nack", () => import("./definitions/nack.ts")],
-  ["peek", () => import("./definitions/peek.ts")],
-  ["cancel", () => import("./definitions/cancel.ts")],
-  ["topics", () => import("./definitions/topics.ts")],
-  ["groups", () => import("./definitions/groups.ts")],
-  ["dlq", () => import("./definitions/dlq.ts")],
-  ["exchange", () => import("./definitions/exchange.ts")],
-  ["bind", () => import("./definitions/bind.ts")],
-  ["unbind", () => import("./definitions/unbind.ts")],
-  ["request", () => import("./definitions/request.ts")],
-  ["reply", () => import("./definitions/reply.ts")],
-  ["bridge", () => import("./definitions/bridge.ts")],
-  ["bench", () => import("./definitions/bench.ts")],
-  ["ui", () => import("./definitions/ui.ts")],
-  ["top", () => import("./definitions/top.ts")],
-  ["metrics", () => import("./definitions/metrics.ts")],
-  ["doctor", () => import("./definitions/doctor.ts")],
-  ["context", () => import("./definitions/context.ts")],
-  ["completions", () => import("./definitions/completions.ts")],
-  ["info", () => import("./definitions/info.ts")],
-  ["help", () => import("./definitions/help.ts")],
+/** Each command's name and definition file, in the order of `mq --help`. */
+export const COMMANDS: readonly (readonly [name: string, file: string])[] = [
+  ["pub", "./definitions/pub.ts"],
+  ["sub", "./definitions/sub.ts"],
+  ["work", "./definitions/work.ts"],
+  ["take", "./definitions/take.ts"],
+  ["ack", "./definitions/ack.ts"],
+  ["nack", "./definitions/nack.ts"],
+  ["peek", "./definitions/peek.ts"],
+  ["cancel", "./definitions/cancel.ts"],
+  ["topics", "./definitions/topics.ts"],
+  ["groups", "./definitions/groups.ts"],
+  ["dlq", "./definitions/dlq.ts"],
+  ["exchange", "./definitions/exchange.ts"],
+  ["bind", "./definitions/bind.ts"],
+  ["unbind", "./definitions/unbind.ts"],
+  ["request", "./definitions/request.ts"],
+  ["reply", "./definitions/reply.ts"],
+  ["bridge", "./definitions/bridge.ts"],
+  ["bench", "./definitions/bench.ts"],
+  ["ui", "./definitions/ui.ts"],
+  ["top", "./definitions/top.ts"],
+  ["metrics", "./definitions/metrics.ts"],
+  ["doctor", "./definitions/doctor.ts"],
+  ["context", "./definitions/context.ts"],
+  ["completions", "./definitions/completions.ts"],
+  ["info", "./definitions/info.ts"],
+  ["help", "./definitions/help.ts"],
 ];
 
 /** Options every command takes. */
@@ -81,6 +72,11 @@ Backend resolution: --url, MQ_URL, --context / MQ_CONTEXT, MQ_ENV (mq.json), the
 current context (mq context use), file:$MQ_HOME.
 Exit codes: 0 ok, 1 failure, 2 usage or invalid input, 3 nothing arrived in time.`;
 
+/** The definition of one command. */
+async function definitionOf(file: string): Promise<CommandDefinition> {
+  return (await load<{ command: CommandDefinition }>(import.meta.url, file)).command;
+}
+
 /**
  * `mq` itself with the commands `names` (default: every one), their
  * definitions loaded.
@@ -95,7 +91,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or invalid input, 3 nothing arrived in time
 export async function loadProgram(names?: readonly string[]): Promise<Program> {
   const wanted = names ? COMMANDS.filter(([n]) => names.includes(n)) : COMMANDS;
   return {
-    commands: await Promise.all(wanted.map(async ([, definition]) => (await definition()).command)),
+    commands: await Promise.all(wanted.map(([, file]) => definitionOf(file))),
     globals: GLOBAL_OPTIONS,
     examples: EXAMPLES,
     notes: NOTES,

@@ -279,8 +279,3 @@ Deno.test("shape: mq pub of arguments evaluates neither stdin reading, envelopes
   ];
   eq(lazyOnly.filter((f) => eager.has(f)), []);
 });
-
-Deno.test("shape: the registry names every definition by a literal import (one module graph, not one per command)", () => {
-  const literal = importsOf("cli/registry.ts").filter((e) => e.literal).map((e) => e.to).sort();
-  eq(literal, tsFiles("cli/definitions"));
-});

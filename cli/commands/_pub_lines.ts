@@ -12,8 +12,8 @@ import {
   type Counter,
   type LineLimit,
   prepare,
-  publishOrExplain,
   type PubOptions,
+  publishOrExplain,
   type Send,
 } from "./_pub_records.ts";
 

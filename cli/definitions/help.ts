@@ -2,6 +2,7 @@
 import type { CommandDefinition } from "../definition.ts";
 import { load } from "../definition.ts";
 import type * as Help from "../help.ts";
+import type * as Registry from "../registry.ts";
 
 /** `mq help`: the help of a command or subcommand. */
 export const command: CommandDefinition = {
@@ -19,8 +20,10 @@ export const command: CommandDefinition = {
     ["mq help topics create", "help for a subcommand"],
   ],
   run: async (call) => {
-    if (!call.helpOf) throw new Error("mq help: run through main.ts, which gives helpOf");
-    const { printText } = await load<typeof Help>(import.meta.url, "../help.ts");
-    await printText(await call.helpOf(call.args.command));
+    const [{ helpText, printText }, { loadProgram }] = await Promise.all([
+      load<typeof Help>(import.meta.url, "../help.ts"),
+      load<typeof Registry>(import.meta.url, "../registry.ts"),
+    ]);
+    await printText(helpText(await loadProgram(), call.args.command));
   },
 };
