@@ -12,8 +12,8 @@ import {
   type Counter,
   type LineLimit,
   prepare,
-  type PubOptions,
   publishOrExplain,
+  type PubOptions,
   type Send,
 } from "./_pub_records.ts";
 
