@@ -32,6 +32,8 @@ export type { StartFrom } from "./core/start_position.ts";
 export { assertTopicOrPattern, isTopicPattern } from "./core/topic_pattern.ts";
 export { deadLetterTopic } from "./core/dead_letter.ts";
 export type { RecordBatch, RecordMeta } from "./core/record.ts";
+/** Building a {@link RecordBatch} for `publishRecords`, and picking records of one. */
+export { batchOf, pickRecords } from "./core/record.ts";
 export type { SubscribeOptions, Subscription } from "./core/subscription.ts";
 export type { MessageFilter } from "./core/read_filter.ts";
 export type { TopicConfig } from "./core/topic_config.ts";

@@ -8,8 +8,7 @@ import { ReceivedMessage } from "./message.ts";
 import { claim, newCursor } from "./_lease_table.ts";
 import { loadGroup } from "./_group_store.ts";
 import { loadCancelled } from "./_delayed_index.ts";
-import type { TopicConfig } from "./topic_config.ts";
-import { retainedSince } from "./_retention.ts";
+import { retainedSince, type TopicConfig } from "./topic_config.ts";
 import { readOne } from "./_receipts.ts";
 
 /**

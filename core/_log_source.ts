@@ -24,8 +24,7 @@ import {
 } from "./record_block.ts";
 import { blockMatcher, filters, type MessageFilter } from "./read_filter.ts";
 import { resolveStart, type StartFrom } from "./start_position.ts";
-import type { TopicConfig } from "./topic_config.ts";
-import { retainedSince } from "./_retention.ts";
+import { retainedSince, type TopicConfig } from "./topic_config.ts";
 import { isTopicPattern, topicMatches } from "./topic_pattern.ts";
 import { loadCancelled } from "./_delayed_index.ts";
 

@@ -10,10 +10,7 @@ import type { PartitionWrite, StorageAdapter } from "./adapter.ts";
 import { MqError } from "./errors.ts";
 import { assertName } from "./names.ts";
 import { batchOf, headOf, pickRecords, type RecordBatch, type RecordMeta } from "./record.ts";
-import { makeTopicConfig, type TopicConfig } from "./topic_config.ts";
-import { reserveIds } from "./_dedup.ts";
-import { checkRoom, enforceRetention, hasRetention } from "./_retention.ts";
-import { recordDelayed } from "./_delayed_index.ts";
+import { hasRetention, makeTopicConfig, type TopicConfig } from "./topic_config.ts";
 import type { ExchangeResolver } from "./exchanges.ts";
 import type { TopicConfigs } from "./_topic_configs.ts";
 import { firstInvalid, limitOf, splitBySize } from "./_record_checks.ts";
@@ -26,6 +23,16 @@ import type {
 } from "./types.ts";
 import { idsOf, noteDelayed, splitOverPartitions } from "./_publish_records.ts";
 import { type Clock, systemClock } from "./clock.ts";
+
+/**
+ * What only some publishes need, loaded on first use: id reservations (ids),
+ * room checks and trimming (limited topics), the delayed index (delays).
+ */
+const load = {
+  dedup: () => import("./_dedup.ts"),
+  retention: () => import("./_retention.ts"),
+  delayed: () => import("./_delayed_index.ts"),
+};
 
 /** A publish worked out and checked, not yet written. */
 interface PreparedPublish {
@@ -221,7 +228,7 @@ export class Publisher {
       if (nativeDedup && this.#adapter.appendDeduplicated && config.partitions === 1) {
         dedupWindowMs = config.dedupWindowMs;
       } else {
-        const r = await reserveIds(
+        const r = await (await load.dedup()).reserveIds(
           this.#adapter,
           topic,
           batch,
@@ -237,8 +244,11 @@ export class Publisher {
     }
     try {
       const parts = batch.count > 0 ? this.#split(topic, config, batch, partition) : [];
-      for (const part of parts) {
-        await checkRoom(this.#adapter, topic, config, part.partition, part.batch);
+      if (config.overflow === "reject") {
+        const { checkRoom } = await load.retention();
+        for (const part of parts) {
+          await checkRoom(this.#adapter, topic, config, part.partition, part.batch);
+        }
       }
       return { topic, config, batch, parts, duplicates, undo, dedupWindowMs };
     } catch (e) {
@@ -419,8 +429,11 @@ export class Publisher {
     delayed: [string, number][],
     written: PublishResult["written"],
   ): Promise<void> {
-    if (delayed.length > 0) await recordDelayed(this.#adapter, topic, delayed, this.#now());
+    if (delayed.length > 0) {
+      await (await load.delayed()).recordDelayed(this.#adapter, topic, delayed, this.#now());
+    }
     if (hasRetention(config)) {
+      const { enforceRetention } = await load.retention();
       for (const p of new Set(written.map((w) => w.partition))) {
         await enforceRetention(this.#adapter, topic, config, p, this.#now());
       }

@@ -16,18 +16,9 @@ import type { RecordBatch } from "./record.ts";
 import type { TopicConfig } from "./topic_config.ts";
 import { resolveStart } from "./start_position.ts";
 
-/**
- * The oldest timestamp a topic still keeps at `now` (records older are gone
- * for readers even before they are trimmed), or undefined without an age limit.
- */
-export function retainedSince(c: TopicConfig | undefined, now: number): number | undefined {
-  return c?.retentionAgeMs === undefined ? undefined : now - c.retentionAgeMs;
-}
+export { retainedSince } from "./topic_config.ts";
 
-/** True when the topic limits what it keeps. */
-export function hasRetention(c: TopicConfig): boolean {
-  return c.retentionAgeMs !== undefined || c.maxMessages !== undefined || c.maxBytes !== undefined;
-}
+export { hasRetention } from "./topic_config.ts";
 
 /**
  * For `reject` topics: throws `TOPIC_FULL` when `batch` would not fit.

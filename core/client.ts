@@ -4,8 +4,9 @@
  * the core; `Mq` is its facade and delegates: publishing to `_publish.ts`,
  * topic settings to `_topic_configs.ts`, reading to `subscription.ts`,
  * peeking to `_group_peek.ts`. What a program does not use is not loaded:
- * consuming, transactions, receipts, peeking, request/reply and the doctor
- * are imported on their first call (dynamic `import()`: evaluated then, and
+ * consuming, transactions, receipts, peeking, request/reply, the doctor,
+ * topic administration (`mq.topics`), exchanges (`mq.exchanges`), delayed
+ * cancelling and publishing itself are imported on their first call (dynamic `import()`: evaluated then, and
  * needing no permission a static import would not).
  *
  * @module
@@ -17,10 +18,10 @@ import { assertName } from "./names.ts";
 import { batchOf, type RecordBatch, type RecordMeta } from "./record.ts";
 import type { TopicConfig } from "./topic_config.ts";
 import { openSubscription, type Subscription } from "./subscription.ts";
-import { cancelDelayed } from "./_delayed_index.ts";
-import { TopicAdmin } from "./topic_admin.ts";
-import { ExchangeAdmin } from "./exchanges.ts";
-import { Publisher } from "./_publish.ts";
+import type { TopicAdmin } from "./topic_admin.ts";
+import type { ExchangeAdmin } from "./exchanges.ts";
+import { deferred } from "./_deferred.ts";
+import type { Publisher } from "./_publish.ts";
 import { firstInvalid } from "./_record_checks.ts";
 import { TopicConfigs } from "./_topic_configs.ts";
 import { bindAdapter } from "./_access.ts";
@@ -52,6 +53,10 @@ const load = {
   receipts: () => import("./_receipts.ts"),
   rpc: () => import("./request_reply.ts"),
   tx: () => import("./transaction.ts"),
+  publish: () => import("./_publish.ts"),
+  topics: () => import("./topic_admin.ts"),
+  exchanges: () => import("./exchanges.ts"),
+  delayed: () => import("./_delayed_index.ts"),
 };
 
 /**
@@ -89,14 +94,28 @@ export class Mq {
     this.now = () => clock.now();
     this.#configs = new TopicConfigs(adapter, this.now);
     const config = (t: string) => this.topicConfig(t);
-    this.topics = new TopicAdmin(adapter, config, (t) => this.forgetTopic(t), this.now, clock);
-    this.exchanges = new ExchangeAdmin(adapter, this.now);
-    this.#publisher = new Publisher(
-      adapter,
-      this.now,
-      this.#configs,
-      (exchange) => this.exchanges.resolver(exchange),
-      clock,
+    // Loaded on their first call: publishing and reading need neither.
+    this.topics = deferred(async () =>
+      new (await load.topics()).TopicAdmin(
+        adapter,
+        config,
+        (t) => this.forgetTopic(t),
+        this.now,
+        clock,
+      )
+    );
+    this.exchanges = deferred(async () =>
+      new (await load.exchanges()).ExchangeAdmin(adapter, this.now)
+    );
+    // Loaded on the first publish (or limit check): reading needs none of it.
+    this.#publisher = deferred(async () =>
+      new (await load.publish()).Publisher(
+        adapter,
+        this.now,
+        this.#configs,
+        (exchange) => this.exchanges.resolver(exchange),
+        clock,
+      )
     );
   }
 
@@ -298,7 +317,7 @@ export class Mq {
   /** Cancels a delayed message not delivered yet; false when none with that id waits. */
   async cancel(topic: string, id: string): Promise<boolean> {
     await this.#existing(topic);
-    return cancelDelayed(this.#adapter, topic, id, this.now());
+    return (await load.delayed()).cancelDelayed(this.#adapter, topic, id, this.now());
   }
 
   async #existing(topic: string): Promise<TopicConfig> {

@@ -9,11 +9,15 @@ import type { Clock } from "./clock.ts";
 import { MqError } from "./errors.ts";
 import { assertName } from "./names.ts";
 import { makeTopicConfig, type TopicConfig, withReplicas } from "./topic_config.ts";
-import { groupKey, loadGroup, updateGroup } from "./_group_store.ts";
-import { inFlight, lag, newCursor, resetTo, waitingDelay, waitingRetry } from "./_lease_table.ts";
 import { resolveStart, type StartFrom } from "./start_position.ts";
-import { ExchangeAdmin } from "./exchanges.ts";
 import { deadLetterTopic } from "./dead_letter.ts";
+
+/** Group state and leases (group commands), exchanges (removing a topic): loaded when used. */
+const load = {
+  groups: () => import("./_group_store.ts"),
+  leases: () => import("./_lease_table.ts"),
+  exchanges: () => import("./exchanges.ts"),
+};
 
 /** A topic in a listing. */
 export interface TopicSummary {
@@ -155,6 +159,8 @@ export class TopicAdmin {
 
   /** The groups of a topic with lag and in-flight counts. */
   async groups(name: string): Promise<GroupInfo[]> {
+    const { loadGroup } = await load.groups();
+    const { inFlight, lag, newCursor, waitingDelay, waitingRetry } = await load.leases();
     const config = await this.#require(name);
     const out: GroupInfo[] = [];
     const now = this.#now();
@@ -207,6 +213,8 @@ export class TopicAdmin {
       create?: boolean;
     } = {},
   ): Promise<void> {
+    const { updateGroup } = await load.groups();
+    const { newCursor, resetTo } = await load.leases();
     assertName("group", group);
     const config = await this.#require(name);
     if (
@@ -238,6 +246,7 @@ export class TopicAdmin {
    * @throws {MqError} `INVALID_ARGUMENT` when the topic has no such group
    */
   async removeGroup(name: string, group: string): Promise<void> {
+    const { groupKey } = await load.groups();
     assertName("topic", name);
     assertName("group", group);
     if (!(await this.#adapter.listState(["groups", name])).includes(group)) {
@@ -290,6 +299,7 @@ export class TopicAdmin {
    * @throws {MqError} `TOPIC_NOT_FOUND`
    */
   async countDeadLetters(name: string): Promise<number> {
+    const { loadGroup, updateGroup } = await load.groups();
     const config = await this.#require(name);
     const dlq = deadLetterTopic(name, config.dlq);
     const dlqConfig = await this.#config(dlq);
@@ -329,6 +339,7 @@ export class TopicAdmin {
     await this.#adapter.deleteState(["delayed", name]);
     await this.#adapter.deleteState(["cancelled", name]);
     // Bindings to a removed topic go with it (as RabbitMQ's do with a queue).
+    const { ExchangeAdmin } = await load.exchanges();
     await new ExchangeAdmin(this.#adapter, this.#now).removeBindingsTo("topic", name);
     // A consumer's write that raced the first sweep (it looked before the
     // settings went): the second one takes it.

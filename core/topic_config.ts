@@ -153,3 +153,16 @@ export function topicConfigProblem(v: unknown): string | undefined {
   }
   return undefined;
 }
+
+/** True when the topic limits what it keeps. */
+export function hasRetention(c: TopicConfig): boolean {
+  return c.retentionAgeMs !== undefined || c.maxMessages !== undefined || c.maxBytes !== undefined;
+}
+
+/**
+ * The oldest timestamp a topic still keeps at `now` (records older are gone
+ * for readers even before they are trimmed), or undefined without an age limit.
+ */
+export function retainedSince(c: TopicConfig | undefined, now: number): number | undefined {
+  return c?.retentionAgeMs === undefined ? undefined : now - c.retentionAgeMs;
+}

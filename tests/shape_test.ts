@@ -148,7 +148,7 @@ Deno.test("shape: the CLI imports the library only through the package's entry p
   eq(outside, []);
 });
 
-Deno.test("shape: the client loads eagerly only what publishing needs", () => {
+Deno.test("shape: the client loads eagerly only what every use needs", () => {
   const eager = new Set<string>();
   const visit = (f: string) => {
     if (eager.has(f)) return;
@@ -156,7 +156,7 @@ Deno.test("shape: the client loads eagerly only what publishing needs", () => {
     for (const e of importsOf(f)) if (e.eager) visit(e.to);
   };
   visit("core/client.ts");
-  ok(eager.has("core/_publish.ts") && eager.has("core/errors.ts"));
+  ok(eager.has("core/_topic_configs.ts") && eager.has("core/errors.ts"));
   const lazyOnly = [
     "core/consume.ts",
     "core/transaction.ts",
@@ -167,7 +167,53 @@ Deno.test("shape: the client loads eagerly only what publishing needs", () => {
     "core/request_reply.ts",
     "core/doctor.ts",
     "core/bridge.ts",
+    // Administration, routing and the rules only some publishes need.
+    "core/topic_admin.ts",
+    "core/exchanges.ts",
+    "core/routing.ts",
+    "core/_group_store.ts",
+    "core/_lease_table.ts",
+    "core/_dedup.ts",
+    "core/_retention.ts",
+    "core/_delayed_index.ts",
   ];
+  eq(lazyOnly.filter((f) => eager.has(f)), []);
+});
+
+Deno.test("shape: reading through the client evaluates none of publishing", () => {
+  const eager = new Set<string>();
+  const visit = (f: string) => {
+    if (eager.has(f)) return;
+    eager.add(f);
+    for (const e of importsOf(f)) if (e.eager) visit(e.to);
+  };
+  for (const f of ["core/client.ts", "core/_log_source.ts"]) visit(f);
+  const lazyOnly = ["core/_publish.ts", "core/_publish_records.ts", "core/_retention.ts"];
+  eq(lazyOnly.filter((f) => eager.has(f)), []);
+});
+
+Deno.test("shape: listing topics evaluates no group state, leases or exchanges", () => {
+  const eager = new Set<string>();
+  const visit = (f: string) => {
+    if (eager.has(f)) return;
+    eager.add(f);
+    for (const e of importsOf(f)) if (e.eager) visit(e.to);
+  };
+  visit("core/topic_admin.ts");
+  const lazyOnly = ["core/_group_store.ts", "core/_lease_table.ts", "core/exchanges.ts"];
+  eq(lazyOnly.filter((f) => eager.has(f)), []);
+});
+
+Deno.test("shape: the fs backend loads eagerly neither its reader nor the id index", () => {
+  const eager = new Set<string>();
+  const visit = (f: string) => {
+    if (eager.has(f)) return;
+    eager.add(f);
+    for (const e of importsOf(f)) if (e.eager) visit(e.to);
+  };
+  visit("adapters/fs/mod.ts");
+  ok(eager.has("adapters/fs/partition_writer.ts"));
+  const lazyOnly = ["adapters/fs/_segment_reader.ts", "core/_dedup.ts", "core/record_block.ts"];
   eq(lazyOnly.filter((f) => eager.has(f)), []);
 });
 
@@ -213,4 +259,23 @@ Deno.test("shape: mq pub, sub, topics and groups read none of the library's view
     "adapters/fs/_transactions.ts",
   ];
   eq(unused.filter((f) => read.has(f)), []);
+});
+
+Deno.test("shape: mq pub of arguments evaluates neither stdin reading, envelopes nor ./internal", () => {
+  const eager = new Set<string>();
+  const visit = (f: string) => {
+    if (eager.has(f)) return;
+    eager.add(f);
+    for (const e of importsOf(f)) if (e.eager) visit(e.to);
+  };
+  visit("cli/commands/pub.ts");
+  ok(eager.has("cli/commands/_pub_records.ts") && eager.has("connect.ts"));
+  const lazyOnly = [
+    "cli/commands/_pub_lines.ts",
+    "cli/line_batcher.ts",
+    "cli/envelope.ts",
+    "core/internal.ts",
+    "core/record_block.ts",
+  ];
+  eq(lazyOnly.filter((f) => eager.has(f)), []);
 });

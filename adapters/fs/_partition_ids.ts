@@ -2,13 +2,13 @@
  * The ids a partition of the fs backend stored within its dedup window, for
  * the writer's native dedup (see `partition_writer.ts`): kept up to date
  * from the writer's own appends, read back from the log and `dedup.tix`
- * where it does not know.
+ * where it does not know. The id index and the segment reader are loaded on
+ * first use: a writer that is never asked to deduplicate does without them.
  *
  * @module
  */
-import { DedupIndex } from "../../core/_dedup.ts";
+import type { DedupIndex } from "../../core/_dedup.ts";
 import type { RecordBatch } from "../../core/record.ts";
-import { SegmentReader } from "./_segment_reader.ts";
 import { readAt, statOrNull } from "./_file_io.ts";
 
 /** Bytes of one entry of `dedup.tix`. */
@@ -80,7 +80,10 @@ export class PartitionIds {
       while (j + 1 < sorted.length && sorted[j + 1] - sorted[j] <= 4096) j++;
       const last = sorted[j];
       const want = new Set(sorted.slice(i, j + 1));
-      const reader = await SegmentReader.open(this.#dir, sorted[i]);
+      const reader = await (await import("./_segment_reader.ts")).SegmentReader.open(
+        this.#dir,
+        sorted[i],
+      );
       try {
         read: while (true) {
           const records = await reader.read(4096);
@@ -132,7 +135,7 @@ export class PartitionIds {
     let from: number;
     if (fresh || !st) {
       st = {
-        ids: new DedupIndex(),
+        ids: new (await import("../../core/_dedup.ts")).DedupIndex(),
         to: end,
         seg,
         windowMs,
@@ -162,7 +165,10 @@ export class PartitionIds {
     if (from < end) {
       const times = st.times;
       let k = 0;
-      const reader = await SegmentReader.open(this.#dir, from);
+      const reader = await (await import("./_segment_reader.ts")).SegmentReader.open(
+        this.#dir,
+        from,
+      );
       try {
         read: while (true) {
           const records = await reader.read(4096);

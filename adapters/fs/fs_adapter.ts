@@ -23,7 +23,6 @@ import {
 } from "./partition_writer.ts";
 import type * as Doctor from "./_doctor.ts";
 import { lazy } from "../../core/_lazy.ts";
-import { SegmentReader } from "./_segment_reader.ts";
 import { StateFiles } from "./_state_files.ts";
 import { HandleLru } from "./_handles.ts";
 import type { FsTransactions } from "./_transactions.ts";
@@ -286,8 +285,9 @@ export class FsAdapter implements StorageAdapter {
 
   openReader(topic: string, partition: number, from: number): Promise<LogReader> {
     this.#check();
-    return io(() =>
-      SegmentReader.open(
+    // Loaded on the first read: a process that only writes does without it.
+    return io(async () =>
+      (await import("./_segment_reader.ts")).SegmentReader.open(
         partitionDir(this.root, topic, partition),
         from,
         this.#damage(topic, partition),

@@ -3,39 +3,22 @@ import type { Call } from "../definition.ts";
 import { MqError } from "../../core/errors.ts";
 import {
   assertName,
+  batchOf,
   type Mq,
-  type MqErrorCode,
   parseDuration,
   type RecordBatch,
   type RecordMeta,
 } from "../../connect.ts";
-import { batchOf, pickRecords } from "../../core/internal.ts";
-import { fromEnvelope } from "../envelope.ts";
-import { LineBatcher } from "../line_batcher.ts";
+import {
+  type Counter,
+  type LineLimit,
+  prepare,
+  publishOrExplain,
+  type PubOptions,
+  type Send,
+} from "./_pub_records.ts";
 import { globals, headerFlags, note, openBackend, print } from "../runtime.ts";
 import { Progress } from "../progress.ts";
-import { EXIT_USAGE, exitCodeOf } from "../exit_codes.ts";
-
-/** The options of `mq pub`, as parsed. */
-export interface PubOptions {
-  null?: boolean;
-  raw?: boolean;
-  key?: string;
-  keyDelimiter?: string;
-  header: string[];
-  id?: string;
-  partition?: number;
-  jsonLines?: boolean;
-  skipInvalid?: boolean;
-  skipEmpty?: boolean;
-  json?: boolean;
-  delay?: string;
-  ttl?: string;
-  exchange?: string;
-  routingKey: string;
-  allowUnroutable?: boolean;
-  atomic?: boolean;
-}
 
 /**
  * `mq pub [topic] [payload...]` with its options as parsed (see
@@ -148,6 +131,7 @@ async function runPub(
       }
       const enc = new TextEncoder();
       const raw = batchOf(payloads.map((p) => enc.encode(p)));
+      const envelope = opts.jsonLines ? (await import("../envelope.ts")).fromEnvelope : undefined;
       const { batch, lines, error, code, skipped } = prepare(
         { ...raw, oversize: [] },
         opts,
@@ -155,6 +139,7 @@ async function runPub(
         0,
         limit,
         "argument",
+        envelope,
       );
       counter.skipped += skipped;
       const place = (i: number) => `argument ${lines ? lines[i] : i + 1}`;
@@ -176,6 +161,7 @@ async function runPub(
       const batch = batchOf([data], common ? [common] : undefined);
       await publishOrExplain(send, batch, opts, () => "stdin", counter);
     } else {
+      const { pubLines } = await import("./_pub_lines.ts");
       await pubLines(send, opts, common, counter, limit);
     }
     if (atomic) {
@@ -288,29 +274,6 @@ function copyOf(b: RecordBatch): RecordBatch {
   return { ...b, data: b.data.slice(from, to), starts, ends, meta: b.meta?.slice() };
 }
 
-/** What a run published, dropped as duplicates or unroutable, and skipped as invalid. */
-export interface Counter {
-  n: number;
-  duplicates: number;
-  skipped: number;
-  unroutable: number;
-}
-
-/** The size limit lines are checked against, and how to say it. */
-export interface LineLimit {
-  /** Why, in the words of the core's own check. */
-  why: string;
-  /** The longest line read (an envelope or "key SEP payload" line is longer than its message). */
-  lineBytes: number;
-  /** A line is the message itself (no -K, no --json-lines). */
-  raw: boolean;
-}
-
-/** Bytes of stdin read at once. */
-const CHUNK_BYTES = 1 << 20;
-/** Bytes of complete lines held while a write is in flight, before reading waits. */
-const PENDING_BYTES = 4 << 20;
-
 /** Through an exchange the target topics are not known up front: lines are capped at this. */
 const EXCHANGE_LINE_BYTES = 16 << 20;
 
@@ -335,256 +298,4 @@ async function readAll(
   return out;
 }
 
-/**
- * Publishes a batch; on a refused record, publishes those before it and throws
- * an error naming its place (or, with --skip-invalid, reports it and goes on).
- */
-async function publishOrExplain(
-  send: Send,
-  batch: RecordBatch,
-  opts: PubOptions,
-  place: (index: number) => string,
-  counter: Counter,
-): Promise<void> {
-  let rest = batch;
-  let offset = 0;
-  for (;;) {
-    try {
-      const r = await send(rest);
-      counter.n += r.count;
-      counter.duplicates += r.duplicates;
-      return;
-    } catch (e) {
-      if (!MqError.is(e) || e.details.index === undefined) {
-        // A failed write (a full disk, a lost broker): what was stored before
-        // it is a clean prefix of the input; say how long.
-        if (!MqError.is(e) || exitCodeOf(e.code) === EXIT_USAGE) throw e;
-        counter.n += e.details.published ?? 0;
-        const n = counter.n;
-        throw new MqError(
-          e.code,
-          `${e.message}; published ${n} message${n === 1 ? "" : "s"} before the failure`,
-          {
-            cause: e,
-            details: { published: counter.n },
-          },
-        );
-      }
-      const index = e.details.index;
-      counter.n += e.details.published ?? 0;
-      if (!opts.skipInvalid) {
-        throw new MqError(
-          e.code,
-          `${place(offset + index)}: ${e.message}; published ${counter.n} before it`,
-        );
-      }
-      note(`mq: warning: ${place(offset + index)}: ${e.message} (skipped)`);
-      counter.skipped++;
-      const keep = Array.from({ length: rest.count - index - 1 }, (_, j) => index + 1 + j);
-      rest = pickRecords(rest, keep);
-      offset += index + 1;
-      if (rest.count === 0) return;
-    }
-  }
-}
-
-/** Publishes a batch; resolves to how many were stored and dropped as duplicates. */
-export type Send = (b: RecordBatch) => Promise<{ count: number; duplicates: number }>;
-
-/**
- * Turns raw lines (or arguments) into the records to publish: keys,
- * envelopes, empties, oversize lines. `lines` maps records back to line
- * numbers when some were dropped; `error` names the first bad line.
- */
-function prepare(
-  raw: RecordBatch & { oversize: number[]; oversizeBytes?: number[] },
-  opts: PubOptions,
-  common: RecordMeta | undefined,
-  lineBase: number,
-  limit: LineLimit,
-  unit: "line" | "argument" = "line",
-): {
-  batch: RecordBatch;
-  lines: number[] | undefined;
-  skipped: number;
-  error?: string;
-  code?: MqErrorCode;
-} {
-  const needsWork = opts.keyDelimiter !== undefined || opts.jsonLines || opts.skipEmpty ||
-    raw.oversize.length > 0 || unit === "argument";
-  if (!needsWork) {
-    if (common) raw.meta = new Array(raw.count).fill(common);
-    return { batch: raw, lines: undefined, skipped: 0 };
-  }
-  const enc = new TextEncoder(), dec = new TextDecoder();
-  const sep = opts.keyDelimiter !== undefined ? enc.encode(opts.keyDelimiter) : undefined;
-  const payloads: Uint8Array[] = [];
-  const meta: (RecordMeta | undefined)[] = [];
-  const lines: number[] = [];
-  const oversize = new Map(raw.oversize.map((i, k) => [i, raw.oversizeBytes?.[k] ?? -1]));
-  let skipped = 0;
-  for (let i = 0; i < raw.count; i++) {
-    let bytes = raw.data.subarray(raw.starts[i], raw.ends[i]);
-    const line = lineBase + i + 1;
-    if (opts.skipEmpty && bytes.length === 0 && !oversize.has(i)) continue;
-    let m: RecordMeta | undefined = common ? { ...common } : undefined;
-    try {
-      if (oversize.has(i)) {
-        const bytes = oversize.get(i)!;
-        const size = bytes < 0 ? `over ${limit.lineBytes}` : `${bytes}`;
-        throw new MqError(
-          "MESSAGE_TOO_LARGE",
-          limit.raw
-            ? `message is ${size} bytes; ${limit.why}`
-            : `line is ${size} bytes, too long for a message: ${limit.why}`,
-        );
-      }
-      if (opts.jsonLines) {
-        const env = fromEnvelope(dec.decode(bytes));
-        bytes = env.payload;
-        if (env.meta) m = { ...m, ...env.meta };
-      } else if (sep) {
-        const at = indexOfBytes(bytes, sep);
-        if (at < 0) {
-          throw new MqError(
-            "MALFORMED_MESSAGE",
-            `no key delimiter ${JSON.stringify(opts.keyDelimiter)} in the line`,
-          );
-        }
-        m = { ...m, key: dec.decode(bytes.subarray(0, at)) };
-        bytes = bytes.subarray(at + sep.length);
-      }
-    } catch (e) {
-      if (!MqError.is(e)) throw e;
-      if (opts.skipInvalid) {
-        note(`mq: warning: ${unit} ${line}: ${e.message} (skipped)`);
-        skipped++;
-        continue;
-      }
-      const batch = batchOf(payloads, meta, raw.timestamp);
-      return { batch, lines, skipped, error: `${unit} ${line}: ${e.message}`, code: e.code };
-    }
-    payloads.push(bytes);
-    meta.push(m);
-    lines.push(line);
-  }
-  return { batch: batchOf(payloads, meta, raw.timestamp), lines, skipped };
-}
-
-function indexOfBytes(hay: Uint8Array, needle: Uint8Array): number {
-  if (needle.length === 1) return hay.indexOf(needle[0]);
-  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
-    return i;
-  }
-  return -1;
-}
-
-/**
- * Publishes stdin line by line. Reading goes on while a batch is being
- * written, so a batch is whatever arrived meanwhile: large when input is
- * fast, a single line when it trickles in.
- */
-export async function pubLines(
-  send: Send,
-  opts: PubOptions,
-  common: RecordMeta | undefined,
-  counter: Counter,
-  limit: LineLimit,
-  input: { read(p: Uint8Array): Promise<number | null> } = Deno.stdin,
-): Promise<void> {
-  // Pending lines are held to PENDING_BYTES while a write is in flight; the
-  // buffer has room for that, a read chunk and a partial line, so that in a
-  // steady stream it never grows and its buffers are reused.
-  const batcher = new LineBatcher({
-    delimiter: opts.null ? "nul" : "newline",
-    maxLineBytes: limit.lineBytes,
-    capacity: PENDING_BYTES + CHUNK_BYTES + Math.min(limit.lineBytes, 4 << 20) + 1024,
-  });
-  const chunk = new Uint8Array(CHUNK_BYTES);
-  let failure: unknown;
-  let inflight: Promise<void> | undefined;
-  // Wakes the pending read when a write fails, so that a bad line stops the
-  // run at once, not at the next read of stdin (which may never come:
-  // `tail -f | mq pub`). A new promise per read: one long-lived promise would
-  // keep a reaction for every read ever raced against it.
-  let wake: ((v: null) => void) | undefined;
-
-  const submit = async (raw: RecordBatch & { oversize: number[] }, lineBase: number) => {
-    const { batch, lines, error, code, skipped } = prepare(raw, opts, common, lineBase, limit);
-    try {
-      counter.skipped += skipped;
-      if (batch.count > 0) {
-        const place = (i: number) => `line ${lines ? lines[i] : lineBase + i + 1}`;
-        await publishOrExplain(send, batch, opts, place, counter);
-      }
-      if (error) {
-        throw new MqError(
-          code ?? "MALFORMED_MESSAGE",
-          `${error}; published ${counter.n} before it`,
-        );
-      }
-    } catch (e) {
-      failure = e;
-      wake?.(null);
-    }
-  };
-  const pump = () => {
-    if (inflight || failure !== undefined || batcher.pending === 0) return;
-    const base = batcher.linesBefore;
-    const raw = batcher.take(Date.now());
-    inflight = submit(raw, base).finally(() => {
-      inflight = undefined;
-      batcher.recycle(raw);
-      pump();
-    });
-  };
-
-  // Interrupted (Ctrl-C, SIGTERM): the whole lines read so far are published
-  // before exiting; nothing accepted is lost.
-  const onSignal = async () => {
-    pump();
-    while (inflight) await inflight;
-    if (failure === undefined && batcher.pending > 0) {
-      pump();
-      while (inflight) await inflight;
-    }
-    note(
-      opts.atomic
-        ? "mq: interrupted; nothing was published (--atomic)"
-        : `mq: interrupted; published ${counter.n} message${counter.n === 1 ? "" : "s"}`,
-    );
-    Deno.exit(130);
-  };
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  try {
-    for (;;) {
-      // A write that failed meanwhile (also while waiting just below) ends the
-      // run now, before another read of stdin that may never return.
-      if (failure !== undefined) break;
-      const n = await Promise.race([
-        input.read(chunk),
-        new Promise<null>((resolve) => wake = resolve),
-      ]);
-      if (failure !== undefined || n === null) break;
-      batcher.push(chunk.subarray(0, n));
-      pump();
-      // Bound memory: wait when much is pending behind a slow write.
-      while (inflight && batcher.pendingBytes > PENDING_BYTES) await inflight;
-    }
-    if (failure === undefined) {
-      batcher.finish();
-      pump();
-    }
-    while (inflight) await inflight;
-    if (failure === undefined && batcher.pending > 0) {
-      pump();
-      while (inflight) await inflight;
-    }
-  } finally {
-    Deno.removeSignalListener("SIGINT", onSignal);
-    Deno.removeSignalListener("SIGTERM", onSignal);
-  }
-  if (failure !== undefined) throw failure;
-}
+export type { Counter, LineLimit, PubOptions, Send } from "./_pub_records.ts";

@@ -1,6 +1,7 @@
 import { deepStrictEqual as eq, ok } from "node:assert/strict";
 import { MqError } from "../../core/errors.ts";
-import { type Counter, type LineLimit, pubLines, type PubOptions, type Send } from "./pub.ts";
+import type { Counter, LineLimit, PubOptions, Send } from "./_pub_records.ts";
+import { pubLines } from "./_pub_lines.ts";
 
 const enc = new TextEncoder();
 

@@ -198,7 +198,9 @@ export async function runSub(
     }
   } finally {
     progress.done();
-    clearTimeout(timer);
+    // Only a timer that was set: the first timer call loads Deno's timers
+    // (node:timers), milliseconds that `mq sub -e` does not need.
+    if (timer !== undefined) clearTimeout(timer);
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
     await mq.close();

@@ -61,7 +61,7 @@ export async function takeCommand(topic: string, opts: TakeOptions, cmd: Call): 
     }
     note(`receipt: ${m.receipt}`);
   } finally {
-    clearTimeout(timer);
+    if (timer !== undefined) clearTimeout(timer); // none set: no timer call (see sub.ts)
     await mq.close();
   }
 }
