@@ -415,8 +415,10 @@ cliTest(
 
 cliTest("peek and cancel; --delay and --ttl from the command line", async (h) => {
   eq((await mq(h, ["pub", "t", "-q", "now"])).code, 0);
-  eq((await mq(h, ["pub", "t", "-q", "--delay", "1s", "--id", "d1", "cancelled"])).code, 0);
-  eq((await mq(h, ["pub", "t", "-q", "--delay", "1s", "--id", "d2", "later"])).code, 0);
+  // The delays outlast the calls up to the cancel, also on a loaded machine (at a
+  // load of 8, with 1 s, peek already showed both and the cancel found nothing).
+  eq((await mq(h, ["pub", "t", "-q", "--delay", "6s", "--id", "d1", "cancelled"])).code, 0);
+  eq((await mq(h, ["pub", "t", "-q", "--delay", "6s", "--id", "d2", "later"])).code, 0);
   eq((await mq(h, ["pub", "t", "-q", "--ttl", "1s", "short-lived"])).code, 0);
   const first = (await mq(h, ["peek", "t"])).out; // the ttl may pass meanwhile on a busy machine
   ok(first === "now\nshort-lived\n" || first === "now\n", first);
@@ -428,7 +430,7 @@ cliTest("peek and cancel; --delay and --ttl from the command line", async (h) =>
     'mq: error: no delayed message with id "d1" waits in "t"',
   ]);
   // Once the delay and the ttl have passed: the delayed one, not the cancelled nor the expired.
-  await waitUntil(async () => (await mq(h, ["peek", "t"])).out === "now\nlater\n", 20_000, "peek");
+  await waitUntil(async () => (await mq(h, ["peek", "t"])).out === "now\nlater\n", 30_000, "peek");
   eq(
     (await mq(h, ["peek", "t", "-n", "1", "--format", "{offset} {id} {payload}"])).out,
     "0  now\n",
