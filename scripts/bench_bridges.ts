@@ -18,7 +18,8 @@
  * ratios are what to read, the machine being shared. The peak RSS of each
  * mq process is reported too (the contract: under 150 MB).
  *
- * Run: `deno task bench:bridges` (`-n 200000` for fewer, `--json`); it needs
+ * Run: `deno task bench:bridges` (`-n 200000` for fewer, `--only mqtt` or
+ * `--only redis` for one broker's cases, `--json`); it needs
  * `--allow-all` to read the peak RSS of each process in /proc.
  *
  * @module
@@ -30,7 +31,13 @@ const argv = [...Deno.args];
 const nAt = argv.indexOf("-n");
 const N = nAt >= 0 ? Number(argv[nAt + 1]) : 1_000_000;
 const json = argv.includes("--json");
+const onlyAt = argv.indexOf("--only");
+const only = onlyAt >= 0 ? argv[onlyAt + 1] : undefined;
+if (only !== undefined && only !== "redis" && only !== "mqtt") {
+  throw new Error(`--only takes redis or mqtt, not ${JSON.stringify(only)}`);
+}
 const root = new URL("..", import.meta.url).pathname;
+const startLoad = Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
 const tmp = await Deno.makeTempDir({ prefix: "mq-bench-bridges-" });
 const enc = new TextEncoder();
 const payloadOf = (i: number) => `message-${String(i).padStart(8, "0")}-`.padEnd(100, "x");
@@ -137,137 +144,146 @@ function row(
 }
 
 // Redis.
-const redis = await startRedis({ args: ["--appendonly", "no"] });
-try {
-  const url = redis.url;
-  const out = await timed(
-    deno,
-    [...MQ, "bridge", "--to", url, "-e", "-q", "-g", "to-redis"],
-    env("r"),
-  );
-  const peerOut = await timed(deno, [...PEER, "redis-out", url, String(N)]);
-  // redis-cli --pipe of the same commands mq sends.
-  const pipeFile = `${tmp}/pipe.resp`;
-  {
-    const f = await Deno.open(pipeFile, { write: true, create: true });
-    const w = f.writable.getWriter();
-    for (let i = 0; i < N; i += 10_000) {
-      let chunk = "";
-      for (let j = i; j < Math.min(N, i + 10_000); j++) {
-        const id = `pipe:0-${j}`;
-        chunk += `*7\r\n$4\r\nXADD\r\n$4\r\npipe\r\n$1\r\n*\r\n$7\r\npayload\r\n$100\r\n${
-          payloadOf(j)
-        }\r\n$5\r\nmq-id\r\n$${id.length}\r\n${id}\r\n`;
+const redis = only === "mqtt" ? undefined : await startRedis({ args: ["--appendonly", "no"] });
+if (redis) {
+  try {
+    const url = redis.url;
+    const out = await timed(
+      deno,
+      [...MQ, "bridge", "--to", url, "-e", "-q", "-g", "to-redis"],
+      env("r"),
+    );
+    const peerOut = await timed(deno, [...PEER, "redis-out", url, String(N)]);
+    // redis-cli --pipe of the same commands mq sends.
+    const pipeFile = `${tmp}/pipe.resp`;
+    {
+      const f = await Deno.open(pipeFile, { write: true, create: true });
+      const w = f.writable.getWriter();
+      for (let i = 0; i < N; i += 10_000) {
+        let chunk = "";
+        for (let j = i; j < Math.min(N, i + 10_000); j++) {
+          const id = `pipe:0-${j}`;
+          chunk += `*7\r\n$4\r\nXADD\r\n$4\r\npipe\r\n$1\r\n*\r\n$7\r\npayload\r\n$100\r\n${
+            payloadOf(j)
+          }\r\n$5\r\nmq-id\r\n$${id.length}\r\n${id}\r\n`;
+        }
+        await w.write(enc.encode(chunk));
       }
-      await w.write(enc.encode(chunk));
+      await w.close();
     }
-    await w.close();
+    const pipe = await timed(
+      findBinary("redis-cli")!,
+      ["-p", String(redis.port), "--pipe"],
+      {},
+      pipeFile,
+    );
+    row("redis --to", out, "@redis/client", peerOut.seconds, 0.7);
+    row("redis --to", out, "redis-cli --pipe", pipe.seconds, 0.5);
+    // In: the stream mq wrote, read by mq into a topic and by the peer with a group of its own.
+    const inn = await timed(deno, [
+      ...MQ,
+      "bridge",
+      "--from",
+      url,
+      "--subjects",
+      "bench",
+      "--into",
+      "from-redis",
+      "-g",
+      "mq-in",
+      "-e",
+      "-q",
+    ], env("r"));
+    const peerIn = await timed(deno, [...PEER, "redis-in", url, "bench", "peer-in", String(N)]);
+    row("redis --from", inn, "@redis/client", peerIn.seconds, 0.7);
+  } finally {
+    await redis.stop();
   }
-  const pipe = await timed(
-    findBinary("redis-cli")!,
-    ["-p", String(redis.port), "--pipe"],
-    {},
-    pipeFile,
-  );
-  row("redis --to", out, "@redis/client", peerOut.seconds, 0.7);
-  row("redis --to", out, "redis-cli --pipe", pipe.seconds, 0.5);
-  // In: the stream mq wrote, read by mq into a topic and by the peer with a group of its own.
-  const inn = await timed(deno, [
-    ...MQ,
-    "bridge",
-    "--from",
-    url,
-    "--subjects",
-    "bench",
-    "--into",
-    "from-redis",
-    "-g",
-    "mq-in",
-    "-e",
-    "-q",
-  ], env("r"));
-  const peerIn = await timed(deno, [...PEER, "redis-in", url, "bench", "peer-in", String(N)]);
-  row("redis --from", inn, "@redis/client", peerIn.seconds, 0.7);
-} finally {
-  await redis.stop();
 }
 
 // MQTT.
-const mosquitto = await startMosquitto({
+const mosquitto = only === "redis" ? undefined : await startMosquitto({
   config: "max_queued_messages 0\nmax_inflight_messages 0\nmax_queued_bytes 0",
 });
-try {
-  const url = mosquitto.url;
-  // Two persistent sessions subscribed to what mq's bridge publishes: one for mq's
-  // --from, one for the peer's, so both take the same N queued messages.
-  const session = (id: string, topic = "bench") =>
-    timed(findBinary("mosquitto_sub")!, [
-      "-p",
-      String(mosquitto.port),
-      "-V",
-      "mqttv5",
-      "-c",
-      "-i",
-      id,
+if (mosquitto) {
+  try {
+    const url = mosquitto.url;
+    // Two persistent sessions subscribed to what mq's bridge publishes: one for mq's
+    // --from, one for the peer's, so both take the same N queued messages.
+    const session = (id: string, topic = "bench") =>
+      timed(findBinary("mosquitto_sub")!, [
+        "-p",
+        String(mosquitto.port),
+        "-V",
+        "mqttv5",
+        "-c",
+        "-i",
+        id,
+        "-q",
+        "1",
+        "-t",
+        topic,
+        "-x",
+        "3600",
+        "-E",
+      ]);
+    await timed(deno, [
+      ...MQ,
+      "bridge",
+      "--from",
+      `${url}?idle=100ms`,
+      "--subjects",
+      "bench",
+      "--into",
+      "x",
+      "-g",
+      "mqin",
+      "-e",
       "-q",
-      "1",
-      "-t",
-      topic,
-      "-x",
-      "3600",
-      "-E",
-    ]);
-  await timed(deno, [
-    ...MQ,
-    "bridge",
-    "--from",
-    `${url}?idle=100ms`,
-    "--subjects",
-    "bench",
-    "--into",
-    "x",
-    "-g",
-    "mqin",
-    "-e",
-    "-q",
-  ], env("m"));
-  await session("peer-in");
-  // The peer publishes to "peer": two persistent sessions take it too, so that the
-  // broker queues each of its messages twice, as it does mq's (a topic nobody takes is
-  // cheaper for the broker, which would flatter the peer).
-  await session("peer-extra-1", "peer");
-  await session("peer-extra-2", "peer");
-  const out = await timed(
-    deno,
-    [...MQ, "bridge", "--to", url, "-e", "-q", "-g", "to-mqtt"],
-    env("m"),
-  );
-  const peerOut = await timed(deno, [...PEER, "mqtt-out", url, String(N)]);
-  row("mqtt --to", out, "mqtt.js", peerOut.seconds, 0.7);
-  const inn = await timed(deno, [
-    ...MQ,
-    "bridge",
-    "--from",
-    `${url}?idle=500ms`,
-    "--subjects",
-    "bench",
-    "--into",
-    "from-mqtt",
-    "-g",
-    "mqin",
-    "-e",
-    "-q",
-  ], env("m"));
-  const peerIn = await timed(deno, [...PEER, "mqtt-in", url, "peer-in", String(N)]);
-  row("mqtt --from", inn, "mqtt.js", peerIn.seconds, 0.7);
-} finally {
-  await mosquitto.stop();
+    ], env("m"));
+    await session("peer-in");
+    // The peer publishes to "peer": two persistent sessions take it too, so that the
+    // broker queues each of its messages twice, as it does mq's (a topic nobody takes is
+    // cheaper for the broker, which would flatter the peer).
+    await session("peer-extra-1", "peer");
+    await session("peer-extra-2", "peer");
+    const out = await timed(
+      deno,
+      [...MQ, "bridge", "--to", url, "-e", "-q", "-g", "to-mqtt"],
+      env("m"),
+    );
+    const peerOut = await timed(deno, [...PEER, "mqtt-out", url, String(N)]);
+    row("mqtt --to", out, "mqtt.js", peerOut.seconds, 0.7);
+    const inn = await timed(deno, [
+      ...MQ,
+      "bridge",
+      "--from",
+      `${url}?idle=500ms`,
+      "--subjects",
+      "bench",
+      "--into",
+      "from-mqtt",
+      "-g",
+      "mqin",
+      "-e",
+      "-q",
+    ], env("m"));
+    const peerIn = await timed(deno, [...PEER, "mqtt-in", url, "peer-in", String(N)]);
+    row("mqtt --from", inn, "mqtt.js", peerIn.seconds, 0.7);
+  } finally {
+    await mosquitto.stop();
+  }
 }
 await Deno.remove(tmp, { recursive: true }).catch(() => {});
 
-if (json) console.log(JSON.stringify({ n: N, rows }));
+const load = [startLoad, Deno.readTextFileSync("/proc/loadavg").split(" ")[0]];
+if (json) console.log(JSON.stringify({ n: N, rows, load }));
 else {
-  console.log(`bridges, ${N} messages of ~100 bytes, whole processes (start-up included)`);
+  console.log(
+    `bridges, ${N} messages of ~100 bytes, whole processes (start-up included); load average ${
+      load[0]
+    } at the start, ${load[1]} at the end`,
+  );
   console.log("| bridge | mq msg/s | peer | peer msg/s | ratio | target | mq peak RSS |");
   console.log("| --- | --- | --- | --- | --- | --- | --- |");
   for (const r of rows) {

@@ -1,0 +1,131 @@
+/**
+ * The MQTT sink against a scripted broker on a loopback port (mq's own
+ * packet reader on the broker's side): a batch whose acknowledgements fail
+ * mid-way settles, whether the broker refuses one PUBLISH (an MQTT 5
+ * PUBACK reason code) or drops the connection with PUBLISHes unacknowledged;
+ * and what is acknowledged in order resolves.
+ */
+import { deepStrictEqual as eq, ok, rejects } from "node:assert/strict";
+import { subjectSink } from "../../adapters/mqtt/_bridge.ts";
+import { readPackets } from "../../adapters/mqtt/_packets.ts";
+import { parseBackendUrl } from "../../core/backend_url.ts";
+import { ReceivedMessage } from "../../core/message.ts";
+
+const enc = new TextEncoder();
+
+/**
+ * A broker that accepts one MQTT 5 client and answers the i-th PUBLISH
+ * (from 0) with `answer(i, packetId)`: the bytes to send back, or "close".
+ */
+function scripted(answer: (i: number, id: number) => Uint8Array | "close" | undefined) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let published = 0;
+  const served = (async () => {
+    for await (const conn of listener) {
+      let buf = new Uint8Array(0);
+      const chunk = new Uint8Array(65536);
+      let open = true;
+      while (open) {
+        const n = await conn.read(chunk).catch(() => null);
+        if (n === null) break;
+        const next = new Uint8Array(buf.length + n);
+        next.set(buf);
+        next.set(chunk.subarray(0, n), buf.length);
+        const replies: Uint8Array[] = [];
+        const { used } = readPackets(next, next.length, (p) => {
+          if (!open) return;
+          if (p.type === 1) replies.push(new Uint8Array([0x20, 3, 0, 0, 0])); // CONNACK, no properties
+          if (p.type !== 3) return;
+          const tl = (p.buf[p.start] << 8) | p.buf[p.start + 1];
+          const id = (p.buf[p.start + 2 + tl] << 8) | p.buf[p.start + 3 + tl];
+          const a = answer(published++, id);
+          if (a === "close") open = false;
+          else if (a) replies.push(a);
+        });
+        buf = next.slice(used);
+        for (const r of replies) await conn.write(r).catch(() => {});
+        if (!open) conn.close();
+      }
+      try {
+        conn.close();
+      } catch { /* closed */ }
+    }
+  })();
+  const port = (listener.addr as Deno.NetAddr).port;
+  return {
+    url: parseBackendUrl(`mqtt://127.0.0.1:${port}?version=5`),
+    published: () => published,
+    stop: async () => {
+      listener.close();
+      await served.catch(() => {});
+    },
+  };
+}
+
+const puback = (id: number, reason = 0) => new Uint8Array([0x40, 3, id >> 8, id & 255, reason]);
+
+const messages = (n: number) =>
+  Array.from(
+    { length: n },
+    (_, i) =>
+      new ReceivedMessage("t", 0, {
+        offset: i,
+        timestamp: 0,
+        payload: enc.encode(`m-${i}`),
+      }, 1),
+  );
+
+/** `p`, or a rejection once 20 s passed (a liveness bound, not a timing). */
+function settles<T>(p: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("the batch never settled")), 20_000);
+    }),
+  ]);
+}
+
+Deno.test("mqtt sink: a batch whose PUBLISHes are all acknowledged resolves", async () => {
+  const broker = scripted((_, id) => puback(id));
+  const sink = await subjectSink(broker.url);
+  try {
+    await settles(sink.send("t", messages(3000)));
+    eq(broker.published(), 3000);
+  } finally {
+    await sink.close();
+    await broker.stop();
+  }
+});
+
+Deno.test("mqtt sink: a PUBACK refusing one PUBLISH mid-batch rejects the batch (it settles)", async () => {
+  const broker = scripted((i, id) => puback(id, i === 1500 ? 0x87 : 0));
+  const sink = await subjectSink(broker.url);
+  try {
+    await rejects(
+      settles(sink.send("t", messages(3000))),
+      /the MQTT broker at 127\.0\.0\.1:\d+ refused a PUBLISH to "t": Not authorized \(135\)/,
+    );
+    ok(broker.published() < 3000, `${broker.published()} published: the rest was not sent`);
+  } finally {
+    await sink.close();
+    await broker.stop();
+  }
+});
+
+Deno.test("mqtt sink: a connection lost with PUBLISHes unacknowledged rejects the batch", async () => {
+  const broker = scripted((i, id) => i === 1500 ? "close" : puback(id));
+  const sink = await subjectSink(broker.url);
+  const lines: string[] = [];
+  sink.watch?.((l) => lines.push(l));
+  try {
+    await rejects(
+      settles(sink.send("t", messages(3000))),
+      /the connection to the MQTT broker at 127\.0\.0\.1:\d+ was lost/,
+    );
+    ok(lines[0]?.startsWith("disconnected from the MQTT broker at"), lines.join("\n"));
+  } finally {
+    await sink.close();
+    await broker.stop();
+  }
+});
