@@ -55,12 +55,12 @@ export { parseMqttUrl } from "./_connection.ts";
 /** Publishes awaiting their acknowledgement at once. */
 const WINDOW = 1024;
 /** Messages stored at once coming in. */
-const BATCH = 1024;
+const BATCH = 512;
 /**
  * MQTT 5: unacknowledged PUBLISHes the broker may send at once: more than a
  * batch, so that the next batch arrives while one is stored.
  */
-const RECEIVE_MAXIMUM = 4096;
+const RECEIVE_MAXIMUM = 1024;
 /** Messages waiting for their store at which reading stops (above the Receive Maximum). */
 const PAUSE_AT = RECEIVE_MAXIMUM + BATCH;
 
