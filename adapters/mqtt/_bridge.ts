@@ -217,7 +217,14 @@ export async function bridgeInto(
 
   const run = retrier({ signal, onState: say, recovered: "storing messages again" });
   try {
-    await subscribed;
+    // Stopping (SIGTERM) need not wait for a SUBACK that may never come.
+    const stopped = new Promise<void>((resolve) => {
+      if (signal?.aborted) resolve();
+      signal?.addEventListener("abort", () => resolve(), { once: true });
+    });
+    subscribed.catch(() => {});
+    await Promise.race([subscribed, stopped]);
+    if (!ready) return 0;
     say(
       `subscribed to ${options.subjects.join(", ")} as ${clientId} (MQTT ${
         v5 ? "5" : "3.1.1"

@@ -3,10 +3,13 @@
  * packet reader on the broker's side): a batch whose acknowledgements fail
  * mid-way settles, whether the broker refuses one PUBLISH (an MQTT 5
  * PUBACK reason code) or drops the connection with PUBLISHes unacknowledged;
- * and what is acknowledged in order resolves.
+ * what is acknowledged in order resolves; and a bridge coming in whose
+ * SUBACK never comes still stops when told to.
  */
 import { deepStrictEqual as eq, ok, rejects } from "node:assert/strict";
-import { subjectSink } from "../../adapters/mqtt/_bridge.ts";
+import { bridgeInto, subjectSink } from "../../adapters/mqtt/_bridge.ts";
+import { MemoryAdapter } from "../../adapters/memory/mod.ts";
+import { Mq } from "../../core/client.ts";
 import { readPackets } from "../../adapters/mqtt/_packets.ts";
 import { parseBackendUrl } from "../../core/backend_url.ts";
 import { ReceivedMessage } from "../../core/message.ts";
@@ -126,6 +129,28 @@ Deno.test("mqtt sink: a connection lost with PUBLISHes unacknowledged rejects th
     ok(lines[0]?.startsWith("disconnected from the MQTT broker at"), lines.join("\n"));
   } finally {
     await sink.close();
+    await broker.stop();
+  }
+});
+
+Deno.test("mqtt in: a bridge whose SUBACK never comes stops when its signal says so", async () => {
+  const broker = scripted(() => undefined); // answers CONNECT, never SUBSCRIBE
+  const stop = new AbortController();
+  const lines: string[] = [];
+  try {
+    const n = bridgeInto(broker.url, new Mq(new MemoryAdapter()), {
+      subjects: ["a/#"],
+      into: "a",
+      group: "g",
+      follow: true,
+      signal: stop.signal,
+      onState: (l) => lines.push(l),
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    stop.abort();
+    eq(await settles(n), 0);
+    eq(lines, []);
+  } finally {
     await broker.stop();
   }
 });
