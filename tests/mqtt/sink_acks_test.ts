@@ -3,7 +3,8 @@
  * packet reader on the broker's side): a batch whose acknowledgements fail
  * mid-way settles, whether the broker refuses one PUBLISH (an MQTT 5
  * PUBACK reason code) or drops the connection with PUBLISHes unacknowledged;
- * what is acknowledged in order resolves; and a bridge coming in whose
+ * what is acknowledged in order resolves; a broker that refuses MQTT 5 is
+ * spoken to in 3.1.1 (payloads only); and a bridge coming in whose
  * SUBACK never comes still stops when told to.
  */
 import { deepStrictEqual as eq, ok, rejects } from "node:assert/strict";
@@ -20,9 +21,13 @@ const enc = new TextEncoder();
  * A broker that accepts one MQTT 5 client and answers the i-th PUBLISH
  * (from 0) with `answer(i, packetId)`: the bytes to send back, or "close".
  */
-function scripted(answer: (i: number, id: number) => Uint8Array | "close" | undefined) {
+function scripted(
+  answer: (i: number, id: number) => Uint8Array | "close" | undefined,
+  only311 = false,
+) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   let published = 0;
+  const payloads: string[] = [];
   const served = (async () => {
     for await (const conn of listener) {
       let buf = new Uint8Array(0);
@@ -37,10 +42,21 @@ function scripted(answer: (i: number, id: number) => Uint8Array | "close" | unde
         const replies: Uint8Array[] = [];
         const { used } = readPackets(next, next.length, (p) => {
           if (!open) return;
-          if (p.type === 1) replies.push(new Uint8Array([0x20, 3, 0, 0, 0])); // CONNACK, no properties
+          if (p.type === 1) {
+            const level = p.buf[p.start + 6]; // after the protocol name "MQTT"
+            if (level === 5 && only311) {
+              // 3.1.1's "unacceptable protocol version", then the connection ends.
+              replies.push(new Uint8Array([0x20, 2, 0, 1]));
+              open = false;
+            } else if (level === 5) replies.push(new Uint8Array([0x20, 3, 0, 0, 0])); // no properties
+            else replies.push(new Uint8Array([0x20, 2, 0, 0]));
+          }
           if (p.type !== 3) return;
           const tl = (p.buf[p.start] << 8) | p.buf[p.start + 1];
           const id = (p.buf[p.start + 2 + tl] << 8) | p.buf[p.start + 3 + tl];
+          if (only311) {
+            payloads.push(new TextDecoder().decode(p.buf.subarray(p.start + 4 + tl, p.end)));
+          }
           const a = answer(published++, id);
           if (a === "close") open = false;
           else if (a) replies.push(a);
@@ -56,8 +72,10 @@ function scripted(answer: (i: number, id: number) => Uint8Array | "close" | unde
   })();
   const port = (listener.addr as Deno.NetAddr).port;
   return {
-    url: parseBackendUrl(`mqtt://127.0.0.1:${port}?version=5`),
+    url: parseBackendUrl(`mqtt://127.0.0.1:${port}${only311 ? "" : "?version=5"}`),
     published: () => published,
+    /** What the PUBLISHes carried after their packet id (3.1.1: the payload, nothing else). */
+    payloads,
     stop: async () => {
       listener.close();
       await served.catch(() => {});
@@ -151,6 +169,28 @@ Deno.test("mqtt in: a bridge whose SUBACK never comes stops when its signal says
     eq(await settles(n), 0);
     eq(lines, []);
   } finally {
+    await broker.stop();
+  }
+});
+
+Deno.test("mqtt sink: a broker that refuses MQTT 5 gets 3.1.1, said in one line, payloads only", async () => {
+  const broker = scripted((_, id) => new Uint8Array([0x40, 2, id >> 8, id & 255]), true);
+  const lines: string[] = [];
+  const sink = await subjectSink(broker.url, { onState: (l) => lines.push(l) });
+  try {
+    const list = messages(3).map((m) => {
+      m.record.headers = { region: "eu" };
+      return m;
+    });
+    await settles(sink.send("t", list));
+    eq(broker.payloads, ["m-0", "m-1", "m-2"]);
+    eq(lines, [
+      `the MQTT broker at ${
+        broker.url.href.slice(7)
+      } speaks 3.1.1, not 5: only payloads travel (no keys, headers or ids; name them in --target)`,
+    ]);
+  } finally {
+    await sink.close();
     await broker.stop();
   }
 });
