@@ -194,7 +194,7 @@ export class MqttClient {
         if (max) this.#window = Math.min(o.window, max);
       }
       link.up = true;
-      link.keepalive(o.keepaliveS);
+      link.keepalive(o.keepaliveS, () => this.#paused);
     } finally {
       cancel();
     }

@@ -70,11 +70,16 @@ export class Link {
     } catch { /* closed */ }
   }
 
-  /** Sends a PINGREQ when nothing was written for half of `keepaliveS`; closes when nothing came for 1.5 times it. */
-  keepalive(keepaliveS: number): void {
+  /**
+   * Sends a PINGREQ when nothing was written for half of `keepaliveS`;
+   * closes when nothing came for 1.5 times it, unless `paused()` (reading
+   * stopped on purpose, the broker's answers wait unread).
+   */
+  keepalive(keepaliveS: number, paused: () => boolean): void {
     const every = keepaliveS * 500;
     this.#timer = setInterval(() => {
       const now = Date.now();
+      if (paused()) this.#lastRead = now;
       if (now - this.#lastRead > keepaliveS * 1500) this.close();
       else if (now - this.#lastWrite >= every) {
         const w = new Writer(4);
@@ -136,7 +141,10 @@ export class Link {
     try {
       for (;;) {
         const wait = paused();
-        if (wait) await wait;
+        if (wait) {
+          await wait;
+          this.#lastRead = Date.now();
+        }
         if (buf.length - end < Math.max(READ / 4, need - end)) {
           const next = new Uint8Array(Math.max(READ, need, end + READ / 4));
           next.set(buf.subarray(0, end));

@@ -4,7 +4,8 @@
  * mid-way settles, whether the broker refuses one PUBLISH (an MQTT 5
  * PUBACK reason code) or drops the connection with PUBLISHes unacknowledged;
  * what is acknowledged in order resolves; a broker that refuses MQTT 5 is
- * spoken to in 3.1.1 (payloads only); and a bridge coming in whose
+ * spoken to in 3.1.1 (payloads only); a silent broker is left after 1.5
+ * keepalives, unless reading is paused on purpose; and a bridge coming in whose
  * SUBACK never comes still stops when told to.
  */
 import { deepStrictEqual as eq, ok, rejects } from "node:assert/strict";
@@ -12,6 +13,7 @@ import { bridgeInto, subjectSink } from "../../adapters/mqtt/_bridge.ts";
 import { MemoryAdapter } from "../../adapters/memory/mod.ts";
 import { Mq } from "../../core/client.ts";
 import { readPackets } from "../../adapters/mqtt/_packets.ts";
+import { MqttClient } from "../../adapters/mqtt/_client.ts";
 import { parseBackendUrl } from "../../core/backend_url.ts";
 import { ReceivedMessage } from "../../core/message.ts";
 
@@ -28,47 +30,51 @@ function scripted(
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   let published = 0;
   const payloads: string[] = [];
-  const served = (async () => {
-    for await (const conn of listener) {
-      let buf = new Uint8Array(0);
-      const chunk = new Uint8Array(65536);
-      let open = true;
-      while (open) {
-        const n = await conn.read(chunk).catch(() => null);
-        if (n === null) break;
-        const next = new Uint8Array(buf.length + n);
-        next.set(buf);
-        next.set(chunk.subarray(0, n), buf.length);
-        const replies: Uint8Array[] = [];
-        const { used } = readPackets(next, next.length, (p) => {
-          if (!open) return;
-          if (p.type === 1) {
-            const level = p.buf[p.start + 6]; // after the protocol name "MQTT"
-            if (level === 5 && only311) {
-              // 3.1.1's "unacceptable protocol version", then the connection ends.
-              replies.push(new Uint8Array([0x20, 2, 0, 1]));
-              open = false;
-            } else if (level === 5) replies.push(new Uint8Array([0x20, 3, 0, 0, 0])); // no properties
-            else replies.push(new Uint8Array([0x20, 2, 0, 0]));
-          }
-          if (p.type !== 3) return;
-          const tl = (p.buf[p.start] << 8) | p.buf[p.start + 1];
-          const id = (p.buf[p.start + 2 + tl] << 8) | p.buf[p.start + 3 + tl];
-          if (only311) {
-            payloads.push(new TextDecoder().decode(p.buf.subarray(p.start + 4 + tl, p.end)));
-          }
-          const a = answer(published++, id);
-          if (a === "close") open = false;
-          else if (a) replies.push(a);
-        });
-        buf = next.slice(used);
-        for (const r of replies) await conn.write(r).catch(() => {});
-        if (!open) conn.close();
-      }
-      try {
-        conn.close();
-      } catch { /* closed */ }
+  const serve = async (conn: Deno.Conn) => {
+    let buf = new Uint8Array(0);
+    const chunk = new Uint8Array(65536);
+    let open = true;
+    while (open) {
+      const n = await conn.read(chunk).catch(() => null);
+      if (n === null) break;
+      const next = new Uint8Array(buf.length + n);
+      next.set(buf);
+      next.set(chunk.subarray(0, n), buf.length);
+      const replies: Uint8Array[] = [];
+      const { used } = readPackets(next, next.length, (p) => {
+        if (!open) return;
+        if (p.type === 1) {
+          const level = p.buf[p.start + 6]; // after the protocol name "MQTT"
+          if (level === 5 && only311) {
+            // 3.1.1's "unacceptable protocol version", then the connection ends.
+            replies.push(new Uint8Array([0x20, 2, 0, 1]));
+            open = false;
+          } else if (level === 5) replies.push(new Uint8Array([0x20, 3, 0, 0, 0])); // no properties
+          else replies.push(new Uint8Array([0x20, 2, 0, 0]));
+        }
+        if (p.type !== 3) return;
+        const tl = (p.buf[p.start] << 8) | p.buf[p.start + 1];
+        const id = (p.buf[p.start + 2 + tl] << 8) | p.buf[p.start + 3 + tl];
+        if (only311) {
+          payloads.push(new TextDecoder().decode(p.buf.subarray(p.start + 4 + tl, p.end)));
+        }
+        const a = answer(published++, id);
+        if (a === "close") open = false;
+        else if (a) replies.push(a);
+      });
+      buf = next.slice(used);
+      for (const r of replies) await conn.write(r).catch(() => {});
+      if (!open) conn.close();
     }
+    try {
+      conn.close();
+    } catch { /* closed */ }
+  };
+  const conns: Promise<void>[] = [];
+  const served = (async () => {
+    // Each client served at once (several may be connected).
+    for await (const conn of listener) conns.push(serve(conn));
+    await Promise.all(conns);
   })();
   const port = (listener.addr as Deno.NetAddr).port;
   return {
@@ -191,6 +197,40 @@ Deno.test("mqtt sink: a broker that refuses MQTT 5 gets 3.1.1, said in one line,
     ]);
   } finally {
     await sink.close();
+    await broker.stop();
+  }
+});
+
+Deno.test("mqtt client: a silent broker is left after 1.5 keepalives, but not while reading is paused", async () => {
+  const broker = scripted(() => undefined); // never answers PINGREQ
+  const port = Number(broker.url.href.split(":").at(-1)!.split("?")[0]);
+  const open = (lines: string[]) =>
+    MqttClient.connect({
+      host: "127.0.0.1",
+      port,
+      tls: false,
+      version: 5,
+      where: `127.0.0.1:${port}`,
+      timeoutMs: 5000,
+      window: 16,
+      clientId: "k",
+      clean: true,
+      keepaliveS: 1,
+      onState: (l) => lines.push(l),
+    });
+  const silentLines: string[] = [], pausedLines: string[] = [];
+  const silent = await open(silentLines);
+  const paused = await open(pausedLines);
+  paused.pause();
+  try {
+    // Past 1.5 keepalives of silence (a liveness bound, not a timing).
+    await new Promise((r) => setTimeout(r, 2600));
+    // The silent one was left (then connected again: this broker answers a new CONNECT).
+    eq(silentLines[0], `disconnected from the MQTT broker at 127.0.0.1:${port}; reconnecting`);
+    eq([paused.connected, pausedLines], [true, []]);
+  } finally {
+    await silent.end();
+    await paused.end();
     await broker.stop();
   }
 });
