@@ -61,8 +61,15 @@ const BATCH = 512;
  * batch, so that the next batch arrives while one is stored.
  */
 const RECEIVE_MAXIMUM = 1024;
-/** Messages waiting for their store at which reading stops (above the Receive Maximum). */
-const PAUSE_AT = RECEIVE_MAXIMUM + BATCH;
+/**
+ * Messages (or payload bytes) waiting for their store at which reading
+ * stops until half are stored. Well above the Receive Maximum: mosquitto
+ * 2.0 sends past it once PUBACKs flow (27,952 unacknowledged measured with
+ * 1024 asked), and a bridge killed while the socket holds unread bytes
+ * resets the connection, which drops the PUBACKs the broker had not read
+ * yet (so pausing early makes a kill -9 store more again).
+ */
+const PAUSE_AT = 8192, PAUSE_BYTES = 16 << 20;
 
 /**
  * Refuses a topic name MQTT does not take for a PUBLISH.
@@ -178,16 +185,17 @@ export async function bridgeInto(
   let total = 0, redelivered = 0;
   let lastArrival = Date.now();
   let wake: (() => void) | undefined;
-  let paused = false, ready = false;
+  let paused = false, ready = false, bytes = 0;
 
   // Set before the connection: a session's messages may come right after the CONNACK.
   const onMessage = (m: Incoming) => {
     lastArrival = Date.now();
     if (m.dup) redelivered++;
     buffer.push(m);
+    bytes += m.payload.length;
     // QoS 0 messages and 3.1.1 have no window: stop reading until the batch is stored
     // (not before the SUBACK, which comes after a session's first messages).
-    if (buffer.length >= PAUSE_AT && !paused && ready) {
+    if ((buffer.length >= PAUSE_AT || bytes >= PAUSE_BYTES) && !paused && ready) {
       paused = true;
       client.pause(); // set by then: ready comes after the connection
     }
@@ -250,7 +258,8 @@ export async function bridgeInto(
       // A moment for more to arrive, so that a batch is stored at once.
       if (buffer.length < BATCH) await sleep(2);
       const batch = buffer.splice(0, BATCH);
-      if (paused && buffer.length < BATCH) {
+      for (const m of batch) bytes -= m.payload.length;
+      if (paused && buffer.length < PAUSE_AT / 2 && bytes < PAUSE_BYTES / 2) {
         paused = false;
         client.resume();
       }
