@@ -32,6 +32,7 @@ const BINARIES: Record<string, string[]> = {
   mosquitto_pub: ["/usr/bin/mosquitto_pub", "/usr/local/bin/mosquitto_pub"],
   "rabbitmq-server": ["/usr/lib/rabbitmq/bin/rabbitmq-server"],
   kcat: ["/usr/bin/kcat", "/usr/local/bin/kcat"],
+  openssl: ["/usr/bin/openssl", "/usr/local/bin/openssl"],
 };
 
 /** The path of a broker binary, or undefined. */

@@ -1,7 +1,8 @@
 /**
  * The MQTT connector of `mq bridge` (`mqtt://[user:pass@]host:port`,
  * `mqtts://` for TLS), loaded only when a bridge uses it; a
- * `BrokerConnector` of core/bridge.ts, through `mqtt` (mqtt.js).
+ * `BrokerConnector` of core/bridge.ts, through mq's own MQTT client
+ * (`_client.ts`: bytes and batches, no npm client).
  *
  * Going out (`--to`), each message is a PUBLISH to the topic `--target`
  * names (default: the local topic), at QoS `?qos=` (default 1); the local
@@ -37,8 +38,6 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
-import type { IPublishPacket, MqttClient } from "mqtt";
 import type { BridgeSink, IntoOptions, SinkOptions } from "../../core/bridge.ts";
 import { groupByTarget } from "../../core/bridge.ts";
 import { compileTarget } from "../../core/bridge_target.ts";
@@ -47,15 +46,30 @@ import type { Mq, OutgoingMessage } from "../../core/client.ts";
 import type { ReceivedMessage } from "../../core/message.ts";
 import { MqError } from "../../core/errors.ts";
 import { retrier, sleep, storeAsIs } from "../_bridge_in.ts";
-import { connectMqtt, type MqttUrl, parseMqttUrl } from "./_connection.ts";
-import { messageOf, mqttSafe, type UserProperties, userPropertiesOf } from "./_mapping.ts";
+import { connectMqtt, parseMqttUrl } from "./_connection.ts";
+import type { Incoming } from "./_client.ts";
+import { messageOf, mqttSafe, userPropertiesOf } from "./_mapping.ts";
 
 export { parseMqttUrl } from "./_connection.ts";
 
 /** Publishes awaiting their acknowledgement at once. */
 const WINDOW = 1024;
-/** Messages stored at once coming in (also the Receive Maximum asked of the broker). */
-const BATCH = 1024;
+/** Messages stored at once coming in. */
+const BATCH = 512;
+/**
+ * MQTT 5: unacknowledged PUBLISHes the broker may send at once: more than a
+ * batch, so that the next batch arrives while one is stored.
+ */
+const RECEIVE_MAXIMUM = 1024;
+/**
+ * Messages (or payload bytes) waiting for their store at which reading
+ * stops until half are stored. Well above the Receive Maximum: mosquitto
+ * 2.0 sends past it once PUBACKs flow (27,952 unacknowledged measured with
+ * 1024 asked), and a bridge killed while the socket holds unread bytes
+ * resets the connection, which drops the PUBACKs the broker had not read
+ * yet (so pausing early makes a kill -9 store more again).
+ */
+const PAUSE_AT = 8192, PAUSE_BYTES = 16 << 20;
 
 /**
  * Refuses a topic name MQTT does not take for a PUBLISH.
@@ -96,93 +110,32 @@ export async function subjectSink(url: BackendUrl, options: SinkOptions = {}): P
     ? undefined
     : compileTarget(options.target);
   let onState = options.onState;
-  const client = await connectMqtt(conf, { onState: (line) => onState?.(line) });
-  const v5 = client.options.protocolVersion === 5;
+  const client = await connectMqtt(conf, { window: WINDOW, onState: (line) => onState?.(line) });
+  const v5 = client.version === 5;
+  const publish = (name: string, topic: string, messages: ReceivedMessage[]) =>
+    client.publish(
+      name,
+      messages.map((m) => m.payload),
+      v5 ? (i) => userPropertiesOf(topic, messages[i]) as Record<string, string> : undefined,
+      conf.qos,
+    );
   return {
     async send(topic, messages) {
       if (!targetOf) {
         checkTopicName(topic, topic);
-        return await publish(client, conf, v5, topic, topic, messages);
+        return await publish(topic, topic, messages);
       }
       const byName = groupByTarget(topic, messages, targetOf);
       for (const name of byName.keys()) checkTopicName(name, topic);
-      for (const [name, list] of byName) await publish(client, conf, v5, name, topic, list);
+      // Every target's PUBLISHes share the window; the batch settles once all are acknowledged.
+      await Promise.all([...byName].map(([name, list]) => publish(name, topic, list)));
     },
     watch(say) {
       onState = say;
     },
-    close: () => client.endAsync().catch(() => client.end(true)).then(() => {}),
+    close: () => client.end(),
   };
 }
-
-/** Publishes `messages` of `topic` to `name`; resolves once every one is acknowledged. */
-function publish(
-  client: MqttClient,
-  conf: MqttUrl,
-  v5: boolean,
-  name: string,
-  topic: string,
-  messages: ReceivedMessage[],
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let sent = 0, done = 0;
-    let failed: Error | undefined;
-    const acked = (e?: Error) => {
-      if (e) failed ??= e;
-      done++;
-      if (done === messages.length) {
-        if (failed) reject(failed);
-        else resolve();
-      } else if (!failed && !scheduled) {
-        // The acknowledgements of one read free their places at once: refill them together.
-        scheduled = true;
-        queueMicrotask(pump);
-      }
-    };
-    let scheduled = false;
-    const pump = () => {
-      scheduled = false;
-      if (failed) return;
-      // The PUBLISHes of a pump go out in one write (mqtt.js writes each packet by itself).
-      const stream = client.stream;
-      stream?.cork();
-      try {
-        pumpCorked();
-      } finally {
-        stream?.uncork();
-      }
-    };
-    const pumpCorked = () => {
-      while (sent < messages.length && sent - done < WINDOW) {
-        const m = messages[sent++];
-        const p = m.payload;
-        client.publish(
-          name,
-          Buffer.from(p.buffer, p.byteOffset, p.byteLength),
-          v5
-            ? { qos: conf.qos, properties: { userProperties: userPropertiesOf(topic, m) } }
-            : { qos: conf.qos },
-          acked,
-        );
-      }
-    };
-    if (messages.length === 0) resolve();
-    else pump();
-  });
-}
-
-/** A message on its way in, with what acknowledges it. */
-interface Incoming {
-  topic: string;
-  payload: Uint8Array;
-  properties?: UserProperties;
-  dup: boolean;
-  /** Sends its PUBACK (none at QoS 0); a no-op once its connection is gone. */
-  ack?: () => void;
-}
-
-/** The part of mqtt.js's client that sends packets (for acknowledgements held back). */
-type SendPacket = (packet: { cmd: string }, cb?: (e?: Error) => void, ...rest: unknown[]) => void;
 
 /**
  * Brings messages of the topic filters `options.subjects` into the topic
@@ -229,83 +182,57 @@ export async function bridgeInto(
   const signal = options.signal;
   const clientId = `mq-bridge-${options.group}`;
   const buffer: Incoming[] = [];
-  let last: Incoming | undefined;
   let total = 0, redelivered = 0;
   let lastArrival = Date.now();
   let wake: (() => void) | undefined;
-  let paused = false;
+  let paused = false, ready = false, bytes = 0;
 
-  /** Set up on the client before it connects: a session's messages may come with the CONNACK. */
-  const prepare = (client: MqttClient) => {
-    const v5 = client.options.protocolVersion === 5;
-    client.on("message", (topic: string, payload: Buffer, packet: IPublishPacket) => {
-      lastArrival = Date.now();
-      if (packet.dup) redelivered++;
-      buffer.push(
-        last = {
-          topic,
-          payload,
-          properties: v5
-            ? packet.properties?.userProperties as UserProperties | undefined
-            : undefined,
-          dup: !!packet.dup,
-        },
-      );
-      // QoS 0 messages have no window: stop reading until the batch is stored.
-      if (buffer.length >= BATCH * 4 && !paused) {
-        paused = true;
-        client.stream.pause();
-      }
-      wake?.();
-    });
-    // A PUBACK goes only once its message is stored. mqtt.js sends it right
-    // after the message event (same tick), so its packet is kept with that
-    // message and sent after the store.
-    const internals = client as unknown as { _sendPacket: SendPacket };
-    const sendPacket = internals._sendPacket.bind(client);
-    internals._sendPacket = (packet, cb, ...rest) => {
-      if (packet.cmd !== "puback" || !last || last.ack) return sendPacket(packet, cb, ...rest);
-      // Each connection has a stream of its own (the 'connect' event may come
-      // after the first messages of a session).
-      const on = client.stream;
-      last.ack = () => {
-        // An ack for an earlier connection is void: the broker delivers the message again.
-        if (on === client.stream && client.connected) sendPacket(packet);
-      };
-      cb?.();
-    };
+  // Set before the connection: a session's messages may come right after the CONNACK.
+  const onMessage = (m: Incoming) => {
+    lastArrival = Date.now();
+    if (m.dup) redelivered++;
+    buffer.push(m);
+    bytes += m.payload.length;
+    // QoS 0 messages and 3.1.1 have no window: stop reading until the batch is stored
+    // (not before the SUBACK, which comes after a session's first messages).
+    if ((buffer.length >= PAUSE_AT || bytes >= PAUSE_BYTES) && !paused && ready) {
+      paused = true;
+      client.pause(); // set by then: ready comes after the connection
+    }
+    wake?.();
   };
   const client = await connectMqtt(conf, {
     clientId,
     persistent: true,
-    receiveMaximum: BATCH,
+    receiveMaximum: RECEIVE_MAXIMUM,
     onState: say,
-    prepare,
+    onMessage,
   });
-  const v5 = client.options.protocolVersion === 5;
+  const v5 = client.version === 5;
 
-  const subscribed = new Promise<void>((resolve, reject) => {
-    const filters: Record<string, { qos: 0 | 1 }> = {};
-    for (const f of options.subjects) filters[f] = { qos: conf.qos as 0 | 1 };
-    client.subscribe(filters, (e, granted) => {
-      if (e) return reject(e);
-      const refused = granted?.find((g) => g.qos === 128 || (g as { qos: number }).qos > 2);
-      if (refused) {
-        reject(
-          new MqError(
-            "CONFLICT",
-            `the MQTT broker at ${conf.where} refused the subscription to ${
-              JSON.stringify(refused.topic)
-            }`,
-          ),
-        );
-      } else resolve();
-    });
+  const subscribed = client.subscribe(options.subjects, conf.qos).then((codes) => {
+    ready = true;
+    const refused = codes.findIndex((c) => c >= 0x80 || c > 2);
+    if (refused >= 0) {
+      throw new MqError(
+        "CONFLICT",
+        `the MQTT broker at ${conf.where} refused the subscription to ${
+          JSON.stringify(options.subjects[refused])
+        }`,
+      );
+    }
   });
 
   const run = retrier({ signal, onState: say, recovered: "storing messages again" });
   try {
-    await subscribed;
+    // Stopping (SIGTERM) need not wait for a SUBACK that may never come.
+    const stopped = new Promise<void>((resolve) => {
+      if (signal?.aborted) resolve();
+      signal?.addEventListener("abort", () => resolve(), { once: true });
+    });
+    subscribed.catch(() => {});
+    await Promise.race([subscribed, stopped]);
+    if (!ready) return 0;
     say(
       `subscribed to ${options.subjects.join(", ")} as ${clientId} (MQTT ${
         v5 ? "5" : "3.1.1"
@@ -331,9 +258,10 @@ export async function bridgeInto(
       // A moment for more to arrive, so that a batch is stored at once.
       if (buffer.length < BATCH) await sleep(2);
       const batch = buffer.splice(0, BATCH);
-      if (paused && buffer.length < BATCH) {
+      for (const m of batch) bytes -= m.payload.length;
+      if (paused && buffer.length < PAUSE_AT / 2 && bytes < PAUSE_BYTES / 2) {
         paused = false;
-        client.stream.resume();
+        client.resume();
       }
       const messages: OutgoingMessage[] = batch.map((m) =>
         messageOf(m.topic, m.payload, m.properties)
@@ -344,12 +272,12 @@ export async function bridgeInto(
       );
       if (!r) break;
       total += r.count;
-      for (const m of batch) m.ack?.();
+      client.ack(batch);
       // The broker sends more only once it has the acks: idle counts from here.
       lastArrival = Date.now();
     }
   } finally {
-    await client.endAsync().catch(() => client.end(true));
+    await client.end();
   }
   if (redelivered > 0) {
     say(

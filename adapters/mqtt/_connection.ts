@@ -1,12 +1,13 @@
 /**
  * MQTT URLs (`mqtt://[user:pass@]host:port[?options]`, `mqtts://` for TLS)
- * and connections through `mqtt` (mqtt.js): MQTT 5 unless the URL says
- * `?version=3.1.1` or the broker refuses 5, a first connection that fails
- * is an error, later losses reconnect with backoff, one line per change.
+ * and connections through mq's own client (`_client.ts`): MQTT 5 unless the
+ * URL says `?version=3.1.1` or the broker refuses 5, a first connection
+ * that fails is an error, later losses reconnect with backoff, one line per
+ * change.
  *
  * @module
  */
-import { connect, type IClientOptions, type MqttClient } from "mqtt";
+import { ConnackError, type Incoming, MqttClient } from "./_client.ts";
 import type { BackendUrl } from "../../core/backend_url.ts";
 import { redactUrl } from "../../core/backend_url.ts";
 import { MqError } from "../../core/errors.ts";
@@ -105,10 +106,12 @@ export interface ConnectOptions {
   persistent?: boolean;
   /** MQTT 5: how many unacknowledged QoS 1 messages the broker may send us. */
   receiveMaximum?: number;
+  /** Most PUBLISHes awaiting their acknowledgement at once. @default 1024 */
+  window?: number;
   /** Told of each change of the connection's state, as one line. */
   onState?: (line: string) => void;
-  /** Called with each client made, before it connects (to hear every packet). */
-  prepare?: (client: MqttClient) => void;
+  /** Each PUBLISH that comes in (set before the CONNACK: a session's messages may follow it at once). */
+  onMessage?: (m: Incoming) => void;
 }
 
 /** CONNACK codes that say the broker does not speak the protocol version asked for. */
@@ -117,52 +120,38 @@ const WRONG_VERSION = new Set([1, 132]);
 const AUTH = new Set([4, 5, 134, 135, 138]);
 
 /** One connection attempt: the client once connected, or the reason it failed. */
-function attempt(
+async function attempt(
   conf: MqttUrl,
   version: 4 | 5,
   options: ConnectOptions,
 ): Promise<{ client: MqttClient } | { error: Error & { code?: number } }> {
-  const opts: IClientOptions = {
-    host: conf.host,
-    port: conf.port,
-    protocol: conf.tls ? "mqtts" : "mqtt",
-    servername: conf.tls ? conf.host : undefined,
-    username: conf.username,
-    password: conf.password,
-    clientId: options.clientId ?? `mq-${crypto.randomUUID().slice(0, 18)}`,
-    clean: !options.persistent,
-    protocolVersion: version,
-    reconnectPeriod: 0,
-    connectTimeout: conf.timeoutMs,
-    keepalive: 30,
-    resubscribe: true,
-  };
-  if (version === 5) {
-    opts.properties = {
-      ...(options.persistent
-        ? { sessionExpiryInterval: Math.round(conf.sessionExpiryMs / 1000) }
-        : {}),
-      ...(options.receiveMaximum ? { receiveMaximum: options.receiveMaximum } : {}),
-    };
-  }
-  return new Promise((resolve) => {
-    const client = connect(opts);
-    options.prepare?.(client);
-    const fail = (error: Error) => {
-      client.removeAllListeners();
-      client.on("error", () => {});
-      client.end(true);
-      resolve({ error });
-    };
-    client.once("connect", () => {
-      client.removeListener("error", fail);
-      client.removeListener("close", closed);
-      resolve({ client });
+  try {
+    const client = await MqttClient.connect({
+      host: conf.host,
+      port: conf.port,
+      tls: conf.tls,
+      where: conf.where,
+      timeoutMs: conf.timeoutMs,
+      window: options.window ?? 1024,
+      version,
+      clientId: options.clientId ?? `mq-${crypto.randomUUID().slice(0, 18)}`,
+      clean: !options.persistent,
+      keepaliveS: 30,
+      username: conf.username,
+      password: conf.password,
+      sessionExpiryS: options.persistent ? Math.round(conf.sessionExpiryMs / 1000) : undefined,
+      receiveMaximum: options.receiveMaximum,
+      onMessage: options.onMessage,
+      onState: options.onState,
     });
-    const closed = () => fail(new Error("the connection closed"));
-    client.once("error", fail);
-    client.once("close", closed);
-  });
+    return { client };
+  } catch (e) {
+    if (e instanceof ConnackError) return { error: e };
+    if (e instanceof Deno.errors.ConnectionRefused) {
+      return { error: new Error(`connect ECONNREFUSED ${conf.host}:${conf.port}`, { cause: e }) };
+    }
+    return { error: e as Error };
+  }
 }
 
 /**
@@ -199,27 +188,5 @@ export async function connectMqtt(
       cause: r.error,
     });
   }
-  const client = r.client;
-  let up = true;
-  let period = 250;
-  client.options.reconnectPeriod = period;
-  client.on("error", () => {/* reported as the state changes, below */});
-  client.on("offline", () => {
-    if (!up) return;
-    up = false;
-    options.onState?.(`disconnected from the MQTT broker at ${conf.where}; reconnecting`);
-  });
-  client.on("close", () => {
-    if (client.disconnecting) return;
-    // Back off: each failed attempt waits twice as long, up to 5 s.
-    if (!up) client.options.reconnectPeriod = period = Math.min(period * 2, 5000);
-  });
-  client.on("connect", () => {
-    period = 250;
-    client.options.reconnectPeriod = period;
-    if (up) return;
-    up = true;
-    options.onState?.(`reconnected to the MQTT broker at ${conf.where}`);
-  });
-  return client;
+  return r.client;
 }

@@ -23,7 +23,7 @@ export const ORIGIN = "mqtt-topic";
 
 const RESERVED = new Set([KEY, ID, META]);
 
-/** MQTT 5 user properties as mqtt.js takes and gives them. */
+/** MQTT 5 user properties: name to value (a list: a repeated name, of which the last counts). */
 export type UserProperties = Record<string, string | string[]>;
 
 /**
