@@ -168,6 +168,44 @@ export interface BridgeOptions {
    * @default Infinity
    */
   retryForMs?: number;
+  /**
+   * The window of unconfirmed messages: a send to the sink holds at most
+   * this many messages and about this many payload bytes (a single larger
+   * message goes alone), and the next send starts only once the sink
+   * confirmed it. A slow target slows the bridge; memory stays flat.
+   * @default { messages: 1024, bytes: 1 MiB }
+   */
+  window?: { messages?: number; bytes?: number };
+}
+
+/** The default window of unconfirmed messages of a bridge (see {@link BridgeOptions.window}). */
+export const BRIDGE_WINDOW: Readonly<{ messages: number; bytes: number }> = Object.freeze({
+  messages: 1024,
+  bytes: 1 << 20,
+});
+
+/**
+ * The end of the window that starts at `from` in `batch`: at most `messages`
+ * messages and `bytes` payload bytes, but at least one message.
+ *
+ * @example
+ * ```ts
+ * import { windowEnd } from "./bridge.ts";
+ * windowEnd([], 0, 1024, 1 << 20); // 0
+ * ```
+ */
+export function windowEnd(
+  batch: readonly { payload: Uint8Array }[],
+  from: number,
+  messages: number,
+  bytes: number,
+): number {
+  const last = Math.min(batch.length, from + messages);
+  if (from >= last) return from;
+  let size = batch[from].payload.length;
+  let to = from + 1;
+  while (to < last && size + batch[to].payload.length <= bytes) size += batch[to++].payload.length;
+  return to;
 }
 
 /** What a bridge run forwarded, per topic. */
@@ -185,6 +223,8 @@ export async function runBridge(
     patterns.map((key) => ({ destination: "x", destinationKind: "topic", key })),
   );
   const group = options.group ?? "bridge";
+  const windowMessages = Math.max(1, options.window?.messages ?? BRIDGE_WINDOW.messages);
+  const windowBytes = Math.max(1, options.window?.bytes ?? BRIDGE_WINDOW.bytes);
   const result: BridgeResult = {};
   const running = new Map<string, Promise<void>>();
   // One line per change of state: forwarding, or failing (however often, however it fails).
@@ -204,48 +244,55 @@ export async function runBridge(
       group,
       follow: options.follow ?? true,
       signal: stop.signal,
-      batchSize: 1024,
+      // Batches of about a window: the read holds no more than a send does.
+      batchSize: windowMessages,
+      batchBytes: windowBytes,
       visibilityMs: options.visibilityMs,
     });
     try {
       for (;;) {
-        const batch = await sub.take(8192);
-        if (batch === null) break;
-        // When this batch's sends began to fail (each topic counts its own).
-        let failingSince: number | undefined;
-        for (let attempt = 1;; attempt++) {
-          try {
-            await sink.send(topic, batch);
-            if (!forwarding || failing) say(failing ? "forwarding again" : "forwarding");
-            forwarding = true;
-            failing = false;
-            break;
-          } catch (e) {
-            if (stop.signal.aborted || isFatal(e)) throw e;
-            if (!failing) {
-              say(`target unavailable (${(e as Error).message}); retrying with backoff`);
+        const taken = await sub.take();
+        if (taken === null) break;
+        for (let from = 0; from < taken.length;) {
+          const to = windowEnd(taken, from, windowMessages, windowBytes);
+          const batch = from === 0 && to === taken.length ? taken : taken.slice(from, to);
+          from = to;
+          // When this batch's sends began to fail (each topic counts its own).
+          let failingSince: number | undefined;
+          for (let attempt = 1;; attempt++) {
+            try {
+              await sink.send(topic, batch);
+              if (!forwarding || failing) say(failing ? "forwarding again" : "forwarding");
+              forwarding = true;
+              failing = false;
+              break;
+            } catch (e) {
+              if (stop.signal.aborted || isFatal(e)) throw e;
+              if (!failing) {
+                say(`target unavailable (${(e as Error).message}); retrying with backoff`);
+              }
+              failingSince ??= source.clock.now();
+              failing = true;
+              const delay = backoffDelay(attempt, { baseMs: 100, maxMs: 5000 });
+              if (source.clock.now() - failingSince + delay > retryForMs) {
+                const n = Object.values(result).reduce((a, b) => a + b, 0);
+                throw new MqError(
+                  "UNREACHABLE",
+                  `the target stayed unavailable for ${
+                    Math.round((source.clock.now() - failingSince) / 1000)
+                  } s (${(e as Error).message}); ${n} message${
+                    n === 1 ? "" : "s"
+                  } forwarded before, the rest stay for the next run`,
+                  { cause: e },
+                );
+              }
+              await source.clock.sleep(delay, stop.signal);
+              if (stop.signal.aborted) throw e;
             }
-            failingSince ??= source.clock.now();
-            failing = true;
-            const delay = backoffDelay(attempt, { baseMs: 100, maxMs: 5000 });
-            if (source.clock.now() - failingSince + delay > retryForMs) {
-              const n = Object.values(result).reduce((a, b) => a + b, 0);
-              throw new MqError(
-                "UNREACHABLE",
-                `the target stayed unavailable for ${
-                  Math.round((source.clock.now() - failingSince) / 1000)
-                } s (${(e as Error).message}); ${n} message${
-                  n === 1 ? "" : "s"
-                } forwarded before, the rest stay for the next run`,
-                { cause: e },
-              );
-            }
-            await source.clock.sleep(delay, stop.signal);
-            if (stop.signal.aborted) throw e;
           }
+          sub.ackAll(batch);
+          result[topic] = (result[topic] ?? 0) + batch.length;
         }
-        sub.ackAll(batch);
-        result[topic] = (result[topic] ?? 0) + batch.length;
       }
     } finally {
       await sub.close();
