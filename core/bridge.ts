@@ -186,27 +186,38 @@ export const BRIDGE_WINDOW: Readonly<{ messages: number; bytes: number }> = Obje
 
 /**
  * The end of the window that starts at `from` in `batch`: at most `messages`
- * messages and `bytes` payload bytes, but at least one message.
+ * messages and `bytes` bytes (each message's `sizeOf`), but at least one
+ * message. Connectors use it both ways: a send, a store and its ack.
  *
  * @example
  * ```ts
  * import { windowEnd } from "./bridge.ts";
- * windowEnd([], 0, 1024, 1 << 20); // 0
+ * const sizes = [600, 600, 10];
+ * windowEnd(sizes, 0, 1024, 1000, (n) => n); // 1: the second would pass 1000 bytes
+ * windowEnd(sizes, 1, 1024, 1000, (n) => n); // 3
  * ```
  */
-export function windowEnd(
-  batch: readonly { payload: Uint8Array }[],
+export function windowEnd<T>(
+  batch: readonly T[],
   from: number,
   messages: number,
   bytes: number,
+  sizeOf: (m: T) => number,
 ): number {
   const last = Math.min(batch.length, from + messages);
   if (from >= last) return from;
-  let size = batch[from].payload.length;
+  let size = sizeOf(batch[from]);
   let to = from + 1;
-  while (to < last && size + batch[to].payload.length <= bytes) size += batch[to++].payload.length;
+  for (; to < last; to++) {
+    const next = size + sizeOf(batch[to]);
+    if (next > bytes) break;
+    size = next;
+  }
   return to;
 }
+
+/** The payload bytes of a message (the size {@link windowEnd} counts going out). */
+const payloadSize = (m: ReceivedMessage) => m.payload.length;
 
 /** What a bridge run forwarded, per topic. */
 export type BridgeResult = Record<string, number>;
@@ -254,7 +265,7 @@ export async function runBridge(
         const taken = await sub.take();
         if (taken === null) break;
         for (let from = 0; from < taken.length;) {
-          const to = windowEnd(taken, from, windowMessages, windowBytes);
+          const to = windowEnd(taken, from, windowMessages, windowBytes, payloadSize);
           const batch = from === 0 && to === taken.length ? taken : taken.slice(from, to);
           from = to;
           // When this batch's sends began to fail (each topic counts its own).
