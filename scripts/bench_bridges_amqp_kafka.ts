@@ -43,8 +43,15 @@ async function run(args: string[], env: Record<string, string> = {}): Promise<nu
   return ms;
 }
 
+/** The V8 flags of the `mq` task (what `deno task install` installs): mq runs as users run it. */
+const V8_FLAGS: string[] = (JSON.parse(Deno.readTextFileSync(CONFIG)).tasks.mq as string)
+  .split(/\s+/).filter((w) => w.startsWith("--v8-flags="));
+
 const mqCmd = (home: string, ...args: string[]) =>
-  run(["run", "-A", "--quiet", MAIN, ...args, "-q"], { MQ_HOME: home, MQ_URL: `file:${home}` });
+  run(["run", "-A", "--quiet", ...V8_FLAGS, MAIN, ...args, "-q"], {
+    MQ_HOME: home,
+    MQ_URL: `file:${home}`,
+  });
 
 /** The plain script: one job, with the npm client alone. */
 const RAW = `
