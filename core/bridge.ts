@@ -123,7 +123,10 @@ export interface IntoOptions {
  *   one (`redis:<stream>:<entry-id>`, `kafka:<topic>:<partition>:<offset>`,
  *   ...), so mq's dedup window drops a redelivery; the origin is kept as a
  *   header;
- * - a bounded window of unconfirmed messages (memory stays flat);
+ * - a bounded window of unconfirmed messages, in count and bytes (memory
+ *   stays flat): going out, {@link runBridge} hands a sink at most
+ *   {@link BRIDGE_WINDOW} per send; coming in, a connector stores and acks
+ *   batches cut by {@link windowEnd} to the same bound;
  * - a broker outage is retried with backoff, one line per change of state;
  *   {@link isFatal} errors stop the bridge (`INVALID_ARGUMENT`, `INVALID_URL`
  *   map to exit 2).
