@@ -123,7 +123,10 @@ export interface IntoOptions {
  *   one (`redis:<stream>:<entry-id>`, `kafka:<topic>:<partition>:<offset>`,
  *   ...), so mq's dedup window drops a redelivery; the origin is kept as a
  *   header;
- * - a bounded window of unconfirmed messages (memory stays flat);
+ * - a bounded window of unconfirmed messages, in count and bytes (memory
+ *   stays flat): going out, {@link runBridge} hands a sink at most
+ *   {@link BRIDGE_WINDOW} per send; coming in, a connector stores and acks
+ *   batches cut by {@link windowEnd} to the same bound;
  * - a broker outage is retried with backoff, one line per change of state;
  *   {@link isFatal} errors stop the bridge (`INVALID_ARGUMENT`, `INVALID_URL`
  *   map to exit 2).
@@ -168,7 +171,56 @@ export interface BridgeOptions {
    * @default Infinity
    */
   retryForMs?: number;
+  /**
+   * The window of unconfirmed messages: a send to the sink holds at most
+   * this many messages and about this many payload bytes (a single larger
+   * message goes alone), and the next send starts only once the sink
+   * confirmed it. A slow target slows the bridge; memory stays flat.
+   * @default { messages: 1024, bytes: 1 MiB }
+   */
+  window?: { messages?: number; bytes?: number };
 }
+
+/** The default window of unconfirmed messages of a bridge (see {@link BridgeOptions.window}). */
+export const BRIDGE_WINDOW: Readonly<{ messages: number; bytes: number }> = Object.freeze({
+  messages: 1024,
+  bytes: 1 << 20,
+});
+
+/**
+ * The end of the window that starts at `from` in `batch`: at most `messages`
+ * messages and `bytes` bytes (each message's `sizeOf`), but at least one
+ * message. Connectors use it both ways: a send, a store and its ack.
+ *
+ * @example
+ * ```ts
+ * import { windowEnd } from "./bridge.ts";
+ * const sizes = [600, 600, 10];
+ * windowEnd(sizes, 0, 1024, 1000, (n) => n); // 1: the second would pass 1000 bytes
+ * windowEnd(sizes, 1, 1024, 1000, (n) => n); // 3
+ * ```
+ */
+export function windowEnd<T>(
+  batch: readonly T[],
+  from: number,
+  messages: number,
+  bytes: number,
+  sizeOf: (m: T) => number,
+): number {
+  const last = Math.min(batch.length, from + messages);
+  if (from >= last) return from;
+  let size = sizeOf(batch[from]);
+  let to = from + 1;
+  for (; to < last; to++) {
+    const next = size + sizeOf(batch[to]);
+    if (next > bytes) break;
+    size = next;
+  }
+  return to;
+}
+
+/** The payload bytes of a message (the size {@link windowEnd} counts going out). */
+const payloadSize = (m: ReceivedMessage) => m.payload.length;
 
 /** What a bridge run forwarded, per topic. */
 export type BridgeResult = Record<string, number>;
@@ -185,6 +237,8 @@ export async function runBridge(
     patterns.map((key) => ({ destination: "x", destinationKind: "topic", key })),
   );
   const group = options.group ?? "bridge";
+  const windowMessages = Math.max(1, options.window?.messages ?? BRIDGE_WINDOW.messages);
+  const windowBytes = Math.max(1, options.window?.bytes ?? BRIDGE_WINDOW.bytes);
   const result: BridgeResult = {};
   const running = new Map<string, Promise<void>>();
   // One line per change of state: forwarding, or failing (however often, however it fails).
@@ -204,48 +258,55 @@ export async function runBridge(
       group,
       follow: options.follow ?? true,
       signal: stop.signal,
-      batchSize: 1024,
+      // Batches of about a window: the read holds no more than a send does.
+      batchSize: windowMessages,
+      batchBytes: windowBytes,
       visibilityMs: options.visibilityMs,
     });
     try {
       for (;;) {
-        const batch = await sub.take(8192);
-        if (batch === null) break;
-        // When this batch's sends began to fail (each topic counts its own).
-        let failingSince: number | undefined;
-        for (let attempt = 1;; attempt++) {
-          try {
-            await sink.send(topic, batch);
-            if (!forwarding || failing) say(failing ? "forwarding again" : "forwarding");
-            forwarding = true;
-            failing = false;
-            break;
-          } catch (e) {
-            if (stop.signal.aborted || isFatal(e)) throw e;
-            if (!failing) {
-              say(`target unavailable (${(e as Error).message}); retrying with backoff`);
+        const taken = await sub.take();
+        if (taken === null) break;
+        for (let from = 0; from < taken.length;) {
+          const to = windowEnd(taken, from, windowMessages, windowBytes, payloadSize);
+          const batch = from === 0 && to === taken.length ? taken : taken.slice(from, to);
+          from = to;
+          // When this batch's sends began to fail (each topic counts its own).
+          let failingSince: number | undefined;
+          for (let attempt = 1;; attempt++) {
+            try {
+              await sink.send(topic, batch);
+              if (!forwarding || failing) say(failing ? "forwarding again" : "forwarding");
+              forwarding = true;
+              failing = false;
+              break;
+            } catch (e) {
+              if (stop.signal.aborted || isFatal(e)) throw e;
+              if (!failing) {
+                say(`target unavailable (${(e as Error).message}); retrying with backoff`);
+              }
+              failingSince ??= source.clock.now();
+              failing = true;
+              const delay = backoffDelay(attempt, { baseMs: 100, maxMs: 5000 });
+              if (source.clock.now() - failingSince + delay > retryForMs) {
+                const n = Object.values(result).reduce((a, b) => a + b, 0);
+                throw new MqError(
+                  "UNREACHABLE",
+                  `the target stayed unavailable for ${
+                    Math.round((source.clock.now() - failingSince) / 1000)
+                  } s (${(e as Error).message}); ${n} message${
+                    n === 1 ? "" : "s"
+                  } forwarded before, the rest stay for the next run`,
+                  { cause: e },
+                );
+              }
+              await source.clock.sleep(delay, stop.signal);
+              if (stop.signal.aborted) throw e;
             }
-            failingSince ??= source.clock.now();
-            failing = true;
-            const delay = backoffDelay(attempt, { baseMs: 100, maxMs: 5000 });
-            if (source.clock.now() - failingSince + delay > retryForMs) {
-              const n = Object.values(result).reduce((a, b) => a + b, 0);
-              throw new MqError(
-                "UNREACHABLE",
-                `the target stayed unavailable for ${
-                  Math.round((source.clock.now() - failingSince) / 1000)
-                } s (${(e as Error).message}); ${n} message${
-                  n === 1 ? "" : "s"
-                } forwarded before, the rest stay for the next run`,
-                { cause: e },
-              );
-            }
-            await source.clock.sleep(delay, stop.signal);
-            if (stop.signal.aborted) throw e;
           }
+          sub.ackAll(batch);
+          result[topic] = (result[topic] ?? 0) + batch.length;
         }
-        sub.ackAll(batch);
-        result[topic] = (result[topic] ?? 0) + batch.length;
       }
     } finally {
       await sub.close();

@@ -55,3 +55,49 @@ Deno.test("bridge: a drain gives up on a target gone for longer than retryForMs,
     await mq.close();
   }
 });
+
+Deno.test("bridge: a slow sink never holds more than the window of unconfirmed messages or bytes", async () => {
+  const mq = new Mq(new MemoryAdapter());
+  try {
+    // Sizes that vary, so that a batch sized by the average could overrun the bytes.
+    const payloads: Uint8Array[] = [];
+    for (let i = 0; i < 3000; i++) payloads.push(new Uint8Array(i % 7 === 0 ? 900 : 10).fill(i));
+    await mq.publishBatch("t", payloads);
+    const window = { messages: 64, bytes: 4096 };
+    let inFlight = 0;
+    let maxMessages = 0;
+    let maxBytes = 0;
+    const got: number[] = [];
+    const sink: BridgeSink = {
+      async send(_topic, messages) {
+        inFlight++;
+        eq(inFlight, 1, "a send starts only once the one before was confirmed");
+        maxMessages = Math.max(maxMessages, messages.length);
+        maxBytes = Math.max(maxBytes, messages.reduce((n, m) => n + m.payload.length, 0));
+        // Slow: the sink confirms only after other tasks ran.
+        for (let i = 0; i < 3; i++) await new Promise((r) => setTimeout(r, 0));
+        for (const m of messages) got.push(m.payload[0]);
+        inFlight--;
+      },
+      close: () => Promise.resolve(),
+    };
+    eq(await runBridge(mq, sink, { follow: false, window }), { t: 3000 });
+    ok(maxMessages <= window.messages, `${maxMessages} messages in one send`);
+    ok(maxBytes <= window.bytes, `${maxBytes} bytes in one send`);
+    eq(got, payloads.map((p) => p[0]));
+    // A message larger than the window's bytes still goes, alone.
+    await mq.publish("big", new Uint8Array(10_000));
+    let sizes: number[] = [];
+    const one: BridgeSink = {
+      send(_t, messages) {
+        sizes = sizes.concat(messages.map((m) => m.payload.length));
+        return Promise.resolve();
+      },
+      close: () => Promise.resolve(),
+    };
+    eq(await runBridge(mq, one, { follow: false, topics: ["big"], window }), { big: 1 });
+    eq(sizes, [10_000]);
+  } finally {
+    await mq.close();
+  }
+});

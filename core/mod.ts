@@ -26,7 +26,7 @@ export { ManualClock, systemClock } from "./clock.ts";
 export type { Clock, TimerHandle } from "./clock.ts";
 export { deadLetterTopic, DLQ_HEADERS } from "./dead_letter.ts";
 export { redactUrl } from "./backend_url.ts";
-export { runBridge } from "./bridge.ts";
+export { BRIDGE_WINDOW, runBridge } from "./bridge.ts";
 export type { BridgeOptions, BridgeResult, BridgeSink, SinkOptions } from "./bridge.ts";
 export { compileTarget } from "./bridge_target.ts";
 export type { TargetOf } from "./bridge_target.ts";

@@ -43,8 +43,15 @@ async function run(args: string[], env: Record<string, string> = {}): Promise<nu
   return ms;
 }
 
+/** The V8 flags of the `mq` task (what `deno task install` installs): mq runs as users run it. */
+const V8_FLAGS: string[] = (JSON.parse(Deno.readTextFileSync(CONFIG)).tasks.mq as string)
+  .split(/\s+/).filter((w) => w.startsWith("--v8-flags="));
+
 const mqCmd = (home: string, ...args: string[]) =>
-  run(["run", "-A", "--quiet", MAIN, ...args, "-q"], { MQ_HOME: home, MQ_URL: `file:${home}` });
+  run(["run", "-A", "--quiet", ...V8_FLAGS, MAIN, ...args, "-q"], {
+    MQ_HOME: home,
+    MQ_URL: `file:${home}`,
+  });
 
 /** The plain script: one job, with the npm client alone. */
 const RAW = `
@@ -97,6 +104,13 @@ if (job === "amqp-to" || job === "amqp-from") {
     }
     await p.disconnect();
   } else {
+    // What the topic holds (the mock keeps only its last records): read that, as mq -e does.
+    const admin = kafka.admin();
+    await admin.connect();
+    let held = 0;
+    for (const p of await admin.fetchTopicOffsets("raw")) held += Number(p.high) - Number(p.low);
+    await admin.disconnect();
+    const want = Math.min(n, held);
     const c = kafka.consumer({ groupId: "raw", maxBytesPerPartition: 4 * 1024 * 1024 });
     await c.connect();
     await c.subscribe({ topics: ["raw"], fromBeginning: true });
@@ -107,7 +121,7 @@ if (job === "amqp-to" || job === "amqp-from") {
         eachBatch: async ({ batch }) => {
           got += batch.messages.length;
           await c.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(Number(batch.lastOffset()) + 1) }]);
-          if (got >= n) done();
+          if (got >= want) done();
         },
       });
     });
@@ -122,9 +136,38 @@ await Deno.writeTextFile(rawScript, RAW);
 const raw = (job: string, url: string) =>
   run(["run", "-A", "--quiet", "--config", CONFIG, rawScript, job, url, String(n)]);
 
+/** Records a topic of the mock holds (high - low watermark, all partitions). */
+async function held(bootstrap: string, topic: string): Promise<number> {
+  const { Kafka } = await import("kafkajs");
+  await import("../adapters/kafka/_bridge.ts");
+  const admin = new Kafka({ brokers: [bootstrap], clientId: "bench", logLevel: 0 }).admin();
+  await admin.connect();
+  try {
+    let n = 0;
+    for (const p of await admin.fetchTopicOffsets(topic)) n += Number(p.high) - Number(p.low);
+    return n;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Prints a row as soon as it is measured (a later failure keeps it). */
+function report(row: [string, number, number, number, number]): void {
+  const [name, ours, theirs, rssOurs, rssTheirs] = row;
+  rows.push(row);
+  console.log(
+    `${name.padEnd(14)} ${(ours / 1000).toFixed(2).padStart(7)}s ${
+      (theirs / 1000).toFixed(2).padStart(9)
+    }s   ${(theirs / ours).toFixed(2)}x    ${rssOurs.toFixed(0)} MB / ${rssTheirs.toFixed(0)} MB`,
+  );
+}
+
 const rabbit = await startRabbitMq();
 const kafka = await startKafkaMock();
 const rows: [string, number, number, number, number][] = [];
+console.log(`${n} messages of 100 bytes, one run (time of a whole process, start-up included)`);
+console.log(`load average at the start: ${Deno.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+console.log("case           mq        raw client   raw/mq   peak RSS mq / raw");
 try {
   // The local topic: n messages of 100 bytes.
   const home = `${dir}/home`;
@@ -149,7 +192,7 @@ try {
 
   const amqpTo = await mqCmd(home, "bridge", "--to", rabbit.url, "--topics", "bench", "-e");
   const amqpToRaw = await raw("amqp-to", rabbit.url);
-  rows.push(["amqp --to", amqpTo, amqpToRaw, rss.at(-2)!, rss.at(-1)!]);
+  report(["amqp --to", amqpTo, amqpToRaw, rss.at(-2)!, rss.at(-1)!]);
   const amqpFrom = await mqCmd(
     home,
     "bridge",
@@ -162,7 +205,7 @@ try {
     "-e",
   );
   const amqpFromRaw = await raw("amqp-from", rabbit.url);
-  rows.push(["amqp --from", amqpFrom, amqpFromRaw, rss.at(-2)!, rss.at(-1)!]);
+  report(["amqp --from", amqpFrom, amqpFromRaw, rss.at(-2)!, rss.at(-1)!]);
 
   const kafkaTo = await mqCmd(
     home,
@@ -176,7 +219,10 @@ try {
     "-e",
   );
   const kafkaToRaw = await raw("kafka-to", kafka.bootstrap);
-  rows.push(["kafka --to", kafkaTo, kafkaToRaw, rss.at(-2)!, rss.at(-1)!]);
+  report(["kafka --to", kafkaTo, kafkaToRaw, rss.at(-2)!, rss.at(-1)!]);
+  // librdkafka's mock keeps only the last records of a partition: --from reads what it holds.
+  const kept = [await held(kafka.bootstrap, "bench"), await held(kafka.bootstrap, "raw")];
+  console.log(`(the mock holds ${kept[0]} of mq's and ${kept[1]} of the raw client's records)`);
   const kafkaFrom = await mqCmd(
     home,
     "bridge",
@@ -189,18 +235,10 @@ try {
     "-e",
   );
   const kafkaFromRaw = await raw("kafka-from", kafka.bootstrap);
-  rows.push(["kafka --from", kafkaFrom, kafkaFromRaw, rss.at(-2)!, rss.at(-1)!]);
+  report(["kafka --from", kafkaFrom, kafkaFromRaw, rss.at(-2)!, rss.at(-1)!]);
 } finally {
   await kafka.stop();
   await rabbit.stop();
   await Deno.remove(dir, { recursive: true }).catch(() => {});
 }
-console.log(`${n} messages of 100 bytes, one run (time of a whole process, start-up included)`);
-console.log("case           mq        raw client   raw/mq   peak RSS mq / raw");
-for (const [name, ours, theirs, rssOurs, rssTheirs] of rows) {
-  console.log(
-    `${name.padEnd(14)} ${(ours / 1000).toFixed(2).padStart(7)}s ${
-      (theirs / 1000).toFixed(2).padStart(9)
-    }s   ${(theirs / ours).toFixed(2)}x    ${rssOurs.toFixed(0)} MB / ${rssTheirs.toFixed(0)} MB`,
-  );
-}
+console.log(`load average at the end: ${Deno.loadavg().map((x) => x.toFixed(2)).join(" ")}`);

@@ -2,7 +2,7 @@
  * Bridging to and from RabbitMQ (AMQP 0-9-1), loaded only when a bridge
  * names `amqp://` or `amqps://`: `amqp://user:pass@host:port/vhost`, with
  * `?exchange=NAME` (going out; default the default exchange) and
- * `?prefetch=N` (coming in; default 8192).
+ * `?prefetch=N` (coming in; default 2048, stored and acked in windows of half that).
  *
  * Client: `@cloudamqp/amqp-client`, written for the web platform: bodies are
  * plain `Uint8Array`s, copied out of its frame buffer (so a stored payload
@@ -39,10 +39,10 @@ import {
   type AMQPMessage,
 } from "@cloudamqp/amqp-client";
 import type { BridgeSink, IntoOptions, SinkOptions } from "../../core/bridge.ts";
-import { isFatal } from "../../core/bridge.ts";
+import { BRIDGE_WINDOW, isFatal, windowEnd } from "../../core/bridge.ts";
 import { compileTarget } from "../../core/bridge_target.ts";
 import type { BackendUrl } from "../../core/backend_url.ts";
-import type { Mq } from "../../core/client.ts";
+import type { Mq, OutgoingMessage } from "../../core/client.ts";
 import { MqError } from "../../core/errors.ts";
 import { backoffDelay } from "../../core/retry.ts";
 import { connect, notFound, parseAmqpUrl } from "./_connection.ts";
@@ -311,7 +311,9 @@ export async function bridgeInto(
   const session = async (c: AMQPClient): Promise<"done" | "stopped"> => {
     const ch = await c.channel();
     await ch.prefetch(t.prefetch);
-    let buffer: { queue: string; m: AMQPMessage }[] = [];
+    const buffer: { queue: string; m: AMQPMessage }[] = [];
+    // Half the prefetch window: the broker keeps sending while a window is stored.
+    const windowMessages = Math.max(1, Math.min(BRIDGE_WINDOW.messages, t.prefetch >> 1));
     let wake: (() => void) | undefined;
     let lastDelivery = Date.now();
     let failure: Error | undefined;
@@ -331,7 +333,7 @@ export async function bridgeInto(
         await ch.basicConsume(q, { noAck: false }, (m) => {
           buffer.push({ queue: q, m });
           lastDelivery = Date.now();
-          if (buffer.length === 1 || buffer.length >= t.prefetch) poke();
+          if (buffer.length === 1 || buffer.length >= windowMessages) poke();
         });
       }
       for (;;) {
@@ -353,19 +355,29 @@ export async function bridgeInto(
           });
           continue;
         }
-        // Let a burst fill the batch (up to the prefetch window) before it is stored:
-        // storing costs about the same for one message as for thousands.
-        for (let seen = -1; buffer.length < t.prefetch && buffer.length !== seen;) {
+        // Let a burst fill a window before it is stored: storing costs about
+        // the same for one message as for a thousand.
+        for (let seen = -1; buffer.length < windowMessages && buffer.length !== seen;) {
           seen = buffer.length;
           await new Promise((r) => setTimeout(r, 5));
         }
-        const batch = buffer;
-        buffer = [];
-        const out = await Promise.all(batch.map((b) => incoming(b.queue, b.m)));
+        // Stored and acked a window at a time (at most BRIDGE_WINDOW's messages
+        // and bytes), so that only one window's copies are held at once.
+        const end = windowEnd(
+          buffer,
+          0,
+          windowMessages,
+          BRIDGE_WINDOW.bytes,
+          (b) => b.m.bodySize,
+        );
+        const batch = buffer.splice(0, end);
+        const out: OutgoingMessage[] = await Promise.all(batch.map((b) => incoming(b.queue, b.m)));
+        const last = batch[batch.length - 1].m.deliveryTag;
+        batch.length = 0;
         const r = await target.publishBatch(options.into, out);
         total += r.count;
-        // Delivery tags grow on a channel: one ack settles the whole batch.
-        await ch.basicAck(batch[batch.length - 1].m.deliveryTag, true);
+        // Delivery tags grow on a channel: one ack settles the whole window.
+        await ch.basicAck(last, true);
       }
     } finally {
       signal?.removeEventListener("abort", onAbort);

@@ -55,7 +55,7 @@ export function parseAmqpUrl(url: BackendUrl): AmqpTarget {
       );
     }
   }
-  const p = url.params.get("prefetch") ?? "8192";
+  const p = url.params.get("prefetch") ?? "2048";
   const prefetch = Number(p);
   if (!/^\d+$/.test(p) || prefetch < 1 || prefetch > 65535) {
     throw new MqError("INVALID_URL", `prefetch must be 1 to 65535, not ${JSON.stringify(p)}`);

@@ -29,10 +29,17 @@
  */
 import process from "node:process";
 import { Buffer } from "node:buffer";
-import { type Consumer, Kafka, type Message, type Producer } from "kafkajs";
+import { type Consumer, Kafka, type KafkaMessage, type Message, type Producer } from "kafkajs";
 // @ts-ignore: kafkajs ships no types for its internals
 import Cluster from "kafkajs/src/cluster/index.js";
-import { type BridgeSink, type IntoOptions, isFatal, type SinkOptions } from "../../core/bridge.ts";
+import {
+  BRIDGE_WINDOW,
+  type BridgeSink,
+  type IntoOptions,
+  isFatal,
+  type SinkOptions,
+  windowEnd,
+} from "../../core/bridge.ts";
 import { compileTarget } from "../../core/bridge_target.ts";
 import type { BackendUrl } from "../../core/backend_url.ts";
 import type { Mq, OutgoingMessage } from "../../core/client.ts";
@@ -206,11 +213,27 @@ export async function subjectSink(url: BackendUrl, options: SinkOptions): Promis
 }
 
 const dec = new TextDecoder();
+const EMPTY = new Uint8Array(0);
 
 function text(v: Buffer | string | (Buffer | string)[] | undefined): string {
   if (v === undefined) return "";
   if (Array.isArray(v)) return v.map(text).join(",");
   return typeof v === "string" ? v : dec.decode(v);
+}
+
+/** A Kafka record as mq stores it, with the id `kafka:<topic>:<partition>:<offset>`. */
+function incoming(topic: string, partition: number, m: KafkaMessage): OutgoingMessage {
+  const headers: Record<string, string> = {};
+  for (const k in m.headers) if (k !== ID) headers[k] = text(m.headers[k]);
+  headers["kafka-topic"] = topic;
+  headers["kafka-partition"] = String(partition);
+  headers["kafka-offset"] = m.offset;
+  return {
+    payload: m.value ?? EMPTY,
+    key: m.key === null ? undefined : dec.decode(m.key),
+    headers,
+    id: `kafka:${topic}:${partition}:${m.offset}`,
+  };
 }
 
 /**
@@ -279,7 +302,9 @@ export async function bridgeInto(
   const consumer: Consumer = kafka.consumer({
     groupId: options.group,
     allowAutoTopicCreation: false,
-    maxBytesPerPartition: 4 * 1024 * 1024,
+    // One fetch holds about 1 MiB of records (decoded, a few times that).
+    maxBytesPerPartition: 1 << 20,
+    maxBytes: 2 << 20,
   });
   let total = 0;
   let lost = false;
@@ -310,43 +335,47 @@ export async function bridgeInto(
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: true,
-      eachBatch: async ({ batch }) => {
-        if (batch.messages.length === 0) return;
-        const out: OutgoingMessage[] = batch.messages.map((m) => {
-          const headers: Record<string, string> = {};
-          for (const [k, v] of Object.entries(m.headers ?? {})) if (k !== ID) headers[k] = text(v);
-          headers["kafka-topic"] = batch.topic;
-          headers["kafka-partition"] = String(batch.partition);
-          headers["kafka-offset"] = m.offset;
-          return {
-            payload: m.value ?? new Uint8Array(0),
-            key: m.key === null ? undefined : dec.decode(m.key),
-            headers,
-            id: `kafka:${batch.topic}:${batch.partition}:${m.offset}`,
-          };
-        });
-        try {
-          const r = await target.publishBatch(options.into, out);
-          total += r.count;
-        } catch (e) {
-          // What no retry mends ends the bridge; anything else is retried by the consumer.
-          if (isFatal(e)) {
-            failure ??= e;
-            finish();
-          }
-          throw e;
-        }
-        const next = Number(batch.lastOffset()) + 1;
-        await consumer.commitOffsets([{
-          topic: batch.topic,
-          partition: batch.partition,
-          offset: String(next),
-        }]);
+      eachBatch: async ({ batch, heartbeat, resolveOffset }) => {
         const k = `${batch.topic}/${batch.partition}`;
-        const end = remaining.get(k);
-        if (end !== undefined && next >= end) {
-          remaining.delete(k);
-          if (remaining.size === 0) finish();
+        const all = batch.messages;
+        // Stored and committed a window at a time: one window's copies at once.
+        for (let from = 0; from < all.length;) {
+          const to = windowEnd(
+            all,
+            from,
+            BRIDGE_WINDOW.messages,
+            BRIDGE_WINDOW.bytes,
+            (m) => m.value?.length ?? 0,
+          );
+          const out: OutgoingMessage[] = new Array(to - from);
+          for (let i = from; i < to; i++) {
+            out[i - from] = incoming(batch.topic, batch.partition, all[i]);
+          }
+          from = to;
+          try {
+            const r = await target.publishBatch(options.into, out);
+            total += r.count;
+          } catch (e) {
+            // What no retry mends ends the bridge; anything else is retried by the consumer.
+            if (isFatal(e)) {
+              failure ??= e;
+              finish();
+            }
+            throw e;
+          }
+          const next = Number(all[to - 1].offset) + 1;
+          await consumer.commitOffsets([{
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: String(next),
+          }]);
+          resolveOffset(all[to - 1].offset);
+          const end = remaining.get(k);
+          if (end !== undefined && next >= end) {
+            remaining.delete(k);
+            if (remaining.size === 0) finish();
+          }
+          await heartbeat();
         }
       },
     });

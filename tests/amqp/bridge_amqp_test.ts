@@ -7,7 +7,9 @@ import { deepStrictEqual as eq } from "node:assert/strict";
 import { AMQPClient } from "@cloudamqp/amqp-client";
 import { available, type RabbitBroker, startRabbitMq } from "../../scripts/brokers.ts";
 import { errorLine, mq, spawnMq, withHome } from "../cli/_mq.ts";
-import { connect } from "../../mod.ts";
+import { BRIDGE_WINDOW, connect, type OutgoingMessage } from "../../mod.ts";
+import { parseBackendUrl } from "../../core/backend_url.ts";
+import { bridgeInto } from "../../adapters/amqp/_bridge.ts";
 
 const dec = new TextDecoder();
 const rabbit = available("rabbitmq-server");
@@ -422,6 +424,45 @@ Deno.test({
           }
         },
       );
+
+      await t.step("in: stored and acked in windows of the bridge's bound", async () => {
+        // Small messages (the count bounds a window) and large ones (the bytes do).
+        await tool("amqp-declare-queue", ["-u", url, "-d", "-q", "windows"]);
+        await withChannel(url, async (ch) => {
+          await ch.confirmSelect();
+          const sent: Promise<number>[] = [];
+          for (let i = 0; i < 4600; i++) {
+            const body = i < 4000 ? `s-${i}` : `${i}-`.padEnd(4000, "x");
+            sent.push(ch.basicPublish("", "windows", body, { messageId: `w-${i}` }));
+          }
+          await Promise.all(sent);
+        });
+        const target = await connect("memory:");
+        const stores: [number, number][] = [];
+        const publish = target.publishBatch.bind(target);
+        target.publishBatch = (topic, messages) => {
+          let bytes = 0;
+          for (const m of messages) bytes += (m as OutgoingMessage).payload.length;
+          stores.push([messages.length, bytes]);
+          return publish(topic, messages);
+        };
+        try {
+          const n = await bridgeInto(parseBackendUrl(url), target, {
+            subjects: ["windows"],
+            into: "in",
+            group: "windows",
+            follow: false,
+          });
+          eq(n, 4600);
+          eq(stores.reduce((a, [m]) => a + m, 0), 4600);
+          for (const [m, bytes] of stores) {
+            eq(m <= BRIDGE_WINDOW.messages && bytes <= BRIDGE_WINDOW.bytes, true, `${m} ${bytes}`);
+          }
+          eq(await ready(url, "windows"), 0);
+        } finally {
+          await target.close();
+        }
+      });
 
       await t.step(
         "kill -9 of the bridge, then a rerun: nothing lost, nothing twice",

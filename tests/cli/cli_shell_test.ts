@@ -436,9 +436,12 @@ Deno.test("cli: the deno task install shim, deno task mq and cli/main.ts behave 
     eq(dec.decode(install.stdout) + dec.decode(install.stderr), "", "install is quiet");
     const shim = await Deno.readTextFile(`${h}/inst/bin/mq`);
     const task = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks.mq as string;
-    const flags = (s: string) => s.split(/\s+/).filter((w) => /^--(allow-|quiet$)/.test(w)).sort();
+    const flags = (s: string) =>
+      s.split(/\s+/).filter((w) => /^--(allow-|quiet$|v8-flags=)/.test(w)).sort();
     eq(flags(shim), flags(task));
     ok(flags(task).includes("--quiet"));
+    // The young generation's size that keeps a bridge of 1,000,000 messages under 150 MB.
+    ok(flags(task).includes("--v8-flags=--max-semi-space-size=2"), task);
 
     const runners: [string, string[], string][] = [
       ["shim", [`${h}/inst/bin/mq`], h],

@@ -6,6 +6,9 @@
 import { deepStrictEqual as eq } from "node:assert/strict";
 import { available, type KafkaMock, startKafkaMock } from "../../scripts/brokers.ts";
 import { errorLine, mq, spawnMq, withHome } from "../cli/_mq.ts";
+import { BRIDGE_WINDOW, connect, type OutgoingMessage } from "../../mod.ts";
+import { parseBackendUrl } from "../../core/backend_url.ts";
+import { bridgeInto } from "../../adapters/kafka/_bridge.ts";
 
 const dec = new TextDecoder();
 const kcat = available("kcat");
@@ -250,6 +253,37 @@ Deno.test({
             ]);
           }),
       );
+
+      await t.step("in: stored and committed in windows of the bridge's bound", async () => {
+        // Small records (the count bounds a window) and large ones (the bytes do).
+        const small = numbered(4000, "s-");
+        const large = Array.from({ length: 600 }, (_, i) => `${i}-`.padEnd(4000, "x"));
+        await kcatRun(k, ["-P", "-t", "windows"], [...small, ...large].join("\n") + "\n");
+        const target = await connect("memory:");
+        const stores: [number, number][] = [];
+        const publish = target.publishBatch.bind(target);
+        target.publishBatch = (topic, messages) => {
+          let bytes = 0;
+          for (const m of messages) bytes += (m as OutgoingMessage).payload.length;
+          stores.push([messages.length, bytes]);
+          return publish(topic, messages);
+        };
+        try {
+          const n = await bridgeInto(parseBackendUrl(k.url), target, {
+            subjects: ["windows"],
+            into: "in",
+            group: "windows",
+            follow: false,
+          });
+          eq(n, 4600);
+          eq(stores.reduce((a, [m]) => a + m, 0), 4600);
+          for (const [m, bytes] of stores) {
+            eq(m <= BRIDGE_WINDOW.messages && bytes <= BRIDGE_WINDOW.bytes, true, `${m} ${bytes}`);
+          }
+        } finally {
+          await target.close();
+        }
+      });
 
       await t.step(
         "kill -9 of the bridge, then a rerun: nothing lost; in, each once",
