@@ -81,18 +81,9 @@ async function timed(
   };
 }
 
-const MQ = [
-  "run",
-  "--quiet",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-net",
-  "--allow-run",
-  "--config",
-  `${root}deno.json`,
-  `${root}cli/main.ts`,
-];
+/** mq as `deno task mq` runs it (its flags, V8's included), with absolute paths. */
+const MQ = (JSON.parse(Deno.readTextFileSync(`${root}deno.json`)).tasks.mq as string).trim()
+  .split(/\s+/).slice(1).map((w) => /^[\w.][\w./-]*\.(ts|json)$/.test(w) ? `${root}${w}` : w);
 const PEER = [
   "run",
   "--quiet",
