@@ -71,9 +71,11 @@ export class Link {
   }
 
   /**
-   * Sends a PINGREQ when nothing was written for half of `keepaliveS`;
-   * closes when nothing came for 1.5 times it, unless `paused()` (reading
-   * stopped on purpose, the broker's answers wait unread).
+   * Sends a PINGREQ when nothing was written, or nothing read, for half of
+   * `keepaliveS` (a QoS 0 publisher writes all the time and hears nothing
+   * back: only the ping's answer shows the broker is there); closes when
+   * nothing came for 1.5 times it, unless `paused()` (reading stopped on
+   * purpose, the broker's answers wait unread).
    */
   keepalive(keepaliveS: number, paused: () => boolean): void {
     const every = keepaliveS * 500;
@@ -81,7 +83,7 @@ export class Link {
       const now = Date.now();
       if (paused()) this.#lastRead = now;
       if (now - this.#lastRead > keepaliveS * 1500) this.close();
-      else if (now - this.#lastWrite >= every) {
+      else if (now - this.#lastWrite >= every || now - this.#lastRead >= every) {
         const w = new Writer(4);
         writePing(w);
         this.write(w.take()).catch(() => {});
