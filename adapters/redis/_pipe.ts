@@ -189,6 +189,8 @@ export async function openXaddPipe(
   /** A connect in progress (overlapping sends wait for the same one). */
   let connecting: Promise<Link> | undefined;
   let down = false;
+  /** Set by `close()`: a connect still in progress then closes what it opened. */
+  let closed = false;
   const encoder = new Encoder();
   /** The end of the last write in turn: a batch's commands are written whole, in turn. */
   let writeTurn: Promise<void> = Promise.resolve();
@@ -231,8 +233,15 @@ export async function openXaddPipe(
   };
 
   const linkUp = async (): Promise<Link> => {
+    if (closed) throw new Error("the connection was closed");
     if (live) return live;
     connecting ??= connect().then((link) => {
+      if (closed) {
+        try {
+          link.conn.close();
+        } catch { /* closed already */ }
+        throw new Error("the connection was closed");
+      }
       live = link;
       if (down) say(`reconnected to Redis at ${conf.where}`);
       down = false;
@@ -291,6 +300,7 @@ export async function openXaddPipe(
       await answered;
     },
     close() {
+      closed = true;
       const link = live;
       live = undefined;
       if (!link) return;

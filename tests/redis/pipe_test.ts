@@ -170,3 +170,55 @@ redisCase(
     }
   },
 );
+
+Deno.test("redis pipe: closed while it reconnects, the connection it was opening is closed, not used", async () => {
+  // Connection 1 answers its PING and then nothing (its batch times out:
+  // the pipe reconnects); connection 2's PONG waits until the pipe is closed.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  let second!: () => void;
+  const secondPing = new Promise<void>((r) => second = r);
+  const ended: number[] = [];
+  const serving = (async () => {
+    for await (const conn of listener) {
+      const n = conns.push(conn);
+      (async () => {
+        const buf = new Uint8Array(64 * 1024);
+        let pinged = false;
+        try {
+          for (;;) {
+            const got = await conn.read(buf);
+            if (got === null) break;
+            if (!pinged) {
+              pinged = true;
+              if (n === 1) await conn.write(enc.encode("+PONG\r\n"));
+              else second();
+            }
+          }
+        } catch { /* closed */ }
+        ended.push(n);
+      })();
+    }
+  })();
+  try {
+    const port = (listener.addr as Deno.NetAddr).port;
+    const conf = parseRedisUrl(parseBackendUrl(`redis://127.0.0.1:${port}?timeout=300ms`));
+    const pipe = await openXaddPipe(conf, () => () => {});
+    await rejects(pipe.xadd("t", [["s", [message(0)]]]), /no reply from Redis within 300 ms/);
+    const sending = pipe.xadd("t", [["s", [message(1)]]]);
+    sending.catch(() => {});
+    await secondPing;
+    pipe.close();
+    await conns[1].write(enc.encode("+PONG\r\n"));
+    await rejects(sending, /the connection was closed/);
+    await until("connection 2 is closed by the pipe", () => ended.includes(2));
+  } finally {
+    listener.close();
+    for (const c of conns) {
+      try {
+        c.close();
+      } catch { /* closed already */ }
+    }
+    await serving.catch(() => {});
+  }
+});
