@@ -363,7 +363,12 @@ export async function bridgeInto(
             }
             throw e;
           }
-          const next = Number(all[to - 1].offset) + 1;
+          // The batch's last window ends where kafkajs says the batch does: past
+          // the records it filtered out too (transaction markers, aborted
+          // records), or -e would wait for ever for a high watermark behind them.
+          const next =
+            (to === all.length ? Number(batch.lastOffset()) : Number(all[to - 1].offset)) +
+            1;
           await consumer.commitOffsets([{
             topic: batch.topic,
             partition: batch.partition,
