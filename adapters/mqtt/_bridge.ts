@@ -185,7 +185,7 @@ export async function bridgeInto(
   let total = 0, redelivered = 0;
   let lastArrival = Date.now();
   let wake: (() => void) | undefined;
-  let paused = false, ready = false, bytes = 0;
+  let ready = false, bytes = 0;
 
   // Set before the connection: a session's messages may come right after the CONNACK.
   const onMessage = (m: Incoming) => {
@@ -195,8 +195,9 @@ export async function bridgeInto(
     bytes += m.payload.length;
     // QoS 0 messages and 3.1.1 have no window: stop reading until the batch is stored
     // (not before the SUBACK, which comes after a session's first messages).
-    if ((buffer.length >= PAUSE_AT || bytes >= PAUSE_BYTES) && !paused && ready) {
-      paused = true;
+    // (The client's own flag: a lost connection resumes reading, and a full
+    // buffer must pause it again.)
+    if ((buffer.length >= PAUSE_AT || bytes >= PAUSE_BYTES) && ready && !client.paused) {
       client.pause(); // set by then: ready comes after the connection
     }
     wake?.();
@@ -259,8 +260,7 @@ export async function bridgeInto(
       if (buffer.length < BATCH) await sleep(2);
       const batch = buffer.splice(0, BATCH);
       for (const m of batch) bytes -= m.payload.length;
-      if (paused && buffer.length < PAUSE_AT / 2 && bytes < PAUSE_BYTES / 2) {
-        paused = false;
+      if (client.paused && buffer.length < PAUSE_AT / 2 && bytes < PAUSE_BYTES / 2) {
         client.resume();
       }
       const messages: OutgoingMessage[] = batch.map((m) =>

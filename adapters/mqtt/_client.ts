@@ -365,6 +365,11 @@ export class MqttClient {
     }
   }
 
+  /** Whether reading is paused ({@link pause}; a lost connection resumes it). */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
   /** Stops reading (the broker's sends wait in the socket) until {@link resume}. */
   pause(): void {
     this.#paused = true;
