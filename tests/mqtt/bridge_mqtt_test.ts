@@ -442,7 +442,10 @@ mqttCase(
     const said = /mq: bridge: (\d+) messages? came again \(DUP flag/.exec(r.err);
     // Stored twice only what came again: the unacknowledged tail of the killed run.
     ok(twice === 0 || (said !== null && Number(said[1]) >= twice), r.err);
-    ok(twice <= 1024, `${twice} stored twice`);
+    // At most what the killed run read and had not acknowledged: mosquitto 2.0
+    // sends past the Receive Maximum (1024) once PUBACKs flow, and reading
+    // pauses only at 8192 waiting messages (README, MQTT); 4087 were seen in CI.
+    ok(twice <= 8192 + 1024, `${twice} stored twice`);
   },
 );
 
