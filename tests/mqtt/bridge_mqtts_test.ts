@@ -7,6 +7,7 @@
 import { deepStrictEqual as eq } from "node:assert/strict";
 import { available, findBinary, startMosquitto } from "../../scripts/brokers.ts";
 import { errorLine, mq, withHome } from "../cli/_mq.ts";
+import { ipCertificate } from "../nats/_auth.ts";
 
 const tools = (() => {
   for (const bin of ["mosquitto", "mosquitto_sub", "mosquitto_pub", "openssl"]) {
@@ -27,57 +28,13 @@ async function run(bin: string, args: string[]): Promise<string> {
   return dec.decode(out.stdout);
 }
 
-/** A CA and a certificate of localhost / 127.0.0.1 signed by it, in `dir`. */
-async function certificates(dir: string): Promise<void> {
-  const o = (args: string[]) => run("openssl", args);
-  await o([
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    `${dir}/ca.key`,
-    "-out",
-    `${dir}/ca.pem`,
-    "-days",
-    "2",
-    "-subj",
-    "/CN=mq-test-ca",
-  ]);
-  await o([
-    "req",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    `${dir}/srv.key`,
-    "-out",
-    `${dir}/srv.csr`,
-    "-subj",
-    "/CN=localhost",
-  ]);
-  await Deno.writeTextFile(`${dir}/ext`, "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
-  await o([
-    "x509",
-    "-req",
-    "-in",
-    `${dir}/srv.csr`,
-    "-CA",
-    `${dir}/ca.pem`,
-    "-CAkey",
-    `${dir}/ca.key`,
-    "-CAcreateserial",
-    "-out",
-    `${dir}/srv.pem`,
-    "-days",
-    "2",
-    "-extfile",
-    `${dir}/ext`,
-  ]);
+/** A CA and a certificate of localhost / 127.0.0.1 signed by it, in `dir`, readable by mosquitto. */
+async function certificates(dir: string) {
+  const files = await ipCertificate(dir, "DNS:localhost,IP:127.0.0.1");
   // mosquitto started as root reads its files as user mosquitto.
-  for (const f of ["ca.pem", "srv.pem", "srv.key"]) await Deno.chmod(`${dir}/${f}`, 0o644);
+  for (const f of Object.values(files)) await Deno.chmod(f, 0o644);
   await Deno.chmod(dir, 0o755);
+  return files;
 }
 
 Deno.test({
@@ -88,9 +45,9 @@ Deno.test({
   fn: () =>
     withHome(async (h) => {
       const certs = await Deno.makeTempDir({ prefix: "mq-mqtts-" });
-      await certificates(certs);
+      const files = await certificates(certs);
       const broker = await startMosquitto({
-        config: `cafile ${certs}/ca.pem\ncertfile ${certs}/srv.pem\nkeyfile ${certs}/srv.key`,
+        config: `cafile ${files.ca}\ncertfile ${files.cert}\nkeyfile ${files.key}`,
       });
       try {
         const url = `mqtts://localhost:${broker.port}`;

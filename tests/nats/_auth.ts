@@ -133,11 +133,12 @@ export function haveOpenssl(): boolean {
 }
 
 /**
- * A CA and a server certificate for 127.0.0.1 only (an IP SAN, no DNS name),
- * written to `dir`; returns the file paths.
+ * A CA and a server certificate for 127.0.0.1 only (an IP SAN, no DNS name,
+ * unless `altNames` says otherwise), written to `dir`; returns the file paths.
  */
 export async function ipCertificate(
   dir: string,
+  altNames = "IP:127.0.0.1",
 ): Promise<{ ca: string; cert: string; key: string }> {
   const run = async (...args: string[]) => {
     const out = await new Deno.Command("openssl", {
@@ -178,7 +179,7 @@ export async function ipCertificate(
     "-subj",
     "/CN=mq test server",
   );
-  await Deno.writeTextFile(`${dir}/ext.cnf`, "subjectAltName=IP:127.0.0.1\n");
+  await Deno.writeTextFile(`${dir}/ext.cnf`, `subjectAltName=${altNames}\n`);
   await run(
     "x509",
     "-req",
