@@ -7,7 +7,8 @@ import { deepStrictEqual as eq } from "node:assert/strict";
 import { AMQPClient } from "@cloudamqp/amqp-client";
 import { available, type RabbitBroker, startRabbitMq } from "../../scripts/brokers.ts";
 import { errorLine, mq, spawnMq, withHome } from "../cli/_mq.ts";
-import { BRIDGE_WINDOW, connect, type OutgoingMessage } from "../../mod.ts";
+import { connect } from "../../mod.ts";
+import { assertWithinWindow, recordingTarget } from "../_store_windows.ts";
 import { parseBackendUrl } from "../../core/backend_url.ts";
 import { bridgeInto } from "../../adapters/amqp/_bridge.ts";
 
@@ -437,15 +438,7 @@ Deno.test({
           }
           await Promise.all(sent);
         });
-        const target = await connect("memory:");
-        const stores: [number, number][] = [];
-        const publish = target.publishBatch.bind(target);
-        target.publishBatch = (topic, messages) => {
-          let bytes = 0;
-          for (const m of messages) bytes += (m as OutgoingMessage).payload.length;
-          stores.push([messages.length, bytes]);
-          return publish(topic, messages);
-        };
+        const { target, stores } = await recordingTarget();
         try {
           const n = await bridgeInto(parseBackendUrl(url), target, {
             subjects: ["windows"],
@@ -454,10 +447,7 @@ Deno.test({
             follow: false,
           });
           eq(n, 4600);
-          eq(stores.reduce((a, [m]) => a + m, 0), 4600);
-          for (const [m, bytes] of stores) {
-            eq(m <= BRIDGE_WINDOW.messages && bytes <= BRIDGE_WINDOW.bytes, true, `${m} ${bytes}`);
-          }
+          assertWithinWindow(stores, 4600);
           eq(await ready(url, "windows"), 0);
         } finally {
           await target.close();

@@ -6,7 +6,8 @@
 import { deepStrictEqual as eq } from "node:assert/strict";
 import { available, type KafkaMock, startKafkaMock } from "../../scripts/brokers.ts";
 import { errorLine, mq, spawnMq, withHome } from "../cli/_mq.ts";
-import { BRIDGE_WINDOW, connect, type OutgoingMessage } from "../../mod.ts";
+import { connect } from "../../mod.ts";
+import { assertWithinWindow, recordingTarget } from "../_store_windows.ts";
 import { parseBackendUrl } from "../../core/backend_url.ts";
 import { bridgeInto } from "../../adapters/kafka/_bridge.ts";
 
@@ -259,15 +260,7 @@ Deno.test({
         const small = numbered(4000, "s-");
         const large = Array.from({ length: 600 }, (_, i) => `${i}-`.padEnd(4000, "x"));
         await kcatRun(k, ["-P", "-t", "windows"], [...small, ...large].join("\n") + "\n");
-        const target = await connect("memory:");
-        const stores: [number, number][] = [];
-        const publish = target.publishBatch.bind(target);
-        target.publishBatch = (topic, messages) => {
-          let bytes = 0;
-          for (const m of messages) bytes += (m as OutgoingMessage).payload.length;
-          stores.push([messages.length, bytes]);
-          return publish(topic, messages);
-        };
+        const { target, stores } = await recordingTarget();
         try {
           const n = await bridgeInto(parseBackendUrl(k.url), target, {
             subjects: ["windows"],
@@ -276,10 +269,7 @@ Deno.test({
             follow: false,
           });
           eq(n, 4600);
-          eq(stores.reduce((a, [m]) => a + m, 0), 4600);
-          for (const [m, bytes] of stores) {
-            eq(m <= BRIDGE_WINDOW.messages && bytes <= BRIDGE_WINDOW.bytes, true, `${m} ${bytes}`);
-          }
+          assertWithinWindow(stores, 4600);
         } finally {
           await target.close();
         }
