@@ -232,10 +232,20 @@ Deno.test({
         assertEquals(s.includes("sort: publish rate"), true);
         assertEquals(order(s), ["alpha", "zeta"]); // no traffic: by name
         await t("send-keys", "-t", "colour", "m");
-        s = await until("colour", (x) => x.includes("sort: messages"), "m did not sort");
+        // (A capture may catch a frame half drawn: the status line new, the rows not yet.)
+        const same = (a: string[], b: string[]) => a.join() === b.join();
+        s = await until(
+          "colour",
+          (x) => x.includes("sort: messages") && same(order(x), ["zeta", "alpha"]),
+          "m did not sort",
+        );
         assertEquals(order(s), ["zeta", "alpha"]);
         await t("send-keys", "-t", "colour", "n");
-        s = await until("colour", (x) => x.includes("sort: name"), "n did not sort");
+        s = await until(
+          "colour",
+          (x) => x.includes("sort: name") && same(order(x), ["alpha", "zeta"]),
+          "n did not sort",
+        );
         assertEquals(order(s), ["alpha", "zeta"]);
         // Redrawn in place: a publish shows up in the same screen.
         await ok(home, ["pub", "alpha", "2", "3", "4", "5", "6", "7"]);
