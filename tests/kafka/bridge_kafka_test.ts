@@ -6,7 +6,6 @@
 import { deepStrictEqual as eq } from "node:assert/strict";
 import { available, type KafkaMock, startKafkaMock } from "../../scripts/brokers.ts";
 import { errorLine, mq, spawnMq, withHome } from "../cli/_mq.ts";
-import { connect } from "../../mod.ts";
 import { assertWithinWindow, recordingTarget } from "../_store_windows.ts";
 import { parseBackendUrl } from "../../core/backend_url.ts";
 import { bridgeInto } from "../../adapters/kafka/_bridge.ts";
