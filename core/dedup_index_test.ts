@@ -32,6 +32,8 @@ Deno.test("DedupIndex (compact): ids across chunk boundaries expire in order and
     eq(ix.size, 25, `round ${round}`);
     const ids = Array.from({ length: 40 }, (_, i) => `r${round}-${i}`);
     eq(offsetsOf(ix, ids, 25, offset - 1), Array.from({ length: 25 }, (_, i) => offset - 25 + i));
+    // 40 ids in chunks of 16 take at most 4, and one spare: freed chunks are used again.
+    eq(ix.bytes <= 5 * 16 * 16 + 4096 * 4, true, `round ${round}: ${ix.bytes} bytes`);
   }
   // Everything out of the window: nothing held, and the next ids start afresh.
   ix.prune(25, offset + 1000);
@@ -79,9 +81,11 @@ Deno.test("DedupIndex (compact): ids whose hashes collide are hits, told apart b
   // Every id hashes alike: only the store's ids tell them apart.
   const ix = new DedupIndex({ hash: () => [7, 7] });
   const stored = new Map<number, string>();
+  const hits: number[] = [];
   const store = (ids: string[], at: number) => {
     const b = batch(ids);
     const f = ix.filter(b, 60_000, at);
+    hits.push(f.hits.length);
     const same = new Set(
       f.hits.filter((h) => stored.get(h.offset) === ids[h.index]).map((h) => h.index),
     );
@@ -99,4 +103,6 @@ Deno.test("DedupIndex (compact): ids whose hashes collide are hits, told apart b
   // The newest entry of the hash answers (z at offset 2): z is the same, w is not.
   eq(store(["z", "w"], 1), ["w"]);
   eq(stored, new Map([[0, "x"], [1, "y"], [2, "z"], [3, "w"]]));
+  // Both ids of the second batch were hits (their hash is z's): the store told w apart.
+  eq(hits, [0, 2]);
 });
