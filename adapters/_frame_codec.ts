@@ -73,6 +73,10 @@ export function encodeFrames(
 ): number[] {
   const ends: number[] = [];
   const { data, starts, ends: ends_, meta, count, timestamp } = batch;
+  // Records that share one headers object (a connector's origin header)
+  // share its JSON: one stringify a batch, not one a record.
+  lastHeaders = undefined;
+  lastJson = undefined;
   let payloadBytes = 0;
   for (let i = 0; i < count; i++) payloadBytes += ends_[i] - starts[i];
   const frames = Math.ceil(payloadBytes / Math.min(target, FRAME_TARGET)) + count / 64 + 1;
@@ -139,6 +143,19 @@ export function encodeFrames(
   return ends;
 }
 
+/** The headers object {@link encodeWithMeta} stringified last in this batch, and its JSON. */
+let lastHeaders: Record<string, string> | undefined;
+let lastJson: string | undefined;
+
+/** The headers of `m` as JSON (undefined when none), the last one's again when it is the same object. */
+function headersJson(m: RecordMeta): string | undefined {
+  const h = m.headers;
+  if (!h) return undefined;
+  if (h === lastHeaders) return lastJson;
+  lastHeaders = h;
+  return (lastJson = hasKeys(h) ? JSON.stringify(h) : undefined);
+}
+
 function encodeWithMeta(
   sink: ByteSink,
   m: RecordMeta,
@@ -148,7 +165,7 @@ function encodeWithMeta(
   timestamp: number,
 ): number {
   let flags = 0, bound = 0;
-  const headers = m.headers && hasKeys(m.headers) ? JSON.stringify(m.headers) : undefined;
+  const headers = headersJson(m);
   // Room for the worst case (3 bytes a UTF-16 unit); the strings are written
   // in place, so no encoded copy is made of them.
   if (m.key !== undefined) (flags |= F_KEY), (bound += 2 + 3 * m.key.length);

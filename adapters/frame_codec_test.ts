@@ -74,3 +74,40 @@ Deno.test("frame codec: a record's bytes are the reference encoding's (lengths, 
   const recordAt = 8 + 12; // the frame's prefix and head
   eq([...sink.bytes.subarray(recordAt, sink.length)], [...want]);
 });
+
+Deno.test("frame codec: records that share one headers object each carry its JSON, and a later batch sees it changed", () => {
+  const shared: Record<string, string> = { "redis-stream": "s" };
+  const decodeAll = (sink: ByteSink, ends: number[]) => {
+    const out: StoredRecord[] = [];
+    const dv = new DataView(sink.bytes.buffer);
+    for (let pos = 0, f = 0; f < ends.length; pos = ends[f++]) {
+      decodeFrame(sink.bytes, dv, pos, ends[f] - pos, 0, out);
+    }
+    return out;
+  };
+  const meta: RecordMeta[] = [
+    { id: "a", headers: shared },
+    { id: "b", headers: { other: "1" } },
+    { id: "c", headers: shared },
+    { id: "d", headers: {} },
+    { id: "e", headers: shared },
+  ];
+  const batch = batchOf(meta.map(() => enc.encode("p")), meta, 1);
+  const sink = new ByteSink(64);
+  eq(decodeAll(sink, encodeFrames(batch, 0, sink)).map((r) => r.headers), [
+    shared,
+    { other: "1" },
+    shared,
+    undefined,
+    shared,
+  ]);
+  shared["redis-stream"] = "t";
+  const again = new ByteSink(64);
+  eq(decodeAll(again, encodeFrames(batch, 0, again)).map((r) => r.headers?.["redis-stream"]), [
+    "t",
+    undefined,
+    "t",
+    undefined,
+    "t",
+  ]);
+});

@@ -2,7 +2,8 @@
  * The ids a partition stored within its dedup window, for backends that
  * decide duplicates under their append lock (fs, memory): the rule of
  * `_dedup.ts` over a compact index (64-bit hashes with time and offset in
- * typed arrays; a hash that matches is confirmed against the stored id).
+ * typed arrays, 16 bytes an id, in chunks; a hash that matches is confirmed
+ * against the stored id).
  *
  * @module
  */
@@ -32,6 +33,36 @@ export interface DedupHit {
   offset: number;
 }
 
+/** Options of a {@link DedupIndex}. */
+export interface DedupIndexOptions {
+  /**
+   * Entries a chunk of the index holds (a power of two): the index grows
+   * and shrinks by chunks, never copying what it holds.
+   * @default 65536
+   */
+  chunkSize?: number;
+  /**
+   * The 64-bit hash of an id, as two unsigned 32-bit halves `[hi, lo]`
+   * (tests give one under which ids collide).
+   * @default FNV-1a and a multiply-shift hash of the id's UTF-16 code units
+   */
+  hash?: (id: string) => [number, number];
+}
+
+/** One chunk of entries: hashes, time (ms after the time base), offset (after the offset base). */
+interface Chunk {
+  hi: Uint32Array;
+  lo: Uint32Array;
+  at: Int32Array;
+  off: Uint32Array;
+}
+
+/** Table values are entry numbers modulo this, plus one (0: an empty slot). */
+const SEQ_MOD = 0xffffffff;
+const I32_MAX = 0x7fffffff, I32_MIN = -0x80000000;
+/** Notes after which the table is built again, so that no stale value outlives the entry numbers' wrap. */
+const REHASH_NOTES = 2 ** 30;
+
 /**
  * The ids one partition stored within the window, with when and where they
  * were stored: the rule of the module doc, for a backend that keeps it
@@ -40,10 +71,16 @@ export interface DedupHit {
  * (also those of appends that do not deduplicate), in the order stored.
  *
  * Compact, so that a window of millions of ids fits: an id is held as a
- * 64-bit hash with its time and offset (24 bytes, and 4 to 8 of a hash
- * table; about 33 MB for a million ids, not the ids'
- * string); a hash that matches is confirmed by the backend against the
- * stored record's id, so two ids that hash alike are never taken for one.
+ * 64-bit hash with its time and offset, each relative to a base (16 bytes,
+ * and 4 to 8 of a hash table; about 24 MB for a million ids, not the ids'
+ * strings), in chunks that are added and dropped whole (no copy of what is
+ * held, as a doubling array would make). Times are kept to the millisecond
+ * within about 24 days of the base, offsets within 2^32 of theirs; the
+ * bases move when a new entry is out of range (an entry more than about 24
+ * days older than the newest counts as stored at that limit: out of any
+ * window shorter). A hash that matches is confirmed by the backend
+ * against the stored record's id, so two ids that hash alike are never
+ * taken for one.
  *
  * @example
  * ```ts
@@ -59,36 +96,76 @@ export interface DedupHit {
  * ```
  */
 export class DedupIndex {
-  // Entries in the order stored, in a ring: hashes, time, offset.
-  #hi = new Uint32Array(1024);
-  #lo = new Uint32Array(1024);
-  #at = new Float64Array(1024);
-  #off = new Float64Array(1024);
-  /** The oldest entry's position in the ring, and how many are held. */
+  readonly #size: number;
+  readonly #mask: number;
+  readonly #hash?: (id: string) => [number, number];
+  /** Chunks in order; the first holds entry numbers from `#chunk0` on. */
+  #chunks: Chunk[] = [];
+  #chunk0 = 0;
+  /** A chunk dropped, kept for the next one needed. */
+  #spare: Chunk | undefined;
+  /** The oldest entry's number (entries are numbered as noted), and how many are held. */
   #head = 0;
+  #headMod = 0;
   #count = 0;
-  /** Open addressing by `lo`: ring position + 1 of an entry (0: empty; a position not held is dead). */
+  /** What entries' times and offsets are relative to. */
+  #timeBase = 0;
+  #offBase = 0;
+  /** Open addressing by `lo`: entry number (mod SEQ_MOD) + 1 (0: empty; an entry not held is dead). */
   #table = new Uint32Array(4096);
   #used = 0;
+  #notes = 0;
+  /** The hashes of the ids of the batch {@link filter} saw last (used once by {@link noteBatch}). */
+  #batch: RecordBatch | undefined;
+  #bhi = new Uint32Array(0);
+  #blo = new Uint32Array(0);
+
+  constructor(options: DedupIndexOptions = {}) {
+    const size = options.chunkSize ?? 65536;
+    if (!(size >= 1 && (size & (size - 1)) === 0)) {
+      throw new RangeError(`chunkSize must be a power of two, not ${size}`);
+    }
+    this.#size = size;
+    this.#mask = size - 1;
+    this.#hash = options.hash;
+  }
 
   /** Ids held (some may have left the window). */
   get size(): number {
     return this.#count;
   }
 
-  #live(r: number): boolean {
-    const cap = this.#hi.length;
-    return (r - this.#head + cap) % cap < this.#count;
+  /** Bytes of the chunks and the table held now. */
+  get bytes(): number {
+    return (this.#chunks.length + (this.#spare ? 1 : 0)) * this.#size * 16 +
+      this.#table.byteLength;
   }
 
-  /** The ring position of `id`'s hash, or -1. */
+  #hashOf(id: string): void {
+    if (this.#hash) [hashHi, hashLo] = this.#hash(id);
+    else hashId(id);
+  }
+
+  /** The entry number of table value `v`, or -1 when it is not held. */
+  #entryOf(v: number): number {
+    const d = (v - 1 - this.#headMod + SEQ_MOD) % SEQ_MOD;
+    return d < this.#count ? this.#head + d : -1;
+  }
+
+  #chunkOf(e: number): Chunk {
+    return this.#chunks[Math.floor((e - this.#chunk0) / this.#size)];
+  }
+
+  /** The entry number of the hash `hi`, `lo`, or -1. */
   #find(hi: number, lo: number): number {
-    const t = this.#table, mask = t.length - 1;
+    const t = this.#table, mask = t.length - 1, m = this.#mask;
     for (let s = lo & mask;; s = (s + 1) & mask) {
       const v = t[s];
       if (v === 0) return -1;
-      const r = v - 1;
-      if (this.#lo[r] === lo && this.#hi[r] === hi && this.#live(r)) return r;
+      const e = this.#entryOf(v);
+      if (e < 0) continue;
+      const c = this.#chunkOf(e), i = (e - this.#chunk0) & m;
+      if (c.lo[i] === lo && c.hi[i] === hi) return e;
     }
   }
 
@@ -109,20 +186,44 @@ export class DedupIndex {
     const hits: DedupHit[] = [];
     let repeat: Uint8Array | undefined;
     if (meta) {
-      const seen = new Set<string>();
-      for (let i = 0; i < batch.count; i++) {
+      const n = batch.count;
+      if (this.#bhi.length < n) {
+        this.#bhi = new Uint32Array(Math.max(n, 1024));
+        this.#blo = new Uint32Array(Math.max(n, 1024));
+      }
+      const bhi = this.#bhi, blo = this.#blo;
+      // The batch's own ids by hash (index + 1), to find repeats within it.
+      let size = 16;
+      while (size < n * 2) size *= 2;
+      const seen = new Int32Array(size), smask = size - 1;
+      const m = this.#mask;
+      for (let i = 0; i < n; i++) {
         const id = meta[i]?.id;
         if (id === undefined) continue;
-        if (seen.has(id)) {
-          (repeat ??= new Uint8Array(batch.count))[i] = 1;
+        this.#hashOf(id);
+        const hi = bhi[i] = hashHi, lo = blo[i] = hashLo;
+        let s = (lo ^ hi) & smask, again = false;
+        for (let v = seen[s]; v !== 0; s = (s + 1) & smask, v = seen[s]) {
+          const j = v - 1;
+          if (blo[j] === lo && bhi[j] === hi && meta[j]!.id === id) {
+            again = true;
+            break;
+          }
+        }
+        if (again) {
+          (repeat ??= new Uint8Array(n))[i] = 1;
           continue;
         }
-        seen.add(id);
+        seen[s] = i + 1;
         if (this.#count === 0) continue;
-        hashId(id);
-        const r = this.#find(hashHi, hashLo);
-        if (r >= 0 && this.#at[r] + windowMs > now) hits.push({ index: i, offset: this.#off[r] });
+        const e = this.#find(hi, lo);
+        if (e < 0) continue;
+        const c = this.#chunkOf(e), k = (e - this.#chunk0) & m;
+        if (c.at[k] + this.#timeBase + windowMs > now) {
+          hits.push({ index: i, offset: c.off[k] + this.#offBase });
+        }
       }
+      this.#batch = batch;
     }
     const keep = (duplicates?: ReadonlySet<number>) => {
       const out: number[] = [];
@@ -136,28 +237,102 @@ export class DedupIndex {
 
   /** Notes that `id` was stored at time `at` as offset `offset`. */
   note(id: string, at: number, offset: number): void {
-    hashId(id);
-    const hi = hashHi, lo = hashLo;
-    if (this.#count === this.#hi.length) this.#grow();
-    const cap = this.#hi.length;
-    const r = (this.#head + this.#count++) % cap;
-    this.#hi[r] = hi;
-    this.#lo[r] = lo;
-    this.#at[r] = at;
-    this.#off[r] = offset;
-    const t = this.#table, mask = t.length - 1;
+    this.#hashOf(id);
+    this.#add(hashHi, hashLo, at, offset);
+  }
+
+  #add(hi: number, lo: number, at: number, offset: number): void {
+    if (this.#count === 0) {
+      this.#timeBase = at;
+      this.#offBase = offset;
+    }
+    let t = at - this.#timeBase;
+    if (t > I32_MAX) t = this.#rebaseTime(at);
+    else if (t < I32_MIN) t = I32_MIN;
+    let o = offset - this.#offBase;
+    if (o < 0 || o > 0xffffffff) o = this.#rebaseOffset(offset);
+    const e = this.#head + this.#count;
+    const ci = Math.floor((e - this.#chunk0) / this.#size);
+    if (ci === this.#chunks.length) this.#chunks.push(this.#newChunk());
+    const c = this.#chunks[ci], i = (e - this.#chunk0) & this.#mask;
+    c.hi[i] = hi;
+    c.lo[i] = lo;
+    c.at[i] = t;
+    c.off[i] = o;
+    this.#count++;
+    const value = (e % SEQ_MOD) + 1;
+    const table = this.#table, mask = table.length - 1, m = this.#mask;
     for (let s = lo & mask;; s = (s + 1) & mask) {
-      const v = t[s];
+      const v = table[s];
       if (v !== 0) {
-        const o = v - 1;
-        const other = o !== r && this.#live(o) && (this.#lo[o] !== lo || this.#hi[o] !== hi);
-        if (other) continue;
+        const x = this.#entryOf(v);
+        if (x >= 0 && x !== e) {
+          const xc = this.#chunkOf(x), xi = (x - this.#chunk0) & m;
+          if (xc.lo[xi] !== lo || xc.hi[xi] !== hi) continue;
+        }
       } else this.#used++;
       // Empty, dead, or an older entry of the same hash: this one takes the slot.
-      t[s] = r + 1;
+      table[s] = value;
       break;
     }
-    if (this.#used * 10 > t.length * 7) this.#rehash();
+    if (this.#used * 10 > table.length * 7 || ++this.#notes > REHASH_NOTES) this.#rehash();
+  }
+
+  #newChunk(): Chunk {
+    const spare = this.#spare;
+    if (spare) {
+      this.#spare = undefined;
+      return spare;
+    }
+    const n = this.#size;
+    return {
+      hi: new Uint32Array(n),
+      lo: new Uint32Array(n),
+      at: new Int32Array(n),
+      off: new Uint32Array(n),
+    };
+  }
+
+  /** Moves the time base up so that `at` fits (entries too old for it at the limit); returns `at`'s value. */
+  #rebaseTime(at: number): number {
+    const base = at - 2 ** 30;
+    this.#eachHeld((c, i) => {
+      const t = c.at[i] + this.#timeBase - base;
+      c.at[i] = t < I32_MIN ? I32_MIN : t;
+    });
+    this.#timeBase = base;
+    return at - base;
+  }
+
+  /**
+   * Moves the offset base to the lowest offset held (or `offset`), first
+   * forgetting the oldest entries more than 2^32 - 1 below `offset` (never
+   * seen: that many records stored within a window, but for records with
+   * no id); returns `offset`'s value.
+   */
+  #rebaseOffset(offset: number): number {
+    const m = this.#mask;
+    while (this.#count > 0) {
+      const c = this.#chunks[0], i = (this.#head - this.#chunk0) & m;
+      if (offset - (c.off[i] + this.#offBase) <= 0xffffffff) break;
+      this.#head++;
+      this.#count--;
+      if (i === m) this.#dropChunk();
+    }
+    this.#headMod = this.#head % SEQ_MOD;
+    if (this.#count === 0) this.#restart();
+    let base = offset;
+    this.#eachHeld((c, i) => void (base = Math.min(base, c.off[i] + this.#offBase)));
+    this.#eachHeld((c, i) => void (c.off[i] = c.off[i] + this.#offBase - base));
+    this.#offBase = base;
+    return offset - base;
+  }
+
+  #eachHeld(fn: (c: Chunk, i: number) => void): void {
+    for (let k = 0; k < this.#count; k++) {
+      const e = this.#head + k;
+      fn(this.#chunkOf(e), (e - this.#chunk0) & this.#mask);
+    }
   }
 
   /**
@@ -171,66 +346,81 @@ export class DedupIndex {
     first: number,
   ): void {
     const meta = batch.meta;
+    // The hashes of the batch just filtered, once (no id hashed twice).
+    const known = this.#batch === batch;
+    this.#batch = undefined;
     if (!meta) return;
     const n = kept ? kept.length : batch.count;
     for (let k = 0; k < n; k++) {
-      const id = meta[kept ? kept[k] : k]?.id;
-      if (id !== undefined) this.note(id, at, first + k);
+      const r = kept ? kept[k] : k;
+      const id = meta[r]?.id;
+      if (id === undefined) continue;
+      if (known) this.#add(this.#bhi[r], this.#blo[r], at, first + k);
+      else this.note(id, at, first + k);
     }
   }
 
   /** Forgets the ids stored `windowMs` or longer before `now`. */
   prune(windowMs: number, now: number): void {
-    const cap = this.#hi.length;
-    while (this.#count > 0 && this.#at[this.#head] + windowMs <= now) {
-      this.#head = (this.#head + 1) % cap;
+    const m = this.#mask, limit = now - windowMs - this.#timeBase;
+    while (this.#count > 0) {
+      const c = this.#chunks[0], i = (this.#head - this.#chunk0) & m;
+      if (c.at[i] > limit) break;
+      this.#head++;
       this.#count--;
+      if (i === m) this.#dropChunk();
     }
+    this.#headMod = this.#head % SEQ_MOD;
+    if (this.#count === 0) this.#restart();
+  }
+
+  #dropChunk(): void {
+    this.#spare = this.#chunks.shift();
+    this.#chunk0 += this.#size;
+  }
+
+  /** No entry held: chunks from the next entry number on. */
+  #restart(): void {
+    while (this.#chunks.length > 0 && this.#chunk0 + this.#size <= this.#head) this.#dropChunk();
+    if (this.#chunks.length > 1) this.#chunks.length = 1;
+    if (this.#chunks.length === 0) this.#chunk0 = this.#head - (this.#head % this.#size);
   }
 
   /** Forgets every id. */
   clear(): void {
+    this.#head += this.#count;
+    this.#headMod = this.#head % SEQ_MOD;
     this.#count = 0;
+    this.#restart();
     this.#table.fill(0);
     this.#used = 0;
+    this.#batch = undefined;
   }
 
-  /** Doubles the ring (it is full). */
-  #grow(): void {
-    const n = this.#hi.length;
-    const hi = new Uint32Array(n * 2), lo = new Uint32Array(n * 2);
-    const at = new Float64Array(n * 2), off = new Float64Array(n * 2);
-    for (let k = 0; k < this.#count; k++) {
-      const r = (this.#head + k) % n;
-      hi[k] = this.#hi[r];
-      lo[k] = this.#lo[r];
-      at[k] = this.#at[r];
-      off[k] = this.#off[r];
-    }
-    [this.#hi, this.#lo, this.#at, this.#off] = [hi, lo, at, off];
-    this.#head = 0;
-    this.#rehash();
-  }
-
-  /** Builds the table again from the entries held (dead slots dropped; larger when needed). */
+  /** Builds the table again from the entries held (dead slots dropped; its size to fit). */
   #rehash(): void {
     let size = 4096;
     while (size < this.#count * 2) size *= 2;
-    const t = new Uint32Array(size), mask = size - 1, cap = this.#hi.length;
+    // The old table goes before the new one is made, where it can.
+    this.#table = new Uint32Array(0);
+    const t = new Uint32Array(size), mask = size - 1, m = this.#mask;
     this.#used = 0;
+    this.#notes = 0;
     for (let k = 0; k < this.#count; k++) {
-      const r = (this.#head + k) % cap;
-      const lo = this.#lo[r], hi = this.#hi[r];
+      const e = this.#head + k;
+      const c = this.#chunkOf(e), i = (e - this.#chunk0) & m;
+      const lo = c.lo[i], hi = c.hi[i];
       for (let s = lo & mask;; s = (s + 1) & mask) {
         const v = t[s];
         if (v === 0) {
-          t[s] = r + 1;
+          t[s] = (e % SEQ_MOD) + 1;
           this.#used++;
           break;
         }
-        const o = v - 1;
-        if (this.#lo[o] === lo && this.#hi[o] === hi) {
-          t[s] = r + 1; // a newer entry of the same hash
+        const x = this.#head + ((v - 1 - this.#headMod + SEQ_MOD) % SEQ_MOD);
+        const xc = this.#chunkOf(x), xi = (x - this.#chunk0) & m;
+        if (xc.lo[xi] === lo && xc.hi[xi] === hi) {
+          t[s] = (e % SEQ_MOD) + 1; // a newer entry of the same hash
           break;
         }
       }

@@ -46,7 +46,7 @@ import type { Mq, OutgoingMessage } from "../../core/client.ts";
 import { MqError } from "../../core/errors.ts";
 import { backoffDelay } from "../../core/retry.ts";
 import { connect, notFound, parseAmqpUrl } from "./_connection.ts";
-import { incoming, propertiesOf } from "./_messages.ts";
+import { incoming, incomingNow, propertiesOf } from "./_messages.ts";
 
 /** How long a batch waits for its publisher confirms before the connection counts as dead. */
 const CONFIRM_MS = 30_000;
@@ -371,7 +371,16 @@ export async function bridgeInto(
           (b) => b.m.bodySize,
         );
         const batch = buffer.splice(0, end);
-        const out: OutgoingMessage[] = await Promise.all(batch.map((b) => incoming(b.queue, b.m)));
+        // At once for messages with a message-id; a promise only for those without.
+        const out: OutgoingMessage[] = new Array(batch.length);
+        let later: Promise<void>[] | undefined;
+        for (let i = 0; i < batch.length; i++) {
+          const { queue, m } = batch[i];
+          const now = incomingNow(queue, m);
+          if (now) out[i] = now;
+          else (later ??= []).push(incoming(queue, m).then((o) => void (out[i] = o)));
+        }
+        if (later) await Promise.all(later);
         const last = batch[batch.length - 1].m.deliveryTag;
         batch.length = 0;
         const r = await target.publishBatch(options.into, out);

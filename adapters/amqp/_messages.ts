@@ -59,9 +59,30 @@ async function fallbackId(queue: string, m: AMQPMessage): Promise<string> {
 
 /** An incoming message as mq stores it (the id may still be computed). */
 export async function incoming(queue: string, m: AMQPMessage): Promise<OutgoingMessage> {
+  return incomingNow(queue, m) ?? incomingAs(queue, m, await fallbackId(queue, m));
+}
+
+/**
+ * An incoming message as {@link incoming} makes it, at once when it carries
+ * a message-id (no promise a message: most do), else undefined (its id is
+ * computed from its content, asynchronously).
+ *
+ * @example
+ * ```ts ignore
+ * const out = incomingNow("orders", delivered) ?? await incoming("orders", delivered);
+ * ```
+ */
+export function incomingNow(queue: string, m: AMQPMessage): OutgoingMessage | undefined {
+  const id = m.properties.messageId;
+  return id ? incomingAs(queue, m, id) : undefined;
+}
+
+function incomingAs(queue: string, m: AMQPMessage, id: string): OutgoingMessage {
   const headers: Record<string, string> = {};
   let key: string | undefined;
-  for (const [k, v] of Object.entries(m.properties.headers ?? {})) {
+  const own = m.properties.headers;
+  for (const k in own) {
+    const v = own[k];
     if (k === KEY && typeof v === "string") key = v;
     else headers[k] = headerText(v);
   }
@@ -69,6 +90,5 @@ export async function incoming(queue: string, m: AMQPMessage): Promise<OutgoingM
   headers["amqp-queue"] = queue;
   headers["amqp-exchange"] = m.exchange;
   headers["amqp-routing-key"] = m.routingKey;
-  const id = m.properties.messageId || await fallbackId(queue, m);
   return { payload: m.body ?? new Uint8Array(0), key, headers, id };
 }

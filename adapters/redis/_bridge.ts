@@ -51,7 +51,7 @@ import type { Mq, OutgoingMessage } from "../../core/client.ts";
 import { MqError } from "../../core/errors.ts";
 import { retrier, storedIdsSince, storeWithIds } from "../_bridge_in.ts";
 import { connectRedis, parseRedisUrl, redisFailure } from "./_connection.ts";
-import { messageOf } from "./_mapping.ts";
+import { messageOf, ORIGIN } from "./_mapping.ts";
 import { openXaddPipe } from "./_pipe.ts";
 
 export { parseRedisUrl } from "./_connection.ts";
@@ -176,11 +176,13 @@ export async function bridgeInto(
     const acked: [string, string[]][] = [];
     for (const [stream, entries] of byStream) {
       const ids: string[] = new Array(entries.length);
+      // The headers of the entries that have no header fields: one object for all.
+      const origin = Object.freeze({ [ORIGIN]: stream });
       for (let i = 0; i < entries.length; i++) {
         const [raw, fields] = entries[i];
         const id = ids[i] = dec.decode(raw);
         if (!fields) continue; // deleted from the stream since
-        const m = messageOf(stream, id, fields);
+        const m = messageOf(stream, id, fields, origin);
         if (stored?.has(m.id!)) skipped++;
         else batch.push(m);
       }

@@ -114,13 +114,27 @@ export function xaddEncoder(
   };
 }
 
+const encoder = new TextEncoder();
+const PAYLOAD_BYTES = encoder.encode(PAYLOAD), KEY_BYTES = encoder.encode(KEY);
+const ID_BYTES = encoder.encode(ID), HEADERS_BYTES = encoder.encode(HEADERS);
+
+/** Whether `bytes` are `name`'s (no string made for a field name). */
+function isName(bytes: Uint8Array, name: Uint8Array): boolean {
+  if (bytes.length !== name.length) return false;
+  for (let i = 0; i < name.length; i++) if (bytes[i] !== name[i]) return false;
+  return true;
+}
+
 /**
  * The message an entry of `stream` brings in: field `payload` (else the
  * only field, whatever its name) as the payload, `mq-key` as the key,
  * `mq-headers` merged into the headers, `mq-id` dropped (the entry's id
  * takes its place), every other field as a header (as
  * UTF-8 text), the header `redis-stream` = `stream`, and the id
- * `redis:<stream>:<entry-id>`.
+ * `redis:<stream>:<entry-id>`. An entry with no header fields (most are)
+ * gets `origin` as its headers when given (one object for a stream's
+ * entries, `{ "redis-stream": stream }`, that nothing changes: their JSON is
+ * made once a batch).
  *
  * @example
  * ```ts
@@ -134,26 +148,28 @@ export function messageOf(
   stream: string,
   entryId: string,
   fields: Uint8Array[],
+  origin?: Readonly<Record<string, string>>,
 ): OutgoingMessage & { headers: Record<string, string> } {
-  const headers: Record<string, string> = {};
+  let headers: Record<string, string> | undefined;
   let payload: Uint8Array | undefined;
   let key: string | undefined;
-  if (fields.length === 2 && dec.decode(fields[0]) !== KEY) payload = fields[1];
+  if (fields.length === 2 && !isName(fields[0], KEY_BYTES)) payload = fields[1];
   else {
     for (let i = 0; i + 1 < fields.length; i += 2) {
-      const name = dec.decode(fields[i]);
+      const name = fields[i];
       const value = fields[i + 1];
-      if (name === PAYLOAD && payload === undefined) payload = value;
-      else if (name === KEY) key = dec.decode(value);
-      else if (name === ID) continue; // the id it went out with: it comes in with the entry's
-      else if (name === HEADERS) {
+      if (payload === undefined && isName(name, PAYLOAD_BYTES)) payload = value;
+      else if (isName(name, KEY_BYTES)) key = dec.decode(value);
+      else if (isName(name, ID_BYTES)) continue; // the id it went out with: it comes in with the entry's
+      else if (isName(name, HEADERS_BYTES)) {
         const taken = headersFromJson(dec.decode(value));
-        if (taken) Object.assign(headers, taken);
-        else headers[name] = dec.decode(value);
-      } else headers[name] = dec.decode(value);
+        if (taken) Object.assign(headers ??= {}, taken);
+        else (headers ??= {})[HEADERS] = dec.decode(value);
+      } else (headers ??= {})[dec.decode(name)] = dec.decode(value);
     }
   }
-  headers[ORIGIN] = stream;
+  if (headers) headers[ORIGIN] = stream;
+  else headers = (origin as Record<string, string> | undefined) ?? { [ORIGIN]: stream };
   return {
     payload: payload ?? new Uint8Array(0),
     key,
