@@ -77,6 +77,9 @@ async function dial(conf: RedisUrl): Promise<Deno.Conn> {
 
 /** A batch on the wire: how many replies it waits for, and what it heard. */
 interface InFlight {
+  /** The call's place in call order, and the batch it names (see {@link XaddPipe.xadd}). */
+  seq: number;
+  batch: object | undefined;
   replies: number;
   /** The stream of each reply, by the index its group starts at (for messages). */
   starts: [number, string][];
@@ -108,9 +111,19 @@ export interface XaddPipe {
    * commands are written in turn, one batch after the other, and answered
    * in that order.
    *
+   * `batch` names the call's batch for keeping order across a failure:
+   * once a named call failed, every later named call fails at once (those
+   * begun before it included, unless written already), until the earliest
+   * batch that failed is sent again (the same `batch`), so that nothing
+   * after it is stored before it is resent. Unnamed calls are not held.
+   *
    * @throws {MqError} `CONFLICT` (an error reply no retry mends, such as `WRONGTYPE`); other errors (a lost connection, no reply within the timeout, `LOADING`) are worth a retry
    */
-  xadd(topic: string, groups: Iterable<[string, ReceivedMessage[]]>): Promise<void>;
+  xadd(
+    topic: string,
+    groups: Iterable<[string, ReceivedMessage[]]>,
+    batch?: object,
+  ): Promise<void>;
   /** Closes the connection. */
   close(): void;
 }
@@ -194,6 +207,20 @@ export async function openXaddPipe(
   const encoder = new Encoder();
   /** The end of the last write in turn: a batch's commands are written whole, in turn. */
   let writeTurn: Promise<void> = Promise.resolve();
+  /** Calls so far (each call's place in call order). */
+  let calls = 0;
+  /** The earliest named call that failed and is not sent again yet (see `xadd`). */
+  let hold: { seq: number; batch: object; error: unknown } | undefined;
+  /** Notes that the named call `seq` failed with `error`. */
+  const failed = (seq: number, batch: object | undefined, error: unknown) => {
+    if (batch !== undefined && (!hold || seq < hold.seq)) hold = { seq, batch, error };
+  };
+  /** Throws when a named call must wait for the resend of an earlier one that failed. */
+  const checkHold = (seq: number, batch: object | undefined) => {
+    if (!hold || batch === undefined) return;
+    if (batch === hold.batch && seq > hold.seq) hold = undefined; // the resend
+    else if (seq > hold.seq) throw hold.error;
+  };
 
   /** Fails the link and every batch in flight on it, once; says so once per outage. */
   const breakLink = (link: Link, e: Error) => {
@@ -203,7 +230,10 @@ export async function openXaddPipe(
     try {
       link.conn.close();
     } catch { /* closed already */ }
-    for (const b of link.queue.splice(0)) b.reject(e);
+    for (const b of link.queue.splice(0)) {
+      failed(b.seq, b.batch, e);
+      b.reject(e);
+    }
     if (!down) say(`disconnected from Redis at ${conf.where} (${e.message}); reconnecting`);
     down = true;
   };
@@ -222,7 +252,9 @@ export async function openXaddPipe(
           const { index, error } = b.failed;
           let stream = b.starts[0][1];
           for (const [at, s] of b.starts) if (at <= index) stream = s;
-          b.reject(redisFailure(new ErrorReply(error), `XADD to stream ${JSON.stringify(stream)}`));
+          const e = redisFailure(new ErrorReply(error), `XADD to stream ${JSON.stringify(stream)}`);
+          failed(b.seq, b.batch, e);
+          b.reject(e);
         } else b.resolve();
       }
     } catch (e) {
@@ -251,7 +283,8 @@ export async function openXaddPipe(
   };
 
   return {
-    async xadd(topic, groups) {
+    async xadd(topic, groups, batch) {
+      const seq = calls++;
       const starts: [number, string][] = [];
       const batches: [string, ReceivedMessage[]][] = [];
       let total = 0;
@@ -269,9 +302,21 @@ export async function openXaddPipe(
       let answered: Promise<void>;
       try {
         await before;
-        const link = await linkUp();
+        checkHold(seq, batch);
+        let link: Link;
+        try {
+          link = await linkUp();
+        } catch (e) {
+          failed(seq, batch, e);
+          throw e;
+        }
+        checkHold(seq, batch);
+        if (link.broken) {
+          failed(seq, batch, link.broken);
+          throw link.broken;
+        }
         answered = new Promise<void>((resolve, reject) => {
-          link.queue.push({ replies: total, starts, resolve, reject });
+          link.queue.push({ seq, batch, replies: total, starts, resolve, reject });
         });
         answered.catch(() => {}); // awaited below; a failure while writing is not unhandled
         if (!link.reading) readLoop(link);
