@@ -77,7 +77,8 @@ async function dial(conf: RedisUrl): Promise<Deno.Conn> {
 
 /** A batch on the wire: how many replies it waits for, and what it heard. */
 interface InFlight {
-  /** The call's place in call order, and the batch it names (see {@link XaddPipe.xadd}). */
+  /** The call's topic, place in call order, and the batch it names (see {@link XaddPipe.xadd}). */
+  topic: string;
   seq: number;
   batch: object | undefined;
   replies: number;
@@ -111,11 +112,12 @@ export interface XaddPipe {
    * commands are written in turn, one batch after the other, and answered
    * in that order.
    *
-   * `batch` names the call's batch for keeping order across a failure:
-   * once a named call failed, every later named call fails at once (those
-   * begun before it included, unless written already), until the earliest
-   * batch that failed is sent again (the same `batch`), so that nothing
-   * after it is stored before it is resent. Unnamed calls are not held.
+   * `batch` names the call's batch for keeping the order of `topic` across
+   * a failure: once a named call failed, every later named call of the
+   * topic fails at once (those begun before it included, unless written
+   * already), until the earliest batch of the topic that failed is sent
+   * again (the same `batch`), so that nothing after it is stored before it
+   * is resent. Unnamed calls are not held.
    *
    * @throws {MqError} `CONFLICT` (an error reply no retry mends, such as `WRONGTYPE`); other errors (a lost connection, no reply within the timeout, `LOADING`) are worth a retry
    */
@@ -209,16 +211,19 @@ export async function openXaddPipe(
   let writeTurn: Promise<void> = Promise.resolve();
   /** Calls so far (each call's place in call order). */
   let calls = 0;
-  /** The earliest named call that failed and is not sent again yet (see `xadd`). */
-  let hold: { seq: number; batch: object; error: unknown } | undefined;
-  /** Notes that the named call `seq` failed with `error`. */
-  const failed = (seq: number, batch: object | undefined, error: unknown) => {
-    if (batch !== undefined && (!hold || seq < hold.seq)) hold = { seq, batch, error };
+  /** By topic: the earliest named call that failed and is not sent again yet (see `xadd`). */
+  const holds = new Map<string, { seq: number; batch: object; error: unknown }>();
+  /** Notes that the named call `seq` of `topic` failed with `error`. */
+  const failed = (topic: string, seq: number, batch: object | undefined, error: unknown) => {
+    if (batch === undefined) return;
+    const hold = holds.get(topic);
+    if (!hold || seq < hold.seq) holds.set(topic, { seq, batch, error });
   };
   /** Throws when a named call must wait for the resend of an earlier one that failed. */
-  const checkHold = (seq: number, batch: object | undefined) => {
+  const checkHold = (topic: string, seq: number, batch: object | undefined) => {
+    const hold = holds.get(topic);
     if (!hold || batch === undefined) return;
-    if (batch === hold.batch && seq > hold.seq) hold = undefined; // the resend
+    if (batch === hold.batch && seq > hold.seq) holds.delete(topic); // the resend
     else if (seq > hold.seq) throw hold.error;
   };
 
@@ -231,7 +236,7 @@ export async function openXaddPipe(
       link.conn.close();
     } catch { /* closed already */ }
     for (const b of link.queue.splice(0)) {
-      failed(b.seq, b.batch, e);
+      failed(b.topic, b.seq, b.batch, e);
       b.reject(e);
     }
     if (!down) say(`disconnected from Redis at ${conf.where} (${e.message}); reconnecting`);
@@ -253,7 +258,7 @@ export async function openXaddPipe(
           let stream = b.starts[0][1];
           for (const [at, s] of b.starts) if (at <= index) stream = s;
           const e = redisFailure(new ErrorReply(error), `XADD to stream ${JSON.stringify(stream)}`);
-          failed(b.seq, b.batch, e);
+          failed(b.topic, b.seq, b.batch, e);
           b.reject(e);
         } else b.resolve();
       }
@@ -302,21 +307,21 @@ export async function openXaddPipe(
       let answered: Promise<void>;
       try {
         await before;
-        checkHold(seq, batch);
+        checkHold(topic, seq, batch);
         let link: Link;
         try {
           link = await linkUp();
         } catch (e) {
-          failed(seq, batch, e);
+          failed(topic, seq, batch, e);
           throw e;
         }
-        checkHold(seq, batch);
+        checkHold(topic, seq, batch);
         if (link.broken) {
-          failed(seq, batch, link.broken);
+          failed(topic, seq, batch, link.broken);
           throw link.broken;
         }
         answered = new Promise<void>((resolve, reject) => {
-          link.queue.push({ seq, batch, replies: total, starts, resolve, reject });
+          link.queue.push({ topic, seq, batch, replies: total, starts, resolve, reject });
         });
         answered.catch(() => {}); // awaited below; a failure while writing is not unhandled
         if (!link.reading) readLoop(link);

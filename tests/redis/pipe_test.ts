@@ -269,10 +269,13 @@ Deno.test("redis pipe: after a lost connection, later batches wait for the resen
     // Called after the failure, before the resend of `a`: refused, not sent.
     await rejects(pipe.xadd("t", [["s", c]], c));
     eq(connections, 1, "no connection made for a batch behind the one that failed");
+    // Another topic's order is its own: not held.
+    const d = [message(9)];
+    await pipe.xadd("u", [["s2", d]], d);
     await pipe.xadd("t", [["s", a]], a);
     await pipe.xadd("t", [["s", b]], b);
     await pipe.xadd("t", [["s", c]], c);
-    eq(stored, ["m-0", "m-1", "m-2", "m-3"]);
+    eq(stored, ["m-9", "m-0", "m-1", "m-2", "m-3"]);
     pipe.close();
   } finally {
     listener.close();
