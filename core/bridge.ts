@@ -15,6 +15,7 @@ import { Router } from "./routing.ts";
 import { backoffDelay } from "./retry.ts";
 import { MqError, type MqErrorCode } from "./errors.ts";
 import { compileTarget, type TargetOf } from "./bridge_target.ts";
+import { leasedUntil } from "./_bridge_leases.ts";
 
 /** Errors of a send that no retry mends: the bridge stops with them. */
 const FATAL: ReadonlySet<MqErrorCode> = new Set([
@@ -184,7 +185,9 @@ export interface BridgeOptions {
    * The window of unconfirmed messages: a send to the sink holds at most
    * this many messages and about this many payload bytes (a single larger
    * message goes alone), and the next send starts only once the sink
-   * confirmed it. A slow target slows the bridge; memory stays flat.
+   * confirmed it (or, for a sink with {@link BridgeSink.inFlight}, once
+   * fewer than that many are unconfirmed). A slow target slows the bridge;
+   * memory stays flat.
    * @default { messages: 1024, bytes: 1 MiB }
    */
   window?: { messages?: number; bytes?: number };
@@ -227,9 +230,6 @@ export function windowEnd<T>(
   }
   return to;
 }
-
-/** Windows a bridge's read leases at a time (see `runBridge`). */
-const READ_AHEAD = 8;
 
 /** The payload bytes of a message (the size {@link windowEnd} counts going out). */
 const payloadSize = (m: ReceivedMessage) => m.payload.length;
@@ -363,18 +363,24 @@ export async function runBridge(
   };
 
   const forward = async (topic: string) => {
+    // A run killed mid-way (kill -9) left its last windows leased: they go
+    // first, once their leases expired, then the ones after them, in order.
+    const until = await leasedUntil(source, topic, group);
+    if (until !== undefined && !stop.signal.aborted) {
+      const s = Math.ceil((until - source.clock.now()) / 1000);
+      say(
+        `${topic}: waiting ${s} s for the leases of an earlier run to expire (its messages go first)`,
+      );
+      await source.clock.sleep(until - source.clock.now() + 1, stop.signal);
+    }
     const sub = source.subscribe(topic, {
       group,
       follow: options.follow ?? true,
       signal: stop.signal,
-      // Reads lease up to READ_AHEAD windows (8,192 messages, 8 MiB by the
-      // batches' average size), sent a window at a time: as before the
-      // windows, a bridge killed mid-way leaves its next messages leased, so
-      // a rerun gets them (once they expire) before the ones after them, in
-      // order (a lease of one window at a time let a rerun send later ones
-      // first: tests/reliability/torture_test.ts, kill -9 of bridge).
-      batchSize: windowMessages * READ_AHEAD,
-      batchBytes: windowBytes * READ_AHEAD,
+      // Reads lease as many windows as may be in flight (one for most sinks):
+      // memory stays at what the sink holds.
+      batchSize: windowMessages * depth,
+      batchBytes: windowBytes * depth,
       visibilityMs: options.visibilityMs,
     });
     try {

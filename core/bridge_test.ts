@@ -200,3 +200,29 @@ Deno.test("bridge: a failure mid-pipe sends again from the first window not conf
     await mq.close();
   }
 });
+
+Deno.test("bridge: a rerun after a run killed mid-batch waits for its leases, and sends in order", async () => {
+  const mq = new Mq(new MemoryAdapter());
+  try {
+    await mq.publishBatch("t", texts(30));
+    // The killed run: its first window leased, never confirmed nor released.
+    const killed = mq.subscribe("t", { group: "bridge", follow: false, visibilityMs: 300 });
+    eq((await killed.take(10))?.length, 10);
+    await killed.detach();
+    const sink = sinkGoneAfter(Infinity);
+    const lines: string[] = [];
+    const result = await runBridge(mq, sink, {
+      follow: false,
+      window: { messages: 10 },
+      onState: (l) => lines.push(l),
+    });
+    eq(result, { t: 30 });
+    eq(sink.got, texts(30), "the leased window first, then the rest");
+    ok(
+      lines.some((l) => /^t: waiting 1 s for the leases of an earlier run/.test(l)),
+      lines.join("\n"),
+    );
+  } finally {
+    await mq.close();
+  }
+});
