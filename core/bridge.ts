@@ -294,6 +294,8 @@ export async function runBridge(
           const sent = sink.send(topic, batch).then(() => ok, (e) => ({ e }));
           flying.push({ batch, sent });
         }
+        // Read ahead only where several windows may be in flight: for one,
+        // a read ahead held a second window and was no faster (Kafka, 1M).
         if (
           !ended && !reading && queue.length === 0 && !stop.signal.aborted &&
           (depth > 1 || flying.length === 0)
@@ -356,9 +358,9 @@ export async function runBridge(
         if (stop.signal.aborted) throw e;
       }
     } finally {
-      // Sends still out end before the subscription releases their windows.
+      // Sends still out end before the subscription releases their windows
+      // (a read ahead ends when the subscription closes).
       await Promise.all(flying.map((f) => f.sent));
-      await reading?.catch(() => {});
     }
   };
 

@@ -226,3 +226,24 @@ Deno.test("bridge: a rerun after a run killed mid-batch waits for its leases, an
     await mq.close();
   }
 });
+
+Deno.test("bridge: a pipelined drain that gives up ends then, not once its own leases expire", async () => {
+  const mq = new Mq(new MemoryAdapter());
+  try {
+    await mq.publishBatch("t", texts(10));
+    // Refuses everything; the read ahead meanwhile waits on the run's own leases.
+    const sink: BridgeSink = {
+      inFlight: 4,
+      send: () => Promise.reject(new Error("connect ECONNREFUSED")),
+      close: () => Promise.resolve(),
+    };
+    const t = Date.now();
+    await rejects(
+      runBridge(mq, sink, { follow: false, retryForMs: 300, visibilityMs: 20_000 }),
+      (e: unknown) => MqError.is(e, "UNREACHABLE"),
+    );
+    ok(Date.now() - t < 10_000, `ended after ${Date.now() - t} ms`);
+  } finally {
+    await mq.close();
+  }
+});
