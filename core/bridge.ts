@@ -9,11 +9,13 @@
  */
 import type { Mq } from "./client.ts";
 import type { ReceivedMessage } from "./message.ts";
+import type { Subscription } from "./subscription.ts";
 import type { BackendUrl } from "./backend_url.ts";
 import { Router } from "./routing.ts";
 import { backoffDelay } from "./retry.ts";
 import { MqError, type MqErrorCode } from "./errors.ts";
 import { compileTarget, type TargetOf } from "./bridge_target.ts";
+import { leasedUntil } from "./_bridge_leases.ts";
 
 /** Errors of a send that no retry mends: the bridge stops with them. */
 const FATAL: ReadonlySet<MqErrorCode> = new Set([
@@ -49,6 +51,14 @@ export interface BridgeSink {
    * per change ("disconnected from ...", "reconnected to ...").
    */
   watch?(onState: (line: string) => void): void;
+  /**
+   * Optional: how many sends may be in flight at once, for a sink that
+   * stores overlapping sends in the order they were called (a pipelined
+   * connection). {@link runBridge} then starts the next window before the
+   * last one is confirmed, and still acks each only once it and those
+   * before it are. @default 1
+   */
+  inFlight?: number;
   /** Releases the sink. */
   close(): Promise<void>;
 }
@@ -175,7 +185,9 @@ export interface BridgeOptions {
    * The window of unconfirmed messages: a send to the sink holds at most
    * this many messages and about this many payload bytes (a single larger
    * message goes alone), and the next send starts only once the sink
-   * confirmed it. A slow target slows the bridge; memory stays flat.
+   * confirmed it (or, for a sink with {@link BridgeSink.inFlight}, once
+   * fewer than that many are unconfirmed). A slow target slows the bridge;
+   * memory stays flat.
    * @default { messages: 1024, bytes: 1 MiB }
    */
   window?: { messages?: number; bytes?: number };
@@ -219,9 +231,6 @@ export function windowEnd<T>(
   return to;
 }
 
-/** Windows a bridge's read leases at a time (see `runBridge`). */
-const READ_AHEAD = 8;
-
 /** The payload bytes of a message (the size {@link windowEnd} counts going out). */
 const payloadSize = (m: ReceivedMessage) => m.payload.length;
 
@@ -256,66 +265,128 @@ export async function runBridge(
   options.signal?.addEventListener("abort", () => stop.abort(), { once: true });
   let failure: { error: unknown } | undefined;
 
+  const depth = Math.max(1, Math.floor(sink.inFlight ?? 1));
+
+  /**
+   * Sends the windows of `sub` to the sink, up to `depth` at once (a sink
+   * that keeps its sends in call order), and acks each only once it and
+   * every window before it were confirmed. A failure waits for the other
+   * sends in flight to end, then sends again from the first unconfirmed
+   * window, in order (at least once: those after it may be stored twice).
+   * With several in flight, the next batch is read while they are sent.
+   */
+  const pipeline = async (sub: Subscription, topic: string) => {
+    /** Windows read and not sent (or to be sent again), in order. */
+    const queue: ReceivedMessage[][] = [];
+    /** Windows sent and not confirmed yet, in order, with how their send ended. */
+    const flying: { batch: ReceivedMessage[]; sent: Promise<unknown> }[] = [];
+    let reading: Promise<ReceivedMessage[] | null> | undefined;
+    let ended = false;
+    // When the sends began to fail (each topic counts its own), and how often.
+    let failingSince: number | undefined;
+    let attempt = 0;
+    const ok = Symbol("sent");
+    try {
+      for (;;) {
+        while (flying.length < depth && queue.length > 0 && !stop.signal.aborted) {
+          const batch = queue.shift()!;
+          // Settled to a value: a failure is seen in order, never unhandled.
+          const sent = sink.send(topic, batch).then(() => ok, (e) => ({ e }));
+          flying.push({ batch, sent });
+        }
+        // Read ahead only where several windows may be in flight: for one,
+        // a read ahead held a second window and was no faster (Kafka, 1M).
+        if (
+          !ended && !reading && queue.length === 0 && !stop.signal.aborted &&
+          (depth > 1 || flying.length === 0)
+        ) {
+          reading = sub.take();
+          reading.catch(() => {}); // awaited below; a failure meanwhile is not unhandled
+        }
+        if (flying.length === 0) {
+          if (!reading) break;
+          const taken = await reading;
+          reading = undefined;
+          if (taken === null) ended = true;
+          else {
+            for (let from = 0; from < taken.length;) {
+              const to = windowEnd(taken, from, windowMessages, windowBytes, payloadSize);
+              queue.push(from === 0 && to === taken.length ? taken : taken.slice(from, to));
+              from = to;
+            }
+          }
+          continue;
+        }
+        const head = flying[0];
+        const outcome = await head.sent;
+        if (outcome === ok) {
+          flying.shift();
+          if (!forwarding || failing) say(failing ? "forwarding again" : "forwarding");
+          forwarding = true;
+          failing = false;
+          failingSince = undefined;
+          attempt = 0;
+          sub.ackAll(head.batch);
+          result[topic] = (result[topic] ?? 0) + head.batch.length;
+          continue;
+        }
+        // The first unconfirmed window failed: let the others end, then
+        // send again from it, in order.
+        const e = (outcome as { e: unknown }).e;
+        await Promise.all(flying.map((f) => f.sent));
+        queue.unshift(...flying.splice(0).map((f) => f.batch));
+        if (stop.signal.aborted || isFatal(e)) throw e;
+        if (!failing) {
+          say(`target unavailable (${(e as Error).message}); retrying with backoff`);
+        }
+        failingSince ??= source.clock.now();
+        failing = true;
+        const delay = backoffDelay(++attempt, { baseMs: 100, maxMs: 5000 });
+        if (source.clock.now() - failingSince + delay > retryForMs) {
+          const n = Object.values(result).reduce((a, b) => a + b, 0);
+          throw new MqError(
+            "UNREACHABLE",
+            `the target stayed unavailable for ${
+              Math.round((source.clock.now() - failingSince) / 1000)
+            } s (${(e as Error).message}); ${n} message${
+              n === 1 ? "" : "s"
+            } forwarded before, the rest stay for the next run`,
+            { cause: e },
+          );
+        }
+        await source.clock.sleep(delay, stop.signal);
+        if (stop.signal.aborted) throw e;
+      }
+    } finally {
+      // Sends still out end before the subscription releases their windows
+      // (a read ahead ends when the subscription closes).
+      await Promise.all(flying.map((f) => f.sent));
+    }
+  };
+
   const forward = async (topic: string) => {
+    // A run killed mid-way (kill -9) left its last windows leased: they go
+    // first, once their leases expired, then the ones after them, in order.
+    const until = await leasedUntil(source, topic, group);
+    if (until !== undefined && !stop.signal.aborted) {
+      const s = Math.ceil((until - source.clock.now()) / 1000);
+      say(
+        `${topic}: waiting ${s} s for the leases of an earlier run to expire (its messages go first)`,
+      );
+      await source.clock.sleep(until - source.clock.now() + 1, stop.signal);
+    }
     const sub = source.subscribe(topic, {
       group,
       follow: options.follow ?? true,
       signal: stop.signal,
-      // Reads lease up to READ_AHEAD windows (8,192 messages, 8 MiB by the
-      // batches' average size), sent a window at a time: as before the
-      // windows, a bridge killed mid-way leaves its next messages leased, so
-      // a rerun gets them (once they expire) before the ones after them, in
-      // order (a lease of one window at a time let a rerun send later ones
-      // first: tests/reliability/torture_test.ts, kill -9 of bridge).
-      batchSize: windowMessages * READ_AHEAD,
-      batchBytes: windowBytes * READ_AHEAD,
+      // Reads lease as many windows as may be in flight (one for most sinks):
+      // memory stays at what the sink holds.
+      batchSize: windowMessages * depth,
+      batchBytes: windowBytes * depth,
       visibilityMs: options.visibilityMs,
     });
     try {
-      for (;;) {
-        const taken = await sub.take();
-        if (taken === null) break;
-        for (let from = 0; from < taken.length;) {
-          const to = windowEnd(taken, from, windowMessages, windowBytes, payloadSize);
-          const batch = from === 0 && to === taken.length ? taken : taken.slice(from, to);
-          from = to;
-          // When this batch's sends began to fail (each topic counts its own).
-          let failingSince: number | undefined;
-          for (let attempt = 1;; attempt++) {
-            try {
-              await sink.send(topic, batch);
-              if (!forwarding || failing) say(failing ? "forwarding again" : "forwarding");
-              forwarding = true;
-              failing = false;
-              break;
-            } catch (e) {
-              if (stop.signal.aborted || isFatal(e)) throw e;
-              if (!failing) {
-                say(`target unavailable (${(e as Error).message}); retrying with backoff`);
-              }
-              failingSince ??= source.clock.now();
-              failing = true;
-              const delay = backoffDelay(attempt, { baseMs: 100, maxMs: 5000 });
-              if (source.clock.now() - failingSince + delay > retryForMs) {
-                const n = Object.values(result).reduce((a, b) => a + b, 0);
-                throw new MqError(
-                  "UNREACHABLE",
-                  `the target stayed unavailable for ${
-                    Math.round((source.clock.now() - failingSince) / 1000)
-                  } s (${(e as Error).message}); ${n} message${
-                    n === 1 ? "" : "s"
-                  } forwarded before, the rest stay for the next run`,
-                  { cause: e },
-                );
-              }
-              await source.clock.sleep(delay, stop.signal);
-              if (stop.signal.aborted) throw e;
-            }
-          }
-          sub.ackAll(batch);
-          result[topic] = (result[topic] ?? 0) + batch.length;
-        }
-      }
+      await pipeline(sub, topic);
     } finally {
       await sub.close();
     }

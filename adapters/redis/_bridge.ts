@@ -56,6 +56,12 @@ import { openXaddPipe } from "./_pipe.ts";
 
 export { parseRedisUrl } from "./_connection.ts";
 
+/**
+ * Batches (windows) of a bridge going out that are on the connection at
+ * once: Redis stores one while the next is written and the one after read.
+ */
+const IN_FLIGHT = 4;
+
 /** Entries per read. */
 const READ_COUNT = 1024;
 /** How long a read waits for new entries before it looks at the stop signal again (ms). */
@@ -106,8 +112,11 @@ export async function subjectSink(url: BackendUrl, options: SinkOptions = {}): P
       await pipe.xadd(
         topic,
         targetOf ? groupByTarget(topic, messages, targetOf) : [[topic, messages]],
+        messages,
       );
     },
+    // Batches pipelined on the connection, answered in order (see `xadd`'s `batch`).
+    inFlight: IN_FLIGHT,
     watch(say) {
       onState = say;
     },

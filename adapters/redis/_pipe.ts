@@ -77,6 +77,10 @@ async function dial(conf: RedisUrl): Promise<Deno.Conn> {
 
 /** A batch on the wire: how many replies it waits for, and what it heard. */
 interface InFlight {
+  /** The call's topic, place in call order, and the batch it names (see {@link XaddPipe.xadd}). */
+  topic: string;
+  seq: number;
+  batch: object | undefined;
   replies: number;
   /** The stream of each reply, by the index its group starts at (for messages). */
   starts: [number, string][];
@@ -108,9 +112,20 @@ export interface XaddPipe {
    * commands are written in turn, one batch after the other, and answered
    * in that order.
    *
+   * `batch` names the call's batch for keeping the order of `topic` across
+   * a failure: once a named call failed, every later named call of the
+   * topic fails at once (those begun before it included, unless written
+   * already), until the earliest batch of the topic that failed is sent
+   * again (the same `batch`), so that nothing after it is stored before it
+   * is resent. Unnamed calls are not held.
+   *
    * @throws {MqError} `CONFLICT` (an error reply no retry mends, such as `WRONGTYPE`); other errors (a lost connection, no reply within the timeout, `LOADING`) are worth a retry
    */
-  xadd(topic: string, groups: Iterable<[string, ReceivedMessage[]]>): Promise<void>;
+  xadd(
+    topic: string,
+    groups: Iterable<[string, ReceivedMessage[]]>,
+    batch?: object,
+  ): Promise<void>;
   /** Closes the connection. */
   close(): void;
 }
@@ -194,6 +209,23 @@ export async function openXaddPipe(
   const encoder = new Encoder();
   /** The end of the last write in turn: a batch's commands are written whole, in turn. */
   let writeTurn: Promise<void> = Promise.resolve();
+  /** Calls so far (each call's place in call order). */
+  let calls = 0;
+  /** By topic: the earliest named call that failed and is not sent again yet (see `xadd`). */
+  const holds = new Map<string, { seq: number; batch: object; error: unknown }>();
+  /** Notes that the named call `seq` of `topic` failed with `error`. */
+  const failed = (topic: string, seq: number, batch: object | undefined, error: unknown) => {
+    if (batch === undefined) return;
+    const hold = holds.get(topic);
+    if (!hold || seq < hold.seq) holds.set(topic, { seq, batch, error });
+  };
+  /** Throws when a named call must wait for the resend of an earlier one that failed. */
+  const checkHold = (topic: string, seq: number, batch: object | undefined) => {
+    const hold = holds.get(topic);
+    if (!hold || batch === undefined) return;
+    if (batch === hold.batch && seq > hold.seq) holds.delete(topic); // the resend
+    else if (seq > hold.seq) throw hold.error;
+  };
 
   /** Fails the link and every batch in flight on it, once; says so once per outage. */
   const breakLink = (link: Link, e: Error) => {
@@ -203,7 +235,10 @@ export async function openXaddPipe(
     try {
       link.conn.close();
     } catch { /* closed already */ }
-    for (const b of link.queue.splice(0)) b.reject(e);
+    for (const b of link.queue.splice(0)) {
+      failed(b.topic, b.seq, b.batch, e);
+      b.reject(e);
+    }
     if (!down) say(`disconnected from Redis at ${conf.where} (${e.message}); reconnecting`);
     down = true;
   };
@@ -222,7 +257,9 @@ export async function openXaddPipe(
           const { index, error } = b.failed;
           let stream = b.starts[0][1];
           for (const [at, s] of b.starts) if (at <= index) stream = s;
-          b.reject(redisFailure(new ErrorReply(error), `XADD to stream ${JSON.stringify(stream)}`));
+          const e = redisFailure(new ErrorReply(error), `XADD to stream ${JSON.stringify(stream)}`);
+          failed(b.topic, b.seq, b.batch, e);
+          b.reject(e);
         } else b.resolve();
       }
     } catch (e) {
@@ -251,7 +288,8 @@ export async function openXaddPipe(
   };
 
   return {
-    async xadd(topic, groups) {
+    async xadd(topic, groups, batch) {
+      const seq = calls++;
       const starts: [number, string][] = [];
       const batches: [string, ReceivedMessage[]][] = [];
       let total = 0;
@@ -269,9 +307,21 @@ export async function openXaddPipe(
       let answered: Promise<void>;
       try {
         await before;
-        const link = await linkUp();
+        checkHold(topic, seq, batch);
+        let link: Link;
+        try {
+          link = await linkUp();
+        } catch (e) {
+          failed(topic, seq, batch, e);
+          throw e;
+        }
+        checkHold(topic, seq, batch);
+        if (link.broken) {
+          failed(topic, seq, batch, link.broken);
+          throw link.broken;
+        }
         answered = new Promise<void>((resolve, reject) => {
-          link.queue.push({ replies: total, starts, resolve, reject });
+          link.queue.push({ topic, seq, batch, replies: total, starts, resolve, reject });
         });
         answered.catch(() => {}); // awaited below; a failure while writing is not unhandled
         if (!link.reading) readLoop(link);

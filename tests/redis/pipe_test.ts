@@ -222,3 +222,68 @@ Deno.test("redis pipe: closed while it reconnects, the connection it was opening
     await serving.catch(() => {});
   }
 });
+
+Deno.test("redis pipe: after a lost connection, later batches wait for the resend of the first that failed (nothing stored ahead of it)", async () => {
+  // Connection 1 answers its PING, then closes on the first XADDs; the next
+  // ones answer every XADD and record the payloads, in the order stored.
+  const stored: string[] = [];
+  let connections = 0;
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const serving = (async () => {
+    for await (const conn of listener) {
+      conns.push(conn);
+      const n = ++connections;
+      (async () => {
+        const buf = new Uint8Array(64 * 1024);
+        const text = new TextDecoder();
+        try {
+          for (;;) {
+            const got = await conn.read(buf);
+            if (got === null) break;
+            const s = text.decode(buf.subarray(0, got));
+            const xadds = s.split("XADD").length - 1;
+            if (xadds === 0) {
+              await conn.write(enc.encode("+PONG\r\n"));
+            } else if (n === 1) {
+              conn.close();
+              break;
+            } else {
+              stored.push(...s.match(/m-\d+/g)!);
+              await conn.write(enc.encode("+OK\r\n".repeat(xadds)));
+            }
+          }
+        } catch { /* closed */ }
+      })();
+    }
+  })();
+  try {
+    const port = (listener.addr as Deno.NetAddr).port;
+    const conf = parseRedisUrl(parseBackendUrl(`redis://127.0.0.1:${port}?timeout=2s`));
+    const pipe = await openXaddPipe(conf, () => () => {});
+    const a = [message(0), message(1)], b = [message(2)], c = [message(3)];
+    const sentA = pipe.xadd("t", [["s", a]], a);
+    const sentB = pipe.xadd("t", [["s", b]], b);
+    await rejects(sentA);
+    await rejects(sentB);
+    // Called after the failure, before the resend of `a`: refused, not sent.
+    await rejects(pipe.xadd("t", [["s", c]], c));
+    eq(connections, 1, "no connection made for a batch behind the one that failed");
+    // Another topic's order is its own: not held.
+    const d = [message(9)];
+    await pipe.xadd("u", [["s2", d]], d);
+    await pipe.xadd("t", [["s", a]], a);
+    await pipe.xadd("t", [["s", b]], b);
+    await pipe.xadd("t", [["s", c]], c);
+    eq(stored, ["m-9", "m-0", "m-1", "m-2", "m-3"]);
+    pipe.close();
+  } finally {
+    listener.close();
+    for (const c of conns) {
+      try {
+        c.close();
+      } catch { /* closed already */ }
+    }
+    await serving.catch(() => {});
+  }
+});
