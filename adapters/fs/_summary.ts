@@ -66,6 +66,7 @@ interface DocNote {
 }
 
 const dec = new TextDecoder();
+const enc = new TextEncoder();
 
 const num = (x: unknown): x is number => typeof x === "number" && Number.isFinite(x);
 
@@ -252,7 +253,7 @@ export class StoreSummary {
       if (!st || st.size !== r[1] || !unchanged(st, r[0], r[2], r[3])) return undefined;
     }
     this.#notes.set(name, { at: r[3], version: r[4], text: r[5] });
-    return { version: r[4], value: new TextEncoder().encode(r[5]) };
+    return { version: r[4], value: enc.encode(r[5]) };
   }
 
   /** The settings folder's time, when it is the one the file recorded (undefined: changed, or none recorded). */
