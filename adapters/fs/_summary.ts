@@ -317,10 +317,15 @@ export class StoreSummary {
     const docs: Record<string, DocRow> = Object.fromEntries(this.#docs);
     for (const [name, note] of this.#notes) {
       const file = docFile(name);
+      const before = Date.now() - 1;
       let n: DocNote | undefined = note, st = statOrNull(file);
       let mtime = st?.mtime?.getTime();
       if (!st || !num(st.ino) || !num(mtime)) continue;
-      if (!(mtime < n.at - RACY_MS) && mtime < Date.now() - RACY_MS) {
+      if (mtime < n.at - RACY_MS) {
+        // Not changed since it was read: what it holds is known as of now
+        // (so that one look at the folder stands for it next time).
+        n = { ...n, at: before };
+      } else if (mtime < Date.now() - RACY_MS) {
         // Noted when it was written (its time is as recent as the note):
         // read again now that its time is old enough, and looked at after.
         n = readDoc(file);
