@@ -111,6 +111,21 @@ export class PartitionScans {
     return this.scan(dir);
   }
 
+  /** Takes `scan` as the folder's listing (a row of the store's summary, checked against the folder). */
+  adopt(dir: string, scan: PartitionScan): void {
+    this.#scans.set(dir, scan);
+  }
+
+  /** The listing kept of `dir`, as it is (no look at the folder). */
+  kept(dir: string): PartitionScan | undefined {
+    return this.#scans.get(dir);
+  }
+
+  /** The listings kept, by folder. */
+  entries(): IterableIterator<[string, PartitionScan]> {
+    return this.#scans.entries();
+  }
+
   /** This process changed the folder (an append, a trim): {@link recent} looks again. */
   touched(dir: string): void {
     const c = this.#scans.get(dir);

@@ -22,6 +22,8 @@ export interface Peeked {
   scanNext: number;
   /** The partition's end: `scanNext`, or the high-water mark where that is higher. */
   nextOffset: number;
+  /** When the scan began (the clock read before the file was read; for the store's summary). */
+  at?: number;
 }
 
 /** Bytes up to which {@link peekScan} reads synchronously (metadata-sized reads: no round trip to the thread pool). */
@@ -67,6 +69,7 @@ export async function peekScan(
   st: Deno.FileInfo,
   hasHighWater: boolean,
 ): Promise<Peeked> {
+  const at = Date.now() - 1;
   const len = Math.max(0, st.size - pos);
   const dir = path.slice(0, path.lastIndexOf("/"));
   let buf: Uint8Array, got: number;
@@ -106,5 +109,6 @@ export async function peekScan(
     end: pos + scan.end,
     scanNext: scan.nextOffset,
     nextOffset: Math.max(scan.nextOffset, hwm),
+    at,
   };
 }

@@ -24,6 +24,7 @@ import {
 import type * as Doctor from "./_doctor.ts";
 import { lazy } from "../../core/_lazy.ts";
 import { StateFiles } from "./_state_files.ts";
+import { saveSummary, StoreSummary } from "./_summary.ts";
 import { HandleLru } from "./_handles.ts";
 import type { FsTransactions } from "./_transactions.ts";
 import type * as Transactions from "./_transactions.ts";
@@ -108,6 +109,8 @@ export class FsAdapter implements StorageAdapter {
   #peekedAt = new WeakMap<PartitionWriter, number>();
   /** What {@link #scan} saw of each partition folder. */
   #scans = new PartitionScans();
+  /** The store's summary (`_summary.ts`): read by the first listing of the topics (a view's first pass). */
+  #summary: StoreSummary;
   #state: StateFiles;
   /** The journal code, loaded on the first transaction or the first journal seen. */
   #tx: Promise<FsTransactions> | undefined;
@@ -122,6 +125,7 @@ export class FsAdapter implements StorageAdapter {
     this.onCorrupt = options.onCorrupt;
     this.#openWriters = new HandleLru(options.maxOpenPartitions ?? MAX_OPEN_PARTITIONS);
     this.#openReaders = new HandleLru(options.maxOpenReaders ?? MAX_OPEN_READERS);
+    this.#summary = new StoreSummary(this.root);
     this.#state = new StateFiles(
       root,
       options.fsync ?? "batch",
@@ -298,6 +302,13 @@ export class FsAdapter implements StorageAdapter {
 
   async bounds(topic: string, partition: number): Promise<PartitionBounds> {
     const dir = partitionDir(this.root, topic, partition);
+    // A view's first look: the summary's row, where the files did not change.
+    const row = this.#summary.takePartition(`${topic}/${partition}`, dir);
+    if (row) {
+      this.#scans.adopt(dir, row.scan);
+      this.#peekedAt.set(this.#writer(topic, partition, false).adoptPeek(row.peek), Date.now());
+      return row.bounds;
+    }
     const { bases, start: kept, hasHighWater } = await ioNow(() => this.#scans.scan(dir));
     if (bases.length === 0) return { start: kept, end: kept };
     // Unchanged since the last look: one stat of the last segment.
@@ -428,6 +439,7 @@ export class FsAdapter implements StorageAdapter {
       }
     }
     this.#scans.forget(`${this.root}/log/${topic}/`);
+    this.#summary.forgetTopic(topic);
     for (const [dir, w] of this.#watchers) {
       if (dir.startsWith(`${this.root}/log/${topic}/`)) {
         for (const wake of [...w.waiters]) wake();
@@ -442,26 +454,33 @@ export class FsAdapter implements StorageAdapter {
 
   getState(key: string[]): Promise<Versioned | undefined> {
     this.#check();
-    return ioNow(() => this.#state.getSync(key));
+    const read = () => this.#state.getSync(key);
+    return ioNow(() => this.#summary.getState(key, this.stateLocation(key), read));
   }
 
-  compareAndSet(key: string[], expected: string | null, value: Uint8Array): Promise<boolean> {
+  async compareAndSet(key: string[], expected: string | null, value: Uint8Array): Promise<boolean> {
     this.#check();
-    return this.#afterRecovery(() => this.#state.compareAndSet(key, expected, value));
+    const set = await this.#afterRecovery(() => this.#state.compareAndSet(key, expected, value));
+    if (set) this.#summary.written(key, () => this.#state.getSync(key));
+    return set;
   }
 
   deleteState(key: string[]): Promise<void> {
     this.#check();
+    if (key[0] === "topics") this.#summary.forgetTopic(key[1]);
     return io(() => this.#state.delete(key));
   }
 
   listState(prefix: string[]): Promise<string[]> {
     this.#check();
+    if (prefix.length === 1 && prefix[0] === "topics") this.#summary.load();
     return ioNow(() => this.#state.listSync(prefix));
   }
 
   close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
     this.#closed = true;
+    saveSummary(this.#summary, this.root, this.#writers, this.#scans, this.#state);
     for (const w of this.#writers.values()) w.close();
     this.#writers.clear();
     this.#openWriters.clear();

@@ -185,6 +185,34 @@ export class PartitionWriter {
     return c && { path: c.path, size: c.scannedTo };
   }
 
+  /** What {@link peekEnd} last saw, whole (for the store's summary). */
+  get peekState(): Peeked | undefined {
+    return this.#peek;
+  }
+
+  /**
+   * The end this process's last append left, as a peek taken now (for the
+   * store's summary: frames it wrote whole, up to the size it wrote).
+   */
+  get tailPeek(): Peeked | undefined {
+    const t = this.#tail;
+    return t && {
+      path: t.path,
+      ino: t.ino,
+      scannedTo: t.size,
+      end: t.size,
+      scanNext: t.nextOffset,
+      nextOffset: t.nextOffset,
+      at: Date.now() - 1,
+    };
+  }
+
+  /** Takes `peek` as what {@link peekEnd} saw (a row of the store's summary, checked against the files). */
+  adoptPeek(peek: Peeked): this {
+    this.#peek = peek;
+    return this;
+  }
+
   /** Runs `fn` holding the partition's lock (used by trim). */
   exclusive<T>(fn: (end: number) => Promise<T>): Promise<T> {
     return this.#enqueue(() =>
