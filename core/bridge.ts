@@ -136,7 +136,8 @@ export interface IntoOptions {
  * - a bounded window of unconfirmed messages, in count and bytes (memory
  *   stays flat): going out, {@link runBridge} hands a sink at most
  *   {@link BRIDGE_WINDOW} per send; coming in, a connector stores and acks
- *   batches cut by {@link windowEnd} to the same bound;
+ *   batches cut by {@link windowEnd} to the same bound (Kafka: a fetch of
+ *   up to 8,192 small records at once, within the same bytes);
  * - a broker outage is retried with backoff, one line per change of state;
  *   {@link isFatal} errors stop the bridge (`INVALID_ARGUMENT`, `INVALID_URL`
  *   map to exit 2).

@@ -45,6 +45,13 @@ import type { BackendUrl } from "../../core/backend_url.ts";
 import type { Mq, OutgoingMessage } from "../../core/client.ts";
 import { MqError } from "../../core/errors.ts";
 
+/**
+ * Messages stored (one append, one sync) and committed at a time coming in:
+ * a whole fetch of 100-byte records, where the contract's 1,024 made a sync
+ * and a commit every 1,024 records (the bound in bytes is the contract's).
+ */
+const IN_WINDOW_MESSAGES = 8192;
+
 /** The header that carries the mq id. */
 const ID = "mq-id";
 const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
@@ -338,12 +345,13 @@ export async function bridgeInto(
       eachBatch: async ({ batch, heartbeat, resolveOffset }) => {
         const k = `${batch.topic}/${batch.partition}`;
         const all = batch.messages;
-        // Stored and committed a window at a time: one window's copies at once.
+        // Stored and committed a window at a time: one window's copies at once
+        // (of a fetch kafkajs already holds decoded, at most 1 MiB a partition).
         for (let from = 0; from < all.length;) {
           const to = windowEnd(
             all,
             from,
-            BRIDGE_WINDOW.messages,
+            IN_WINDOW_MESSAGES,
             BRIDGE_WINDOW.bytes,
             (m) => m.value?.length ?? 0,
           );

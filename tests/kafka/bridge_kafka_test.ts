@@ -254,25 +254,31 @@ Deno.test({
           }),
       );
 
-      await t.step("in: stored and committed in windows of the bridge's bound", async () => {
-        // Small records (the count bounds a window) and large ones (the bytes do).
-        const small = numbered(4000, "s-");
-        const large = Array.from({ length: 600 }, (_, i) => `${i}-`.padEnd(4000, "x"));
-        await kcatRun(k, ["-P", "-t", "windows"], [...small, ...large].join("\n") + "\n");
-        const { target, stores } = await recordingTarget();
-        try {
-          const n = await bridgeInto(parseBackendUrl(k.url), target, {
-            subjects: ["windows"],
-            into: "in",
-            group: "windows",
-            follow: false,
-          });
-          eq(n, 4600);
-          assertWithinWindow(stores, 4600);
-        } finally {
-          await target.close();
-        }
-      });
+      await t.step(
+        "in: stored and committed in windows of 1 MiB and 8,192 records (a fetch at once)",
+        async () => {
+          // Small records (the count bounds a window) and large ones (the bytes do).
+          const small = numbered(4000, "s-");
+          const large = Array.from({ length: 600 }, (_, i) => `${i}-`.padEnd(4000, "x"));
+          await kcatRun(k, ["-P", "-t", "windows"], [...small, ...large].join("\n") + "\n");
+          const { target, stores } = await recordingTarget();
+          try {
+            const n = await bridgeInto(parseBackendUrl(k.url), target, {
+              subjects: ["windows"],
+              into: "in",
+              group: "windows",
+              follow: false,
+            });
+            eq(n, 4600);
+            assertWithinWindow(stores, 4600, 8192);
+            // A fetch of small records is stored (and committed) at once, not in
+            // 1,024s: one sync and one commit a fetch.
+            eq(stores.some(([m]) => m > 1024), true, JSON.stringify(stores));
+          } finally {
+            await target.close();
+          }
+        },
+      );
 
       await t.step(
         "kill -9 of the bridge, then a rerun: nothing lost; in, each once",
