@@ -1,8 +1,9 @@
 /**
  * The Redis Streams connector of `mq bridge` (`redis://[user:pass@]host:port[/db]`,
  * `rediss://` for TLS), loaded only when a bridge uses it; a
- * `BrokerConnector` of core/bridge.ts: coming in through `@redis/client`
- * (imported only then), going out over a connection of its own (`_pipe.ts`).
+ * `BrokerConnector` of core/bridge.ts, over connections of its own, RESP
+ * bytes encoded and decoded by mq (`_resp.ts`): going out `_pipe.ts`,
+ * coming in `_link.ts`; no npm client.
  *
  * Going out (`--to`), each message is an XADD to the stream `--target` names
  * (default: the topic), a batch's XADDs written as RESP bytes, many a write,
@@ -42,7 +43,6 @@
  *
  * @module
  */
-import type { Buffer } from "node:buffer";
 import type { BridgeSink, IntoOptions, SinkOptions } from "../../core/bridge.ts";
 import { groupByTarget } from "../../core/bridge.ts";
 import { compileTarget } from "../../core/bridge_target.ts";
@@ -50,9 +50,12 @@ import type { BackendUrl } from "../../core/backend_url.ts";
 import type { Mq, OutgoingMessage } from "../../core/client.ts";
 import { MqError } from "../../core/errors.ts";
 import { retrier, storedIdsSince, storeWithIds } from "../_bridge_in.ts";
-import { connectRedis, parseRedisUrl, redisFailure } from "./_connection.ts";
+import { parseRedisUrl, redisFailure } from "./_connection.ts";
+import { type Command, openRedisLink } from "./_link.ts";
 import { messageOf, ORIGIN } from "./_mapping.ts";
 import { openXaddPipe } from "./_pipe.ts";
+import { entriesParser, type EntriesRead } from "./_entries.ts";
+import type { Value } from "./_resp.ts";
 
 export { parseRedisUrl } from "./_connection.ts";
 
@@ -62,8 +65,8 @@ export { parseRedisUrl } from "./_connection.ts";
  */
 const IN_FLIGHT = 4;
 
-/** Entries per read. */
-const READ_COUNT = 1024;
+/** Entries per read (XREADGROUP's COUNT). */
+const READ = "1024";
 /** How long a read waits for new entries before it looks at the stop signal again (ms). */
 const BLOCK_MS = 1000;
 
@@ -128,7 +131,12 @@ export async function subjectSink(url: BackendUrl, options: SinkOptions = {}): P
 }
 
 /** A stream entry as XREADGROUP and XAUTOCLAIM give it (fields null once deleted). */
-type Entry = [Buffer, Buffer[] | null];
+type Entry = [Uint8Array, Uint8Array[] | null];
+
+/** The entries of each stream of an XREADGROUP reply (none: nil). */
+function streamsOf(reply: Value): [Uint8Array, Entry[]][] | null {
+  return reply as [Uint8Array, Entry[]][] | null;
+}
 
 /**
  * Brings entries of the streams `options.subjects` into the topic
@@ -160,51 +168,98 @@ export async function bridgeInto(
     if (s === "") throw new MqError("INVALID_ARGUMENT", "--subjects: a stream key is empty");
   }
   const say = (line: string) => options.onState?.(line);
-  const client = await connectRedis(conf, say);
+  const link = await openRedisLink(conf, options.follow ? BLOCK_MS : 0, say);
   const signal = options.signal;
   // A stop cuts a blocked read short; a batch being stored is let finish.
   let reading = false;
   /** The read of the next entries, sent while the last ones are stored. */
-  let ahead: Promise<[Buffer, Entry[]][] | null> | undefined;
+  let ahead: Promise<(Value | EntriesRead | null)[]> | undefined;
+  /**
+   * The XACK of the last batch stored, not awaited before the next batch is
+   * stored (it is acknowledged behind the read ahead): awaited before the
+   * next XACK is sent, at the end, and before a stop cuts a blocked read.
+   */
+  let lastAck: Promise<void> | undefined;
   const stopRead = () => {
-    if (reading) client.destroy();
+    if (!reading) return;
+    if (lastAck) lastAck.finally(() => link.cut()).catch(() => {});
+    else link.cut();
   };
   signal?.addEventListener("abort", stopRead, { once: true });
   const run = retrier({ signal, onState: say });
   const group = options.group, consumer = conf.consumer;
   let total = 0, skipped = 0;
+  /** One command, its reply; an error reply as `redisFailure` makes it, about `what`. */
+  const command = async (args: Command, what: string): Promise<Value> => {
+    try {
+      return (await link.call([args]))[0];
+    } catch (e) {
+      throw redisFailure(e, what);
+    }
+  };
 
   /**
    * Stores entries (of several streams), but those in `stored` (a crashed
-   * run's, stored before it could acknowledge them), then acknowledges them.
+   * run's, stored before it could acknowledge them), then acknowledges them
+   * (one XACK a stream, its ids the bytes the entries came with).
    */
-  const take = async (byStream: Map<string, Entry[]>, stored?: Set<string>) => {
+  const take = async (byStream: [string, Entry[]][], stored?: Set<string>) => {
     const batch: OutgoingMessage[] = [];
-    // The entry ids as text: XACK's arguments as strings are one chunk a command
-    // for the client to write (as bytes, two chunks an id).
-    const acked: [string, string[]][] = [];
+    const acks: Command[] = [];
     for (const [stream, entries] of byStream) {
-      const ids: string[] = new Array(entries.length);
+      if (entries.length === 0) continue;
+      const xack: Command = new Array(3 + entries.length);
+      xack[0] = "XACK";
+      xack[1] = stream;
+      xack[2] = group;
       // The headers of the entries that have no header fields: one object for all.
       const origin = Object.freeze({ [ORIGIN]: stream });
       for (let i = 0; i < entries.length; i++) {
         const [raw, fields] = entries[i];
-        const id = ids[i] = dec.decode(raw);
+        xack[3 + i] = raw;
         if (!fields) continue; // deleted from the stream since
-        const m = messageOf(stream, id, fields, origin);
+        const m = messageOf(stream, dec.decode(raw), fields, origin);
         if (stored?.has(m.id!)) skipped++;
         else batch.push(m);
       }
-      if (ids.length > 0) acked.push([stream, ids]);
+      acks.push(xack);
     }
     if (batch.length > 0) {
       const r = await storeWithIds(target, options.into, batch);
       total += r.count;
       skipped += r.duplicates;
     }
-    const acks = client.multi();
-    for (const [stream, ids] of acked) acks.addCommand(["XACK", stream, group, ...ids]);
-    await acks.execAsPipeline();
+    if (acks.length > 0) {
+      try {
+        await link.call(acks);
+      } catch (e) {
+        throw redisFailure(e, `acknowledging entries of ${streams.join(", ")}`);
+      }
+    }
+  };
+
+  /** Stores what a read of new entries brought, then acknowledges every entry read. */
+  const takeRead = async (read: EntriesRead) => {
+    if (read.batch.count > 0) {
+      const r = await target.publishRecords(options.into, read.batch);
+      total += r.count;
+      skipped += r.duplicates;
+    }
+    if (read.entries > 0) {
+      const before = lastAck;
+      const acked = lastAck = link.call([read.acks]).then(() => {}, (e) => {
+        throw redisFailure(e, `acknowledging entries of ${streams.join(", ")}`);
+      });
+      acked.catch(() => {}); // awaited by the next batch, or at the end
+      await before;
+    }
+  };
+
+  /** Waits for the last XACK sent (a failure of it is thrown). */
+  const settleAck = async () => {
+    const ack = lastAck;
+    lastAck = undefined;
+    await ack;
   };
 
   /**
@@ -215,17 +270,11 @@ export async function bridgeInto(
   const alreadyStored = async (): Promise<Set<string> | undefined> => {
     let oldest = -1;
     for (const stream of streams) {
-      const pending = await client.sendCommand<[Buffer, Buffer, number, number][]>([
-        "XPENDING",
-        stream,
-        group,
-        "-",
-        "+",
-        "100000",
-      ]).catch((e) => {
-        throw redisFailure(e, `listing pending entries of ${stream}`);
-      });
-      for (const p of pending) oldest = Math.max(oldest, Number(p[2]));
+      const pending = await command(
+        ["XPENDING", stream, group, "-", "+", "100000"],
+        `listing pending entries of ${stream}`,
+      ) as [Uint8Array, Uint8Array, number, number][];
+      for (const p of pending) oldest = Math.max(oldest, p[2]);
     }
     if (oldest < 0) return undefined;
     return await storedIdsSince(target, options.into, Date.now() - oldest - 60_000, "redis:");
@@ -236,7 +285,7 @@ export async function bridgeInto(
     const made = await run("creating the consumer groups", async () => {
       for (const stream of streams) {
         try {
-          await client.sendCommand(["XGROUP", "CREATE", stream, group, "0", "MKSTREAM"]);
+          await link.call([["XGROUP", "CREATE", stream, group, "0", "MKSTREAM"]]);
         } catch (e) {
           if (/^BUSYGROUP/.test((e as Error).message)) continue;
           throw redisFailure(e, `creating group ${JSON.stringify(group)} of ${stream}`);
@@ -254,58 +303,53 @@ export async function bridgeInto(
       for (const stream of streams) {
         let after = "0";
         for (;;) {
-          const reply = await client.sendCommand<[Buffer, Entry[]][] | null>([
-            "XREADGROUP",
-            "GROUP",
-            group,
-            consumer,
-            "COUNT",
-            String(READ_COUNT),
-            "STREAMS",
-            stream,
-            after,
-          ]).catch((e) => {
-            throw redisFailure(e, `reading ${stream}`);
-          });
+          const reply = streamsOf(
+            await command(
+              ["XREADGROUP", "GROUP", group, consumer, "COUNT", READ, "STREAMS", stream, after],
+              `reading ${stream}`,
+            ),
+          );
           const entries = reply?.[0]?.[1] ?? [];
           if (entries.length === 0) break;
-          await take(new Map([[stream, entries]]), stored);
+          await take([[stream, entries]], stored);
           after = dec.decode(entries[entries.length - 1][0]);
         }
         let cursor = "0-0";
         do {
-          const reply = await client.sendCommand<[Buffer, Entry[], Buffer[]?]>([
-            "XAUTOCLAIM",
-            stream,
-            group,
-            consumer,
-            String(conf.claimIdleMs),
-            cursor,
-            "COUNT",
-            String(READ_COUNT),
-          ]).catch((e) => {
-            throw redisFailure(e, `claiming pending entries of ${stream}`);
-          });
+          const reply = await command(
+            [
+              "XAUTOCLAIM",
+              stream,
+              group,
+              consumer,
+              String(conf.claimIdleMs),
+              cursor,
+              "COUNT",
+              READ,
+            ],
+            `claiming pending entries of ${stream}`,
+          ) as [Uint8Array, Entry[], Uint8Array[]?];
           cursor = dec.decode(reply[0]);
-          if (reply[1].length > 0) await take(new Map([[stream, reply[1]]]), stored);
+          if (reply[1].length > 0) await take([[stream, reply[1]]], stored);
         } while (cursor !== "0-0");
       }
       return true;
     };
 
-    const readNew = () =>
-      client.sendCommand<[Buffer, Entry[]][] | null>([
-        "XREADGROUP",
-        "GROUP",
-        group,
-        consumer,
-        "COUNT",
-        String(READ_COUNT),
-        ...(options.follow ? ["BLOCK", String(BLOCK_MS)] : []),
-        "STREAMS",
-        ...streams,
-        ...streams.map(() => ">"),
-      ]);
+    const readNew: Command = [
+      "XREADGROUP",
+      "GROUP",
+      group,
+      consumer,
+      "COUNT",
+      READ,
+      ...(options.follow ? ["BLOCK", String(BLOCK_MS)] : []),
+      "STREAMS",
+      ...streams,
+      ...streams.map(() => ">"),
+    ];
+    const parseEntries = entriesParser(group);
+    const readNext = () => link.call([readNew], parseEntries);
     let recovered = false;
     for (;;) {
       const more = await run(`reading ${streams.join(", ")}`, async () => {
@@ -315,26 +359,32 @@ export async function bridgeInto(
         }
         try {
           reading = true;
-          const reply = await (ahead ?? readNew()).finally(() => reading = false);
+          const [read] = await (ahead ?? readNext()).finally(() => reading = false);
           ahead = undefined;
-          if (reply === null) return options.follow;
+          if (read === null) {
+            await settleAck();
+            return options.follow;
+          }
           // The next entries are read while these are stored (one batch ahead: those
           // stay pending until stored and acknowledged, and a crash reads them again).
           if (!signal?.aborted) {
-            ahead = readNew();
-            ahead.catch(() => {}); // awaited on the next turn, or dropped with the client
+            ahead = readNext();
+            ahead.catch(() => {}); // awaited on the next turn, or dropped with the link
           }
-          await take(new Map(reply.map(([key, entries]) => [dec.decode(key), entries])));
+          await takeRead(read as EntriesRead);
           return true;
         } catch (e) {
           // After any failure, what was read and not acknowledged is read again.
           recovered = false;
           ahead = undefined;
+          lastAck = undefined;
           throw redisFailure(e, `reading ${streams.join(", ")}`);
         }
       });
       if (!more || signal?.aborted) break;
     }
+    // A stop: the last batch stored is acknowledged before the connection closes.
+    await settleAck().catch(() => {});
     if (skipped > 0) {
       say(
         `${skipped} entr${
@@ -346,7 +396,6 @@ export async function bridgeInto(
   } finally {
     signal?.removeEventListener("abort", stopRead);
     // A read ahead's entries stay pending: the next run reads them again.
-    if (ahead && client.isOpen) client.destroy();
-    if (client.isOpen) await client.close().catch(() => client.destroy());
+    link.close();
   }
 }

@@ -1,13 +1,9 @@
 /**
  * Redis URLs (`redis://[user:pass@]host:port[/db][?options]`, `rediss://` for
- * TLS) and connections through `@redis/client` (the `redis` package's
- * client): RESP2, every bulk string as bytes, reconnecting with backoff once
- * connected, one line per change of state.
+ * TLS), and what an error of Redis means for a bridge (`redisFailure`).
  *
  * @module
  */
-import type * as RedisModule from "@redis/client";
-import { Buffer } from "node:buffer";
 import type { BackendUrl } from "../../core/backend_url.ts";
 import { redactUrl } from "../../core/backend_url.ts";
 import { MqError } from "../../core/errors.ts";
@@ -30,7 +26,8 @@ export interface RedisUrl {
   claimIdleMs: number;
   /**
    * `?timeout=DUR`: how long connecting (and the TLS handshake) may take;
-   * going out, also how long a reply may be waited for. @default 5s
+   * also how long a reply may be waited for (coming in, beyond the time a
+   * read blocks). @default 5s
    */
   timeoutMs: number;
   /** `host:port`, for messages. */
@@ -102,88 +99,6 @@ export function parseRedisUrl(url: BackendUrl): RedisUrl {
     timeoutMs: duration("timeout", 5000),
     where: `${u.hostname}:${port}`,
   };
-}
-
-/** The client type this module makes (bulk strings as Buffers). */
-export type RedisClient = ReturnType<typeof makeClient>;
-
-/**
- * A client of `redis` (the module, imported by {@link connectRedis} only: a
- * bridge going out does without it, and it is hundreds of files to load).
- */
-function makeClient(
-  { createClient, RESP_TYPES }: typeof RedisModule,
-  conf: RedisUrl,
-  reconnect: (retries: number, cause: Error) => number | Error,
-) {
-  return createClient({
-    socket: conf.tls
-      ? {
-        host: conf.host,
-        port: conf.port,
-        tls: true,
-        servername: conf.host,
-        connectTimeout: conf.timeoutMs,
-        reconnectStrategy: reconnect,
-      }
-      : {
-        host: conf.host,
-        port: conf.port,
-        connectTimeout: conf.timeoutMs,
-        reconnectStrategy: reconnect,
-      },
-    username: conf.username,
-    password: conf.password,
-    database: conf.database,
-    RESP: 2,
-  }).withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
-}
-
-/**
- * Connects to Redis: a first connection that fails is an error; once
- * connected, the client reconnects with backoff (100 ms doubling to 5 s)
- * and `onState` hears one line per change ("disconnected from ...",
- * "reconnected to ...").
- *
- * @example
- * ```ts ignore
- * const client = await connectRedis(parseRedisUrl(parseBackendUrl("redis://127.0.0.1:6379")));
- * ```
- * @throws {MqError} `UNREACHABLE` (refused, timed out, authentication failed)
- */
-export async function connectRedis(
-  conf: RedisUrl,
-  onState?: (line: string) => void,
-): Promise<RedisClient> {
-  let connected = false;
-  let up = false;
-  const client = makeClient(await import("@redis/client"), conf, (retries, cause) => {
-    if (!connected) return cause;
-    return Math.min(100 * 2 ** Math.min(retries, 6), 5000);
-  });
-  client.on("error", (e: Error) => {
-    if (!connected || !up) return;
-    up = false;
-    onState?.(`disconnected from Redis at ${conf.where} (${e.message}); reconnecting`);
-  });
-  client.on("ready", () => {
-    if (connected && !up) onState?.(`reconnected to Redis at ${conf.where}`);
-    up = true;
-  });
-  try {
-    await client.connect();
-  } catch (cause) {
-    const msg = (cause as Error).message ?? String(cause);
-    const why = /WRONGPASS|NOAUTH|AUTH|NOPERM|invalid password|invalid username/i.test(msg)
-      ? `authentication failed (${msg.replace(/^\w+Error:\s*/, "")})`
-      : msg;
-    throw new MqError("UNREACHABLE", `cannot connect to Redis at ${conf.where}: ${why}`, {
-      cause,
-    });
-  }
-  connected = true;
-  up = true;
-  return client;
 }
 
 /** Redis error replies that a retry may mend (the server is loading, busy, out of memory, ...). */

@@ -6,7 +6,6 @@
  * XADDs of several batches (of one topic or of several, each `xadd` call a
  * batch) may be on the wire at once, written in turn and answered in order;
  * each call resolves once Redis answered every XADD of its own batch.
- * Coming in stays with `@redis/client` (`_connection.ts`).
  *
  * A lost connection, or one that brings no reply for `?timeout=` (default
  * 5s) while replies are awaited, fails every batch in flight (the bridge
@@ -16,64 +15,13 @@
  * @module
  */
 import type { ReceivedMessage } from "../../core/message.ts";
-import { MqError } from "../../core/errors.ts";
 import { redisFailure, type RedisUrl } from "./_connection.ts";
 import { xaddEncoder } from "./_mapping.ts";
-import { Encoder, ReplyReader, writeAll } from "./_resp.ts";
+import { connectToRedis } from "./_dial.ts";
+import { Encoder, ErrorReply, ReplyReader, writeAll } from "./_resp.ts";
 
 /** Bytes of RESP written at once (a write may hold a little more: the last command). */
 const WRITE_BYTES = 256 * 1024;
-
-/** An error reply of Redis (named so that `redisFailure` knows it for one). */
-class ErrorReply extends Error {}
-
-/** What an error of connecting says, as Node's clients say it (`connect ECONNREFUSED host:port`). */
-function connectFailure(e: unknown, conf: RedisUrl): string {
-  if (e instanceof Deno.errors.ConnectionRefused) {
-    return `connect ECONNREFUSED ${conf.host}:${conf.port}`;
-  }
-  const name = (e as Error)?.name;
-  if (e instanceof Deno.errors.TimedOut || name === "TimeoutError" || name === "AbortError") {
-    return `connect timed out after ${conf.timeoutMs} ms`;
-  }
-  return (e as Error)?.message ?? String(e);
-}
-
-/**
- * Connects within `conf.timeoutMs`: TCP (the connect aborted at the
- * deadline), then for `rediss://` the TLS handshake, bounded by what is left
- * of it (a handshake that does not end in time closes the connection: none
- * is left open behind a timeout).
- */
-async function dial(conf: RedisUrl): Promise<Deno.Conn> {
-  const deadline = Date.now() + conf.timeoutMs;
-  const signal = AbortSignal.timeout(conf.timeoutMs);
-  const tcp = await Deno.connect({ hostname: conf.host, port: conf.port, signal });
-  tcp.setNoDelay(true);
-  if (!conf.tls) return tcp;
-  const tls = await Deno.startTls(tcp, { hostname: conf.host });
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let timedOut = false;
-  try {
-    await Promise.race([
-      tls.handshake(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          timedOut = true;
-          reject(new Deno.errors.TimedOut());
-        }, Math.max(0, deadline - Date.now()));
-      }),
-    ]);
-  } catch (e) {
-    try {
-      tls.close();
-    } catch { /* closed already */ }
-    throw timedOut ? new Error(`TLS handshake timed out after ${conf.timeoutMs} ms`) : e;
-  } finally {
-    clearTimeout(timer);
-  }
-  return tls;
-}
 
 /** A batch on the wire: how many replies it waits for, and what it heard. */
 interface InFlight {
@@ -147,57 +95,8 @@ export async function openXaddPipe(
 ): Promise<XaddPipe> {
   const say = (line: string) => onState?.()?.(line);
   const connect = async (): Promise<Link> => {
-    let conn: Deno.Conn;
-    try {
-      conn = await dial(conf);
-    } catch (cause) {
-      throw new MqError(
-        "UNREACHABLE",
-        `cannot connect to Redis at ${conf.where}: ${connectFailure(cause, conf)}`,
-        { cause },
-      );
-    }
-    const replies = new ReplyReader(conn, conf.timeoutMs);
-    const hello = new Encoder(4096);
-    let asked = 0;
-    if (conf.password !== undefined) {
-      hello.command(
-        conf.username === undefined
-          ? ["AUTH", conf.password]
-          : ["AUTH", conf.username, conf.password],
-      );
-      asked++;
-    }
-    if (conf.database !== 0) {
-      hello.command(["SELECT", String(conf.database)]);
-      asked++;
-    }
-    hello.command(["PING"]);
-    asked++;
-    let refused: string | undefined;
-    try {
-      await writeAll(conn, hello.bytes.subarray(0, hello.length));
-      await replies.read(asked, (r) => {
-        if (r !== undefined) refused ??= r;
-      });
-    } catch (cause) {
-      try {
-        conn.close();
-      } catch { /* closed already */ }
-      throw new MqError(
-        "UNREACHABLE",
-        `cannot connect to Redis at ${conf.where}: ${(cause as Error).message}`,
-        { cause },
-      );
-    }
-    if (refused !== undefined) {
-      conn.close();
-      const why = /WRONGPASS|NOAUTH|NOPERM|invalid password|invalid username/i.test(refused)
-        ? `authentication failed (${refused})`
-        : refused;
-      throw new MqError("UNREACHABLE", `cannot connect to Redis at ${conf.where}: ${why}`);
-    }
-    return { conn, replies, queue: [], reading: false };
+    const conn = await connectToRedis(conf);
+    return { conn, replies: new ReplyReader(conn, conf.timeoutMs), queue: [], reading: false };
   };
 
   let live: Link | undefined = await connect();

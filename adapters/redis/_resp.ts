@@ -1,8 +1,10 @@
 /**
- * RESP bytes for the outgoing side of the Redis connector (`_pipe.ts`):
- * commands encoded into one growable buffer (no string built per argument),
- * and replies read off a connection as bytes (no string decoded per reply
- * but error texts), each read bounded by a timeout.
+ * RESP2 bytes for the Redis connector: commands encoded into one growable
+ * buffer (no string built per argument); replies read off a connection,
+ * each read bounded by a timeout, either only counted (`ReplyReader`, for
+ * the XADDs going out, no string decoded but error texts) or decoded into
+ * values whose bulk strings are views of the bytes read (`ValueReader`, for
+ * the reads coming in).
  *
  * @module
  */
@@ -10,6 +12,9 @@
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const CR = 0x0d;
+
+/** An error reply of Redis (named so that `redisFailure` knows it for one). */
+export class ErrorReply extends Error {}
 
 /** One reply: an error reply's text, or `undefined` for any other (a value the pipe needs not). */
 export type Reply = string | undefined;
@@ -81,6 +86,15 @@ export class Encoder {
     this.#room(bytes.byteLength);
     this.bytes.set(bytes, this.length);
     this.length += bytes.byteLength;
+  }
+
+  /** Appends `b[from, to)` as they are (no view made of them). */
+  rawRange(b: Uint8Array, from: number, to: number) {
+    this.#room(to - from);
+    const out = this.bytes;
+    let at = this.length;
+    for (let i = from; i < to; i++) out[at++] = b[i];
+    this.length = at;
   }
 
   /** Appends a bulk string of `bytes`. */
@@ -236,4 +250,188 @@ export class ReplyReader {
 /** Writes all of `bytes`. */
 export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+}
+
+/**
+ * A RESP2 reply as {@link ValueReader} decodes it: bulk strings as bytes
+ * (views of the bytes read, not copied), simple strings as text, integers
+ * as numbers, nil as `null`, arrays, and error replies as {@link ErrorReply}.
+ */
+export type Value = Uint8Array | string | number | null | ErrorReply | Value[];
+
+/** A reply a parser of its own decoded, and where its bytes ended. */
+export interface Parsed<T> {
+  value: T;
+  end: number;
+}
+
+/**
+ * A parser of one kind of reply for {@link ValueReader.read}: the reply
+ * that starts at `b[at]` (an array: other replies, errors among them, are
+ * decoded as {@link Value}s), or undefined when `b[at, end)` does not hold
+ * it whole. Views it makes of `b` stay intact.
+ */
+export type Parser<T> = (b: Uint8Array, at: number, end: number) => Parsed<T> | undefined;
+
+/** Returned by the parser when the buffer does not hold the whole reply yet. */
+const PARTIAL = Symbol("partial");
+
+/** The smallest buffer a read is made into. */
+const READ_BYTES = 256 * 1024;
+
+/**
+ * Reads whole RESP2 replies off a connection as {@link Value}s. The bulk
+ * strings of a reply are views of the buffer it was read into, and that
+ * buffer is never written again: the bytes that follow a reply are moved to
+ * a new buffer before the next read, so a reply stays intact while it is
+ * used (its payloads stored, its ids acknowledged) and later replies come in.
+ */
+export class ValueReader {
+  #buf = new Uint8Array(READ_BYTES);
+  #start = 0;
+  #end = 0;
+  /** Whether a reply handed out holds views of `#buf` (then it is not written again). */
+  #lent = false;
+  /** Where the parse in progress is (one parser runs at a time). */
+  #at = 0;
+  /** Whether the parse in progress made a view of `#buf` (a bulk string). */
+  #viewed = false;
+  #conn: Deno.Conn;
+  #timeoutMs: number;
+
+  /** Reads off `conn`; a read that brings nothing for `timeoutMs` fails (and closes `conn`). */
+  constructor(conn: Deno.Conn, timeoutMs: number) {
+    this.#conn = conn;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** The decimal integer from `#at` to the end of its line, past which `#at` moves; or PARTIAL. */
+  #int(): number | typeof PARTIAL {
+    const b = this.#buf, end = this.#end;
+    let i = this.#at, neg = false, n = 0;
+    if (b[i] === 0x2d) {
+      neg = true;
+      i++;
+    }
+    for (; i < end; i++) {
+      const c = b[i];
+      if (c === CR) {
+        if (i + 1 >= end) return PARTIAL;
+        this.#at = i + 2;
+        return neg ? -n : n;
+      }
+      n = n * 10 + (c - 48);
+    }
+    return PARTIAL;
+  }
+
+  /** The value at `#at`, past which `#at` moves; or PARTIAL. */
+  #value(): Value | typeof PARTIAL {
+    if (this.#at >= this.#end) return PARTIAL;
+    const b = this.#buf;
+    const kind = b[this.#at++];
+    switch (kind) {
+      case 0x24: { // $ bulk string
+        const n = this.#int();
+        if (n === PARTIAL) return PARTIAL;
+        if (n < 0) return null;
+        const from = this.#at;
+        if (from + n + 2 > this.#end) return PARTIAL;
+        this.#at = from + n + 2;
+        this.#viewed = true;
+        return b.subarray(from, from + n);
+      }
+      case 0x2a: { // * array
+        const n = this.#int();
+        if (n === PARTIAL) return PARTIAL;
+        if (n < 0) return null;
+        const items: Value[] = new Array(n);
+        for (let i = 0; i < n; i++) {
+          const v = this.#value();
+          if (v === PARTIAL) return PARTIAL;
+          items[i] = v;
+        }
+        return items;
+      }
+      case 0x3a: // : integer
+        return this.#int();
+      case 0x2b: // + simple string
+      case 0x2d: { // - error
+        const from = this.#at;
+        for (let i = from; i + 1 < this.#end; i++) {
+          if (b[i] === CR) {
+            this.#at = i + 2;
+            const text = dec.decode(b.subarray(from, i));
+            return kind === 0x2b ? text : new ErrorReply(text);
+          }
+        }
+        return PARTIAL;
+      }
+      default:
+        throw new Error(
+          `unexpected reply from Redis (type ${JSON.stringify(String.fromCharCode(kind))})`,
+        );
+    }
+  }
+
+  /** Reads more bytes; fails when the connection ends or nothing comes within the timeout. */
+  async #fill(): Promise<void> {
+    const left = this.#end - this.#start;
+    if (this.#lent || left === this.#buf.length) {
+      // A new buffer: the old one's bytes belong to replies handed out (or it is full).
+      const grown = new Uint8Array(Math.max(READ_BYTES, left * 2));
+      grown.set(this.#buf.subarray(this.#start, this.#end));
+      this.#buf = grown;
+      this.#lent = false;
+    } else if (this.#start > 0) this.#buf.copyWithin(0, this.#start, this.#end);
+    this.#end = left;
+    this.#start = 0;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        this.#conn.close();
+      } catch { /* closed already */ }
+    }, this.#timeoutMs);
+    let got: number | null;
+    try {
+      got = await this.#conn.read(this.#buf.subarray(this.#end));
+    } catch (e) {
+      if (timedOut) throw new Error(`no reply from Redis within ${this.#timeoutMs} ms`);
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (timedOut) throw new Error(`no reply from Redis within ${this.#timeoutMs} ms`);
+    if (got === null) throw new Error("the connection was closed by Redis");
+    this.#end += got;
+  }
+
+  /**
+   * The next reply (an error reply as an {@link ErrorReply} value, not
+   * thrown); an array reply through `parse` when given.
+   */
+  async read<T = Value>(parse?: Parser<T>): Promise<Value | T> {
+    for (;;) {
+      if (parse && this.#end > this.#start && this.#buf[this.#start] === 0x2a) {
+        const r = parse(this.#buf, this.#start, this.#end);
+        if (r) {
+          this.#start = r.end;
+          this.#lent = true;
+          return r.value;
+        }
+        await this.#fill();
+        continue;
+      }
+      this.#at = this.#start;
+      this.#viewed = false;
+      const v = this.#value();
+      if (v !== PARTIAL) {
+        this.#start = this.#at;
+        if (this.#viewed) this.#lent = true;
+        return v;
+      }
+      await this.#fill();
+    }
+  }
 }

@@ -406,6 +406,22 @@ redisCase(
     }
     // Nothing went out for the message the template could not name.
     eq((await redisCli(broker.port, ["EXISTS", "nokey"])).trim(), "0");
+    // Coming in: unreachable, and a key that is not a stream (one line, exit 1 each).
+    const into = (url: string, key: string) =>
+      mq(h, ["bridge", "--from", url, "--subjects", key, "--into", "t", "-e", "-q"]);
+    const refused = await into("redis://127.0.0.1:1", "s");
+    eq([refused.code, errorLine(refused)], [
+      1,
+      "mq: error: cannot connect to Redis at 127.0.0.1:1: connect ECONNREFUSED 127.0.0.1:1",
+    ]);
+    await redisCli(broker.port, ["SET", "plain", "x"]);
+    const notStream = await into(broker.url, "plain");
+    eq(notStream.code, 1, notStream.err);
+    ok(
+      /^mq: error: creating group "bridge" of plain: the key holds another type than a stream$/
+        .test(errorLine(notStream)),
+      notStream.err,
+    );
     // A key that holds a list, not a stream: one line, exit 1 (no retry mends it).
     await redisCli(broker.port, ["RPUSH", "nokey", "x"]);
     const wrongType = await mq(h, ["bridge", "--to", broker.url, "-e", "-q"]);
@@ -432,6 +448,22 @@ redisCase(
       errorLine(wrong),
       `mq: error: cannot connect to Redis at 127.0.0.1:${broker.port}: authentication failed (WRONGPASS invalid username-password pair or user is disabled.)`,
     );
+    // Coming in, too (mq's own connection, not the --to side's).
+    const wrongIn = await mq(h, [
+      "bridge",
+      "--from",
+      `redis://:nope@127.0.0.1:${broker.port}`,
+      "--subjects",
+      "s",
+      "--into",
+      "t",
+      "-e",
+      "-q",
+    ]);
+    eq([wrongIn.code, errorLine(wrongIn)], [
+      1,
+      `mq: error: cannot connect to Redis at 127.0.0.1:${broker.port}: authentication failed (WRONGPASS invalid username-password pair or user is disabled.)`,
+    ]);
     const right = await mq(h, ["bridge", "--to", `redis://:s3cret@127.0.0.1:${broker.port}`, "-e"]);
     eq(right.code, 0, right.err);
     ok(right.err.includes("to redis://:***@127.0.0.1:"), right.err);
