@@ -17,9 +17,11 @@ export const MAX_FS_TRANSACTION_BYTES = 256 * 1024 * 1024;
  * Whether the journal folder `dir` holds a journal (committed, `.commit`, or
  * one being written, `.tmp`); false when there is no such folder.
  */
-export async function hasJournals(dir: string): Promise<boolean> {
+export function hasJournals(dir: string): boolean {
+  // Synchronous: a folder that is missing or nearly empty is listed faster than
+  // a round trip to Deno's thread pool, and this runs before every append.
   try {
-    for await (const e of Deno.readDir(dir)) {
+    for (const e of Deno.readDirSync(dir)) {
       if (e.isFile && (e.name.endsWith(".commit") || e.name.endsWith(".tmp"))) return true;
     }
   } catch (e) {

@@ -105,9 +105,10 @@ export class PartitionIds {
    * `first` at `at`, before its frames (so that no stored record is older
    * than its entry says).
    */
-  async noteTime(first: number, count: number, at: number): Promise<void> {
+  noteTime(first: number, count: number, at: number): void {
     const entry = new Float64Array([first, count, at]);
-    await Deno.writeFile(`${this.#dir}/dedup.tix`, new Uint8Array(entry.buffer), {
+    // Synchronous: 24 bytes into the page cache, before every append with ids.
+    Deno.writeFileSync(`${this.#dir}/dedup.tix`, new Uint8Array(entry.buffer), {
       append: true,
       create: true,
     });

@@ -153,13 +153,13 @@ export class FsAdapter implements StorageAdapter {
    * without loading the journal code.
    */
   async #guard(parts: string[], keys: string[][]): Promise<void> {
-    if (this.#tx === undefined && !(await hasJournals(`${this.root}/tx`))) return;
+    if (this.#tx === undefined && !hasJournals(`${this.root}/tx`)) return;
     await (await this.#transactions()).guard(parts, keys);
   }
 
   /** Finishes the transactions a crashed writer committed (none: nothing is loaded). */
   async #recover(): Promise<void> {
-    if (this.#tx === undefined && !(await hasJournals(`${this.root}/tx`))) return;
+    if (this.#tx === undefined && !hasJournals(`${this.root}/tx`)) return;
     await (await this.#transactions()).recover();
   }
 

@@ -44,6 +44,13 @@ export { syncDir };
 
 export type { DamageListener };
 
+/**
+ * Frames up to this size are written with one synchronous call (into the
+ * page cache, faster than a round trip to Deno's thread pool); larger ones
+ * on the pool, so that a big batch does not hold the event loop.
+ */
+const SYNC_WRITE_BYTES = 1 << 20;
+
 /** When data is flushed to the disk. */
 export type SyncPolicy = "always" | "batch" | "never";
 
@@ -238,7 +245,7 @@ export class PartitionWriter {
     try {
       return await fn();
     } finally {
-      await this.#lockFile.unlock();
+      this.#lockFile.unlockSync();
     }
   }
 
@@ -274,7 +281,7 @@ export class PartitionWriter {
       const first = tail.nextOffset;
       const at = dedup?.now ?? Date.now();
       if (batch.meta?.some((m) => m?.id !== undefined)) {
-        await this.#ids.noteTime(first, batch.count, at);
+        this.#ids.noteTime(first, batch.count, at);
       }
       const sink = this.#sink ??= new ByteSink(1 << 16);
       sink.length = 0;
@@ -295,16 +302,21 @@ export class PartitionWriter {
     if (tail.size >= SEGMENT_BYTES) tail = await this.#roll(tail.nextOffset);
     // Their ids count from now (the frames are not decoded here; the next
     // dedup append reads them back).
-    if (count > 0) await this.#ids.noteTime(tail.nextOffset, count, Date.now());
+    if (count > 0) this.#ids.noteTime(tail.nextOffset, count, Date.now());
     await this.#writeFrames(tail, frames, count);
   }
 
   /** Writes frames at the tail with one write, syncs and indexes them, and moves the mark. */
   async #writeFrames(tail: Tail, frames: Uint8Array, count: number): Promise<void> {
     const first = tail.nextOffset;
-    const file = await Deno.open(tail.path, { append: true, create: true });
+    // The small calls of an append are synchronous (each costs less than a
+    // round trip to Deno's thread pool); a large write and the sync are not.
+    const file = Deno.openSync(tail.path, { append: true, create: true });
     try {
       let written = 0;
+      if (frames.length <= SYNC_WRITE_BYTES) {
+        while (written < frames.length) written += file.writeSync(frames.subarray(written));
+      }
       while (written < frames.length) written += await file.write(frames.subarray(written));
       if (this.#sync !== "never") await file.syncData();
     } catch (cause) {
@@ -323,7 +335,7 @@ export class PartitionWriter {
       dv.setUint32(0, first - tail.base, true);
       dv.setUint32(4, tail.size, true);
       try {
-        await Deno.writeFile(tail.path.replace(/\.log$/, ".idx"), entry, { append: true });
+        Deno.writeFileSync(tail.path.replace(/\.log$/, ".idx"), entry, { append: true });
         tail.indexedAt = tail.size;
       } catch {
         // The frames are stored; the sparse index only speeds up seeks (and a
@@ -339,7 +351,7 @@ export class PartitionWriter {
   async #refresh(): Promise<Tail> {
     const t = this.#tail;
     if (t) {
-      const st = await statOrNull(t.path);
+      const st = statOrNullSync(t.path);
       if (st && st.ino === t.ino && st.size === t.size && st.size < SEGMENT_BYTES) return t;
       if (st && st.ino === t.ino && st.size > t.size && st.size < SEGMENT_BYTES) {
         return this.#tail = await this.#scanTail(
