@@ -352,8 +352,38 @@ export class StoreSummary {
       try {
         Deno.removeSync(tmp);
       } catch { /* not made */ }
+      return;
     }
+    removeStaleTemps(this.path);
   }
+}
+
+/**
+ * A writer's temporary summary is renamed within milliseconds; one older
+ * than this was left by a process that died between the write and the
+ * rename.
+ */
+export const STALE_TEMP_MS = 60_000;
+
+/** Removes the `<summary>.<pid>.tmp` files next to `path` older than {@link STALE_TEMP_MS}. */
+function removeStaleTemps(path: string): void {
+  const slash = path.lastIndexOf("/");
+  const dir = path.slice(0, slash), base = path.slice(slash + 1);
+  const isTemp = (name: string) =>
+    name.startsWith(`${base}.`) && /^\d+$/.test(name.slice(base.length + 1, -".tmp".length)) &&
+    name.endsWith(".tmp");
+  try {
+    for (const e of Deno.readDirSync(dir)) {
+      if (!e.isFile || !isTemp(e.name)) continue;
+      const st = statOrNull(`${dir}/${e.name}`);
+      const t = st?.mtime?.getTime();
+      if (t !== undefined && t < Date.now() - STALE_TEMP_MS) {
+        try {
+          Deno.removeSync(`${dir}/${e.name}`);
+        } catch { /* removed meanwhile */ }
+      }
+    }
+  } catch { /* best effort: a temporary file only takes room */ }
 }
 
 /** A partition's writer as {@link saveSummary} reads it. */

@@ -9,7 +9,7 @@
  */
 import { deepStrictEqual as eq } from "node:assert/strict";
 import { FsAdapter } from "../../adapters/fs/mod.ts";
-import { SAVE_AFTER } from "../../adapters/fs/_summary.ts";
+import { SAVE_AFTER, STALE_TEMP_MS } from "../../adapters/fs/_summary.ts";
 import { batchOf } from "../../core/record.ts";
 import { Mq } from "../../core/client.ts";
 import { overview } from "../../core/overview.ts";
@@ -217,6 +217,29 @@ Deno.test("fs summary: a command about a few topics, and a reading one on a new 
     for (let i = 0; i < 3; i++) await w.append(name(i), 0, batchOf([enc.encode("m")]));
     await w.close();
     eq([...Deno.readDirSync(`${dir}/few`)].map((e) => e.name).sort(), ["log"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("fs summary: a temporary summary a killed writer left is removed by the next writer once stale; a fresh one is kept", async () => {
+  const dir = await store();
+  try {
+    // One left by a process killed between its write and its rename, long ago;
+    // one of a writer at work now; and files that only look alike.
+    const stale = `${dir}/summary.4242.tmp`, fresh = `${dir}/summary.4343.tmp`;
+    const others = [`${dir}/summary.x.tmp`, `${dir}/summary.4444.tmp.keep`];
+    for (const f of [stale, fresh, ...others]) Deno.writeTextFileSync(f, "mq-summary 1\n{");
+    const old = new Date(Date.now() - STALE_TEMP_MS - 60_000);
+    for (const f of [stale, ...others]) Deno.utimeSync(f, old, old);
+    await look(dir); // a view's pass: it writes the summary on close
+    const left = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n !== "log").sort();
+    eq(left.includes("summary.4242.tmp"), false, left.join(" "));
+    eq(
+      ["summary.4343.tmp", "summary.4444.tmp.keep", "summary.x.tmp"].every((n) => left.includes(n)),
+      true,
+      left.join(" "),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
