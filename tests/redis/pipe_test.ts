@@ -1,13 +1,15 @@
 /**
- * The outgoing connection of the Redis connector (`adapters/redis/_pipe.ts`):
+ * The connections of the Redis connector: going out (`adapters/redis/_pipe.ts`),
  * batches of several topics in flight on one connection at once, and a
- * Redis that accepts and never answers (plain and TLS), against fake
- * servers on loopback and a private redis-server checked with redis-cli.
+ * Redis that accepts and never answers (plain and TLS); coming in
+ * (`_link.ts`), a Redis that stops answering; against fake servers on
+ * loopback and a private redis-server checked with redis-cli.
  */
 import { deepStrictEqual as eq, ok, rejects } from "node:assert/strict";
 import { errorLine, mq } from "../cli/_mq.ts";
 import { redisCase, redisCli } from "./_redis.ts";
 import { openXaddPipe } from "../../adapters/redis/_pipe.ts";
+import { openRedisLink } from "../../adapters/redis/_link.ts";
 import { parseRedisUrl } from "../../adapters/redis/_connection.ts";
 import { parseBackendUrl } from "../../core/backend_url.ts";
 import { ReceivedMessage } from "../../core/message.ts";
@@ -285,5 +287,37 @@ Deno.test("redis pipe: after a lost connection, later batches wait for the resen
       } catch { /* closed already */ }
     }
     await serving.catch(() => {});
+  }
+});
+
+Deno.test("redis link (coming in): a Redis that stops answering fails the call after the timeout and the read's wait, says so once, and the next call reconnects", async () => {
+  let answering = false;
+  const server = fakeServer((got) => {
+    const text = new TextDecoder().decode(got);
+    if (text.includes("PING")) return enc.encode("+PONG\r\n");
+    return answering ? enc.encode(":1\r\n") : undefined;
+  });
+  try {
+    const where = `127.0.0.1:${server.port}`;
+    const conf = parseRedisUrl(parseBackendUrl(`redis://${where}?timeout=200ms`));
+    const lines: string[] = [];
+    const link = await openRedisLink(conf, 150, (l) => lines.push(l));
+    const t = Date.now();
+    await rejects(link.call([["XACK", "s", "g", "1-0"]]), (e: Error) => {
+      eq(e.message, "no reply from Redis within 350 ms");
+      ok(!MqError.is(e), "worth a retry, not fatal");
+      return true;
+    });
+    ok(Date.now() - t >= 300, `failed after ${Date.now() - t} ms`);
+    eq(lines, [
+      `disconnected from Redis at ${where} (no reply from Redis within 350 ms); reconnecting`,
+    ]);
+    await until("the connection is closed", () => server.closed === 1);
+    answering = true;
+    eq(await link.call([["XACK", "s", "g", "1-0"]]), [1]);
+    eq(lines.slice(1), [`reconnected to Redis at ${where}`]);
+    link.close();
+  } finally {
+    await server.stop();
   }
 });
