@@ -14,9 +14,8 @@
 import type { RecordBatch, RecordMeta } from "../../core/record.ts";
 import { systemClock } from "../../core/clock.ts";
 import { ID, KEY, messageOf, ORIGIN, PAYLOAD } from "./_mapping.ts";
-import { Encoder, type Parsed } from "./_resp.ts";
+import { cursor, Encoder, intAt, type Parsed } from "./_resp.ts";
 
-const CR = 0x0d;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const PAYLOAD_BYTES = enc.encode(PAYLOAD);
@@ -33,46 +32,25 @@ export interface EntriesRead {
   entries: number;
 }
 
-/** Where the parse is (one parse runs at a time: the reads of a connection are in order). */
-let p = 0;
 /** The code units of the message id being made, reused for every entry. */
 const codes: number[] = [];
 /** Start and end of each field of the entry being read, reused. */
 let fields = new Int32Array(64);
 
-/** The decimal integer at `p` and its CRLF (`p` moves past them), or NaN when cut short. */
-function int(b: Uint8Array, end: number): number {
-  let i = p, neg = false, n = 0;
-  if (b[i] === 0x2d) {
-    neg = true;
-    i++;
-  }
-  for (; i < end; i++) {
-    const c = b[i];
-    if (c === CR) {
-      if (i + 1 >= end) return NaN;
-      p = i + 2;
-      return neg ? -n : n;
-    }
-    n = n * 10 + (c - 48);
-  }
-  return NaN;
-}
-
-/** The length of the bulk string at `p` (`p` moves to its bytes), -1 for nil; NaN when cut short or not one. */
+/** The length of the bulk string at `cursor.at` (`cursor.at` moves to its bytes), -1 for nil; NaN when cut short or not one. */
 function bulkHead(b: Uint8Array, end: number): number {
-  if (p >= end) return NaN;
-  if (b[p] !== 0x24) throw new Error(`unexpected reply from Redis to XREADGROUP`);
-  p++;
-  return int(b, end);
+  if (cursor.at >= end) return NaN;
+  if (b[cursor.at] !== 0x24) throw new Error(`unexpected reply from Redis to XREADGROUP`);
+  cursor.at++;
+  return intAt(b, end);
 }
 
-/** The length of the array at `p` (`p` moves past its head), -1 for nil; NaN when cut short. */
+/** The length of the array at `cursor.at` (`cursor.at` moves past its head), -1 for nil; NaN when cut short. */
 function arrayHead(b: Uint8Array, end: number): number {
-  if (p >= end) return NaN;
-  if (b[p] !== 0x2a) throw new Error(`unexpected reply from Redis to XREADGROUP`);
-  p++;
-  return int(b, end);
+  if (cursor.at >= end) return NaN;
+  if (b[cursor.at] !== 0x2a) throw new Error(`unexpected reply from Redis to XREADGROUP`);
+  cursor.at++;
+  return intAt(b, end);
 }
 
 /** Whether `b[from, from + n)` are the bytes of `name`. */
@@ -114,10 +92,10 @@ export function entriesParser(
   group: string,
 ): (b: Uint8Array, at: number, end: number) => Parsed<EntriesRead | null> | undefined {
   return (b, at, end) => {
-    p = at;
+    cursor.at = at;
     const streams = arrayHead(b, end);
     if (Number.isNaN(streams)) return undefined;
-    if (streams < 0) return { value: null, end: p };
+    if (streams < 0) return { value: null, end: cursor.at };
     const acks = new Encoder(16 * 1024);
     let starts = new Uint32Array(1024), ends = new Uint32Array(1024);
     const meta: RecordMeta[] = [];
@@ -125,9 +103,9 @@ export function entriesParser(
     for (let s = 0; s < streams; s++) {
       if (Number.isNaN(arrayHead(b, end))) return undefined; // [key, entries]
       const kn = bulkHead(b, end);
-      if (Number.isNaN(kn) || p + kn + 2 > end) return undefined;
-      const stream = dec.decode(b.subarray(p, p + kn));
-      p += kn + 2;
+      if (Number.isNaN(kn) || cursor.at + kn + 2 > end) return undefined;
+      const stream = dec.decode(b.subarray(cursor.at, cursor.at + kn));
+      cursor.at += kn + 2;
       const m = arrayHead(b, end);
       if (Number.isNaN(m)) return undefined;
       if (m <= 0) continue;
@@ -149,22 +127,22 @@ export function entriesParser(
       for (let i = 0; i < prefix.length; i++) codes[i] = prefix.charCodeAt(i);
       for (let e = 0; e < m; e++) {
         if (Number.isNaN(arrayHead(b, end))) return undefined; // [id, fields]
-        const idAt = p;
+        const idAt = cursor.at;
         const idn = bulkHead(b, end);
-        if (Number.isNaN(idn) || p + idn + 2 > end) return undefined;
-        const idFrom = p;
-        p += idn + 2;
-        acks.rawRange(b, idAt, p); // the id's bulk string, as it came
+        if (Number.isNaN(idn) || cursor.at + idn + 2 > end) return undefined;
+        const idFrom = cursor.at;
+        cursor.at += idn + 2;
+        acks.rawRange(b, idAt, cursor.at); // the id's bulk string, as it came
         const k = arrayHead(b, end);
         if (Number.isNaN(k)) return undefined;
         if (k < 0) continue; // deleted from the stream since: acknowledged, not stored
         if (2 * k > fields.length) fields = new Int32Array(4 * k);
         for (let f = 0; f < k; f++) {
           const n = bulkHead(b, end);
-          if (Number.isNaN(n) || n < 0 || p + n + 2 > end) return undefined;
-          fields[2 * f] = p;
+          if (Number.isNaN(n) || n < 0 || cursor.at + n + 2 > end) return undefined;
+          fields[2 * f] = cursor.at;
           fields[2 * f + 1] = n;
-          p += n + 2;
+          cursor.at += n + 2;
         }
         codes.length = prefix.length + idn;
         for (let i = 0; i < idn; i++) codes[prefix.length + i] = b[idFrom + i];
@@ -208,7 +186,7 @@ export function entriesParser(
         acks: { bytes: acks.bytes.subarray(0, acks.length), count: ackCount },
         entries,
       },
-      end: p,
+      end: cursor.at,
     };
   };
 }

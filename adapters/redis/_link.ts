@@ -12,6 +12,7 @@
  * @module
  */
 import { connectToRedis } from "./_dial.ts";
+import { Reconnecting, type Wire } from "./_reconnect.ts";
 import type { RedisUrl } from "./_connection.ts";
 import { Encoder, ErrorReply, type Parser, type Value, ValueReader, writeAll } from "./_resp.ts";
 
@@ -33,12 +34,10 @@ interface Pending {
 }
 
 /** One connection: its reader, and the calls written and not yet answered, in order. */
-interface Conn {
-  conn: Deno.Conn;
+interface Conn extends Wire {
   replies: ValueReader;
   queue: Pending[];
   reading: boolean;
-  broken?: Error;
 }
 
 /** A connection to Redis for commands with replies; made by {@link openRedisLink}. */
@@ -88,25 +87,15 @@ export async function openRedisLink(
       reading: false,
     };
   };
-  let live: Conn | undefined = await connect();
-  let connecting: Promise<Conn> | undefined;
-  let down = false;
-  let closed = false;
+  const wires = await new Reconnecting<Conn>(
+    connect,
+    conf.where,
+    (c, e) => {
+      for (const p of c.queue.splice(0)) p.reject(e);
+    },
+    say,
+  ).start();
   let writeTurn: Promise<void> = Promise.resolve();
-
-  /** Fails `c` and every call in flight on it, once; says so once per outage unless `quiet`. */
-  const breakConn = (c: Conn, e: Error, quiet = false) => {
-    if (c.broken) return;
-    c.broken = e;
-    if (live === c) live = undefined;
-    try {
-      c.conn.close();
-    } catch { /* closed already */ }
-    for (const p of c.queue.splice(0)) p.reject(e);
-    if (quiet) return;
-    if (!down) say(`disconnected from Redis at ${conf.where} (${e.message}); reconnecting`);
-    down = true;
-  };
 
   const readLoop = async (c: Conn) => {
     c.reading = true;
@@ -124,28 +113,10 @@ export async function openRedisLink(
         else p.resolve(replies);
       }
     } catch (e) {
-      breakConn(c, e as Error);
+      wires.break(c, e as Error);
     } finally {
       c.reading = false;
     }
-  };
-
-  const connUp = async (): Promise<Conn> => {
-    if (closed) throw new Error("the connection was closed");
-    if (live) return live;
-    connecting ??= connect().then((c) => {
-      if (closed) {
-        try {
-          c.conn.close();
-        } catch { /* closed already */ }
-        throw new Error("the connection was closed");
-      }
-      live = c;
-      if (down) say(`reconnected to Redis at ${conf.where}`);
-      down = false;
-      return c;
-    }).finally(() => connecting = undefined);
-    return await connecting;
   };
 
   return {
@@ -167,7 +138,7 @@ export async function openRedisLink(
       let answered: Promise<(Value | T)[]>;
       try {
         await before;
-        const c = await connUp();
+        const c = await wires.up();
         if (c.broken) throw c.broken;
         answered = new Promise<(Value | T)[]>((resolve, reject) => {
           c.queue.push({
@@ -182,7 +153,7 @@ export async function openRedisLink(
         try {
           await writeAll(c.conn, encoder.bytes.subarray(0, encoder.length));
         } catch (e) {
-          breakConn(c, (c.broken ?? e) as Error);
+          wires.break(c, (c.broken ?? e) as Error);
         }
       } finally {
         done();
@@ -190,11 +161,10 @@ export async function openRedisLink(
       return await answered;
     },
     cut() {
-      if (live) breakConn(live, new Error("the connection was closed"), true);
+      wires.cut();
     },
     close() {
-      closed = true;
-      if (live) breakConn(live, new Error("the connection was closed"), true);
+      wires.close();
     },
   };
 }

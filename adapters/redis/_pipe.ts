@@ -18,6 +18,7 @@ import type { ReceivedMessage } from "../../core/message.ts";
 import { redisFailure, type RedisUrl } from "./_connection.ts";
 import { xaddEncoder } from "./_mapping.ts";
 import { connectToRedis } from "./_dial.ts";
+import { Reconnecting, type Wire } from "./_reconnect.ts";
 import { Encoder, ErrorReply, ReplyReader, writeAll } from "./_resp.ts";
 
 /** Bytes of RESP written at once (a write may hold a little more: the last command). */
@@ -39,14 +40,11 @@ interface InFlight {
 }
 
 /** One connection: its reader, and the batches written and not yet answered, in order. */
-interface Link {
-  conn: Deno.Conn;
+interface Link extends Wire {
   replies: ReplyReader;
   queue: InFlight[];
   /** Whether a read loop is running (one at most, while the queue is not empty). */
   reading: boolean;
-  /** Set once the connection failed: every batch in flight failed with it. */
-  broken?: Error;
 }
 
 /**
@@ -99,12 +97,6 @@ export async function openXaddPipe(
     return { conn, replies: new ReplyReader(conn, conf.timeoutMs), queue: [], reading: false };
   };
 
-  let live: Link | undefined = await connect();
-  /** A connect in progress (overlapping sends wait for the same one). */
-  let connecting: Promise<Link> | undefined;
-  let down = false;
-  /** Set by `close()`: a connect still in progress then closes what it opened. */
-  let closed = false;
   const encoder = new Encoder();
   /** The end of the last write in turn: a batch's commands are written whole, in turn. */
   let writeTurn: Promise<void> = Promise.resolve();
@@ -126,21 +118,17 @@ export async function openXaddPipe(
     else if (seq > hold.seq) throw hold.error;
   };
 
-  /** Fails the link and every batch in flight on it, once; says so once per outage. */
-  const breakLink = (link: Link, e: Error) => {
-    if (link.broken) return;
-    link.broken = e;
-    if (live === link) live = undefined;
-    try {
-      link.conn.close();
-    } catch { /* closed already */ }
-    for (const b of link.queue.splice(0)) {
-      failed(b.topic, b.seq, b.batch, e);
-      b.reject(e);
-    }
-    if (!down) say(`disconnected from Redis at ${conf.where} (${e.message}); reconnecting`);
-    down = true;
-  };
+  const links = await new Reconnecting<Link>(
+    connect,
+    conf.where,
+    (link, e) => {
+      for (const b of link.queue.splice(0)) {
+        failed(b.topic, b.seq, b.batch, e);
+        b.reject(e);
+      }
+    },
+    say,
+  ).start();
 
   /** Reads the replies of the batches in flight, in order, while there are any. */
   const readLoop = async (link: Link) => {
@@ -162,28 +150,10 @@ export async function openXaddPipe(
         } else b.resolve();
       }
     } catch (e) {
-      breakLink(link, e as Error);
+      links.break(link, e as Error);
     } finally {
       link.reading = false;
     }
-  };
-
-  const linkUp = async (): Promise<Link> => {
-    if (closed) throw new Error("the connection was closed");
-    if (live) return live;
-    connecting ??= connect().then((link) => {
-      if (closed) {
-        try {
-          link.conn.close();
-        } catch { /* closed already */ }
-        throw new Error("the connection was closed");
-      }
-      live = link;
-      if (down) say(`reconnected to Redis at ${conf.where}`);
-      down = false;
-      return link;
-    }).finally(() => connecting = undefined);
-    return await connecting;
   };
 
   return {
@@ -209,7 +179,7 @@ export async function openXaddPipe(
         checkHold(topic, seq, batch);
         let link: Link;
         try {
-          link = await linkUp();
+          link = await links.up();
         } catch (e) {
           failed(topic, seq, batch, e);
           throw e;
@@ -239,7 +209,7 @@ export async function openXaddPipe(
             await writeAll(link.conn, encoder.bytes.subarray(0, encoder.length));
           }
         } catch (e) {
-          breakLink(link, (link.broken ?? e) as Error);
+          links.break(link, (link.broken ?? e) as Error);
         } finally {
           encoder.length = 0;
         }
@@ -249,15 +219,7 @@ export async function openXaddPipe(
       await answered;
     },
     close() {
-      closed = true;
-      const link = live;
-      live = undefined;
-      if (!link) return;
-      link.broken ??= new Error("the connection was closed");
-      try {
-        link.conn.close();
-      } catch { /* closed already */ }
-      for (const b of link.queue.splice(0)) b.reject(link.broken);
+      links.close();
     },
   };
 }

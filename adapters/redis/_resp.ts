@@ -216,25 +216,7 @@ export class ReplyReader {
       grown.set(this.#buf);
       this.#buf = grown;
     }
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      try {
-        this.#conn.close();
-      } catch { /* closed already */ }
-    }, this.#timeoutMs);
-    let got: number | null;
-    try {
-      got = await this.#conn.read(this.#buf.subarray(this.#end));
-    } catch (e) {
-      if (timedOut) throw new Error(`no reply from Redis within ${this.#timeoutMs} ms`);
-      throw e;
-    } finally {
-      clearTimeout(timer);
-    }
-    if (timedOut) throw new Error(`no reply from Redis within ${this.#timeoutMs} ms`);
-    if (got === null) throw new Error("the connection was closed by Redis");
-    this.#end += got;
+    this.#end += await readWithin(this.#conn, this.#buf.subarray(this.#end), this.#timeoutMs);
   }
 
   /** Reads `n` replies, giving each to `each` (in order). */
@@ -245,6 +227,32 @@ export class ReplyReader {
       else each(r, i++);
     }
   }
+}
+
+/**
+ * Reads into `into` what `conn` has; fails when the connection ends, or when
+ * nothing comes within `timeoutMs` (then `conn` is closed).
+ */
+async function readWithin(conn: Deno.Conn, into: Uint8Array, timeoutMs: number): Promise<number> {
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      conn.close();
+    } catch { /* closed already */ }
+  }, timeoutMs);
+  let got: number | null;
+  try {
+    got = await conn.read(into);
+  } catch (e) {
+    if (timedOut) throw new Error(`no reply from Redis within ${timeoutMs} ms`);
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+  if (timedOut) throw new Error(`no reply from Redis within ${timeoutMs} ms`);
+  if (got === null) throw new Error("the connection was closed by Redis");
+  return got;
 }
 
 /** Writes all of `bytes`. */
@@ -273,6 +281,42 @@ export interface Parsed<T> {
  */
 export type Parser<T> = (b: Uint8Array, at: number, end: number) => Parsed<T> | undefined;
 
+/**
+ * Where a parse of RESP bytes is: {@link ValueReader}'s and the parsers it
+ * runs (`_entries.ts`). A parse runs whole without awaiting, so one cursor
+ * serves every parse.
+ */
+export const cursor = { at: 0 };
+
+/**
+ * The decimal integer at `cursor.at` up to its CRLF, past which the cursor
+ * moves; NaN (the cursor where it was) when `b[.., end)` cuts it short.
+ *
+ * @example
+ * ```ts
+ * import { cursor, intAt } from "./_resp.ts";
+ * cursor.at = 1;
+ * intAt(new TextEncoder().encode("*-12\r\n"), 6); // -12
+ * ```
+ */
+export function intAt(b: Uint8Array, end: number): number {
+  let i = cursor.at, neg = false, n = 0;
+  if (b[i] === 0x2d) {
+    neg = true;
+    i++;
+  }
+  for (; i < end; i++) {
+    const c = b[i];
+    if (c === CR) {
+      if (i + 1 >= end) return NaN;
+      cursor.at = i + 2;
+      return neg ? -n : n;
+    }
+    n = n * 10 + (c - 48);
+  }
+  return NaN;
+}
+
 /** Returned by the parser when the buffer does not hold the whole reply yet. */
 const PARTIAL = Symbol("partial");
 
@@ -292,8 +336,6 @@ export class ValueReader {
   #end = 0;
   /** Whether a reply handed out holds views of `#buf` (then it is not written again). */
   #lent = false;
-  /** Where the parse in progress is (one parser runs at a time). */
-  #at = 0;
   /** Whether the parse in progress made a view of `#buf` (a bulk string). */
   #viewed = false;
   #conn: Deno.Conn;
@@ -305,45 +347,25 @@ export class ValueReader {
     this.#timeoutMs = timeoutMs;
   }
 
-  /** The decimal integer from `#at` to the end of its line, past which `#at` moves; or PARTIAL. */
-  #int(): number | typeof PARTIAL {
-    const b = this.#buf, end = this.#end;
-    let i = this.#at, neg = false, n = 0;
-    if (b[i] === 0x2d) {
-      neg = true;
-      i++;
-    }
-    for (; i < end; i++) {
-      const c = b[i];
-      if (c === CR) {
-        if (i + 1 >= end) return PARTIAL;
-        this.#at = i + 2;
-        return neg ? -n : n;
-      }
-      n = n * 10 + (c - 48);
-    }
-    return PARTIAL;
-  }
-
-  /** The value at `#at`, past which `#at` moves; or PARTIAL. */
+  /** The value at `cursor.at`, past which it moves; or PARTIAL. */
   #value(): Value | typeof PARTIAL {
-    if (this.#at >= this.#end) return PARTIAL;
+    if (cursor.at >= this.#end) return PARTIAL;
     const b = this.#buf;
-    const kind = b[this.#at++];
+    const kind = b[cursor.at++];
     switch (kind) {
       case 0x24: { // $ bulk string
-        const n = this.#int();
-        if (n === PARTIAL) return PARTIAL;
+        const n = intAt(b, this.#end);
+        if (Number.isNaN(n)) return PARTIAL;
         if (n < 0) return null;
-        const from = this.#at;
+        const from = cursor.at;
         if (from + n + 2 > this.#end) return PARTIAL;
-        this.#at = from + n + 2;
+        cursor.at = from + n + 2;
         this.#viewed = true;
         return b.subarray(from, from + n);
       }
       case 0x2a: { // * array
-        const n = this.#int();
-        if (n === PARTIAL) return PARTIAL;
+        const n = intAt(b, this.#end);
+        if (Number.isNaN(n)) return PARTIAL;
         if (n < 0) return null;
         const items: Value[] = new Array(n);
         for (let i = 0; i < n; i++) {
@@ -353,14 +375,16 @@ export class ValueReader {
         }
         return items;
       }
-      case 0x3a: // : integer
-        return this.#int();
+      case 0x3a: { // : integer
+        const n = intAt(b, this.#end);
+        return Number.isNaN(n) ? PARTIAL : n;
+      }
       case 0x2b: // + simple string
       case 0x2d: { // - error
-        const from = this.#at;
+        const from = cursor.at;
         for (let i = from; i + 1 < this.#end; i++) {
           if (b[i] === CR) {
-            this.#at = i + 2;
+            cursor.at = i + 2;
             const text = dec.decode(b.subarray(from, i));
             return kind === 0x2b ? text : new ErrorReply(text);
           }
@@ -386,25 +410,7 @@ export class ValueReader {
     } else if (this.#start > 0) this.#buf.copyWithin(0, this.#start, this.#end);
     this.#end = left;
     this.#start = 0;
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      try {
-        this.#conn.close();
-      } catch { /* closed already */ }
-    }, this.#timeoutMs);
-    let got: number | null;
-    try {
-      got = await this.#conn.read(this.#buf.subarray(this.#end));
-    } catch (e) {
-      if (timedOut) throw new Error(`no reply from Redis within ${this.#timeoutMs} ms`);
-      throw e;
-    } finally {
-      clearTimeout(timer);
-    }
-    if (timedOut) throw new Error(`no reply from Redis within ${this.#timeoutMs} ms`);
-    if (got === null) throw new Error("the connection was closed by Redis");
-    this.#end += got;
+    this.#end += await readWithin(this.#conn, this.#buf.subarray(this.#end), this.#timeoutMs);
   }
 
   /**
@@ -423,11 +429,11 @@ export class ValueReader {
         await this.#fill();
         continue;
       }
-      this.#at = this.#start;
+      cursor.at = this.#start;
       this.#viewed = false;
       const v = this.#value();
       if (v !== PARTIAL) {
-        this.#start = this.#at;
+        this.#start = cursor.at;
         if (this.#viewed) this.#lent = true;
         return v;
       }
