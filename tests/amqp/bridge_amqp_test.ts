@@ -462,7 +462,17 @@ Deno.test({
             await tool("amqp-declare-queue", ["-u", url, "-d", "-q", "crash"]);
             const sent = numbered(60_000, "c-");
             eq((await mq(home, ["pub", "crash"], { stdin: sent.join("\n") + "\n" })).code, 0);
-            const child = spawnMq(home, ["bridge", "--to", url, "--topics", "crash", "-q"]);
+            // Leases of 5 s, not 30: the rerun first waits for the killed run's to expire.
+            const child = spawnMq(home, [
+              "bridge",
+              "--to",
+              url,
+              "--topics",
+              "crash",
+              "-q",
+              "--visibility",
+              "5s",
+            ]);
             await waitUntil("some are out", async () => (await ready(url, "crash")) > 0, 120_000);
             child.kill("SIGKILL");
             await child.output();

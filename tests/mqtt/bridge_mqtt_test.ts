@@ -9,6 +9,7 @@ import { deepStrictEqual as eq, ok } from "node:assert/strict";
 import { available, type Broker, findBinary, startMosquitto } from "../../scripts/brokers.ts";
 import { toBase64 } from "../../cli/envelope.ts";
 import { errorLine, mq, spawnMq, withHome } from "../cli/_mq.ts";
+import { FsAdapter } from "../../adapters/fs/mod.ts";
 
 const mqtt = (() => {
   for (const bin of ["mosquitto", "mosquitto_sub", "mosquitto_pub"]) {
@@ -180,6 +181,19 @@ function payloads(lines: string[]): Uint8Array[] {
 }
 
 /** How many messages a local topic holds. */
+/** How many messages partition 0 of `topic` holds now, read by this process from the store's files. */
+async function storedNow(h: string, topic: string): Promise<number> {
+  const a = await FsAdapter.open(`${h}/data`, { fsync: "never" });
+  try {
+    const { start, end } = await a.bounds(topic, 0);
+    return end - start;
+  } catch {
+    return 0; // not made yet
+  } finally {
+    await a.close();
+  }
+}
+
 async function count(h: string, topic: string): Promise<number> {
   const r = await mq(h, ["topics", "--json"]);
   const t = (JSON.parse(r.out) as { name: string; messages: number }[]).find((x) =>
@@ -394,7 +408,8 @@ mqttCase(
       0,
     );
     await session(broker.port, "chk", "k9");
-    const child = spawnMq(h, ["bridge", "--to", broker.url, "-e", "-q"]);
+    // Leases of 5 s, not 30: the rerun first waits for the killed run's to expire.
+    const child = spawnMq(h, ["bridge", "--to", broker.url, "-e", "-q", "--visibility", "5s"]);
     // Kill it once a first batch was confirmed (the position moved).
     const floor = async () => {
       const r = await mq(h, ["groups", "k9", "--json"]);
@@ -426,9 +441,11 @@ mqttCase(
     const lines = Array.from({ length: n }, (_, i) => `m-${i}`).join("\n") + "\n";
     await publishLines(broker.port, "k9", enc.encode(lines), n);
     const child = spawnMq(h, args);
-    for (let i = 0; (await count(h, "dst")) < 2000; i++) {
-      if (i > 600) throw new Error("the bridge stored nothing");
-      await new Promise((r) => setTimeout(r, 50));
+    // Looked at in this process (an mq process a look took longer than the
+    // bridge takes to store the 30,000).
+    for (let i = 0; (await storedNow(h, "dst")) < 2000; i++) {
+      if (i > 6000) throw new Error("the bridge stored nothing");
+      await new Promise((r) => setTimeout(r, 5));
     }
     child.kill("SIGKILL");
     await child.output();

@@ -90,7 +90,8 @@ Deno.test({
     try {
       await publishNumbered(home, "orders.eu", N);
       await addStream(broker.port, "ORDERS", ["orders.>"]);
-      const first = bridgeTo(broker.url, home);
+      // Leases of 5 s, not 30: the rerun first waits for the killed run's to expire.
+      const first = bridgeTo(broker.url, home, ["-e", "--visibility", "5s"]);
       await waitForCount(broker.port, 20_000, 60_000);
       first.kill("SIGKILL");
       eq((await first.status).signal, "SIGKILL");

@@ -251,7 +251,8 @@ redisCase(
     const n = 30_000;
     const lines = Array.from({ length: n }, (_, i) => `m-${i}`).join("\n") + "\n";
     eq((await mq(h, ["pub", "k9", "-q"], { stdin: lines })).code, 0);
-    const child = spawnMq(h, ["bridge", "--to", broker.url, "-e", "-q"]);
+    // Leases of 5 s, not 30: the rerun first waits for the killed run's to expire.
+    const child = spawnMq(h, ["bridge", "--to", broker.url, "-e", "-q", "--visibility", "5s"]);
     await waitForLength(broker.port, "k9", 5000);
     child.kill("SIGKILL");
     await child.output();
@@ -273,7 +274,9 @@ redisCase(
 redisCase(
   "bridge --from redis: kill -9 mid-stream, then a rerun: every entry stored exactly once",
   async (h, broker) => {
-    const n = 30_000;
+    // Enough that the bridge (about 200,000 entries a second) is still reading
+    // when the poll sees its first 5,000.
+    const n = 100_000;
     const cmds = Array.from(
       { length: n },
       (_, i) => resp(["XADD", "src", "*", "payload", `m-${i}`]),
