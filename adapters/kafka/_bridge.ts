@@ -284,6 +284,11 @@ export async function bridgeInto(
     const admin = kafka.admin();
     try {
       await admin.connect();
+      // The topics' ends first: that loads the brokers' metadata, without which
+      // kafkajs's lookup of the group's coordinator fails once and retries
+      // after its first backoff (about 200 ms on every run).
+      const ends: [string, Awaited<ReturnType<typeof admin.fetchTopicOffsets>>][] = [];
+      for (const s of options.subjects) ends.push([s, await admin.fetchTopicOffsets(s)]);
       const committed = await admin.fetchOffsets({
         groupId: options.group,
         topics: options.subjects,
@@ -292,8 +297,8 @@ export async function bridgeInto(
       for (const c of committed) {
         for (const p of c.partitions) at.set(`${c.topic}/${p.partition}`, Number(p.offset));
       }
-      for (const s of options.subjects) {
-        for (const p of await admin.fetchTopicOffsets(s)) {
+      for (const [s, partitions] of ends) {
+        for (const p of partitions) {
           const end = Number(p.high);
           const from = Math.max(at.get(`${s}/${p.partition}`) ?? -1, Number(p.low));
           if (end > from) remaining.set(`${s}/${p.partition}`, end);
