@@ -7,14 +7,23 @@
  * with one ack per batch (AMQP in), a consumer group with a commit per batch
  * (Kafka in). Brokers: a private RabbitMQ node, librdkafka's mock cluster.
  *
- * `deno task bench:bridges-amqp-kafka [-n MESSAGES]` (default 1,000,000 of 100 bytes).
- * Reports each side's time and the ratio raw/mq (>= 0.7 is the goal).
+ * `deno task bench:bridges-amqp-kafka [-n MESSAGES] [--only amqp|kafka]` (default
+ * 1,000,000 of 100 bytes, both brokers). Reports each side's time and the
+ * ratio raw/mq (>= 0.7 is the goal).
  *
  * @module
  */
 import { startKafkaMock, startRabbitMq } from "./brokers.ts";
 
-const n = Number(Deno.args[Deno.args.indexOf("-n") + 1] || 1_000_000);
+const arg = (name: string) =>
+  Deno.args.includes(name) ? Deno.args[Deno.args.indexOf(name) + 1] : "";
+const n = Number(arg("-n") || 1_000_000);
+/** One broker's rows alone (quick A/B runs of one connector); both by default. */
+const only = arg("--only");
+if (only && only !== "amqp" && only !== "kafka") {
+  console.error(`--only: amqp or kafka, not ${JSON.stringify(only)}`);
+  Deno.exit(2);
+}
 const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 
@@ -162,8 +171,66 @@ function report(row: [string, number, number, number, number]): void {
   );
 }
 
-const rabbit = await startRabbitMq();
-const kafka = await startKafkaMock();
+/** The RabbitMQ rows: `--to`, then `--from` what it sent. */
+async function amqpRows(url: string, home: string): Promise<void> {
+  for (const q of ["raw", "bench"]) {
+    await new Deno.Command("amqp-declare-queue", { args: ["-u", url, "-d", "-q", q] })
+      .output();
+  }
+
+  const amqpTo = await mqCmd(home, "bridge", "--to", url, "--topics", "bench", "-e");
+  const amqpToRaw = await raw("amqp-to", url);
+  report(["amqp --to", amqpTo, amqpToRaw, rss.at(-2)!, rss.at(-1)!]);
+  const amqpFrom = await mqCmd(
+    home,
+    "bridge",
+    "--from",
+    url,
+    "--subjects",
+    "bench",
+    "--into",
+    "from-amqp",
+    "-e",
+  );
+  const amqpFromRaw = await raw("amqp-from", url);
+  report(["amqp --from", amqpFrom, amqpFromRaw, rss.at(-2)!, rss.at(-1)!]);
+}
+
+/** The Kafka rows: `--to`, then `--from` what the mock kept. */
+async function kafkaRows(url: string, bootstrap: string, home: string): Promise<void> {
+  const kafkaTo = await mqCmd(
+    home,
+    "bridge",
+    "--to",
+    url,
+    "--topics",
+    "bench",
+    "-g",
+    "k",
+    "-e",
+  );
+  const kafkaToRaw = await raw("kafka-to", bootstrap);
+  report(["kafka --to", kafkaTo, kafkaToRaw, rss.at(-2)!, rss.at(-1)!]);
+  // librdkafka's mock keeps only the last records of a partition: --from reads what it holds.
+  const kept = [await held(bootstrap, "bench"), await held(bootstrap, "raw")];
+  console.log(`(the mock holds ${kept[0]} of mq's and ${kept[1]} of the raw client's records)`);
+  const kafkaFrom = await mqCmd(
+    home,
+    "bridge",
+    "--from",
+    url,
+    "--subjects",
+    "bench",
+    "--into",
+    "from-kafka",
+    "-e",
+  );
+  const kafkaFromRaw = await raw("kafka-from", bootstrap);
+  report(["kafka --from", kafkaFrom, kafkaFromRaw, rss.at(-2)!, rss.at(-1)!]);
+}
+
+const rabbit = only === "kafka" ? undefined : await startRabbitMq();
+const kafka = only === "amqp" ? undefined : await startKafkaMock();
 const rows: [string, number, number, number, number][] = [];
 console.log(`${n} messages of 100 bytes, one run (time of a whole process, start-up included)`);
 console.log(`load average at the start: ${Deno.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
@@ -185,60 +252,11 @@ try {
   }
   await w.close();
   await pub.status;
-  for (const q of ["raw", "bench"]) {
-    await new Deno.Command("amqp-declare-queue", { args: ["-u", rabbit.url, "-d", "-q", q] })
-      .output();
-  }
-
-  const amqpTo = await mqCmd(home, "bridge", "--to", rabbit.url, "--topics", "bench", "-e");
-  const amqpToRaw = await raw("amqp-to", rabbit.url);
-  report(["amqp --to", amqpTo, amqpToRaw, rss.at(-2)!, rss.at(-1)!]);
-  const amqpFrom = await mqCmd(
-    home,
-    "bridge",
-    "--from",
-    rabbit.url,
-    "--subjects",
-    "bench",
-    "--into",
-    "from-amqp",
-    "-e",
-  );
-  const amqpFromRaw = await raw("amqp-from", rabbit.url);
-  report(["amqp --from", amqpFrom, amqpFromRaw, rss.at(-2)!, rss.at(-1)!]);
-
-  const kafkaTo = await mqCmd(
-    home,
-    "bridge",
-    "--to",
-    kafka.url,
-    "--topics",
-    "bench",
-    "-g",
-    "k",
-    "-e",
-  );
-  const kafkaToRaw = await raw("kafka-to", kafka.bootstrap);
-  report(["kafka --to", kafkaTo, kafkaToRaw, rss.at(-2)!, rss.at(-1)!]);
-  // librdkafka's mock keeps only the last records of a partition: --from reads what it holds.
-  const kept = [await held(kafka.bootstrap, "bench"), await held(kafka.bootstrap, "raw")];
-  console.log(`(the mock holds ${kept[0]} of mq's and ${kept[1]} of the raw client's records)`);
-  const kafkaFrom = await mqCmd(
-    home,
-    "bridge",
-    "--from",
-    kafka.url,
-    "--subjects",
-    "bench",
-    "--into",
-    "from-kafka",
-    "-e",
-  );
-  const kafkaFromRaw = await raw("kafka-from", kafka.bootstrap);
-  report(["kafka --from", kafkaFrom, kafkaFromRaw, rss.at(-2)!, rss.at(-1)!]);
+  if (rabbit) await amqpRows(rabbit.url, home);
+  if (kafka) await kafkaRows(kafka.url, kafka.bootstrap, home);
 } finally {
-  await kafka.stop();
-  await rabbit.stop();
+  await kafka?.stop();
+  await rabbit?.stop();
   await Deno.remove(dir, { recursive: true }).catch(() => {});
 }
 console.log(`load average at the end: ${Deno.loadavg().map((x) => x.toFixed(2)).join(" ")}`);

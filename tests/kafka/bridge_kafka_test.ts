@@ -255,27 +255,37 @@ Deno.test({
       );
 
       await t.step(
-        "in: stored and committed in windows of 1 MiB and 8,192 records (a fetch at once)",
+        "in: stored and committed in windows of 1 MiB and 4,096 records, of one fetch or several",
         async () => {
           // Small records (the count bounds a window) and large ones (the bytes do).
           const small = numbered(4000, "s-");
           const large = Array.from({ length: 600 }, (_, i) => `${i}-`.padEnd(4000, "x"));
           await kcatRun(k, ["-P", "-t", "windows"], [...small, ...large].join("\n") + "\n");
-          const { target, stores } = await recordingTarget();
-          try {
-            const n = await bridgeInto(parseBackendUrl(k.url), target, {
-              subjects: ["windows"],
-              into: "in",
-              group: "windows",
-              follow: false,
-            });
-            eq(n, 4600);
-            assertWithinWindow(stores, 4600, 8192);
-            // A fetch of small records is stored (and committed) at once, not in
-            // 1,024s: one sync and one commit a fetch.
-            eq(stores.some(([m]) => m > 1024), true, JSON.stringify(stores));
-          } finally {
-            await target.close();
+          // The same records again, in producer batches of 25: the mock gives a
+          // fetch one such batch a partition, so a store a fetch would be 184 or more.
+          await kcatRun(
+            k,
+            ["-X", "batch.num.messages=25", "-P", "-t", "windows-small"],
+            [...small, ...large].join("\n") + "\n",
+          );
+          for (const topic of ["windows", "windows-small"]) {
+            const { target, stores } = await recordingTarget();
+            try {
+              const n = await bridgeInto(parseBackendUrl(k.url), target, {
+                subjects: [topic],
+                into: "in",
+                group: topic,
+                follow: false,
+              });
+              eq(n, 4600);
+              assertWithinWindow(stores, 4600, 4096);
+              // Small records are stored (and committed) many at once, not in
+              // 1,024s nor a producer batch at a time: one sync and one commit a window.
+              eq(stores.some(([m]) => m > 1024), true, JSON.stringify(stores));
+              eq(stores.length < 40, true, `${topic}: ${stores.length} stores`);
+            } finally {
+              await target.close();
+            }
           }
         },
       );
