@@ -28,11 +28,8 @@
  *
  * @module
  */
-import process from "node:process";
 import { Buffer } from "node:buffer";
-import { type Consumer, Kafka, type KafkaMessage, type Message, type Producer } from "kafkajs";
-// @ts-ignore: kafkajs ships no types for its internals
-import Cluster from "kafkajs/src/cluster/index.js";
+import type { Consumer, KafkaMessage, Message, Producer } from "kafkajs";
 import {
   BRIDGE_WINDOW,
   type BridgeSink,
@@ -45,6 +42,7 @@ import { compileTarget } from "../../core/bridge_target.ts";
 import type { BackendUrl } from "../../core/backend_url.ts";
 import type { Mq, OutgoingMessage } from "../../core/client.ts";
 import { MqError } from "../../core/errors.ts";
+import { kafkaOf, parseKafkaUrl, unreachable } from "./_client.ts";
 
 /**
  * Messages stored (one append, one sync) and committed at a time coming in,
@@ -61,87 +59,6 @@ const HOLD_MS = 100;
 /** The header that carries the mq id. */
 const ID = "mq-id";
 const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
-
-// kafkajs 2.2.4 schedules a timer with a negative delay when it is not
-// throttled (harmless); Node's compatibility layer would print a warning
-// for each, so that warning alone is dropped.
-const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void;
-process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
-  const type = typeof warning === "string"
-    ? (typeof rest[0] === "string" ? rest[0] : (rest[0] as { type?: string } | undefined)?.type)
-    : warning.name;
-  if (type !== "TimeoutNegativeWarning") emitWarning(warning, ...rest);
-}) as typeof process.emitWarning;
-
-// An idempotent producer asks the controller for its producer id; a cluster
-// whose metadata names a controller it does not list (librdkafka's mock
-// cluster says 0) cannot answer that, though any broker may serve
-// InitProducerId without a transactional id: then the first listed broker is asked.
-const findController = Cluster.prototype.findControllerBroker;
-Cluster.prototype.findControllerBroker = async function (this: any) {
-  try {
-    return await findController.call(this);
-  } catch (e) {
-    const meta = this.brokerPool?.metadata;
-    const listed = meta?.brokers?.some((b: { nodeId: number }) => b.nodeId === meta.controllerId);
-    if ((e as Error).name !== "KafkaJSBrokerNotFound" || listed || !meta?.brokers?.length) throw e;
-    return await this.findBroker({ nodeId: meta.brokers[0].nodeId });
-  }
-};
-
-/** What a `kafka://` URL says. */
-interface KafkaTarget {
-  brokers: string[];
-  clientId: string;
-  shown: string;
-}
-
-/**
- * Reads a `kafka://` URL.
- *
- * @throws {MqError} `INVALID_URL` for a malformed host list or an unknown option
- */
-function parseKafkaUrl(url: BackendUrl): KafkaTarget {
-  const shown = JSON.stringify(url.href);
-  const hosts = url.body.startsWith("//") ? url.body.slice(2).replace(/\/$/, "") : "";
-  const brokers = hosts.split(",");
-  for (const b of brokers) {
-    const m = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):(\d{1,5})$/.exec(b);
-    if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) {
-      throw new MqError(
-        "INVALID_URL",
-        `invalid Kafka URL ${shown}: expected kafka://host:port[,host:port...]`,
-      );
-    }
-  }
-  for (const k of url.params.keys()) {
-    if (k !== "client_id") {
-      throw new MqError(
-        "INVALID_URL",
-        `unknown kafka: URL option ${JSON.stringify(k)} (known: client_id)`,
-      );
-    }
-  }
-  return { brokers, clientId: url.params.get("client_id") ?? "mq", shown: url.href };
-}
-
-function kafkaOf(t: KafkaTarget): Kafka {
-  return new Kafka({
-    brokers: t.brokers,
-    clientId: t.clientId,
-    logLevel: 0,
-    connectionTimeout: 3000,
-    retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 },
-  });
-}
-
-/** @throws {MqError} `UNREACHABLE` */
-function unreachable(t: KafkaTarget, e: unknown): MqError {
-  const why = (e as Error)?.message ?? String(e);
-  return new MqError("UNREACHABLE", `cannot connect to Kafka at ${t.brokers.join(",")}: ${why}`, {
-    cause: e,
-  });
-}
 
 /** A Buffer over the same bytes (kafkajs writes Buffers; no copy). */
 function bytes(u: Uint8Array): Buffer {
