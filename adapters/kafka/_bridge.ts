@@ -43,6 +43,7 @@ import type { BackendUrl } from "../../core/backend_url.ts";
 import type { Mq, OutgoingMessage } from "../../core/client.ts";
 import { MqError } from "../../core/errors.ts";
 import { kafkaOf, parseKafkaUrl, unreachable } from "./_client.ts";
+import { installFastVarints } from "./_encoder.ts";
 
 /**
  * Messages stored (one append, one sync) and committed at a time coming in,
@@ -78,6 +79,7 @@ function bytes(u: Uint8Array): Buffer {
 export async function subjectSink(url: BackendUrl, options: SinkOptions): Promise<BridgeSink> {
   const t = parseKafkaUrl(url);
   const targetOf = compileTarget(options.target);
+  installFastVarints();
   const producer: Producer = kafkaOf(t).producer({
     idempotent: true,
     maxInFlightRequests: 1,
@@ -240,6 +242,7 @@ export async function bridgeInto(
     // One fetch holds about 1 MiB of records (decoded, a few times that).
     maxBytesPerPartition: 1 << 20,
     maxBytes: 2 << 20,
+    maxWaitTimeInMs: 500,
   });
   let total = 0;
   let lost = false;
@@ -352,14 +355,24 @@ export async function bridgeInto(
     if (stopped) return;
     timer ??= setTimeout(() => {
       timer = undefined;
-      flush().catch((e) => {
-        if (failure || stopped) return;
-        say(`Kafka in: storing or committing failed (${(e as Error).message}); retrying`);
-        later(1000);
-      });
+      flush().catch(retry);
     }, ms);
   };
+  /** A store that failed: what it held is held again, and stored a second later. */
+  const retry = (e: unknown) => {
+    if (failure || stopped) return;
+    say(`Kafka in: storing or committing failed (${(e as Error).message}); retrying`);
+    later(1000);
+  };
   const sizeOf = (m: KafkaMessage) => m.value?.length ?? 0;
+  /** By partition: the next offset after the last record read (held, being stored or stored). */
+  const readUpTo = new Map<string, number>();
+  /** Whether the records read reach every end that -e waits for. */
+  const drained = () => {
+    if (options.follow) return false;
+    for (const [k, end] of remaining) if ((readUpTo.get(k) ?? -1) < end) return false;
+    return true;
+  };
 
   try {
     await consumer.run({
@@ -399,13 +412,19 @@ export async function bridgeInto(
             (to === all.length ? Number(batch.lastOffset()) : Number(all[to - 1].offset)) +
             1;
           heldUpTo.set(k, { topic: batch.topic, partition: batch.partition, next });
+          readUpTo.set(k, next);
           from = to;
         }
         if (
           Number(batch.lastOffset()) + 1 >= Number(batch.highWatermark) ||
           held.length >= IN_WINDOW_MESSAGES || heldBytes >= BRIDGE_WINDOW.bytes
         ) {
-          await flush();
+          // Stored while kafkajs fetches the next records (the next batch waits
+          // for it above, so nothing more is held meanwhile): the fetch's round
+          // trip and the store's sync overlap. The store that ends a drain is
+          // awaited, so that no fetch is left waiting at the broker when it stops.
+          if (drained()) await flush();
+          else flush().catch(retry);
         } else if (heldUpTo.size > 0) later();
         await heartbeat();
       },
