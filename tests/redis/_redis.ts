@@ -251,6 +251,25 @@ export async function waitForLength(port: number, stream: string, n: number, ms 
 }
 
 /**
+ * Resolves once `stream` holds `n` distinct payloads (the first field's
+ * value): a batch sent twice across a restart makes XLEN reach `n` before
+ * the last messages are out.
+ */
+export async function waitForDistinct(port: number, stream: string, n: number, ms = 60_000) {
+  const until = Date.now() + ms;
+  await waitForLength(port, stream, n, ms);
+  for (;;) {
+    const entries = await xrange(port, stream).catch(() => []);
+    const distinct = new Set(entries.map((e) => dec.decode(e.fields[0][1]))).size;
+    if (distinct >= n) return distinct;
+    if (Date.now() > until) {
+      throw new Error(`${stream} has ${distinct} < ${n} distinct entries in time`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
  * Resolves once the group of `stream` was handed its last entry and has
  * none pending (the stream's writer must have stopped).
  */

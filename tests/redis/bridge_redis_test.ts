@@ -14,6 +14,7 @@ import {
   redisCase,
   redisCli,
   resp,
+  waitForDistinct,
   waitForDrained,
   waitForLength,
   waitForRead,
@@ -312,7 +313,7 @@ redisCase(
     await broker.stop({ keepStore: true });
     await new Promise((r) => setTimeout(r, 1000));
     await broker.restart();
-    await waitForLength(broker.port, "rs", n);
+    await waitForDistinct(broker.port, "rs", n);
     // In, from the same stream, with a restart too.
     const inArgs = ["bridge", "--from", broker.url, "--subjects", "rs", "--into", "rs-in"];
     const into = spawnMq(h, inArgs);
