@@ -182,9 +182,11 @@ async function amqpRows(url: string, home: string): Promise<void> {
       .output();
   }
 
+  // mq both ways, then the raw client both ways: each side reads its queue while
+  // the broker holds only that queue's messages (RabbitMQ pages a long queue out
+  // to disk, and a second full queue made whichever side read first slower).
   const amqpTo = await mqCmd(home, "bridge", "--to", url, "--topics", "bench", "-e");
-  const amqpToRaw = await raw("amqp-to", url);
-  report(["amqp --to", amqpTo, amqpToRaw, rss.at(-2)!, rss.at(-1)!]);
+  const rssTo = rss.at(-1)!;
   const amqpFrom = await mqCmd(
     home,
     "bridge",
@@ -196,8 +198,11 @@ async function amqpRows(url: string, home: string): Promise<void> {
     "from-amqp",
     "-e",
   );
+  const rssFrom = rss.at(-1)!;
+  const amqpToRaw = await raw("amqp-to", url);
+  report(["amqp --to", amqpTo, amqpToRaw, rssTo, rss.at(-1)!]);
   const amqpFromRaw = await raw("amqp-from", url);
-  report(["amqp --from", amqpFrom, amqpFromRaw, rss.at(-2)!, rss.at(-1)!]);
+  report(["amqp --from", amqpFrom, amqpFromRaw, rssFrom, rss.at(-1)!]);
 }
 
 /** The Kafka rows: `--to`, then `--from` what the mock kept. */

@@ -291,6 +291,58 @@ Deno.test({
       );
 
       await t.step(
+        "in: stores that fail are retried: nothing lost, each once, one line at most for each",
+        async () => {
+          const sent = numbered(9000, "f-");
+          await kcatRun(
+            k,
+            ["-X", "batch.num.messages=500", "-P", "-t", "failing"],
+            sent.join("\n") + "\n",
+          );
+          const { target, stores } = await recordingTarget();
+          // The second and third stores fail (a disk that is full for a moment, say).
+          const publish = target.publishBatch.bind(target);
+          let calls = 0;
+          target.publishBatch = (topic, messages) => {
+            calls++;
+            if (calls === 2 || calls === 3) {
+              return Promise.reject(new Error("no space left on device (os error 28)"));
+            }
+            return publish(topic, messages);
+          };
+          const said: string[] = [];
+          try {
+            const n = await bridgeInto(parseBackendUrl(k.url), target, {
+              subjects: ["failing"],
+              into: "in",
+              group: "failing",
+              follow: false,
+              onState: (line) => said.push(line),
+            });
+            eq(n, 9000);
+            const got: string[] = [];
+            for await (const m of target.subscribe("in", { follow: false })) got.push(m.text());
+            eq([got.length, new Set(got).size], [9000, 9000]);
+            eq(new Set(got), new Set(sent));
+            // A store that failed in the background says so once and is retried; one
+            // that failed in kafkajs's batch handler is retried by kafkajs, silently.
+            const failed = said.filter((l) => /fail/.test(l));
+            eq(
+              failed.length <= 2 && failed.every((l) =>
+                l ===
+                  "Kafka in: storing or committing failed (no space left on device (os error 28)); retrying"
+              ),
+              true,
+              said.join("\n"),
+            );
+            eq(stores.length, calls - 2);
+          } finally {
+            await target.close();
+          }
+        },
+      );
+
+      await t.step(
         "kill -9 of the bridge, then a rerun: nothing lost; in, each once",
         () =>
           withHome(async (home) => {
