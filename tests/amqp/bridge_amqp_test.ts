@@ -127,16 +127,16 @@ Deno.test({
           }),
       );
 
-      await t.step("20,000 in from amqp-publish, exactly once", () =>
+      await t.step("100,000 in from amqp-publish, exactly once", () =>
         withHome(async (home) => {
           await tool("amqp-declare-queue", ["-u", url, "-d", "-q", "lines"]);
-          const sent = numbered(20_000, "line-");
+          const sent = numbered(100_000, "line-");
           await tool(
             "amqp-publish",
             ["-u", url, "-r", "lines", "-p", "-l"],
             sent.join("\n") + "\n",
           );
-          eq((await queueCounts(r)).lines, 20_000);
+          eq((await queueCounts(r)).lines, 100_000);
           const back = await mq(home, [
             "bridge",
             "--from",

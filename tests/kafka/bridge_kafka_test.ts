@@ -84,10 +84,10 @@ Deno.test({
       );
 
       await t.step(
-        "20,000 in from kcat -P: exact, ids from partition and offset, a rerun adds none",
+        "100,000 in from kcat -P: exact, ids from partition and offset, a rerun adds none",
         () =>
           withHome(async (home) => {
-            const sent = numbered(20_000, "p-");
+            const sent = numbered(100_000, "p-");
             await kcatRun(
               k,
               ["-P", "-t", "lines", "-K", "\t"],
@@ -106,7 +106,7 @@ Deno.test({
             ]);
             eq([r.code, r.err], [0, ""]);
             const got = await payloads(home, "in");
-            eq(got.length, 20_000);
+            eq(got.length, 100_000);
             eq(sorted(got), sorted(sent));
             const first = JSON.parse(
               (await mq(home, ["sub", "in", "-e", "-n", "1", "--format", "json"])).out,
@@ -142,7 +142,7 @@ Deno.test({
               "-e",
             ]);
             eq(other.err.trim().split("\n").at(-1), 'mq: bridge: stored 0 messages in "in"');
-            eq((await payloads(home, "in")).length, 20_000);
+            eq((await payloads(home, "in")).length, 100_000);
           }),
       );
 
@@ -202,6 +202,8 @@ Deno.test({
               "mq.meta",
               "--into",
               "m2",
+              "-g",
+              "meta-in",
               "-e",
               "-q",
             ]);
@@ -239,6 +241,10 @@ Deno.test({
                 "other",
                 "--into",
                 "m3",
+                // A group of its own: the mock makes a group that changes its topics
+                // wait out the last member's session (about 30 s) before it rejoins.
+                "-g",
+                "other-in",
                 "-e",
                 "-q",
               ])).code,
@@ -326,7 +332,7 @@ Deno.test({
             eq(new Set(got), new Set(sent));
             // A store that failed in the background says so once and is retried; one
             // that failed in kafkajs's batch handler is retried by kafkajs, silently.
-            const failed = said.filter((l) => /fail/.test(l));
+            const failed = said.filter((l) => /failed/.test(l));
             eq(
               failed.length <= 2 && failed.every((l) =>
                 l ===
