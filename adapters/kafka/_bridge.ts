@@ -358,12 +358,22 @@ export async function bridgeInto(
       flush().catch(retry);
     }, ms);
   };
-  /** A store that failed: what it held is held again, and stored a second later. */
-  const retry = (e: unknown) => {
+  /** The line of a store that failed (what it held is held again). */
+  const sayFailed = (e: unknown) => {
     if (failure || stopped) return;
     say(`Kafka in: storing or committing failed (${(e as Error).message}); retrying`);
-    later(1000);
   };
+  /** A store that failed in the background: said, and stored again a second later. */
+  const retry = (e: unknown) => {
+    sayFailed(e);
+    if (!failure && !stopped) later(1000);
+  };
+  /** A store in kafkajs's batch handler: a failure is said, and kafkajs runs the batch again. */
+  const flushHere = () =>
+    flush().catch((e) => {
+      sayFailed(e);
+      throw e;
+    });
   const sizeOf = (m: KafkaMessage) => m.value?.length ?? 0;
   /** By partition: the next offset after the last record read (held, being stored or stored). */
   const readUpTo = new Map<string, number>();
@@ -392,7 +402,7 @@ export async function bridgeInto(
             held.length >= IN_WINDOW_MESSAGES ||
             (held.length > 0 && heldBytes + sizeOf(all[from]) > BRIDGE_WINDOW.bytes)
           ) {
-            await flush();
+            await flushHere();
           }
           const to = windowEnd(
             all,
@@ -423,7 +433,7 @@ export async function bridgeInto(
           // for it above, so nothing more is held meanwhile): the fetch's round
           // trip and the store's sync overlap. The store that ends a drain is
           // awaited, so that no fetch is left waiting at the broker when it stops.
-          if (drained()) await flush();
+          if (drained()) await flushHere();
           else flush().catch(retry);
         } else if (heldUpTo.size > 0) later();
         await heartbeat();
