@@ -358,15 +358,16 @@ export async function bridgeInto(
       flush().catch(retry);
     }, ms);
   };
-  /** The line of a store that failed (what it held is held again). */
+  /** The line of a store that failed (what it held is held again); none once the run ends. */
   const sayFailed = (e: unknown) => {
-    if (failure || stopped) return;
-    say(`Kafka in: storing or committing failed (${(e as Error).message}); retrying`);
+    if (!failure && !stopped) {
+      say(`Kafka in: storing or committing failed (${(e as Error).message}); retrying`);
+    }
   };
   /** A store that failed in the background: said, and stored again a second later. */
   const retry = (e: unknown) => {
     sayFailed(e);
-    if (!failure && !stopped) later(1000);
+    if (!failure) later(1000); // later() schedules nothing once stopped
   };
   /** A store in kafkajs's batch handler: a failure is said, and kafkajs runs the batch again. */
   const flushHere = () =>
