@@ -102,10 +102,22 @@ export function builtinRegistry(): Registry {
       const { MemoryAdapter } = await import("./memory/mod.ts");
       return (_url) => Promise.resolve(new MemoryAdapter());
     })
-    .register("file", async () => {
-      const { FsAdapter } = await import("./fs/mod.ts");
-      return (url) => FsAdapter.open(fileUrlPath(url), { fsync: fileFsync(url) });
-    })
+    .register(
+      "file",
+      async () => {
+        const { FsAdapter } = await import("./fs/mod.ts");
+        return (url) => FsAdapter.open(fileUrlPath(url), { fsync: fileFsync(url) });
+      },
+      // Known without loading the adapter: `mq info` stays quick.
+      async () => {
+        const { checkDataFolder, fsCapabilities } = await import("./fs/_data_folder.ts");
+        return (url) => {
+          fileFsync(url);
+          checkDataFolder(fileUrlPath(url));
+          return Promise.resolve(fsCapabilities());
+        };
+      },
+    )
     .register("kv", async () => {
       const { KvAdapter } = await importLazily<typeof KvModule>("../adapters/kv/mod.ts");
       return (url, options) => {

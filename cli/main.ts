@@ -12,7 +12,6 @@
  */
 import { parse } from "./parse.ts";
 import { commandNamed, loadProgram } from "./registry.ts";
-import { reportError } from "./exit_codes.ts";
 import { load } from "./definition.ts";
 import type * as Help from "./help.ts";
 import type * as Complete from "./complete.ts";
@@ -63,6 +62,8 @@ export async function main(args: readonly string[]): Promise<number> {
     await parsed.command.run!(parsed.call);
     return 0;
   } catch (e) {
+    // The error line's code (colours, redaction) is loaded only when needed.
+    const { reportError } = await import("./exit_codes.ts");
     return reportError(e, args);
   }
 }

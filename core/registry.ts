@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { AdapterFactory, StorageAdapter } from "./adapter.ts";
+import type { AdapterFactory, Capabilities, StorageAdapter } from "./adapter.ts";
 import { type BackendUrl, parseBackendUrl, redactUrl } from "./backend_url.ts";
 import { MqError } from "./errors.ts";
 
@@ -25,6 +25,15 @@ export type LazyFactory = () => Promise<
 >;
 
 /**
+ * A lazily loaded description of a backend: what it can do, known without
+ * opening it (a constant, a look at a folder), or null when its store does
+ * not exist yet. The module is imported on first use.
+ */
+export type LazyDescriber = () => Promise<
+  (url: BackendUrl, options: OpenOptions) => Promise<Capabilities | null>
+>;
+
+/**
  * Maps schemes to adapters.
  *
  * @example
@@ -37,10 +46,16 @@ export type LazyFactory = () => Promise<
  */
 export class Registry {
   #factories = new Map<string, LazyFactory>();
+  #describers = new Map<string, LazyDescriber>();
 
-  /** Registers `scheme` (without the colon). */
-  register(scheme: string, factory: LazyFactory): this {
+  /**
+   * Registers `scheme` (without the colon); `describe`, when given, says what
+   * the backend can do without opening it (see {@link capabilities}).
+   */
+  register(scheme: string, factory: LazyFactory, describe?: LazyDescriber): this {
     this.#factories.set(scheme.toLowerCase(), factory);
+    if (describe) this.#describers.set(scheme.toLowerCase(), describe);
+    else this.#describers.delete(scheme.toLowerCase());
     return this;
   }
 
@@ -56,6 +71,47 @@ export class Registry {
    */
   async open(href: string, options: OpenOptions = {}): Promise<StorageAdapter> {
     const url = parseBackendUrl(href);
+    const factory = await this.#factory(url, href);
+    return await factory(url, options);
+  }
+
+  /**
+   * What the backend a URL names can do, or null when its store does not
+   * exist (and `options.create` is false): from the scheme's describer when
+   * it has one, else by opening the backend (nothing is created when
+   * `options.create` is false) and closing it again.
+   *
+   * @example
+   * ```ts
+   * import { Registry } from "./registry.ts";
+   * import { MemoryAdapter } from "../adapters/memory/mod.ts";
+   * const registry = new Registry().register("memory", async () => async () => new MemoryAdapter());
+   * const caps = await registry.capabilities("memory:"); // { persistent: false, ... }
+   * ```
+   * @throws {MqError} `UNKNOWN_SCHEME`, `INVALID_URL`, or what the adapter throws
+   */
+  async capabilities(href: string, options: OpenOptions = {}): Promise<Capabilities | null> {
+    const url = parseBackendUrl(href);
+    const describe = this.#describers.get(url.scheme);
+    if (describe) return await (await describe())(url, options);
+    let adapter: StorageAdapter;
+    try {
+      adapter = await (await this.#factory(url, href))(url, options);
+    } catch (e) {
+      if (MqError.is(e, "IO") && e.message.includes("does not exist")) return null;
+      throw e;
+    }
+    try {
+      return { ...adapter.capabilities };
+    } finally {
+      await adapter.close();
+    }
+  }
+
+  async #factory(
+    url: BackendUrl,
+    href: string,
+  ): Promise<(url: BackendUrl, options: OpenOptions) => Promise<StorageAdapter>> {
     const load = this.#factories.get(url.scheme);
     if (!load) {
       throw new MqError(
@@ -65,8 +121,7 @@ export class Registry {
         }: use one of ${this.schemes().map((s) => s + ":").join(", ")}`,
       );
     }
-    const factory = await load();
-    return await factory(url, options);
+    return await load();
   }
 }
 

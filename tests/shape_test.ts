@@ -279,3 +279,25 @@ Deno.test("shape: mq pub of arguments evaluates neither stdin reading, envelopes
   ];
   eq(lazyOnly.filter((f) => eager.has(f)), []);
 });
+
+Deno.test("shape: mq info evaluates neither the client nor the fs adapter, and errors load late", () => {
+  const eager = new Set<string>();
+  const visit = (f: string) => {
+    if (eager.has(f)) return;
+    eager.add(f);
+    for (const e of importsOf(f)) if (e.eager) visit(e.to);
+  };
+  // The command, and what the registry's file: describer imports.
+  visit("cli/main.ts");
+  visit("cli/commands/info.ts");
+  visit("adapters/fs/_data_folder.ts");
+  ok(eager.has("core/registry.ts"));
+  const lazyOnly = [
+    "core/client.ts",
+    "connect.ts",
+    "adapters/fs/fs_adapter.ts",
+    "adapters/fs/partition_writer.ts",
+    "cli/exit_codes.ts",
+  ];
+  eq(lazyOnly.filter((f) => eager.has(f)), []);
+});

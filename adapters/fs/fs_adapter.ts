@@ -28,7 +28,8 @@ import { saveSummary, StoreSummary } from "./_summary.ts";
 import { HandleLru } from "./_handles.ts";
 import type { FsTransactions } from "./_transactions.ts";
 import type * as Transactions from "./_transactions.ts";
-import { hasJournals, MAX_FS_TRANSACTION_BYTES, TX_PENDING } from "./_journals.ts";
+import { hasJournals, TX_PENDING } from "./_journals.ts";
+import { checkDataFolder, fsCapabilities } from "./_data_folder.ts";
 import { io, ioNow } from "./_io.ts";
 
 /** Options of the fs backend. */
@@ -91,12 +92,7 @@ export const MAX_OPEN_READERS = 64;
  * ```
  */
 export class FsAdapter implements StorageAdapter {
-  readonly capabilities: Capabilities = {
-    persistent: true,
-    multiProcess: true,
-    transactions: "atomic",
-    maxTransactionBytes: MAX_FS_TRANSACTION_BYTES,
-  };
+  readonly capabilities: Capabilities = fsCapabilities();
   /** The data folder. */
   readonly root: string;
   #options: FsOptions;
@@ -193,21 +189,7 @@ export class FsAdapter implements StorageAdapter {
    * @throws {MqError} `IO` when the folder cannot be created or written
    */
   static async open(root: string, options: FsOptions = {}): Promise<FsAdapter> {
-    try {
-      // The folder is made by the first write, so that reading commands
-      // (`mq info`, `mq topics`) leave no folder behind.
-      const st = await Deno.stat(root).catch((e) => {
-        if (e instanceof Deno.errors.NotFound) return undefined;
-        throw e;
-      });
-      if (st && !st.isDirectory) throw new Error("not a directory");
-    } catch (cause) {
-      throw new MqError(
-        "IO",
-        `cannot use ${root} as the data folder: ${(cause as Error).message}`,
-        { cause },
-      );
-    }
+    checkDataFolder(root);
     const adapter = new FsAdapter(root.replace(/\/+$/, "") || "/", options);
     // Transactions a crashed writer committed but did not finish: finish them.
     await io(() => adapter.#recover());

@@ -1,7 +1,6 @@
 /** `mq info`: version and the resolved backend, secrets hidden. */
 import type { Call } from "../definition.ts";
 import { redactUrl } from "../../core/backend_url.ts";
-import { MqError } from "../../core/errors.ts";
 import { resolveBackend } from "../backend.ts";
 import { globals, print } from "../runtime.ts";
 import { VERSION } from "../version.ts";
@@ -10,17 +9,13 @@ import { builtinRegistry } from "../../adapters/builtin.ts";
 /** `mq info`: the version and the backend in use. */
 export async function infoCommand(opts: { json?: boolean }, cmd: Call): Promise<void> {
   const backend = await resolveBackend(globals(cmd));
-  // The adapter alone says what it can do; the queue client is not needed. A
-  // store that does not exist yet (a kv: file) is not made: its capabilities
-  // are then unknown (null).
-  let capabilities: Record<string, unknown> | null = null;
-  try {
-    const adapter = await builtinRegistry().open(backend.url, { create: !cmd.reads });
-    capabilities = { ...adapter.capabilities };
-    await adapter.close();
-  } catch (e) {
-    if (!MqError.is(e, "IO") || !e.message.includes("does not exist")) throw e;
-  }
+  // The registry alone says what the backend can do; the queue client is not
+  // needed. A store that does not exist yet (a kv: file) is not made: its
+  // capabilities are then unknown (null).
+  const capabilities: Record<string, unknown> | null = await builtinRegistry().capabilities(
+    backend.url,
+    { create: !cmd.reads },
+  );
   const info = {
     version: VERSION,
     deno: Deno.version.deno,
