@@ -23,9 +23,10 @@ import { ByteSink, encodeFrames } from "../_frame_codec.ts";
 import { MqError } from "../../core/errors.ts";
 import {
   INDEX_INTERVAL,
-  listSegments,
   readIndex,
-  readStart,
+  readIndexSync,
+  readStartSync,
+  scanPartitionSync,
   SEGMENT_BYTES,
   segmentName,
 } from "./_paths.ts";
@@ -35,10 +36,20 @@ import {
   HighWater,
   quarantine,
   quarantinePath,
-  readHighWater,
+  readHighWaterSync,
   recordLost,
 } from "./_recovery.ts";
-import { isFolderGone, readAt, statOrNull, statOrNullSync, syncDir } from "./_file_io.ts";
+import { isFolderGone, readAt, readAtSync, statOrNullSync, syncDir } from "./_file_io.ts";
+
+/**
+ * The most bytes of a segment's tail read synchronously when a writer first
+ * looks at it. The calls of a writer's first look (the folder's listing, the
+ * index, a stat, the tail since the last index entry, the high-water mark)
+ * are small reads of local files: synchronous, they cost less than a round
+ * trip to Deno's thread pool each, which is most of a one-message `mq pub`.
+ * A tail longer than this (one large batch) is read without blocking.
+ */
+const SYNC_TAIL_BYTES = 1 << 20;
 
 export { syncDir };
 
@@ -172,15 +183,15 @@ export class PartitionWriter {
     }
     for (let attempt = 0;; attempt++) {
       // The caller's listing of the folder (`bounds` has one), the first time.
-      if (attempt > 0 || !bases) bases = await listSegments(this.dir);
-      if (bases.length === 0) return await readStart(this.dir);
+      if (attempt > 0 || !bases) bases = scanPartitionSync(this.dir).bases;
+      if (bases.length === 0) return readStartSync(this.dir);
       const base = bases[bases.length - 1];
       // (A listing of its own, not the caller's: the mark is read.)
       const hwm = attempt > 0 || hasHighWater;
       const peeked = await peekSegment(`${this.dir}/${segmentName(base)}`, base, hwm);
       if (!peeked) {
         if (attempt < 5) continue; // removed meanwhile (a trim): look again
-        return await readStart(this.dir);
+        return readStartSync(this.dir);
       }
       return (this.#peek = peeked).nextOffset;
     }
@@ -234,8 +245,9 @@ export class PartitionWriter {
 
   async #locked<T>(fn: () => Promise<T>): Promise<T> {
     if (!this.#lockFile) {
-      await Deno.mkdir(this.dir, { recursive: true });
-      this.#lockFile = await Deno.open(`${this.dir}/.lock`, {
+      // Synchronous: see SYNC_TAIL_BYTES. Only the lock itself may wait.
+      Deno.mkdirSync(this.dir, { recursive: true });
+      this.#lockFile = Deno.openSync(`${this.dir}/.lock`, {
         read: true,
         write: true,
         create: true,
@@ -364,15 +376,16 @@ export class PartitionWriter {
         );
       }
     }
-    const bases = await listSegments(this.dir);
-    if (bases.length === 0) {
-      const start = await readStart(this.dir);
-      return this.#tail = await this.#create(start);
-    }
+    // The first look (or the segment was replaced): synchronous calls, see
+    // SYNC_TAIL_BYTES.
+    const bases = scanPartitionSync(this.dir).bases;
+    if (bases.length === 0) return this.#tail = await this.#create(readStartSync(this.dir));
     const base = bases[bases.length - 1];
     const path = `${this.dir}/${segmentName(base)}`;
-    const index = await readIndex(path.replace(/\.log$/, ".idx"));
-    const st = (await statOrNull(path))!;
+    const index = readIndexSync(path.replace(/\.log$/, ".idx"));
+    const st = statOrNullSync(path);
+    // Removed since the listing (a trim): look again from the top.
+    if (!st) throw new Deno.errors.NotFound(`${path} was removed as it was looked at`);
     // Start the scan at the last index entry that is inside the file.
     let pos = 0, offset = base, indexedAt = 0;
     for (let i = index.length - 2; i >= 0; i -= 2) {
@@ -394,9 +407,12 @@ export class PartitionWriter {
     indexedAt: number,
     st: Deno.FileInfo,
   ): Promise<Tail> {
-    const file = await Deno.open(path, { read: true, write: true });
+    const file = Deno.openSync(path, { read: true, write: true });
     try {
-      const { buf, got } = await readAt(file, pos, st.size - pos);
+      const len = st.size - pos;
+      const { buf, got } = len <= SYNC_TAIL_BYTES
+        ? readAtSync(file, pos, len)
+        : await readAt(file, pos, len);
       const scan = scanValid(buf, 0, got, offset);
       const end = pos + scan.end;
       let nextOffset = scan.nextOffset;
@@ -406,7 +422,7 @@ export class PartitionWriter {
         // were. The high-water mark tells them apart: offsets below it were
         // acknowledged, so they are not handed out again, and the bytes are
         // kept in the quarantine file.
-        const hwm = await readHighWater(this.dir);
+        const hwm = readHighWaterSync(this.dir);
         if (hwm > nextOffset) {
           await quarantine(path, end, buf.subarray(scan.end, got));
           this.#onDamage?.({
@@ -421,7 +437,7 @@ export class PartitionWriter {
         await file.truncate(end);
         await this.#trimIndex(path, end);
       }
-      const hwm = await readHighWater(this.dir);
+      const hwm = readHighWaterSync(this.dir);
       if (hwm > nextOffset) {
         // Frames below the mark are gone (the file was cut short): their
         // offsets stay used.
@@ -450,11 +466,10 @@ export class PartitionWriter {
 
   async #create(base: number): Promise<Tail> {
     const path = `${this.dir}/${segmentName(base)}`;
-    const f = await Deno.open(path, { write: true, create: true });
-    f.close();
+    Deno.openSync(path, { write: true, create: true }).close();
     if (this.#sync !== "never") await syncDir(this.dir);
     // Gone already: the folder was removed meanwhile (the append starts afresh).
-    const st = await statOrNull(path);
+    const st = statOrNullSync(path);
     if (!st) throw new Deno.errors.NotFound(`${path} was removed as it was made`);
     return { base, path, ino: st.ino, size: st.size, nextOffset: base, indexedAt: 0 };
   }
