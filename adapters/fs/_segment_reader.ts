@@ -13,13 +13,17 @@ import {
   frameBase,
   frameCount,
 } from "../_frame_codec.ts";
-import { listSegments, readIndex, readStart, segmentName } from "./_paths.ts";
+import { readIndexSync, readStartSync, scanPartitionSync, segmentName } from "./_paths.ts";
 import { resync } from "./_segment_scan.ts";
 import { readHighWater } from "./_recovery.ts";
 import type { DamageListener } from "./_recovery.ts";
 import type { HandleLru } from "./_handles.ts";
 
 const CHUNK = 1 << 20;
+// The folder's listing, the index and opening a segment are synchronous
+// calls: small local ones cost less than a round trip to Deno's thread pool
+// (a reader's first read is most of a one-message `mq sub -e`). Reading the
+// data stays asynchronous.
 /** The most records one block holds (its columns are allocated at this size or `max`). */
 const BLOCK_RECORDS = 16384;
 const RESYNC_WINDOW = 8 << 20;
@@ -65,20 +69,24 @@ export class SegmentReader implements LogReader {
    * skipped). `handles`, when given, bounds the open segment files of many
    * readers (see {@link release}).
    */
-  static async open(
+  static open(
     dir: string,
     from: number,
     onCorrupt?: DamageListener,
     handles?: HandleLru,
   ): Promise<SegmentReader> {
-    const r = new SegmentReader(dir, Math.max(from, await readStart(dir)), onCorrupt, handles);
-    r.#busy++;
     try {
-      await r.#seek();
-    } finally {
-      r.#busy--;
+      const r = new SegmentReader(dir, Math.max(from, readStartSync(dir)), onCorrupt, handles);
+      r.#busy++;
+      try {
+        r.#seek();
+      } finally {
+        r.#busy--;
+      }
+      return Promise.resolve(r);
+    } catch (e) {
+      return Promise.reject(e);
     }
-    return r;
   }
 
   /**
@@ -98,12 +106,12 @@ export class SegmentReader implements LogReader {
   }
 
   /** Before reading: marks the reader busy and its file used, reopening it after a release. */
-  async #enter(): Promise<void> {
+  #enter(): void {
     this.#busy++;
     if (this.#released) {
       this.#released = false;
       try {
-        this.#file = await Deno.open(`${this.#dir}/${segmentName(this.#bases[this.#seg])}`, {
+        this.#file = Deno.openSync(`${this.#dir}/${segmentName(this.#bases[this.#seg])}`, {
           read: true,
         });
       } catch (e) {
@@ -116,8 +124,8 @@ export class SegmentReader implements LogReader {
     if (this.#file) this.#handles?.touch(this);
   }
 
-  async #seek(): Promise<void> {
-    this.#bases = await listSegments(this.#dir);
+  #seek(): void {
+    this.#bases = scanPartitionSync(this.#dir).bases;
     this.#listedAt = Date.now();
     let i = this.#bases.length - 1;
     while (i > 0 && this.#bases[i] > this.#next) i--;
@@ -125,7 +133,7 @@ export class SegmentReader implements LogReader {
     let pos = 0;
     const base = this.#bases[i];
     if (this.#next > base) {
-      const index = await readIndex(`${this.#dir}/${segmentName(base).replace(/\.log$/, ".idx")}`);
+      const index = readIndexSync(`${this.#dir}/${segmentName(base).replace(/\.log$/, ".idx")}`);
       let lo = 0, hi = index.length / 2 - 1, best = -1;
       while (lo <= hi) {
         const mid = (lo + hi) >> 1;
@@ -134,10 +142,10 @@ export class SegmentReader implements LogReader {
       }
       if (best >= 0) pos = index[best * 2 + 1];
     }
-    await this.#openSegment(i, pos);
+    this.#openSegment(i, pos);
   }
 
-  async #openSegment(i: number, pos: number): Promise<void> {
+  #openSegment(i: number, pos: number): void {
     this.#file?.close();
     this.#file = undefined;
     this.#seg = i;
@@ -148,7 +156,7 @@ export class SegmentReader implements LogReader {
     this.#seekedTo = -1;
     this.#released = false;
     try {
-      this.#file = await Deno.open(`${this.#dir}/${segmentName(this.#bases[i])}`, { read: true });
+      this.#file = Deno.openSync(`${this.#dir}/${segmentName(this.#bases[i])}`, { read: true });
       this.#handles?.touch(this);
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
@@ -164,11 +172,19 @@ export class SegmentReader implements LogReader {
    */
   async #fill(): Promise<boolean> {
     if (!this.#file) return false;
+    // A buffer of what the file holds past the position, up to CHUNK: one
+    // fstat costs less than zeroing a megabyte for a few records (a short
+    // topic, a follower at the end).
+    const more = this.#file.statSync().size - this.#filePos;
+    if (more <= 0) {
+      this.#seekedTo = -1;
+      return false;
+    }
     const left = this.#buf.length - this.#pos;
-    const buf = new Uint8Array(left + CHUNK);
+    const buf = new Uint8Array(left + Math.min(CHUNK, more));
     buf.set(this.#buf.subarray(this.#pos), 0);
     if (this.#seekedTo !== this.#filePos) {
-      await this.#file.seek(this.#filePos, Deno.SeekMode.Start);
+      this.#file.seekSync(this.#filePos, Deno.SeekMode.Start);
     }
     const n = await this.#file.read(buf.subarray(left));
     if (n === null || n === 0) {
@@ -184,7 +200,7 @@ export class SegmentReader implements LogReader {
   }
 
   async read(max: number): Promise<StoredRecord[]> {
-    await this.#enter();
+    this.#enter();
     try {
       return await this.#read(max);
     } finally {
@@ -196,7 +212,7 @@ export class SegmentReader implements LogReader {
     const out: StoredRecord[] = [];
     if (this.#closed) return out;
     if (this.#seg < 0) {
-      await this.#seek();
+      this.#seek();
       if (this.#seg < 0) return out;
     }
     while (out.length < max) {
@@ -236,10 +252,10 @@ export class SegmentReader implements LogReader {
       // tail, or corruption. Look past them for valid frames.
       if (this.#pos < this.#buf.length && (await this.#skipCorrupt())) continue;
       if (this.#seg < this.#bases.length - 1) {
-        await this.#openSegment(this.#seg + 1, 0);
+        this.#openSegment(this.#seg + 1, 0);
         continue;
       }
-      if (!(await this.#maybeNewSegments())) {
+      if (!(this.#maybeNewSegments())) {
         await this.#passLost();
         break;
       }
@@ -254,7 +270,7 @@ export class SegmentReader implements LogReader {
    * fewer than `max` though more are stored.
    */
   async readBlock(max: number): Promise<RecordBlock> {
-    await this.#enter();
+    this.#enter();
     try {
       return await this.#readBlock(max);
     } finally {
@@ -266,7 +282,7 @@ export class SegmentReader implements LogReader {
     if (this.#queued < this.#queue.length) return blockOf(await this.#read(max));
     if (this.#closed) return blockOf([]);
     if (this.#seg < 0) {
-      await this.#seek();
+      this.#seek();
       if (this.#seg < 0) return blockOf([]);
     }
     const room = Math.max(1, Math.min(max, BLOCK_RECORDS));
@@ -313,10 +329,10 @@ export class SegmentReader implements LogReader {
       if (status === 0 && (await this.#fill())) continue;
       if (this.#pos < this.#buf.length && (await this.#skipCorrupt())) continue;
       if (this.#seg < this.#bases.length - 1) {
-        await this.#openSegment(this.#seg + 1, 0);
+        this.#openSegment(this.#seg + 1, 0);
         continue;
       }
-      if (!(await this.#maybeNewSegments())) {
+      if (!(this.#maybeNewSegments())) {
         await this.#passLost();
         return block;
       }
@@ -365,23 +381,23 @@ export class SegmentReader implements LogReader {
   }
 
   /** Looks for segments created since the listing; true when it moved to one. */
-  async #maybeNewSegments(): Promise<boolean> {
+  #maybeNewSegments(): boolean {
     if (Date.now() - this.#listedAt < 200 && this.#filePos < (1 << 27)) return false;
     this.#listedAt = Date.now();
-    const bases = await listSegments(this.#dir);
+    const bases = scanPartitionSync(this.#dir).bases;
     const cur = this.#bases[this.#seg];
     const later = bases.filter((b) => b > cur);
     if (later.length === 0) {
       if (!bases.includes(cur) && bases.length > 0) {
         // Our segment was removed (purge): go on from the first one there is.
         this.#bases = bases;
-        await this.#openSegment(0, 0);
+        this.#openSegment(0, 0);
         return true;
       }
       return false;
     }
     this.#bases = bases;
-    await this.#openSegment(bases.indexOf(later[0]), 0);
+    this.#openSegment(bases.indexOf(later[0]), 0);
     return true;
   }
 
