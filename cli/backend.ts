@@ -104,16 +104,16 @@ function joinPath(dir: string, rel: string): string {
 }
 
 /** Resolves the backend URL for the global options given. */
-export async function resolveBackend(
+export function resolveBackend(
   opts: { url?: string; context?: string },
-): Promise<ResolvedBackend> {
+): ResolvedBackend {
   if (opts.url) return { url: opts.url, source: "--url" };
   const env = Deno.env.get("MQ_URL");
   if (env) return { url: env, source: "MQ_URL" };
   const named = opts.context ?? Deno.env.get("MQ_CONTEXT");
   if (named) {
     const source = opts.context ? "--context" : "MQ_CONTEXT";
-    const store = await loadContexts();
+    const store = loadContexts();
     const ctx = contextNamed(store, named);
     if (!ctx) {
       throw new MqError(
@@ -128,7 +128,7 @@ export async function resolveBackend(
   }
   const environment = Deno.env.get("MQ_ENV");
   if (environment) {
-    const project = await projectEnvironments();
+    const project = projectEnvironments();
     if (!project) {
       throw new MqError(
         "INVALID_ARGUMENT",
@@ -153,7 +153,7 @@ export async function resolveBackend(
       file: project.path,
     };
   }
-  const store = await loadContexts();
+  const store = loadContexts();
   if (store.current !== undefined) {
     const ctx = contextNamed(store, store.current);
     if (!ctx) {
@@ -187,14 +187,15 @@ export interface ProjectEnvironments {
  *
  * @throws {MqError} `INVALID_ARGUMENT` naming the file when it is not valid
  */
-export async function projectEnvironments(): Promise<ProjectEnvironments | undefined> {
+export function projectEnvironments(): ProjectEnvironments | undefined {
   let dir = Deno.cwd();
   for (;;) {
     for (const file of ["mq.json", "deno.json"]) {
       const path = `${dir === "/" ? "" : dir}/${file}`;
       let text: string;
       try {
-        text = await Deno.readTextFile(path);
+        // Synchronous: small files, read before anything else can run.
+        text = Deno.readTextFileSync(path);
       } catch {
         continue;
       }

@@ -231,7 +231,7 @@ export function storeNames(): NameSource {
       timer = setTimeout(() => resolve([]), ms > 0 ? ms : STORE_DEADLINE_MS);
     });
     const work = (async () => {
-      const backend = await resolveBackend(globals);
+      const backend = resolveBackend(globals);
       const mq = await connect(backend.url, { create: false });
       try {
         return await read(mq);
@@ -253,7 +253,7 @@ export function storeNames(): NameSource {
     contexts: async () => {
       try {
         const { loadContexts } = await import("./contexts.ts");
-        return Object.keys((await loadContexts()).contexts).sort();
+        return Object.keys((loadContexts()).contexts).sort();
       } catch {
         return [];
       }

@@ -45,11 +45,12 @@ export function contextNamed(store: ContextStore, name: string): Context | undef
  *
  * @throws {MqError} `INVALID_ARGUMENT` naming the file when it is not valid; `IO`
  */
-export async function loadContexts(): Promise<ContextStore> {
+export function loadContexts(): ContextStore {
   const path = contextsPath();
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    // Synchronous: a small file (usually missing) read on every start.
+    text = Deno.readTextFileSync(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return { path, contexts: Object.create(null) };
     throw new MqError("IO", `cannot read ${path}: ${(e as Error).message}`);

@@ -31,7 +31,7 @@ export async function openResolved(
   opts: { url?: string; context?: string },
   how: { create?: boolean } = {},
 ): Promise<{ mq: Mq; backend: ResolvedBackend }> {
-  const backend = await resolveBackend(opts);
+  const backend = resolveBackend(opts);
   // The library is loaded here, not on start: `mq info` and `mq context` do without it.
   const { connect } = await load<typeof Connect>(import.meta.url, "../connect.ts");
   return {

@@ -23,7 +23,7 @@ export async function contextAdd(
   checkBackendUrl(url);
   await checkUrlFully(url);
   url = absoluteUrl(url, Deno.cwd());
-  const store = await loadContexts();
+  const store = loadContexts();
   store.contexts[name] = {
     url,
     ...(opts.description ? { description: opts.description } : {}),
@@ -34,7 +34,7 @@ export async function contextAdd(
 
 /** `mq context ls`: the contexts, the current one marked. */
 export async function contextList(opts: { json?: boolean }): Promise<void> {
-  const store = await loadContexts();
+  const store = loadContexts();
   const rows = Object.entries(store.contexts).sort(([a], [b]) => a.localeCompare(b));
   if (opts.json) {
     return await print(
@@ -62,7 +62,7 @@ export async function contextList(opts: { json?: boolean }): Promise<void> {
 
 /** `mq context use <name>`: the current context set. */
 export async function contextUse(name: string): Promise<void> {
-  const store = await loadContexts();
+  const store = loadContexts();
   const ctx = contextNamed(store, name);
   if (!ctx) throw unknownContext(name, store.path);
   store.current = name;
@@ -72,7 +72,7 @@ export async function contextUse(name: string): Promise<void> {
 
 /** `mq context rm <name>`: a context removed. */
 export async function contextRemove(name: string): Promise<void> {
-  const store = await loadContexts();
+  const store = loadContexts();
   if (!contextNamed(store, name)) throw unknownContext(name, store.path);
   delete store.contexts[name];
   if (store.current === name) store.current = undefined;
@@ -82,7 +82,7 @@ export async function contextRemove(name: string): Promise<void> {
 
 /** `mq context show`: the backend this command line would use, and why. */
 export async function contextShow(cmd: Call, opts: { json?: boolean } = {}): Promise<void> {
-  const b = await resolveBackend(globals(cmd));
+  const b = resolveBackend(globals(cmd));
   if (opts.json) {
     const shown = { url: redactUrl(b.url), source: b.source, context: b.context ?? null };
     return await print(JSON.stringify(shown) + "\n");

@@ -8,7 +8,7 @@ import { builtinRegistry } from "../../adapters/builtin.ts";
 
 /** `mq info`: the version and the backend in use. */
 export async function infoCommand(opts: { json?: boolean }, cmd: Call): Promise<void> {
-  const backend = await resolveBackend(globals(cmd));
+  const backend = resolveBackend(globals(cmd));
   // The registry alone says what the backend can do; the queue client is not
   // needed. A store that does not exist yet (a kv: file) is not made: its
   // capabilities are then unknown (null).
