@@ -19,11 +19,11 @@ import { readHighWater } from "./_recovery.ts";
 import type { DamageListener } from "./_recovery.ts";
 import type { HandleLru } from "./_handles.ts";
 
+// The folder's listing, the index, opening and seeking a segment are
+// synchronous calls: small local ones cost less than a round trip to Deno's
+// thread pool each (they were most of a warm subscribe-and-take of one
+// message in the library). Reading the data stays asynchronous.
 const CHUNK = 1 << 20;
-// The folder's listing, the index and opening a segment are synchronous
-// calls: small local ones cost less than a round trip to Deno's thread pool
-// (a reader's first read is most of a one-message `mq sub -e`). Reading the
-// data stays asynchronous.
 /** The most records one block holds (its columns are allocated at this size or `max`). */
 const BLOCK_RECORDS = 16384;
 const RESYNC_WINDOW = 8 << 20;
@@ -255,7 +255,7 @@ export class SegmentReader implements LogReader {
         this.#openSegment(this.#seg + 1, 0);
         continue;
       }
-      if (!(this.#maybeNewSegments())) {
+      if (!this.#maybeNewSegments()) {
         await this.#passLost();
         break;
       }
@@ -332,7 +332,7 @@ export class SegmentReader implements LogReader {
         this.#openSegment(this.#seg + 1, 0);
         continue;
       }
-      if (!(this.#maybeNewSegments())) {
+      if (!this.#maybeNewSegments()) {
         await this.#passLost();
         return block;
       }

@@ -46,8 +46,9 @@ import { isFolderGone, readAt, readAtSync, statOrNullSync, syncDir } from "./_fi
  * looks at it. The calls of a writer's first look (the folder's listing, the
  * index, a stat, the tail since the last index entry, the high-water mark)
  * are small reads of local files: synchronous, they cost less than a round
- * trip to Deno's thread pool each, which is most of a one-message `mq pub`.
- * A tail longer than this (one large batch) is read without blocking.
+ * trip to Deno's thread pool each (those trips were most of a warm connect
+ * and publish of one message in the library). A tail longer than this (one
+ * large batch) is read without blocking.
  */
 const SYNC_TAIL_BYTES = 1 << 20;
 
