@@ -12,6 +12,7 @@
  */
 import { parse } from "./parse.ts";
 import { commandNamed, loadProgram } from "./registry.ts";
+import { reportError } from "./exit_codes.ts";
 import { load } from "./definition.ts";
 import type * as Help from "./help.ts";
 import type * as Complete from "./complete.ts";
@@ -62,8 +63,8 @@ export async function main(args: readonly string[]): Promise<number> {
     await parsed.command.run!(parsed.call);
     return 0;
   } catch (e) {
-    // The error line's code (colours, redaction) is loaded only when needed.
-    const { reportError } = await import("./exit_codes.ts");
+    // Reported at once: an awaited import here would let a failing socket's
+    // error (a refused NATS connection) surface as a second stderr line.
     return reportError(e, args);
   }
 }
