@@ -153,17 +153,23 @@ export class StateFiles {
   /** Takes a document's exclusive lock; resolves to the function that releases it. */
   async lock(key: string[]): Promise<() => Promise<void>> {
     const path = this.#path(key);
-    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-    const lock = await Deno.open(path + ".lock", { read: true, write: true, create: true });
+    // Synchronous calls where nothing waits (the folder, the lock file, its
+    // release): cheaper than a round trip to Deno's thread pool each. Taking
+    // the lock may wait for another process, so it does not block.
+    Deno.mkdirSync(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+    const lock = Deno.openSync(path + ".lock", { read: true, write: true, create: true });
     try {
       await lock.lock(true);
     } catch (e) {
       lock.close();
       throw e;
     }
-    return async () => {
-      await lock.unlock().catch(() => {});
+    return () => {
+      try {
+        lock.unlockSync();
+      } catch { /* closing releases it too */ }
       lock.close();
+      return Promise.resolve();
     };
   }
 
@@ -183,19 +189,23 @@ export class StateFiles {
     // One temporary name per document, written only under its lock: a
     // file a crashed or failed writer left is overwritten by the next one.
     const tmp = `${path}.tmp`;
+    // The writes are synchronous (a document into the page cache); the sync
+    // that waits for the disk is not.
     try {
-      const f = await Deno.open(tmp, { write: true, create: true, truncate: true });
+      const f = Deno.openSync(tmp, { write: true, create: true, truncate: true });
       try {
         let n = 0;
-        while (n < bytes.length) n += await f.write(bytes.subarray(n));
+        while (n < bytes.length) n += f.writeSync(bytes.subarray(n));
         if (this.#sync !== "never") await f.syncData();
       } finally {
         f.close();
       }
-      await Deno.rename(tmp, path + ".doc");
+      Deno.renameSync(tmp, path + ".doc");
     } catch (e) {
       // A full disk: nothing of the new version stays behind.
-      await Deno.remove(tmp).catch(() => {});
+      try {
+        Deno.removeSync(tmp);
+      } catch { /* not there */ }
       throw e;
     }
     if (this.#sync === "always" || (this.#sync === "batch" && created)) await syncDir(dir);
