@@ -80,6 +80,20 @@ function importsOf(file: string): Edge[] {
   return edges;
 }
 
+/**
+ * What evaluating files evaluates: `visit(f)` adds `f` and, followed
+ * through, every file it imports statically (not `import type`, not lazily).
+ */
+function eagerClosure(): { eager: Set<string>; visit: (file: string) => void } {
+  const eager = new Set<string>();
+  const visit = (f: string) => {
+    if (eager.has(f)) return;
+    eager.add(f);
+    for (const e of importsOf(f)) if (e.eager) visit(e.to);
+  };
+  return { eager, visit };
+}
+
 /** The cycles of the graph (strongly connected components of more than one file, or a self-import). */
 function cycles(graph: Map<string, string[]>): string[][] {
   let index = 0;
@@ -149,12 +163,7 @@ Deno.test("shape: the CLI imports the library only through the package's entry p
 });
 
 Deno.test("shape: the client loads eagerly only what every use needs", () => {
-  const eager = new Set<string>();
-  const visit = (f: string) => {
-    if (eager.has(f)) return;
-    eager.add(f);
-    for (const e of importsOf(f)) if (e.eager) visit(e.to);
-  };
+  const { eager, visit } = eagerClosure();
   visit("core/client.ts");
   ok(eager.has("core/_topic_configs.ts") && eager.has("core/errors.ts"));
   const lazyOnly = [
@@ -181,36 +190,21 @@ Deno.test("shape: the client loads eagerly only what every use needs", () => {
 });
 
 Deno.test("shape: reading through the client evaluates none of publishing", () => {
-  const eager = new Set<string>();
-  const visit = (f: string) => {
-    if (eager.has(f)) return;
-    eager.add(f);
-    for (const e of importsOf(f)) if (e.eager) visit(e.to);
-  };
+  const { eager, visit } = eagerClosure();
   for (const f of ["core/client.ts", "core/_log_source.ts"]) visit(f);
   const lazyOnly = ["core/_publish.ts", "core/_publish_records.ts", "core/_retention.ts"];
   eq(lazyOnly.filter((f) => eager.has(f)), []);
 });
 
 Deno.test("shape: listing topics evaluates no group state, leases or exchanges", () => {
-  const eager = new Set<string>();
-  const visit = (f: string) => {
-    if (eager.has(f)) return;
-    eager.add(f);
-    for (const e of importsOf(f)) if (e.eager) visit(e.to);
-  };
+  const { eager, visit } = eagerClosure();
   visit("core/topic_admin.ts");
   const lazyOnly = ["core/_group_store.ts", "core/_lease_table.ts", "core/exchanges.ts"];
   eq(lazyOnly.filter((f) => eager.has(f)), []);
 });
 
 Deno.test("shape: the fs backend loads eagerly neither its reader nor the id index", () => {
-  const eager = new Set<string>();
-  const visit = (f: string) => {
-    if (eager.has(f)) return;
-    eager.add(f);
-    for (const e of importsOf(f)) if (e.eager) visit(e.to);
-  };
+  const { eager, visit } = eagerClosure();
   visit("adapters/fs/mod.ts");
   ok(eager.has("adapters/fs/partition_writer.ts"));
   const lazyOnly = ["adapters/fs/_segment_reader.ts", "core/_dedup.ts", "core/record_block.ts"];
@@ -262,12 +256,7 @@ Deno.test("shape: mq pub, sub, topics and groups read none of the library's view
 });
 
 Deno.test("shape: mq pub of arguments evaluates neither stdin reading, envelopes nor ./internal", () => {
-  const eager = new Set<string>();
-  const visit = (f: string) => {
-    if (eager.has(f)) return;
-    eager.add(f);
-    for (const e of importsOf(f)) if (e.eager) visit(e.to);
-  };
+  const { eager, visit } = eagerClosure();
   visit("cli/commands/pub.ts");
   ok(eager.has("cli/commands/_pub_records.ts") && eager.has("connect.ts"));
   const lazyOnly = [
@@ -281,12 +270,7 @@ Deno.test("shape: mq pub of arguments evaluates neither stdin reading, envelopes
 });
 
 Deno.test("shape: mq info evaluates neither the client nor the fs adapter", () => {
-  const eager = new Set<string>();
-  const visit = (f: string) => {
-    if (eager.has(f)) return;
-    eager.add(f);
-    for (const e of importsOf(f)) if (e.eager) visit(e.to);
-  };
+  const { eager, visit } = eagerClosure();
   // The command, and what the registry's file: describer imports.
   visit("cli/main.ts");
   visit("cli/commands/info.ts");
