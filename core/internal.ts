@@ -24,7 +24,7 @@ export { DEFAULT_TOPIC_CONFIG, MAX_REPLICAS } from "./topic_config.ts";
 export { parseBackendUrl } from "./backend_url.ts";
 export type { BackendUrl } from "./backend_url.ts";
 export { Registry } from "./registry.ts";
-export type { LazyFactory, OpenOptions } from "./registry.ts";
+export type { LazyDescriber, LazyFactory, OpenOptions } from "./registry.ts";
 export { DLQ_STDERR_BYTES } from "./dead_letter.ts";
 export type { BrokerConnector, IntoOptions } from "./bridge.ts";
 export type {

@@ -12,7 +12,7 @@ export async function infoCommand(opts: { json?: boolean }, cmd: Call): Promise<
   // The registry alone says what the backend can do; the queue client is not
   // needed. A store that does not exist yet (a kv: file) is not made: its
   // capabilities are then unknown (null).
-  const capabilities: Record<string, unknown> | null = await builtinRegistry().capabilities(
+  const capabilities = await builtinRegistry().capabilities(
     backend.url,
     { create: !cmd.reads },
   );
