@@ -42,6 +42,8 @@ const FULL_N = Number(Deno.env.get("MQ_CLUSTER_N") ?? 20_000);
 type Fault = "leader" | "connected" | "restart" | "partition";
 
 /** The lines a long-running command may say about its connection. */
+/** How long a worker has to end after SIGTERM (its grace period is 30 s by default). */
+const EXIT_WAIT_MS = 90_000;
 const STATE_LINE =
   /^mq: (disconnected from NATS at \S+|reconnecting to NATS|reconnected to NATS at \S+|NATS JetStream did not answer .*; retrying|NATS JetStream answers again)$/;
 
@@ -154,8 +156,26 @@ async function round(fault: Fault, n: number, lab?: NetLab): Promise<void> {
       "every message done",
     );
     for (const w of workers) w.kill("SIGTERM");
+    // A worker that does not end after SIGTERM fails the round, rather than
+    // holding up the whole test run.
     const codes = [];
-    for (const w of workers) codes.push((await w.status).code);
+    for (const [i, w] of workers.entries()) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<"late">((r) => timer = setTimeout(() => r("late"), EXIT_WAIT_MS));
+      const status = await Promise.race([w.status, late]);
+      clearTimeout(timer);
+      if (status === "late") {
+        w.kill("SIGKILL");
+        await w.status;
+        await stderr[i].done;
+        throw new Error(
+          `worker ${i} did not end within ${EXIT_WAIT_MS} ms of SIGTERM (${
+            (await linesOf(done)).length
+          } of ${n} done); its stderr:\n${stderr[i].lines.join("\n")}`,
+        );
+      }
+      codes.push(status.code);
+    }
     await Promise.all(stderr.map((s) => s.done));
     eq(codes, [0, 0], stderr.map((s) => s.lines.join("\n")).join("\n--\n"));
     for (const s of stderr) {
