@@ -253,7 +253,7 @@ export function storeNames(): NameSource {
     contexts: async () => {
       try {
         const { loadContexts } = await import("./contexts.ts");
-        return Object.keys((loadContexts()).contexts).sort();
+        return Object.keys(loadContexts().contexts).sort();
       } catch {
         return [];
       }

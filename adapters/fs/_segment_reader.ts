@@ -23,6 +23,7 @@ import type { HandleLru } from "./_handles.ts";
 // synchronous calls: small local ones cost less than a round trip to Deno's
 // thread pool each (they were most of a warm subscribe-and-take of one
 // message in the library). Reading the data stays asynchronous.
+
 const CHUNK = 1 << 20;
 /** The most records one block holds (its columns are allocated at this size or `max`). */
 const BLOCK_RECORDS = 16384;
@@ -69,24 +70,21 @@ export class SegmentReader implements LogReader {
    * skipped). `handles`, when given, bounds the open segment files of many
    * readers (see {@link release}).
    */
-  static open(
+  // deno-lint-ignore require-await
+  static async open(
     dir: string,
     from: number,
     onCorrupt?: DamageListener,
     handles?: HandleLru,
   ): Promise<SegmentReader> {
+    const r = new SegmentReader(dir, Math.max(from, readStartSync(dir)), onCorrupt, handles);
+    r.#busy++;
     try {
-      const r = new SegmentReader(dir, Math.max(from, readStartSync(dir)), onCorrupt, handles);
-      r.#busy++;
-      try {
-        r.#seek();
-      } finally {
-        r.#busy--;
-      }
-      return Promise.resolve(r);
-    } catch (e) {
-      return Promise.reject(e);
+      r.#seek();
+    } finally {
+      r.#busy--;
     }
+    return r;
   }
 
   /**

@@ -41,9 +41,9 @@ const FULL_N = Number(Deno.env.get("MQ_CLUSTER_N") ?? 20_000);
 /** How the victim is picked, and whether it comes back. */
 type Fault = "leader" | "connected" | "restart" | "partition";
 
-/** The lines a long-running command may say about its connection. */
-/** How long a worker has to end after SIGTERM (its grace period is 30 s by default). */
+/** How long a worker has to end after SIGTERM (work's grace period is 10 s by default). */
 const EXIT_WAIT_MS = 90_000;
+/** The lines a long-running command may say about its connection. */
 const STATE_LINE =
   /^mq: (disconnected from NATS at \S+|reconnecting to NATS|reconnected to NATS at \S+|NATS JetStream did not answer .*; retrying|NATS JetStream answers again)$/;
 
