@@ -66,6 +66,31 @@ export function available(name: string): { ok: true } | { ok: false; reason: str
   return { ok: false, reason };
 }
 
+/**
+ * A free loopback TCP port below the kernel's range of ephemeral ports
+ * (`/proc/sys/net/ipv4/ip_local_port_range`), for a server that is stopped
+ * and started again on the same port: a port from {@link freePort} may be
+ * taken meanwhile as the source port of any outgoing connection (a restarted
+ * cluster node then fails with "address already in use"); one below the
+ * range never is.
+ */
+export function restartablePort(): number {
+  let low = 32768;
+  try {
+    low = Number(Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range").split(/\s+/)[0]) ||
+      low;
+  } catch { /* not Linux: the usual range */ }
+  const from = Math.max(1024, low - 12_000);
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = from + Math.floor(Math.random() * (low - from));
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+      return port;
+    } catch { /* taken: try another */ }
+  }
+  return freePort();
+}
+
 /** A free loopback TCP port. */
 export function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });

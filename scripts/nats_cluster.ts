@@ -16,7 +16,7 @@
  */
 import { connect as natsConnect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { findBinary, freePort } from "./brokers.ts";
+import { findBinary, restartablePort } from "./brokers.ts";
 
 /** One node of a {@link NatsCluster}. */
 export interface ClusterNode {
@@ -76,7 +76,8 @@ export async function startNatsCluster(
   const hostOf = options.host ?? (() => "127.0.0.1");
   const ports = Array.from(
     { length: size },
-    () => ({ client: freePort(), route: freePort(), monitor: freePort() }),
+    // Nodes are killed and started again on their ports (see restartablePort).
+    () => ({ client: restartablePort(), route: restartablePort(), monitor: restartablePort() }),
   );
   const nodes: (ClusterNode & { conf: string })[] = [];
   for (let i = 0; i < size; i++) {
